@@ -1,0 +1,5 @@
+//! `tweed-cni`: the CNI plugin.
+
+fn main() {
+    println!("tweed-cni: not built yet");
+}

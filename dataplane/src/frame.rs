@@ -1,0 +1,1 @@
+//! Frame buffers (placeholder, being written).

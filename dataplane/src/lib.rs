@@ -1,0 +1,24 @@
+//! tweed's dataplane: a userspace router for pod traffic.
+//!
+//! The crate is split the way a packet travels through it:
+//!
+//! - [`wire`]: typed views over the headers tweed parses itself (VXLAN, the
+//!   virtio-net header); everything else is parsed with etherparse.
+//! - [`offload`]: checksum arithmetic, TCP segmentation of GSO super-frames and
+//!   IPv4 fragmentation: pure byte transformations.
+//! - [`table`]: the tables the workers read without locks: longest-prefix match,
+//!   policy classifiers, connection tracking, endpoints and peers.
+//! - [`pipeline`]: the forwarding decision, a pure function of (tables, frame)
+//!   that returns one [`pipeline::Action`] per frame.
+//! - [`frame`]: the owned buffer a frame lives in, with headroom for
+//!   encapsulation.
+//!
+//! Nothing in this library performs I/O or reads a clock: time is passed in.
+//! The process around it (taps, sockets, workers, the config API) lives in the
+//! `tweed-dataplane` binary.
+
+pub mod frame;
+pub mod offload;
+pub mod pipeline;
+pub mod table;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! Internet checksum arithmetic (placeholder, being written).

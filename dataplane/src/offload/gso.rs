@@ -1,0 +1,1 @@
+//! TCP segmentation of GSO super-frames (placeholder, being written).

@@ -1,0 +1,1 @@
+//! Pipeline (placeholder, being written).

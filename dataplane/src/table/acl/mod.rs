@@ -1,0 +1,1 @@
+//! Policy classification (placeholder, being written).

@@ -1,0 +1,1 @@
+//! Connection tracking (placeholder, being written).

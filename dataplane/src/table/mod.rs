@@ -1,0 +1,9 @@
+//! The tables workers read without locks.
+//!
+//! Every table here is either an immutable value published by swapping an
+//! `Arc` (routes, endpoints, peers, policy) or a structure whose readers never
+//! wait for its writers (connection tracking).
+
+pub mod acl;
+pub mod conntrack;
+pub mod lpm;

@@ -1,0 +1,1 @@
+//! The virtio-net header (placeholder, being written).

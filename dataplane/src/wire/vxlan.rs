@@ -1,0 +1,1 @@
+//! The VXLAN header (placeholder, being written).
