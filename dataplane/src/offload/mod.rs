@@ -1,5 +1,10 @@
 //! Pure byte transformations the kernel would otherwise do for us: checksums,
 //! segmentation of GSO super-frames, IPv4 fragmentation.
+//!
+//! Contract shared by the modules here: no I/O, no allocation beyond the
+//! caller's `scratch` buffer, and no panic on any input; a malformed input is
+//! a typed error naming what is wrong. Functions that produce several packets
+//! build each in `scratch` and hand it to an `emit` callback, in wire order.
 
 pub mod checksum;
 pub mod fragment;

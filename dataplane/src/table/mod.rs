@@ -6,4 +6,8 @@
 
 pub mod acl;
 pub mod conntrack;
+pub mod endpoints;
 pub mod lpm;
+pub mod nexthop;
+pub mod peers;
+pub mod tables;

@@ -1,0 +1,297 @@
+//! Routing an IP packet: connection tracking, policy, the route, and the
+//! rewrite for the chosen next hop.
+
+use std::net::IpAddr;
+
+use super::drop::DropReason;
+use super::gateway::put_reply;
+use super::parse::{self, Ip, Transport, proto};
+use super::reply::{self, IcmpError};
+use super::trace::{Stage, Tracer};
+use super::{Action, Counters, FlowLog, Pipeline};
+use crate::frame::Frame;
+use crate::offload::checksum;
+use crate::table::acl::{Classifier, Verdict};
+use crate::table::conntrack::{FlowKey, Hit, InsertOutcome, TcpFlags};
+use crate::table::endpoints::{Endpoint, Mac};
+use crate::table::nexthop::NextHop;
+use crate::wire::virtio_net::{self, VirtioNetHdr};
+
+/// Offset of the Ethernet header in a normalized frame (after the virtio-net header).
+pub(super) const E: usize = virtio_net::LEN;
+
+/// Who sent the packet being forwarded.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum From<'t> {
+    /// A local pod (already checked against spoofing).
+    Pod(&'t Endpoint),
+    /// The host port.
+    Host,
+    /// A peer node, through the overlay (already decapsulated and checked).
+    Peer,
+}
+
+impl Pipeline<'_> {
+    /// Forwards an IP packet in a normalized frame: virtio-net header, then
+    /// the Ethernet frame, `ip` with offsets relative to the Ethernet header.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn forward<T: Tracer>(
+        &self,
+        from: From<'_>,
+        frame: &mut Frame,
+        vnet: VirtioNetHdr,
+        src_mac: Mac,
+        ip: Ip,
+        counters: &mut Counters,
+        tracer: &mut T,
+    ) -> Action {
+        if ip.ttl <= 1 {
+            return self.answer_error(
+                from,
+                frame,
+                src_mac,
+                &ip,
+                IcmpError::TimeExceeded,
+                DropReason::TtlExceeded,
+                counters,
+            );
+        }
+        let (src_port, dst_port) = ip.flow_ports();
+        let key = FlowKey {
+            src: ip.src,
+            dst: ip.dst,
+            protocol: ip.protocol,
+            src_port,
+            dst_port,
+        };
+        let flags = ip.tcp_flags().map(TcpFlags);
+        let hit = if T::DRY_RUN {
+            self.conntrack.lookup(&key, self.now_ms)
+        } else {
+            self.conntrack.observe(&key, flags, self.now_ms)
+        };
+        let hit = hit.or_else(|| self.related(frame, &ip));
+        tracer.stage(|| Stage::Conntrack(hit));
+        if hit.is_some() {
+            counters.conntrack_hits += 1;
+        } else if let From::Pod(endpoint) = from {
+            let allowed = self.policy::<T>(
+                &endpoint.egress,
+                endpoint,
+                false,
+                ip.dst,
+                &key,
+                counters,
+                |v, r, l| {
+                    tracer.stage(|| Stage::EgressPolicy {
+                        verdict: v,
+                        rule: r,
+                        logged: l,
+                    })
+                },
+            );
+            if !allowed {
+                return Action::Drop(DropReason::PolicyEgress);
+            }
+        }
+
+        let hop = self.tables.route(ip.dst);
+        tracer.stage(|| Stage::Route {
+            prefix: self
+                .tables
+                .route_with_prefix(ip.dst)
+                .map(|(prefix, _)| prefix),
+            next_hop: hop,
+        });
+        match hop {
+            None => self.answer_error(
+                from,
+                frame,
+                src_mac,
+                &ip,
+                IcmpError::NoRoute,
+                DropReason::NoRoute,
+                counters,
+            ),
+            Some(NextHop::Blackhole) => Action::Drop(DropReason::Blackhole),
+            Some(NextHop::Local(port)) => {
+                let Some(dst) = self.tables.endpoints.get(port) else {
+                    return Action::Drop(DropReason::UnknownPort);
+                };
+                if hit.is_none() {
+                    let allowed = self.policy::<T>(
+                        &dst.ingress,
+                        dst,
+                        true,
+                        ip.src,
+                        &key,
+                        counters,
+                        |v, r, l| {
+                            tracer.stage(|| Stage::IngressPolicy {
+                                verdict: v,
+                                rule: r,
+                                logged: l,
+                            })
+                        },
+                    );
+                    if !allowed {
+                        return Action::Drop(DropReason::PolicyIngress);
+                    }
+                }
+                self.track::<T>(hit, &key, flags, counters);
+                rewrite(frame, dst.mac, self.tables.node.gateway_mac, &ip);
+                Action::Deliver(port)
+            }
+            Some(NextHop::Remote(peer)) => {
+                if let From::Peer = from {
+                    return Action::Drop(DropReason::DecapNotLocal);
+                }
+                self.track::<T>(hit, &key, flags, counters);
+                self.encap(from, frame, vnet, src_mac, &ip, peer, counters)
+            }
+            Some(NextHop::Host) => match from {
+                From::Host => Action::Drop(DropReason::HostLoop),
+                From::Peer => Action::Drop(DropReason::DecapNotLocal),
+                From::Pod(_) => {
+                    self.track::<T>(hit, &key, flags, counters);
+                    rewrite(
+                        frame,
+                        self.tables.node.host_mac,
+                        self.tables.node.gateway_mac,
+                        &ip,
+                    );
+                    Action::ToHost
+                }
+            },
+        }
+    }
+
+    /// Evaluates one endpoint's policy for a new flow; true when allowed.
+    #[allow(clippy::too_many_arguments)]
+    fn policy<T: Tracer>(
+        &self,
+        classifier: &Classifier,
+        endpoint: &Endpoint,
+        ingress: bool,
+        remote: IpAddr,
+        key: &FlowKey,
+        counters: &mut Counters,
+        report: impl FnOnce(Verdict, Option<crate::table::acl::RuleId>, Vec<crate::table::acl::RuleId>),
+    ) -> bool {
+        let port = if matches!(key.protocol, proto::TCP | proto::UDP | proto::SCTP) {
+            key.dst_port
+        } else {
+            0
+        };
+        let outcome = classifier.classify(remote, key.protocol, port);
+        let allowed = outcome.verdict == Verdict::Allow;
+        report(outcome.verdict, outcome.rule, outcome.logged.to_vec());
+        if T::DRY_RUN {
+            return allowed;
+        }
+        for rule in outcome.logged.iter() {
+            counters.log(FlowLog {
+                at_ms: self.now_ms,
+                flow: *key,
+                endpoint: endpoint.name.clone(),
+                ingress,
+                rule: *rule,
+                allowed,
+            });
+        }
+        if !allowed {
+            *counters.denied_by_rule.entry(outcome.rule).or_default() += 1;
+        }
+        allowed
+    }
+
+    /// Records a new flow once every policy on its path allowed it.
+    fn track<T: Tracer>(
+        &self,
+        hit: Option<Hit>,
+        key: &FlowKey,
+        flags: Option<TcpFlags>,
+        counters: &mut Counters,
+    ) {
+        if hit.is_some() || T::DRY_RUN {
+            return;
+        }
+        match self.conntrack.insert(key, flags, 0, self.now_ms) {
+            InsertOutcome::Busy => counters.conntrack_busy += 1,
+            InsertOutcome::AlreadyPresent => {}
+            _ => counters.conntrack_created += 1,
+        }
+    }
+
+    /// An ICMP error about a tracked flow is part of that flow (RFC 5927's
+    /// "related" packets: path MTU discovery must work through policy).
+    fn related(&self, frame: &Frame, ip: &Ip) -> Option<Hit> {
+        let Transport::Icmp { kind, .. } = ip.transport else {
+            return None;
+        };
+        if !parse::is_icmp_error(ip.is_v6(), kind) {
+            return None;
+        }
+        let quoted = frame.data().get(E + ip.l4 + 8..E + ip.l3 + ip.len)?;
+        let key = parse::parse_quoted(quoted)?;
+        self.conntrack.lookup(&key, self.now_ms)
+    }
+
+    /// Answers a packet that cannot be forwarded with an ICMP error, when the
+    /// sender can get one; counts `reason` either way.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn answer_error(
+        &self,
+        from: From<'_>,
+        frame: &mut Frame,
+        src_mac: Mac,
+        ip: &Ip,
+        error: IcmpError,
+        reason: DropReason,
+        counters: &mut Counters,
+    ) -> Action {
+        let is_error = matches!(ip.transport, Transport::Icmp { kind, .. } if parse::is_icmp_error(ip.is_v6(), kind));
+        if matches!(from, From::Peer)
+            || is_error
+            || ip.src.is_unspecified()
+            || ip.src.is_multicast()
+        {
+            return Action::Drop(reason);
+        }
+        let Some(offending) = frame.data().get(E + ip.l3..E + ip.l3 + ip.len) else {
+            return Action::Drop(reason);
+        };
+        let answer = reply::icmp_error(
+            self.tables.node.gateway_mac,
+            src_mac,
+            error,
+            offending,
+            ip.src,
+        );
+        counters.note(reason);
+        put_reply(frame, &answer, reason)
+    }
+}
+
+/// Trims the frame to its IP packet, rewrites the Ethernet addresses and decrements TTL / hop limit (patching
+/// the IPv4 header checksum incrementally, RFC 1624).
+pub(super) fn rewrite(frame: &mut Frame, dst_mac: Mac, src_mac: Mac, ip: &Ip) {
+    // Link-layer padding (or anything else after the IP packet) is not forwarded.
+    frame.truncate(E + ip.l3 + ip.len);
+    let bytes = frame.data_mut();
+    if let Some(eth) = bytes.get_mut(E..E + 12) {
+        eth[..6].copy_from_slice(&dst_mac);
+        eth[6..].copy_from_slice(&src_mac);
+    }
+    let Some(header) = bytes.get_mut(E + ip.l3..E + ip.l4) else {
+        return;
+    };
+    if ip.is_v6() {
+        if let Some(hop_limit) = header.get_mut(7) {
+            *hop_limit = hop_limit.saturating_sub(1);
+        }
+    } else {
+        // The header was validated by the parser; a failure leaves it as it was.
+        let _ = checksum::ipv4_decrement_ttl(header);
+    }
+}

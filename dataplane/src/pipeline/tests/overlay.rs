@@ -1,0 +1,353 @@
+//! Encapsulation to peers and decapsulation from them.
+
+use super::*;
+use crate::pipeline::{DropReason, Encap, Split};
+use crate::table::nexthop::PeerId;
+use crate::wire::virtio_net::{F_NEEDS_CSUM, GSO_TCPV4, VirtioNetHdr};
+
+fn peer_id(fx: &Fixture, name: &str) -> PeerId {
+    fx.tables.peers.id_of(name).unwrap()
+}
+
+#[test]
+fn pod_to_remote_pod_is_vxlan_encapsulated() {
+    let fx = Fixture::new();
+    let input = tcp4(MAC_A, POD_A, REMOTE_VX, 80, b"over the wire");
+    let (action, frame, counters) = fx.run(Ingress::Port(PORT_A), &tap(input.clone()));
+    let Action::Encap(Encap {
+        peer,
+        dst,
+        flow_hash,
+    }) = action
+    else {
+        panic!("{action:?}")
+    };
+    assert_eq!(peer, peer_id(&fx, "node2"));
+    assert_eq!(dst, SocketAddr::new(IpAddr::V4(NODE2), 4789));
+    assert_eq!(counters.encapsulated, 1);
+    let payload = frame.data();
+    // RFC 7348: flags 0x08 (I), reserved zero, VNI 1 in bytes 4..7.
+    assert_eq!(&payload[..8], &[0x08, 0, 0, 0, 0, 0, 1, 0]);
+    let inner = &payload[8..];
+    assert_eq!(
+        &inner[..6],
+        &PEER2_VTEP,
+        "inner destination is the peer's VTEP MAC"
+    );
+    assert_eq!(&inner[6..12], &VTEP_MAC);
+    assert_eq!(inner.len(), input.len());
+    let packet = sliced(inner);
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &packet.net else {
+        panic!()
+    };
+    assert_eq!(ip.header().ttl(), 63);
+    assert_ipv4_checksum(inner);
+    // The same flow always hashes the same; another flow (most likely) not.
+    let (again, _, _) = fx.run(Ingress::Port(PORT_A), &tap(input));
+    let Action::Encap(again) = again else {
+        panic!()
+    };
+    assert_eq!(again.flow_hash, flow_hash);
+    let (other, _, _) = fx.run(
+        Ingress::Port(PORT_A),
+        &tap(tcp4(MAC_A, POD_A, REMOTE_VX, 81, b"")),
+    );
+    let Action::Encap(other) = other else {
+        panic!()
+    };
+    assert_ne!(other.flow_hash, flow_hash);
+}
+
+#[test]
+fn ipv6_pod_to_remote_pod_is_vxlan_encapsulated() {
+    let fx = Fixture::new();
+    let (action, frame, _) = fx.run(
+        Ingress::Port(PORT_A),
+        &tap(tcp6(MAC_A, POD_A6, REMOTE_VX6, 80, b"v6")),
+    );
+    assert!(matches!(action, Action::Encap(Encap { dst, .. }) if dst.ip() == IpAddr::V4(NODE2)));
+    let packet = sliced(&frame.data()[8..]);
+    let Some(etherparse::NetSlice::Ipv6(ip)) = &packet.net else {
+        panic!()
+    };
+    assert_eq!(ip.header().hop_limit(), 63);
+}
+
+#[test]
+fn pod_to_udp_peer_sends_the_bare_ip_packet() {
+    let fx = Fixture::new();
+    let input = udp4(MAC_A, POD_A, REMOTE_UDP, 64, b"flannel-udp");
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &tap(input.clone()));
+    let Action::Encap(Encap { dst, .. }) = action else {
+        panic!("{action:?}")
+    };
+    assert_eq!(dst, SocketAddr::new(IpAddr::V4(NODE3), 8285));
+    let packet = SlicedPacket::from_ip(frame.data()).expect("a bare IP packet");
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &packet.net else {
+        panic!()
+    };
+    assert_eq!(ip.header().ttl(), 63);
+    assert_eq!(frame.len(), input.len() - 14);
+}
+
+#[test]
+fn host_to_remote_pod_is_encapsulated() {
+    let fx = Fixture::new();
+    let node_ip = Ipv4Addr::new(192, 168, 0, 1);
+    let (action, _, _) = fx.run(
+        Ingress::Host,
+        &tap(udp4(HOST_MAC, node_ip, REMOTE_VX, 64, b"")),
+    );
+    assert!(matches!(action, Action::Encap(_)));
+}
+
+#[test]
+fn a_partial_checksum_is_completed_before_encapsulation() {
+    let fx = Fixture::new();
+    let input = tcp4(MAC_A, POD_A, REMOTE_VX, 80, b"checksum me");
+    let reference = etherparse::TcpHeaderSlice::from_slice(&input[34..])
+        .unwrap()
+        .checksum();
+    // What a tap with TUN_F_CSUM hands us: the pseudo-header sum in the field.
+    let mut partial = input.clone();
+    let tcp_len = (input.len() - 34) as u32;
+    let pseudo =
+        crate::offload::checksum::pseudo_header_v4(POD_A.octets(), REMOTE_VX.octets(), 6, tcp_len);
+    partial[34 + 16..34 + 18]
+        .copy_from_slice(&crate::offload::checksum::fold(pseudo).to_be_bytes());
+    let vnet = VirtioNetHdr {
+        flags: F_NEEDS_CSUM,
+        csum_start: 34,
+        csum_offset: 16,
+        ..Default::default()
+    };
+    let mut bytes = vnet.to_bytes().to_vec();
+    bytes.extend_from_slice(&partial);
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &bytes);
+    assert!(matches!(action, Action::Encap(_)));
+    let inner = &frame.data()[8..];
+    let tcp = etherparse::TcpHeaderSlice::from_slice(&inner[34..]).unwrap();
+    assert_eq!(tcp.checksum(), reference);
+}
+
+#[test]
+fn an_oversized_gso_super_frame_is_segmented() {
+    let fx = Fixture::new();
+    let input = tcp4(MAC_A, POD_A, REMOTE_VX, 80, &[7; 4000]);
+    let vnet = VirtioNetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_TCPV4,
+        hdr_len: 54,
+        gso_size: 1398,
+        csum_start: 34,
+        csum_offset: 16,
+    };
+    let mut bytes = vnet.to_bytes().to_vec();
+    bytes.extend_from_slice(&input);
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &bytes);
+    let Action::EncapSplit(_, Split::Segment(hdr)) = action else {
+        panic!("{action:?}")
+    };
+    assert_eq!(hdr, vnet);
+    // The frame keeps its virtio-net header, with MACs rewritten for the peer.
+    assert_eq!(&frame.data()[10..16], &PEER2_VTEP);
+}
+
+#[test]
+fn an_oversized_packet_without_df_is_fragmented() {
+    let fx = Fixture::new();
+    let (action, _, _) = fx.run(
+        Ingress::Port(PORT_A),
+        &tap(tcp4_df(MAC_A, POD_A, REMOTE_VX, &[1; 3000], false)),
+    );
+    assert!(
+        matches!(action, Action::EncapSplit(_, Split::Fragment(MTU))),
+        "{action:?}"
+    );
+}
+
+#[test]
+fn an_oversized_packet_with_df_answers_fragmentation_needed() {
+    let fx = Fixture::new();
+    let (action, frame, counters) = fx.run(
+        Ingress::Port(PORT_A),
+        &tap(tcp4_df(MAC_A, POD_A, REMOTE_VX, &[1; 2000], true)),
+    );
+    assert_eq!(action, Action::Reply);
+    assert_eq!(counters.drops_of(DropReason::TooBig), 1);
+    let packet = sliced(eth_of(&frame));
+    let Some(etherparse::TransportSlice::Icmpv4(icmp)) = &packet.transport else {
+        panic!()
+    };
+    assert_eq!(
+        icmp.icmp_type(),
+        etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: MTU }
+        )
+    );
+}
+
+#[test]
+fn an_oversized_ipv6_packet_answers_packet_too_big() {
+    let fx = Fixture::new();
+    let (action, frame, _) = fx.run(
+        Ingress::Port(PORT_A),
+        &tap(tcp6(MAC_A, POD_A6, REMOTE_VX6, 80, &[1; 2000])),
+    );
+    assert_eq!(action, Action::Reply);
+    let packet = sliced(eth_of(&frame));
+    let Some(etherparse::TransportSlice::Icmpv6(icmp)) = &packet.transport else {
+        panic!()
+    };
+    assert_eq!(
+        icmp.icmp_type(),
+        etherparse::Icmpv6Type::PacketTooBig {
+            mtu: u32::from(MTU)
+        }
+    );
+    assert!(
+        icmp.slice().len() <= 1280 - 40,
+        "the quote keeps the error within the IPv6 minimum MTU"
+    );
+}
+
+/// A VXLAN payload carrying an Ethernet frame to `inner_dst_mac`.
+fn vxlan(vni: u32, flags: u8, inner_dst_mac: Mac, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let mut out = vec![flags, 0, 0, 0];
+    out.extend_from_slice(&(vni << 8).to_be_bytes());
+    PacketBuilder::ethernet2(PEER2_VTEP, inner_dst_mac)
+        .ipv4(src.octets(), dst.octets(), 63)
+        .udp(1000, 2000)
+        .write(&mut out, b"from afar")
+        .unwrap();
+    out
+}
+
+#[test]
+fn vxlan_from_a_peer_is_decapsulated_and_delivered() {
+    let fx = Fixture::new();
+    let input = vxlan(1, 0x08, VTEP_MAC, REMOTE_VX, POD_A);
+    let (action, frame, _) = fx.run(from_underlay(Backend::Vxlan, NODE2), &input);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    assert_eq!(
+        &frame.data()[..10],
+        &[0; 10],
+        "an empty virtio-net header for the tap"
+    );
+    let eth = eth_of(&frame);
+    assert_eq!(&eth[..6], &MAC_A);
+    assert_eq!(&eth[6..12], &GW_MAC);
+    assert_eq!(eth.len(), input.len() - 8);
+    let packet = sliced(eth);
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &packet.net else {
+        panic!()
+    };
+    assert_eq!(ip.header().ttl(), 62);
+    assert_ipv4_checksum(eth);
+    assert!(matches!(
+        packet.transport,
+        Some(etherparse::TransportSlice::Udp(_))
+    ));
+}
+
+#[test]
+fn flannel_udp_from_a_peer_is_decapsulated_and_delivered() {
+    let fx = Fixture::new();
+    let input = bare_udp4(REMOTE_UDP, POD_B, b"bare");
+    let (action, frame, _) = fx.run(from_underlay(Backend::Udp, NODE3), &input);
+    assert_eq!(action, Action::Deliver(PORT_B));
+    let eth = eth_of(&frame);
+    assert_eq!(&eth[..6], &MAC_B);
+    assert_eq!(&eth[12..14], &[0x08, 0x00]);
+    assert_eq!(eth.len(), 14 + input.len());
+    assert_ipv4_checksum(eth);
+}
+
+#[test]
+fn decapsulation_refuses_strangers_and_wrong_headers() {
+    let fx = Fixture::new();
+    let stranger = fx.run(
+        from_underlay(Backend::Vxlan, Ipv4Addr::new(192, 168, 0, 99)),
+        &vxlan(1, 0x08, VTEP_MAC, REMOTE_VX, POD_A),
+    );
+    assert_eq!(stranger.0, Action::Drop(DropReason::UnknownPeer));
+    let wrong_backend = fx.run(
+        from_underlay(Backend::Udp, NODE2),
+        &bare_udp4(REMOTE_VX, POD_A, b""),
+    );
+    assert_eq!(wrong_backend.0, Action::Drop(DropReason::WrongBackend));
+    let no_i_flag = fx.run(
+        from_underlay(Backend::Vxlan, NODE2),
+        &vxlan(1, 0x00, VTEP_MAC, REMOTE_VX, POD_A),
+    );
+    assert_eq!(no_i_flag.0, Action::Drop(DropReason::BadVxlan));
+    let wrong_vni = fx.run(
+        from_underlay(Backend::Vxlan, NODE2),
+        &vxlan(2, 0x08, VTEP_MAC, REMOTE_VX, POD_A),
+    );
+    assert_eq!(wrong_vni.0, Action::Drop(DropReason::WrongVni));
+    let wrong_mac = fx.run(
+        from_underlay(Backend::Vxlan, NODE2),
+        &vxlan(1, 0x08, MAC_B, REMOTE_VX, POD_A),
+    );
+    assert_eq!(wrong_mac.0, Action::Drop(DropReason::WrongInnerMac));
+    let short = fx.run(from_underlay(Backend::Vxlan, NODE2), &[0x08, 0, 0]);
+    assert_eq!(short.0, Action::Drop(DropReason::Truncated));
+}
+
+#[test]
+fn a_peer_may_only_speak_for_its_own_pods() {
+    let fx = Fixture::new();
+    // node2 sends a packet claiming to come from node3's subnet.
+    let (action, _, _) = fx.run(
+        from_underlay(Backend::Vxlan, NODE2),
+        &vxlan(1, 0x08, VTEP_MAC, REMOTE_UDP, POD_A),
+    );
+    assert_eq!(action, Action::Drop(DropReason::DecapSpoofed));
+    // ...or from a local pod's address.
+    let (action, _, _) = fx.run(
+        from_underlay(Backend::Vxlan, NODE2),
+        &vxlan(1, 0x08, VTEP_MAC, POD_B, POD_A),
+    );
+    assert_eq!(action, Action::Drop(DropReason::DecapSpoofed));
+}
+
+#[test]
+fn decapsulated_packets_reach_only_local_pods() {
+    let fx = Fixture::new();
+    for dst in [OUTSIDE, REMOTE_UDP] {
+        let (action, _, _) = fx.run(
+            from_underlay(Backend::Vxlan, NODE2),
+            &vxlan(1, 0x08, VTEP_MAC, REMOTE_VX, dst),
+        );
+        assert_eq!(action, Action::Drop(DropReason::DecapNotLocal), "to {dst}");
+    }
+}
+
+#[test]
+fn decapsulated_packets_with_ttl_one_are_dropped_without_an_answer() {
+    let fx = Fixture::new();
+    let mut out = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+    PacketBuilder::ethernet2(PEER2_VTEP, VTEP_MAC)
+        .ipv4(REMOTE_VX.octets(), POD_A.octets(), 1)
+        .udp(1, 2)
+        .write(&mut out, b"")
+        .unwrap();
+    let (action, _, counters) = fx.run(from_underlay(Backend::Vxlan, NODE2), &out);
+    assert_eq!(action, Action::Drop(DropReason::TtlExceeded));
+    assert_eq!(counters.replied, 0);
+}
+
+#[test]
+fn split_parts_are_wrapped_like_the_in_place_path() {
+    let fx = Fixture::new();
+    let input = tcp4(MAC_A, POD_A, REMOTE_VX, 80, b"same bytes");
+    let (_, frame, _) = fx.run(Ingress::Port(PORT_A), &tap(input.clone()));
+    // Wrap the rewritten inner frame the way split parts are wrapped.
+    let mut wrapped = Vec::new();
+    crate::pipeline::encap::encapsulate(&frame.data()[8..], Backend::Vxlan, 1, &mut wrapped);
+    assert_eq!(wrapped, frame.data());
+    let mut bare = Vec::new();
+    crate::pipeline::encap::encapsulate(&frame.data()[8..], Backend::Udp, 1, &mut bare);
+    assert_eq!(bare, &frame.data()[8 + 14..]);
+}

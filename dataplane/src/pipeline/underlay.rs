@@ -1,0 +1,118 @@
+//! Packets from peer nodes: decapsulation and the checks that guard it.
+//!
+//! An encapsulated packet is accepted only from a known peer's underlay
+//! address, in the backend that peer speaks, with our VNI and VTEP MAC
+//! (VXLAN), and with an inner source that routes back to that same peer
+//! (reverse-path check: a peer may only speak for its own pod subnets).
+//! It is then normalized into a tap frame and forwarded, to local pods only.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::drop::DropReason;
+use super::forward::{E, From};
+use super::parse::{self, ETH_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, L3};
+use super::trace::{Stage, Tracer};
+use super::{Action, Counters, Pipeline};
+use crate::frame::Frame;
+use crate::table::nexthop::NextHop;
+use crate::table::peers::Backend;
+use crate::wire::virtio_net::VirtioNetHdr;
+use crate::wire::vxlan::{self, Vxlan};
+
+impl Pipeline<'_> {
+    /// A UDP payload from the underlay socket of `backend`, sent from `src`.
+    pub(super) fn underlay_frame<T: Tracer>(
+        &self,
+        backend: Backend,
+        src: SocketAddr,
+        frame: &mut Frame,
+        counters: &mut Counters,
+        tracer: &mut T,
+    ) -> Action {
+        let node = &self.tables.node;
+        let Some((peer_id, peer)) = self.tables.peers.by_underlay(src.ip()) else {
+            tracer.stage(|| Stage::Decap {
+                peer: None,
+                passed: false,
+            });
+            return Action::Drop(DropReason::UnknownPeer);
+        };
+        if peer.backend != backend {
+            return Action::Drop(DropReason::WrongBackend);
+        }
+        let (ip, src_mac) = match backend {
+            Backend::Vxlan => {
+                let (vni_valid, vni) = match Vxlan::new_checked(frame.data()) {
+                    Ok(header) => (header.vni_valid(), header.vni()),
+                    Err(_) => return Action::Drop(DropReason::Truncated),
+                };
+                if !vni_valid {
+                    return Action::Drop(DropReason::BadVxlan);
+                }
+                if vni != node.vni {
+                    return Action::Drop(DropReason::WrongVni);
+                }
+                let parsed = match parse::parse_ethernet(&frame.data()[vxlan::HEADER_LEN..]) {
+                    Ok(parsed) => parsed,
+                    Err(reason) => return Action::Drop(reason),
+                };
+                if parsed.dst_mac != node.vtep_mac {
+                    return Action::Drop(DropReason::WrongInnerMac);
+                }
+                let L3::Ip(ip) = parsed.l3 else {
+                    return Action::Drop(DropReason::ArpIgnored);
+                };
+                // [VXLAN 8][Ethernet] → [virtio-net 10][Ethernet]
+                frame.pull_front(vxlan::HEADER_LEN);
+                let Some(vnet) = frame.push_front(E) else {
+                    return Action::Drop(DropReason::Truncated);
+                };
+                vnet.fill(0);
+                (ip, parsed.src_mac)
+            }
+            Backend::Udp => {
+                let mut ip = match parse::parse_ip(frame.data()) {
+                    Ok(ip) => ip,
+                    Err(reason) => return Action::Drop(reason),
+                };
+                // [IP] → [virtio-net 10][Ethernet 14][IP]
+                let ethertype = if ip.is_v6() {
+                    ETHERTYPE_IPV6
+                } else {
+                    ETHERTYPE_IPV4
+                };
+                let Some(header) = frame.push_front(E + ETH_LEN) else {
+                    return Action::Drop(DropReason::Truncated);
+                };
+                header.fill(0);
+                header[E + 12..E + 14].copy_from_slice(&ethertype.to_be_bytes());
+                ip.l3 += ETH_LEN;
+                ip.l4 += ETH_LEN;
+                (ip, peer.vtep_mac)
+            }
+        };
+        frame.truncate(E + ip.l3 + ip.len);
+        let passed =
+            self.tables.route(ip.src) == Some(NextHop::Remote(peer_id)) && !is_special(ip.src);
+        tracer.stage(|| Stage::Decap {
+            peer: Some(peer_id),
+            passed,
+        });
+        if !passed {
+            return Action::Drop(DropReason::DecapSpoofed);
+        }
+        self.forward(
+            From::Peer,
+            frame,
+            VirtioNetHdr::default(),
+            src_mac,
+            ip,
+            counters,
+            tracer,
+        )
+    }
+}
+
+fn is_special(ip: IpAddr) -> bool {
+    ip.is_unspecified() || ip.is_multicast() || ip.is_loopback()
+}

@@ -1,0 +1,105 @@
+//! Peer nodes: where their pod subnets are reached on the underlay.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::endpoints::Mac;
+use super::nexthop::PeerId;
+
+/// How packets to a peer are encapsulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// VXLAN (RFC 7348): the Ethernet frame behind an 8-byte header in UDP.
+    Vxlan,
+    /// flannel's UDP format: the bare IP packet as the UDP payload.
+    Udp,
+}
+
+/// A node that hosts pod subnets reached through the overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The peer's name (its node name).
+    pub name: String,
+    /// The pod subnets behind it.
+    pub subnets: Vec<IpNet>,
+    /// Its address on the underlay.
+    pub underlay_ip: IpAddr,
+    /// The MAC of its VTEP: the inner destination MAC of VXLAN frames to it.
+    pub vtep_mac: Mac,
+    /// The encapsulation it speaks.
+    pub backend: Backend,
+}
+
+/// The peer table of one snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Peers {
+    by_id: Vec<Option<Peer>>,
+    by_underlay: HashMap<IpAddr, PeerId>,
+}
+
+impl Peers {
+    /// The peer with this id.
+    #[inline]
+    pub fn get(&self, id: PeerId) -> Option<&Peer> {
+        self.by_id.get(id.0 as usize)?.as_ref()
+    }
+
+    /// The peer whose underlay address is `ip`: who sent an encapsulated packet.
+    #[inline]
+    pub fn by_underlay(&self, ip: IpAddr) -> Option<(PeerId, &Peer)> {
+        let id = *self.by_underlay.get(&ip)?;
+        Some((id, self.get(id)?))
+    }
+
+    /// The id of the peer called `name`.
+    pub fn id_of(&self, name: &str) -> Option<PeerId> {
+        self.by_id
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.name == name))
+            .map(|i| PeerId(i as u32))
+    }
+
+    /// Every peer with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (PeerId, &Peer)> {
+        self.by_id
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (PeerId(i as u32), p)))
+    }
+
+    /// Adds a peer under the lowest free id, or replaces the one with the same
+    /// name (keeping its id). Returns the id.
+    pub fn upsert(&mut self, peer: Peer) -> PeerId {
+        let id = self.id_of(&peer.name).unwrap_or_else(|| {
+            let index = self
+                .by_id
+                .iter()
+                .position(Option::is_none)
+                .unwrap_or(self.by_id.len());
+            PeerId(index as u32)
+        });
+        let index = id.0 as usize;
+        if self.by_id.len() <= index {
+            self.by_id.resize(index + 1, None);
+        }
+        if let Some(old) = self.by_id[index].take() {
+            self.by_underlay.remove(&old.underlay_ip);
+        }
+        self.by_underlay.insert(peer.underlay_ip, id);
+        self.by_id[index] = Some(peer);
+        id
+    }
+
+    /// Removes the peer called `name`.
+    pub fn remove(&mut self, name: &str) -> Option<(PeerId, Peer)> {
+        let id = self.id_of(name)?;
+        let peer = self.by_id.get_mut(id.0 as usize)?.take()?;
+        if self.by_underlay.get(&peer.underlay_ip) == Some(&id) {
+            self.by_underlay.remove(&peer.underlay_ip);
+        }
+        Some((id, peer))
+    }
+}
