@@ -2,3 +2,5 @@
 //!
 //! This package owns `benches/` (criterion) and `tests/` (integration tests over
 //! real network namespaces); what those need in common lives here.
+
+pub mod workload;
