@@ -22,3 +22,8 @@ pub mod offload;
 pub mod pipeline;
 pub mod table;
 pub mod wire;
+
+pub mod api;
+pub mod daemon;
+pub mod port;
+pub mod sys;

@@ -1,0 +1,222 @@
+//! Small async rtnetlink helpers, and the two ways to run them.
+//!
+//! A netlink socket belongs to the netns it was created in, so every batch of
+//! requests runs on a dedicated std thread (in the caller's netns:
+//! [`with_netlink_here`], or after `setns` into another one:
+//! [`with_netlink_in`]) with its own current-thread tokio runtime and
+//! connection. That also keeps these blocking calls safe to use from inside
+//! an async runtime: they never nest `block_on`.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+
+use futures::TryStreamExt;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::route::RouteScope;
+use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
+
+use super::PortError;
+use crate::sys::netns::{NetNs, SELF_NETNS};
+
+/// An rtnetlink error, boxed: the unboxed one is over 100 bytes and would
+/// bloat every `Result` that carries it.
+pub type NlError = Box<rtnetlink::Error>;
+
+/// Builds a current-thread runtime and an rtnetlink connection on the
+/// calling thread (so in its netns), runs `f` and tears both down.
+fn block_on<T, F, Fut>(f: F) -> io::Result<T>
+where
+    F: FnOnce(Handle) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    rt.block_on(async move {
+        let (conn, handle, _messages) = rtnetlink::new_connection()?;
+        let task = tokio::spawn(conn);
+        let out = f(handle).await;
+        task.abort();
+        Ok(out)
+    })
+}
+
+/// A printable name for the calling thread's netns (`net:[4026531840]`).
+pub fn current_netns_label() -> PathBuf {
+    std::fs::read_link(SELF_NETNS).unwrap_or_else(|_| PathBuf::from(SELF_NETNS))
+}
+
+/// Runs `f` with a netlink handle in the caller's netns, on a fresh thread.
+pub fn with_netlink_here<T, F, Fut>(f: F) -> Result<T, PortError>
+where
+    T: Send + 'static,
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, PortError>>,
+{
+    let netns = current_netns_label();
+    let thread = std::thread::Builder::new()
+        .name("tweed-netlink".into())
+        .spawn(move || block_on(f))
+        .map_err(|source| PortError::NetnsEnter {
+            netns: netns.clone(),
+            source,
+        })?;
+    match thread.join() {
+        Ok(r) => r.map_err(|source| PortError::NetlinkSocket { netns, source })?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Runs `f` with a netlink handle inside `ns`, on a fresh thread.
+pub fn with_netlink_in<T, F, Fut>(ns: &NetNs, f: F) -> Result<T, PortError>
+where
+    T: Send + 'static,
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, PortError>>,
+{
+    let netns = ns.path().to_path_buf();
+    ns.run(move || block_on(f))
+        .map_err(|source| PortError::NetnsEnter {
+            netns: netns.clone(),
+            source,
+        })?
+        .map_err(|source| PortError::NetlinkSocket { netns, source })?
+}
+
+/// True for the errors that mean "no such link/address/route".
+pub fn is_not_found(e: &rtnetlink::Error) -> bool {
+    matches!(e, rtnetlink::Error::NetlinkError(m)
+        if matches!(m.raw_code().abs(), libc::ENODEV | libc::ENOENT | libc::ESRCH))
+}
+
+/// Looks a link up by name; `None` if there is none.
+pub async fn find_link(h: &Handle, name: &str) -> Result<Option<LinkMessage>, NlError> {
+    let mut links = h.link().get().match_name(name).execute();
+    match links.try_next().await {
+        Ok(link) => Ok(link),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(Box::new(e)),
+    }
+}
+
+/// The index of the link called `name`, if it exists.
+pub async fn link_index(h: &Handle, name: &str) -> Result<Option<u32>, NlError> {
+    Ok(find_link(h, name).await?.map(|l| l.header.index))
+}
+
+/// Whether a link called `name` exists.
+pub async fn link_exists(h: &Handle, name: &str) -> Result<bool, NlError> {
+    Ok(find_link(h, name).await?.is_some())
+}
+
+/// Whether the link is a tun/tap device (`IFLA_INFO_KIND` "tun").
+pub fn is_tun(link: &LinkMessage) -> bool {
+    link.attributes.iter().any(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos
+            .iter()
+            .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Tun))),
+        _ => false,
+    })
+}
+
+/// The link's Ethernet address, if it has one.
+pub fn link_mac(link: &LinkMessage) -> Option<[u8; 6]> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Address(mac) => <[u8; 6]>::try_from(mac.as_slice()).ok(),
+        _ => None,
+    })
+}
+
+async fn set_link(h: &Handle, msg: LinkMessage) -> Result<(), NlError> {
+    h.link().set(msg).execute().await.map_err(Box::new)
+}
+
+/// Moves link `index` into the netns open at `netns_fd` (`IFLA_NET_NS_FD`).
+pub async fn move_to_netns(h: &Handle, index: u32, netns_fd: RawFd) -> Result<(), NlError> {
+    set_link(
+        h,
+        LinkUnspec::new_with_index(index)
+            .setns_by_fd(netns_fd)
+            .build(),
+    )
+    .await
+}
+
+/// Renames link `index` (it must be down).
+pub async fn rename(h: &Handle, index: u32, name: &str) -> Result<(), NlError> {
+    set_link(h, LinkUnspec::new_with_index(index).name(name).build()).await
+}
+
+/// Sets the MTU of link `index`.
+pub async fn set_mtu(h: &Handle, index: u32, mtu: u32) -> Result<(), NlError> {
+    set_link(h, LinkUnspec::new_with_index(index).mtu(mtu).build()).await
+}
+
+/// Sets the Ethernet address of link `index`.
+pub async fn set_mac(h: &Handle, index: u32, mac: [u8; 6]) -> Result<(), NlError> {
+    set_link(
+        h,
+        LinkUnspec::new_with_index(index)
+            .address(mac.to_vec())
+            .build(),
+    )
+    .await
+}
+
+/// Sets link `index` administratively up.
+pub async fn set_up(h: &Handle, index: u32) -> Result<(), NlError> {
+    set_link(h, LinkUnspec::new_with_index(index).up().build()).await
+}
+
+/// Deletes link `index`.
+pub async fn delete(h: &Handle, index: u32) -> Result<(), NlError> {
+    h.link().del(index).execute().await.map_err(Box::new)
+}
+
+/// Adds a host address (IPv4 `/32`, IPv6 `/128` without DAD: the only other
+/// host on the link is the dataplane, so duplicate detection is pointless and
+/// would delay the address by a second).
+pub async fn add_host_address(h: &Handle, index: u32, addr: IpAddr) -> Result<(), NlError> {
+    let prefix = if addr.is_ipv4() { 32 } else { 128 };
+    let mut req = h.address().add(index, addr, prefix);
+    if addr.is_ipv6() {
+        let msg = req.message_mut();
+        msg.header.flags |= AddressHeaderFlags::Nodad;
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    req.execute().await.map_err(Box::new)
+}
+
+/// Adds `dst/32 dev index scope link` (the on-link route to the gateway).
+pub async fn add_link_route_v4(h: &Handle, index: u32, dst: Ipv4Addr) -> Result<(), NlError> {
+    let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(dst, 32)
+        .output_interface(index)
+        .scope(RouteScope::Link)
+        .build();
+    h.route().add(msg).execute().await.map_err(Box::new)
+}
+
+/// Adds `default via gw dev index` (IPv4).
+pub async fn add_default_v4(h: &Handle, index: u32, gw: Ipv4Addr) -> Result<(), NlError> {
+    let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(gw)
+        .output_interface(index)
+        .build();
+    h.route().add(msg).execute().await.map_err(Box::new)
+}
+
+/// Adds `default via gw dev index` (IPv6).
+pub async fn add_default_v6(h: &Handle, index: u32, gw: Ipv6Addr) -> Result<(), NlError> {
+    let msg = RouteMessageBuilder::<Ipv6Addr>::new()
+        .gateway(gw)
+        .output_interface(index)
+        .build();
+    h.route().add(msg).execute().await.map_err(Box::new)
+}

@@ -1,0 +1,381 @@
+//! Pod taps: create a persistent multi-queue tap, move it into the pod's
+//! netns and configure it there (Calico's model, see DESIGN.md "Pod
+//! attachment"); re-attach to it after a restart; remove it.
+//!
+//! The tap is created under a temporary name in the dataplane's own netns
+//! (`IFF_TUN_EXCL`: never somebody else's tap), moved into the pod netns,
+//! then renamed to the pod's `ifname` and given its MTU, MAC, `/32` and
+//! `/128`, the link-scope route to `169.254.1.1`, default routes via
+//! `169.254.1.1` and `fe80::1`, and set up. The queue fds stay valid across
+//! the move. If any step fails after the tap exists, it is made
+//! non-persistent and its queues closed, which removes it wherever it is.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use rtnetlink::Handle;
+
+use super::PortError;
+use super::netlink::{self as nl, current_netns_label, with_netlink_here, with_netlink_in};
+use crate::sys::netns::NetNs;
+use crate::sys::tap::{self, TapQueue};
+
+/// The gateway every pod routes through (IPv4); the dataplane answers ARP.
+pub const GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+/// The gateway every pod routes through (IPv6); the dataplane answers NDP.
+pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
+/// How a pod's interface should look inside its netns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodLink {
+    /// The pod's netns file (e.g. `/var/run/netns/cni-…`).
+    pub netns: PathBuf,
+    /// The interface name inside the pod (`CNI_IFNAME`, usually `eth0`).
+    pub ifname: String,
+    /// The pod-side MAC address.
+    pub mac: [u8; 6],
+    /// The interface MTU.
+    pub mtu: u16,
+    /// The pod's IPv4 address (installed as `/32`).
+    pub ipv4: Option<Ipv4Addr>,
+    /// The pod's IPv6 address (installed as `/128`, no DAD).
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+pub(super) fn check_name(name: &str) -> Result<(), PortError> {
+    tap::check_ifname(name).map_err(|source| PortError::InvalidName {
+        name: name.to_string(),
+        source,
+    })
+}
+
+pub(super) fn open_netns(path: &Path) -> Result<NetNs, PortError> {
+    NetNs::open(path).map_err(|source| PortError::NetnsOpen {
+        netns: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Creates the pod's tap with `queues` queues (one per worker) and returns
+/// them. Fails with [`PortError::LinkExists`] if `link.ifname` is taken in
+/// the pod netns and [`PortError::NetnsOpen`] if the netns does not exist.
+/// Nothing is left behind on failure.
+pub fn create_pod_tap(
+    link: &PodLink,
+    temp_name: &str,
+    queues: usize,
+) -> Result<Vec<TapQueue>, PortError> {
+    check_name(&link.ifname)?;
+    check_name(temp_name)?;
+    let pod = open_netns(&link.netns)?;
+    if link_exists_in(&pod, &link.ifname)? {
+        return Err(PortError::LinkExists {
+            netns: link.netns.clone(),
+            ifname: link.ifname.clone(),
+        });
+    }
+    let qs = tap::create_tap_queues(temp_name, queues).map_err(|source| PortError::TapOpen {
+        netns: current_netns_label(),
+        ifname: temp_name.to_string(),
+        source,
+    })?;
+    // The tap exists from here on: any failure must remove it.
+    match move_and_configure(link, temp_name, &pod, &qs) {
+        Ok(()) => Ok(qs),
+        Err(e) => {
+            discard(qs, &pod, &[temp_name, &link.ifname]);
+            Err(e)
+        }
+    }
+}
+
+fn move_and_configure(
+    link: &PodLink,
+    temp_name: &str,
+    pod: &NetNs,
+    qs: &[TapQueue],
+) -> Result<(), PortError> {
+    tap::set_persist(&qs[0], true).map_err(|source| PortError::TapSetPersist {
+        ifname: temp_name.to_string(),
+        on: true,
+        source,
+    })?;
+
+    let target = pod.try_clone().map_err(|source| PortError::NetnsOpen {
+        netns: link.netns.clone(),
+        source,
+    })?;
+    let temp = temp_name.to_string();
+    with_netlink_here(move |h| async move {
+        let here = current_netns_label();
+        let index = lookup(&h, &here, &temp).await?;
+        nl::move_to_netns(&h, index, target.as_raw_fd())
+            .await
+            .map_err(|source| PortError::LinkMove {
+                netns: target.path().to_path_buf(),
+                ifname: temp,
+                source,
+            })
+    })?;
+
+    let (link, temp) = (link.clone(), temp_name.to_string());
+    with_netlink_in(
+        pod,
+        move |h| async move { configure(&h, &link, &temp).await },
+    )
+}
+
+/// The index of `name`, or [`PortError::LinkNotFound`].
+pub(super) async fn lookup(h: &Handle, netns: &Path, name: &str) -> Result<u32, PortError> {
+    nl::link_index(h, name)
+        .await
+        .map_err(|source| PortError::LinkLookup {
+            netns: netns.to_path_buf(),
+            ifname: name.to_string(),
+            source,
+        })?
+        .ok_or_else(|| PortError::LinkNotFound {
+            netns: netns.to_path_buf(),
+            ifname: name.to_string(),
+        })
+}
+
+/// Inside the pod netns: rename, MTU, MAC, addresses, up, routes. Routes come
+/// last because the kernel refuses a nexthop on a link that is down.
+async fn configure(h: &Handle, link: &PodLink, temp: &str) -> Result<(), PortError> {
+    let netns = || link.netns.clone();
+    let ifname = || link.ifname.clone();
+    let index = lookup(h, &link.netns, temp).await?;
+    nl::rename(h, index, &link.ifname)
+        .await
+        .map_err(|source| PortError::LinkRename {
+            netns: netns(),
+            from: temp.to_string(),
+            to: ifname(),
+            source,
+        })?;
+    nl::set_mtu(h, index, u32::from(link.mtu))
+        .await
+        .map_err(|source| PortError::LinkSetMtu {
+            netns: netns(),
+            ifname: ifname(),
+            mtu: link.mtu,
+            source,
+        })?;
+    nl::set_mac(h, index, link.mac)
+        .await
+        .map_err(|source| PortError::LinkSetMac {
+            netns: netns(),
+            ifname: ifname(),
+            source,
+        })?;
+    let addrs = link
+        .ipv4
+        .map(IpAddr::V4)
+        .into_iter()
+        .chain(link.ipv6.map(IpAddr::V6));
+    for addr in addrs {
+        nl::add_host_address(h, index, addr)
+            .await
+            .map_err(|source| PortError::AddressAdd {
+                netns: netns(),
+                ifname: ifname(),
+                addr,
+                source,
+            })?;
+    }
+    nl::set_up(h, index)
+        .await
+        .map_err(|source| PortError::LinkUp {
+            netns: netns(),
+            ifname: ifname(),
+            source,
+        })?;
+    let route_err = |route: &'static str| {
+        move |source| PortError::RouteAdd {
+            netns: netns(),
+            ifname: ifname(),
+            route,
+            source,
+        }
+    };
+    if link.ipv4.is_some() {
+        nl::add_link_route_v4(h, index, GATEWAY_V4)
+            .await
+            .map_err(route_err("169.254.1.1/32 scope link"))?;
+        nl::add_default_v4(h, index, GATEWAY_V4)
+            .await
+            .map_err(route_err("default via 169.254.1.1"))?;
+    }
+    if link.ipv6.is_some() {
+        nl::add_default_v6(h, index, GATEWAY_V6)
+            .await
+            .map_err(route_err("default via fe80::1"))?;
+    }
+    Ok(())
+}
+
+/// Removes a tap we created: non-persistent plus last fd closed makes the
+/// kernel unregister it in whichever netns it is. Should clearing persist
+/// fail, delete it by name (only if it is a tap) in both namespaces.
+fn discard(qs: Vec<TapQueue>, pod: &NetNs, names: &[&str]) {
+    let cleared = tap::set_persist(&qs[0], false);
+    drop(qs);
+    if let Err(e) = cleared {
+        tracing::warn!(error = %e, "could not clear persist on a failed tap; deleting it by name");
+        for name in names {
+            let _ = delete_tap_here(name);
+            if let Ok(ns) = pod.try_clone() {
+                let _ = delete_tap_in(ns, name);
+            }
+        }
+    }
+}
+
+fn link_exists_in(ns: &NetNs, name: &str) -> Result<bool, PortError> {
+    let (netns, name) = (ns.path().to_path_buf(), name.to_string());
+    with_netlink_in(ns, move |h| async move {
+        nl::link_exists(&h, &name)
+            .await
+            .map_err(|source| PortError::LinkLookup {
+                netns,
+                ifname: name,
+                source,
+            })
+    })
+}
+
+/// Deletes `name` if it exists and is a tap (never anybody else's link).
+async fn delete_if_tap(h: &Handle, netns: PathBuf, name: String) -> Result<(), PortError> {
+    let found = nl::find_link(h, &name)
+        .await
+        .map_err(|source| PortError::LinkLookup {
+            netns: netns.clone(),
+            ifname: name.clone(),
+            source,
+        })?;
+    let Some(link) = found else { return Ok(()) };
+    if !nl::is_tun(&link) {
+        return Err(PortError::NotATap {
+            netns,
+            ifname: name,
+        });
+    }
+    match nl::delete(h, link.header.index).await {
+        Err(e) if !nl::is_not_found(&e) => Err(PortError::LinkDelete {
+            netns,
+            ifname: name,
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn delete_tap_here(name: &str) -> Result<(), PortError> {
+    let name = name.to_string();
+    with_netlink_here(move |h| async move { delete_if_tap(&h, current_netns_label(), name).await })
+}
+
+fn delete_tap_in(ns: NetNs, name: &str) -> Result<(), PortError> {
+    let (netns, name) = (ns.path().to_path_buf(), name.to_string());
+    with_netlink_in(
+        &ns,
+        move |h| async move { delete_if_tap(&h, netns, name).await },
+    )
+}
+
+/// Deletes the tap `ifname` in `netns` if both still exist; success if the
+/// netns or the link is already gone.
+fn delete_pod_link(netns: &Path, ifname: &str) -> Result<(), PortError> {
+    match NetNs::open(netns) {
+        Ok(ns) => delete_tap_in(ns, ifname),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(PortError::NetnsOpen {
+            netns: netns.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Re-opens `queues` queues of the persistent tap `ifname` that lives in the
+/// pod netns (after a dataplane restart). [`PortError::LinkNotFound`] if it
+/// is gone (it is never created here), [`PortError::NotATap`] if the name
+/// belongs to another kind of link.
+pub fn reattach_pod_tap(
+    netns: &Path,
+    ifname: &str,
+    queues: usize,
+) -> Result<Vec<TapQueue>, PortError> {
+    check_name(ifname)?;
+    let pod = open_netns(netns)?;
+    let (path, name) = (netns.to_path_buf(), ifname.to_string());
+    // TUNSETIFF looks the name up in the calling thread's netns, so open the
+    // queues from a thread inside the pod netns.
+    let (path2, name2) = (path.clone(), name.clone());
+    pod.run(move || -> Result<Vec<TapQueue>, PortError> {
+        let (p, n) = (path2.clone(), name2.clone());
+        let found = with_netlink_here(move |h| async move {
+            nl::find_link(&h, &n)
+                .await
+                .map_err(|source| PortError::LinkLookup {
+                    netns: p,
+                    ifname: n,
+                    source,
+                })
+        })?;
+        match found {
+            None => Err(PortError::LinkNotFound {
+                netns: path2,
+                ifname: name2,
+            }),
+            Some(l) if !nl::is_tun(&l) => Err(PortError::NotATap {
+                netns: path2,
+                ifname: name2,
+            }),
+            Some(_) => tap::open_tap_queues(&name2, queues).map_err(|source| PortError::TapOpen {
+                netns: path2,
+                ifname: name2,
+                source,
+            }),
+        }
+    })
+    .map_err(|source| PortError::NetnsEnter {
+        netns: path,
+        source,
+    })?
+}
+
+/// Removes the pod's tap: clears persist, closes `queues` (a non-persistent
+/// tap vanishes with its last fd) and deletes the link if it is still there.
+/// Idempotent: success if the netns or the link is already gone.
+pub fn remove_pod_tap(netns: &Path, ifname: &str, queues: Vec<TapQueue>) -> Result<(), PortError> {
+    clear_persist(&queues);
+    drop(queues);
+    delete_pod_link(netns, ifname)
+}
+
+/// Like [`remove_pod_tap`] for queues that other threads may still hold
+/// (they see `EBADFD` afterwards): clears persist and deletes the link.
+pub fn delete_pod_tap(netns: &Path, ifname: &str, queues: &[TapQueue]) -> Result<(), PortError> {
+    clear_persist(queues);
+    delete_pod_link(netns, ifname)
+}
+
+/// Best effort: a queue whose tap is already gone answers `EBADFD`.
+pub(super) fn clear_persist(queues: &[TapQueue]) {
+    if let Some(q) = queues.first()
+        && let Err(e) = tap::set_persist(q, false)
+        && e.raw_os_error() != Some(libc::EBADFD)
+    {
+        tracing::debug!(error = %e, "could not clear persist on a tap");
+    }
+}
+
+/// Whether `ifname` exists in the pod netns ([`PortError::NetnsOpen`] if the
+/// netns does not).
+pub fn pod_link_exists(netns: &Path, ifname: &str) -> Result<bool, PortError> {
+    check_name(ifname)?;
+    let pod = open_netns(netns)?;
+    link_exists_in(&pod, ifname)
+}

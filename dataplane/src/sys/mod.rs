@@ -1,0 +1,21 @@
+//! The only place in this crate where `unsafe` is allowed: ioctls on taps,
+//! `setns`, epoll, batched socket calls and peer credentials. Every block
+//! carries a `// SAFETY:` comment; everything exported here is a safe API.
+#![allow(unsafe_code)]
+
+pub mod cred;
+pub mod epoll;
+pub mod mmsg;
+pub mod netns;
+pub mod tap;
+
+use std::io;
+
+/// Turns a libc return value into `io::Result`: `-1` means "look at errno".
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
