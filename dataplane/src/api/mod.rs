@@ -1,0 +1,33 @@
+//! The config API: newline-delimited JSON over a Unix socket (see
+//! `dataplane/API.md` for the protocol).
+//!
+//! - [`proto`]: the wire types of requests, replies and errors (pure);
+//! - [`report`]: the `stats` and `dump` answers (pure);
+//! - [`codec`]: lines to requests and replies to lines (pure);
+//! - [`validate`]: every check that needs no state, and the conversion of
+//!   rule sets to the classifier's model (pure);
+//! - [`trace`]: the `trace` answer, from the pipeline's stages (pure);
+//! - [`state`]: the state file a restarted dataplane rebuilds from;
+//! - [`server`]: the socket, peer authorisation and the per-connection loop;
+//!   the state-changing work is a [`Handler`] supplied by the daemon;
+//! - [`client`]: a blocking client for the control daemon and tests.
+//!
+//! The split keeps everything a stranger can send decoded and checked by pure
+//! functions that tests and fuzzers call directly; the server only moves
+//! lines between the socket and those functions.
+
+pub mod client;
+pub mod codec;
+pub mod proto;
+pub mod report;
+pub mod server;
+pub mod state;
+pub mod trace;
+pub mod validate;
+
+pub use client::{Client, ClientError};
+pub use codec::{decode_request, decode_response, encode_request, encode_response};
+pub use proto::{ApiError, Envelope, ErrorKind, Op, Request, ResponseBody, VERSION};
+pub use server::{Handler, MAX_LINE, ServerHandle, serve};
+pub use state::{StateFile, load as load_state, save as save_state};
+pub use trace::{Names, TraceReply};

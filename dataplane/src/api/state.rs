@@ -1,0 +1,257 @@
+//! The dataplane's state file: what the API has been told (ports, peers,
+//! routes, policy), so a restarted dataplane can rebuild its tables and taps.
+//!
+//! The types are pure serde; [`load`] and [`save`] are the only I/O. `save`
+//! replaces the file atomically (temp file in the same directory, fsync,
+//! rename, fsync of the directory), so a crash leaves the old or the new
+//! file, never a torn one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::proto::{MacAddr, PeerSpec, RouteSpec, RuleSetSpec};
+
+/// The state file format this build writes and reads.
+pub const STATE_VERSION: u32 = 1;
+
+/// Everything the dataplane must remember across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFile {
+    /// Must be [`STATE_VERSION`].
+    pub version: u32,
+    /// The pod ports.
+    #[serde(default)]
+    pub ports: Vec<PortRecord>,
+    /// The peer nodes.
+    #[serde(default)]
+    pub peers: Vec<PeerSpec>,
+    /// The static routes (host and blackhole).
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+}
+
+impl Default for StateFile {
+    fn default() -> Self {
+        Self {
+            version: STATE_VERSION,
+            ports: Vec::new(),
+            peers: Vec::new(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// One pod port with its policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortRecord {
+    /// The port's index.
+    pub id: u32,
+    /// `NAMESPACE/POD`.
+    pub name: String,
+    /// The pod's network namespace path.
+    pub netns: String,
+    /// The interface name inside the pod.
+    pub ifname: String,
+    /// The pod interface's MAC.
+    pub mac: MacAddr,
+    /// The pod's IPv4 address.
+    #[serde(default)]
+    pub ipv4: Option<Ipv4Addr>,
+    /// The pod's IPv6 address.
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Addr>,
+    /// The pod interface's MTU.
+    pub mtu: u32,
+    /// Policy for traffic arriving at the pod.
+    #[serde(default)]
+    pub ingress: RuleSetSpec,
+    /// Policy for traffic leaving the pod.
+    #[serde(default)]
+    pub egress: RuleSetSpec,
+}
+
+fn invalid_data(path: &Path, what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("state file {}: {what}", path.display()),
+    )
+}
+
+/// Reads the state file; `None` if it does not exist. A file that does not
+/// parse, or has another version, is an `InvalidData` error naming the path.
+pub fn load(path: &Path) -> io::Result<Option<StateFile>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("reading state file {}: {e}", path.display()),
+            ));
+        }
+    };
+    let state: StateFile = serde_json::from_str(&text).map_err(|e| invalid_data(path, e))?;
+    if state.version != STATE_VERSION {
+        return Err(invalid_data(
+            path,
+            format!(
+                "version {} is not supported (expected {STATE_VERSION})",
+                state.version
+            ),
+        ));
+    }
+    Ok(Some(state))
+}
+
+/// Writes the state file atomically (mode 0600).
+pub fn save(path: &Path, state: &StateFile) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let step = |what: &str, e: io::Error| {
+        io::Error::new(e.kind(), format!("{what} for {}: {e}", path.display()))
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "state path has no file name")
+    })?;
+    let mut tmp_name = file_name.to_os_string();
+    tmp_name.push(format!(".tmp.{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+
+    let mut json = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
+    json.push(b'\n');
+    let write = || -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| step("creating the temporary state file", e))?;
+        file.write_all(&json)
+            .map_err(|e| step("writing the temporary state file", e))?;
+        file.sync_all()
+            .map_err(|e| step("syncing the temporary state file", e))?;
+        fs::rename(&tmp, path).map_err(|e| step("renaming the temporary state file", e))
+    };
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| step("syncing the state directory", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::proto::{RouteVia, RuleActionSpec, RuleSpec, VerdictSpec};
+    use crate::table::peers::Backend;
+
+    fn temp_dir(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("tweed-state-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    fn sample() -> StateFile {
+        StateFile {
+            version: STATE_VERSION,
+            ports: vec![PortRecord {
+                id: 0,
+                name: "default/web".into(),
+                netns: "/run/netns/web".into(),
+                ifname: "eth0".into(),
+                mac: MacAddr([2, 0, 0, 0, 0, 1]),
+                ipv4: Some(Ipv4Addr::new(10, 244, 1, 2)),
+                ipv6: None,
+                mtu: 1450,
+                ingress: RuleSetSpec {
+                    default: VerdictSpec::Deny,
+                    rules: vec![RuleSpec {
+                        id: 1,
+                        tier: 0,
+                        action: RuleActionSpec::Allow,
+                        remote: vec!["10.0.0.0/8".parse().expect("cidr")],
+                        remote_except: vec![],
+                        protocol: Some(6),
+                        ports: None,
+                    }],
+                },
+                egress: RuleSetSpec::default(),
+            }],
+            peers: vec![PeerSpec {
+                name: "node2".into(),
+                subnets: vec!["10.244.2.0/24".parse().expect("cidr")],
+                underlay_ip: "192.168.0.2".parse().expect("ip"),
+                vtep_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+                backend: Backend::Vxlan,
+            }],
+            routes: vec![RouteSpec {
+                prefix: "0.0.0.0/0".parse().expect("cidr"),
+                via: RouteVia::Host,
+            }],
+        }
+    }
+
+    #[test]
+    fn save_then_load_round_trips_and_leaves_no_temp_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("round");
+        let path = dir.join("state.json");
+        assert_eq!(load(&path).expect("missing is fine"), None);
+        save(&path, &sample()).expect("save");
+        assert_eq!(load(&path).expect("load"), Some(sample()));
+        save(&path, &StateFile::default()).expect("overwrite");
+        assert_eq!(load(&path).expect("load"), Some(StateFile::default()));
+        let names: Vec<_> = fs::read_dir(&dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+        let mode = fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn corrupt_unknown_or_newer_files_are_refused_with_the_path() {
+        let dir = temp_dir("bad");
+        let path = dir.join("state.json");
+        for text in [
+            "{not json",
+            r#"{"version":1,"pods":[]}"#,
+            r#"{"version":2}"#,
+        ] {
+            fs::write(&path, text).expect("write");
+            let err = load(&path).expect_err(text);
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{text}");
+            assert!(err.to_string().contains("state.json"), "{err}");
+        }
+        fs::write(&path, r#"{"version":1}"#).expect("write");
+        assert_eq!(load(&path).expect("minimal"), Some(StateFile::default()));
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn save_into_a_missing_directory_fails_naming_the_step() {
+        let err =
+            save(Path::new("/nonexistent-tweed-dir/state.json"), &sample()).expect_err("no dir");
+        assert!(
+            err.to_string()
+                .contains("creating the temporary state file"),
+            "{err}"
+        );
+    }
+}
