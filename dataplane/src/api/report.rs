@@ -19,6 +19,12 @@ pub struct WorkerStats {
     pub rx: u64,
     /// Frames it sent.
     pub tx: u64,
+    /// Datagrams it received from the underlay (part of `rx`).
+    pub underlay_rx: u64,
+    /// Datagrams it sent to the underlay (part of `tx`).
+    pub underlay_tx: u64,
+    /// Writes and sends that failed (a full queue, an unreachable peer).
+    pub io_errors: u64,
 }
 
 /// One pod port's traffic counts, seen from the pod.

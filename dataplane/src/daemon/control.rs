@@ -344,6 +344,9 @@ impl Control {
                 tx: w.underlay_tx
                     + w.host.tx_packets
                     + w.ports.values().map(|p| p.tx_packets).sum::<u64>(),
+                underlay_rx: w.underlay_rx,
+                underlay_tx: w.underlay_tx,
+                io_errors: w.io_errors,
             })
             .collect();
         let conntrack = &self.shared.conntrack;

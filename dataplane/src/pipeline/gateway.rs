@@ -176,8 +176,10 @@ impl Pipeline<'_> {
             From::Pod(endpoint) => endpoint.ipv6 == Some(target),
             From::Host | From::Peer => false,
         };
-        if own || target == asker || target.is_multicast() {
-            // Duplicate address detection and the like: no answer.
+        // A solicitation from the unspecified address is duplicate address
+        // detection (RFC 4862 §5.4.2): answering it would make the pod give
+        // up the address it is probing, so it never gets an answer.
+        if asker.is_unspecified() || own || target == asker || target.is_multicast() {
             return Action::Drop(DropReason::NdIgnored);
         }
         let answer =

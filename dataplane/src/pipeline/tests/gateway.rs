@@ -225,6 +225,13 @@ fn duplicate_address_detection_and_router_solicitations_need_no_answer() {
         fx.run(Ingress::Port(PORT_A), &tap(dad)).0,
         Action::Drop(DropReason::NdIgnored)
     );
+    // The probe for the pod's own link-local address, which the tables do not know.
+    let link_local = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x858, 0xaff, 0xfef4, 0x102);
+    let dad = neighbour_solicitation(Ipv6Addr::UNSPECIFIED, link_local);
+    assert_eq!(
+        fx.run(Ingress::Port(PORT_A), &tap(dad)).0,
+        Action::Drop(DropReason::NdIgnored)
+    );
     let mut rs = Vec::new();
     PacketBuilder::ethernet2(MAC_A, [0x33, 0x33, 0, 0, 0, 2])
         .ipv6(
