@@ -2,5 +2,30 @@
 //!
 //! This package owns `benches/` (criterion) and `tests/` (integration tests over
 //! real network namespaces); what those need in common lives here.
+//!
+//! The integration-test harness, one concern per module:
+//!
+//! - [`privileged`]: whether this process may create namespaces (root), and
+//!   what a test does when it may not.
+//! - [`bins`]: where the workspace's binaries are.
+//! - [`process`]: running a command with a deadline.
+//! - [`netns`]: a network namespace that deletes itself, and veth pairs.
+//! - [`api`]: a line-JSON client for the dataplane's config API.
+//! - [`node`]: a node: a netns running its own `tweed-dataplane`.
+//! - [`pod`]: a pod: a netns attached to a node through `port_add`.
+//! - [`traffic`]: ping, checked TCP transfers, UDP round trips, TCP connects.
+//! - [`poll`]: waiting for a condition with a deadline instead of sleeping.
+//!
+//! Every namespace, link, process and directory a test creates is owned by a
+//! guard whose `Drop` removes it, so a failing (panicking) test cleans up too.
 
+pub mod api;
+pub mod bins;
+pub mod netns;
+pub mod node;
+pub mod pod;
+pub mod poll;
+pub mod privileged;
+pub mod process;
+pub mod traffic;
 pub mod workload;

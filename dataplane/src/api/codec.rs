@@ -48,7 +48,17 @@ pub fn decode_request(line: &str) -> Result<Request, ApiError> {
     let request = fields
         .remove("request")
         .ok_or_else(|| ApiError::invalid("missing field `request`"))?;
-    serde_json::from_value(request).map_err(|e| ApiError::invalid(format!("request: {e}")))
+    // Decode with the path of the failing field, so a bad value is named:
+    // "request.port_add.ipv4: invalid IPv4 address syntax".
+    serde_path_to_error::deserialize(request).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            ApiError::invalid(format!("request: {inner}"))
+        } else {
+            ApiError::invalid(format!("request.{path}: {inner}"))
+        }
+    })
 }
 
 /// Encodes a request as one line (without its newline).

@@ -1,0 +1,260 @@
+//! Network namespaces that delete themselves, and veth pairs between them.
+//!
+//! A [`Netns`] is named `tw-<prefix>-<role>-<pid>`: the test's own prefix keeps
+//! tests that run in parallel apart, the pid keeps two runs apart. Links are
+//! created inside the namespaces (never in the root namespace), so their names
+//! only have to be unique within one namespace and deleting the namespace
+//! deletes them. Drop runs on panic too, so a failing test leaves nothing.
+
+use std::net::IpAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::process::{self, Bounded};
+
+/// The longest interface name Linux accepts (IFNAMSIZ - 1).
+pub const IFNAME_MAX: usize = 15;
+
+/// How long a plain `ip` command may take.
+const IP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A network namespace under `/run/netns`, deleted on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates `tw-<prefix>-<role>-<pid>` with its loopback up.
+    pub fn new(prefix: &str, role: &str) -> Self {
+        let name = format!("tw-{prefix}-{role}-{}", std::process::id());
+        // A namespace left by a killed run of this very pid would be stale.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Self { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// The namespace's name (as `ip netns` knows it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its bind-mount path, what `port_add` takes as `netns`.
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+
+    /// A `Command` running `program args` inside the namespace.
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]).args(args);
+        cmd
+    }
+
+    /// Runs `program args` inside the namespace and returns its output
+    /// (killed after 30 s).
+    pub fn exec(&self, program: &str, args: &[&str]) -> Output {
+        let out = process::run(&mut self.command(program, args), Duration::from_secs(30));
+        assert!(
+            !out.timed_out(),
+            "`{program} {}` in {} did not finish in 30 s",
+            args.join(" "),
+            self.name
+        );
+        Output {
+            status: out.status.expect("exited"),
+            stdout: out.stdout.into_bytes(),
+            stderr: out.stderr.into_bytes(),
+        }
+    }
+
+    /// Runs `program args` inside the namespace with a deadline.
+    pub fn exec_bounded(&self, program: &str, args: &[&str], timeout: Duration) -> Bounded {
+        process::run(&mut self.command(program, args), timeout)
+    }
+
+    /// Starts `program args` inside the namespace with piped stdout and
+    /// stderr; the caller owns (and must reap) the child.
+    pub fn spawn(&self, program: &str, args: &[&str]) -> Child {
+        self.command(program, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program} in {}: {e}", self.name))
+    }
+
+    /// Runs `ip -n NS args`, panicking with its stderr if it fails.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("ip");
+        cmd.args(["-n", &self.name]).args(args);
+        run_ok(&mut cmd)
+    }
+
+    /// Runs `ip -n NS -j args` and parses the JSON it prints.
+    pub fn ip_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut full = vec!["-j"];
+        full.extend_from_slice(args);
+        let text = self.ip(&full);
+        if text.trim().is_empty() {
+            return serde_json::Value::Array(Vec::new());
+        }
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("`ip -j {}` printed no JSON ({e}): {text}", args.join(" ")))
+    }
+
+    /// Sets a sysctl inside the namespace (e.g. `net.ipv4.ip_forward=1`).
+    pub fn sysctl(&self, setting: &str) {
+        let out = self.exec("sysctl", &["-qw", setting]);
+        assert!(
+            out.status.success(),
+            "sysctl {setting} in {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The addresses (`ADDR/LEN`) configured on `ifname`, with their flags
+    /// (e.g. `tentative`), from `ip -j addr`.
+    pub fn addresses(&self, ifname: &str) -> Vec<(String, Vec<String>)> {
+        let json = self.ip_json(&["addr", "show", "dev", ifname]);
+        let mut found = Vec::new();
+        for link in json.as_array().into_iter().flatten() {
+            for info in link["addr_info"].as_array().into_iter().flatten() {
+                let local = info["local"].as_str().unwrap_or_default();
+                let len = info["prefixlen"].as_u64().unwrap_or_default();
+                let flags = ["tentative", "dadfailed"]
+                    .iter()
+                    .filter(|f| info.get(**f).is_some_and(|v| v.as_bool() == Some(true)))
+                    .map(|f| (*f).to_owned())
+                    .collect();
+                found.push((format!("{local}/{len}"), flags));
+            }
+        }
+        found
+    }
+
+    /// Turns transmit checksum offload off on `ifname` (`ethtool -K IF tx
+    /// off`, done with the ioctl since ethtool may not be installed).
+    ///
+    /// A veth never computes offloaded checksums: the kernel hands the packet
+    /// to the other end marked "checksum partial". When the other end is a
+    /// userspace UDP socket (tweed's underlay), the inner TCP checksum of a
+    /// kernel-built VXLAN packet arrives unfinished, which no real wire would
+    /// deliver. Linux peers in tests therefore transmit with full checksums.
+    pub fn disable_tx_checksum(&self, ifname: &str) {
+        let out = self.exec("python3", &["-c", TX_CSUM_OFF, ifname]);
+        assert!(
+            out.status.success(),
+            "turn tx checksumming off on {ifname} in {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The MAC address of `ifname`.
+    pub fn mac(&self, ifname: &str) -> String {
+        let json = self.ip_json(&["link", "show", "dev", ifname]);
+        json[0]["address"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{ifname} in {} has no MAC: {json}", self.name))
+            .to_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let out = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "cleanup: ip netns del {}: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("cleanup: ip netns del {}: {e}", self.name),
+        }
+    }
+}
+
+/// `ETHTOOL_STXCSUM` off, then `ETHTOOL_GTXCSUM` to check. Args: IFNAME.
+const TX_CSUM_OFF: &str = r#"
+import array, fcntl, socket, struct, sys
+SIOCETHTOOL, ETHTOOL_GTXCSUM, ETHTOOL_STXCSUM = 0x8946, 0x16, 0x17
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def call(cmd, data):
+    ev = array.array("I", [cmd, data])
+    ifr = struct.pack("16sP", sys.argv[1].encode(), ev.buffer_info()[0])
+    fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
+    return ev[1]
+call(ETHTOOL_STXCSUM, 0)
+sys.exit(0 if call(ETHTOOL_GTXCSUM, 0) == 0 else "tx checksumming is still on")
+"#;
+
+/// One end of a veth pair: its namespace, name and address (`ADDR/LEN`).
+#[derive(Debug, Clone, Copy)]
+pub struct End<'a> {
+    /// The namespace this end lives in.
+    pub ns: &'a Netns,
+    /// The interface name (at most [`IFNAME_MAX`] bytes).
+    pub ifname: &'a str,
+    /// The address with prefix length, e.g. `192.168.40.1/24`; `None` for none.
+    pub addr: Option<&'a str>,
+}
+
+/// Connects two namespaces with a veth pair, sets the addresses and brings
+/// both ends up. The pair goes away with either namespace.
+pub fn veth(a: End<'_>, b: End<'_>) {
+    for end in [&a, &b] {
+        assert!(
+            end.ifname.len() <= IFNAME_MAX,
+            "interface name {:?} is longer than {IFNAME_MAX} bytes",
+            end.ifname
+        );
+    }
+    a.ns.ip(&[
+        "link",
+        "add",
+        a.ifname,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b.ifname,
+        "netns",
+        b.ns.name(),
+    ]);
+    for end in [a, b] {
+        if let Some(addr) = end.addr {
+            // IPv6 on a test underlay: no duplicate address detection delay.
+            if addr
+                .parse::<ipnet::IpNet>()
+                .is_ok_and(|n| matches!(n.addr(), IpAddr::V6(_)))
+            {
+                end.ns
+                    .ip(&["addr", "add", addr, "dev", end.ifname, "nodad"]);
+            } else {
+                end.ns.ip(&["addr", "add", addr, "dev", end.ifname]);
+            }
+        }
+        end.ns.ip(&["link", "set", end.ifname, "up"]);
+    }
+}
+
+/// Runs `cmd` (bounded), panicking with its output unless it succeeds;
+/// returns its stdout.
+fn run_ok(cmd: &mut Command) -> String {
+    let shown = format!("{cmd:?}");
+    let out = process::run(cmd, IP_TIMEOUT);
+    assert!(out.success(), "{shown} failed: {out}");
+    out.stdout
+}
