@@ -1,0 +1,5 @@
+//! tweed's control plane: cluster state, IP address management, node peers
+//! and policy, and the CLI that shows them.
+
+pub mod ipam;
+pub mod store;

@@ -1,0 +1,472 @@
+//! The etcd v3 store: each [`Store`] call is one etcd RPC or one single-compare
+//! transaction.
+//!
+//! - `create` is `txn(if create_revision(key) == 0 then put)`, `compare_and_swap` and
+//!   `delete_if` compare `mod_revision`; the revision returned is the response header's.
+//! - `keep_alive` opens a keep-alive stream, sends one request and reads one answer (a TTL
+//!   of 0 means the lease is gone); the holder calls it in a loop.
+//! - `watch` waits for etcd's "created" answer before it resolves, so the watch covers
+//!   every change committed after that; a compaction or cancel ends it with `WatchLost`.
+//!
+//! Only APIs that etcd 3.4 has are used (Debian's `etcd-server` is 3.4.23; `get_stream`
+//! would need 3.7). Every unary call is bounded by the configured timeout; a timeout, a
+//! transport error or an `Unavailable` status is reported as
+//! [`StoreError::Unreachable`]. Watch streams are not bounded by the timeout; HTTP/2
+//! keep-alives detect a dead connection under them.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, Txn, TxnOp,
+    WatchOptions,
+};
+use futures::StreamExt;
+
+use super::error::{NoAnswer, Op, StoreError};
+use super::lease::granted_ttl;
+use super::{BoxFuture, KeyValue, LeaseId, Revision, Store, WatchEvent, WatchStream, check_key};
+
+/// gRPC status codes (tonic is not a direct dependency, so they are named here).
+const GRPC_CANCELLED: i32 = 1;
+const GRPC_DEADLINE_EXCEEDED: i32 = 4;
+const GRPC_NOT_FOUND: i32 = 5;
+const GRPC_UNAVAILABLE: i32 = 14;
+
+/// HTTP/2 keep-alive interval on the connection (its timeout is the request timeout).
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A store in an etcd v3 cluster.
+#[derive(Clone)]
+pub struct EtcdStore {
+    client: Client,
+    /// The endpoints, comma-separated, for messages.
+    endpoints: Arc<str>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for EtcdStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdStore")
+            .field("endpoints", &self.endpoints)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EtcdStore {
+    /// Connects to the etcd cluster at `endpoints` (`http://host:port`) and checks that it
+    /// answers within `timeout`; every later request is bounded by `timeout` too.
+    pub async fn connect<S: AsRef<str>>(
+        endpoints: &[S],
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let joined: Vec<&str> = endpoints.iter().map(AsRef::as_ref).collect();
+        let joined: Arc<str> = joined.join(",").into();
+        let options = ConnectOptions::new()
+            .with_connect_timeout(timeout)
+            .with_keep_alive(KEEP_ALIVE_INTERVAL, timeout)
+            .with_keep_alive_while_idle(true);
+        let connecting = Client::connect(endpoints, Some(options));
+        let client = bounded(&joined, timeout, Op::Open, &joined, None, connecting).await?;
+        let store = EtcdStore {
+            client,
+            endpoints: joined,
+            timeout,
+        };
+        // The channel connects lazily: ask for something to know etcd is there.
+        let mut maintenance = store.client.maintenance_client();
+        store
+            .call(Op::Open, &store.endpoints, None, maintenance.status())
+            .await?;
+        Ok(store)
+    }
+
+    /// Runs one request bounded by the timeout, classifying its error.
+    async fn call<T>(
+        &self,
+        op: Op,
+        key: &str,
+        lease: Option<LeaseId>,
+        request: impl Future<Output = Result<T, etcd_client::Error>>,
+    ) -> Result<T, StoreError> {
+        bounded(&self.endpoints, self.timeout, op, key, lease, request).await
+    }
+
+    /// A put with an optional lease, as options.
+    fn put_options(lease: Option<LeaseId>) -> Option<PutOptions> {
+        lease.map(|l| PutOptions::new().with_lease(l.0))
+    }
+
+    /// Runs `txn` (one compare, one operation); `Some(header revision)` if it succeeded.
+    async fn txn(
+        &self,
+        op: Op,
+        key: &str,
+        lease: Option<LeaseId>,
+        txn: Txn,
+    ) -> Result<Option<Revision>, StoreError> {
+        let mut kv = self.client.kv_client();
+        let resp = self.call(op, key, lease, kv.txn(txn)).await?;
+        if resp.succeeded() {
+            Ok(Some(header_revision(resp.header())))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Runs `request` for at most `timeout`; maps its error to a [`StoreError`].
+async fn bounded<T>(
+    endpoints: &str,
+    timeout: Duration,
+    op: Op,
+    key: &str,
+    lease: Option<LeaseId>,
+    request: impl Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, request).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(classify(endpoints, op, key, lease, e)),
+        Err(_) => Err(StoreError::Unreachable {
+            endpoints: endpoints.to_owned(),
+            source: Box::new(NoAnswer(timeout)),
+        }),
+    }
+}
+
+/// Sorts an etcd-client error into unreachable, lease-not-found, or a plain etcd error.
+fn classify(
+    endpoints: &str,
+    op: Op,
+    key: &str,
+    lease: Option<LeaseId>,
+    e: etcd_client::Error,
+) -> StoreError {
+    use etcd_client::Error as E;
+    let unreachable = match &e {
+        E::TransportError(_) | E::IoError(_) => true,
+        E::GRpcStatus(s) => matches!(
+            i32::from(s.code()),
+            GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED | GRPC_CANCELLED
+        ),
+        _ => false,
+    };
+    if unreachable {
+        return StoreError::Unreachable {
+            endpoints: endpoints.to_owned(),
+            source: Box::new(e),
+        };
+    }
+    let lease_gone = match &e {
+        // "etcdserver: requested lease not found"
+        E::GRpcStatus(s) => {
+            i32::from(s.code()) == GRPC_NOT_FOUND && s.message().contains("lease not found")
+        }
+        // keep_alive's own check of a TTL of 0.
+        E::LeaseKeepAliveError(m) => m.contains("lease not found"),
+        _ => false,
+    };
+    match lease {
+        Some(lease) if lease_gone => StoreError::LeaseNotFound {
+            op,
+            key: key.to_owned(),
+            lease,
+        },
+        _ => StoreError::Etcd {
+            op,
+            key: key.to_owned(),
+            source: e,
+        },
+    }
+}
+
+fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> Revision {
+    Revision(header.map_or(0, |h| u64::try_from(h.revision()).unwrap_or(0)))
+}
+
+fn revision(r: i64) -> Revision {
+    Revision(u64::try_from(r).unwrap_or(0))
+}
+
+/// Converts an etcd key-value; keys must be UTF-8 (tweed only writes such keys).
+fn key_value(op: Op, kv: &etcd_client::KeyValue) -> Result<KeyValue, StoreError> {
+    let key = kv.key_str().map_err(|_| StoreError::Corrupt {
+        op,
+        key: String::from_utf8_lossy(kv.key()).into_owned(),
+        reason: "the key is not UTF-8".into(),
+    })?;
+    Ok(KeyValue {
+        key: key.to_owned(),
+        value: kv.value().to_vec(),
+        revision: revision(kv.mod_revision()),
+    })
+}
+
+fn lease_key(id: LeaseId) -> String {
+    format!("lease {id}")
+}
+
+impl Store for EtcdStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<KeyValue>, StoreError>> {
+        Box::pin(async move {
+            check_key(Op::Get, key)?;
+            let mut kv = self.client.kv_client();
+            let resp = self.call(Op::Get, key, None, kv.get(key, None)).await?;
+            resp.kvs()
+                .first()
+                .map(|kv| key_value(Op::Get, kv))
+                .transpose()
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<KeyValue>, StoreError>> {
+        Box::pin(async move {
+            let mut kv = self.client.kv_client();
+            let options = GetOptions::new().with_prefix();
+            let resp = self
+                .call(Op::List, prefix, None, kv.get(prefix, Some(options)))
+                .await?;
+            resp.kvs()
+                .iter()
+                .map(|kv| key_value(Op::List, kv))
+                .collect()
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: Vec<u8>,
+        lease: Option<LeaseId>,
+    ) -> BoxFuture<'a, Result<Revision, StoreError>> {
+        Box::pin(async move {
+            check_key(Op::Put, key)?;
+            let mut kv = self.client.kv_client();
+            let request = kv.put(key, value, Self::put_options(lease));
+            let resp = self.call(Op::Put, key, lease, request).await?;
+            Ok(header_revision(resp.header()))
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        key: &'a str,
+        value: Vec<u8>,
+        lease: Option<LeaseId>,
+    ) -> BoxFuture<'a, Result<Option<Revision>, StoreError>> {
+        Box::pin(async move {
+            check_key(Op::Create, key)?;
+            let txn = Txn::new()
+                .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key, value, Self::put_options(lease))]);
+            self.txn(Op::Create, key, lease, txn).await
+        })
+    }
+
+    fn compare_and_swap<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Revision,
+        value: Vec<u8>,
+        lease: Option<LeaseId>,
+    ) -> BoxFuture<'a, Result<Option<Revision>, StoreError>> {
+        Box::pin(async move {
+            check_key(Op::CompareAndSwap, key)?;
+            // A missing key has mod_revision 0, which no expected revision matches
+            // (except 0, which never came from this store: refuse it).
+            let Ok(expected) = i64::try_from(expected.0) else {
+                return Ok(None);
+            };
+            if expected == 0 {
+                return Ok(None);
+            }
+            let txn = Txn::new()
+                .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
+                .and_then([TxnOp::put(key, value, Self::put_options(lease))]);
+            self.txn(Op::CompareAndSwap, key, lease, txn).await
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            check_key(Op::Delete, key)?;
+            let mut kv = self.client.kv_client();
+            let resp = self
+                .call(Op::Delete, key, None, kv.delete(key, None))
+                .await?;
+            Ok(resp.deleted() > 0)
+        })
+    }
+
+    fn delete_if<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Revision,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            check_key(Op::DeleteIf, key)?;
+            let Ok(expected) = i64::try_from(expected.0) else {
+                return Ok(false);
+            };
+            if expected == 0 {
+                return Ok(false);
+            }
+            let txn = Txn::new()
+                .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
+                .and_then([TxnOp::delete(key, None)]);
+            Ok(self.txn(Op::DeleteIf, key, None, txn).await?.is_some())
+        })
+    }
+
+    fn grant(&self, ttl: Duration) -> BoxFuture<'_, Result<LeaseId, StoreError>> {
+        Box::pin(async move {
+            let secs = i64::try_from(granted_ttl(ttl).as_secs()).unwrap_or(i64::MAX);
+            let mut lease = self.client.lease_client();
+            let resp = self
+                .call(Op::Grant, "new lease", None, lease.grant(secs, None))
+                .await?;
+            Ok(LeaseId(resp.id()))
+        })
+    }
+
+    fn keep_alive(&self, id: LeaseId) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut lease = self.client.lease_client();
+            let key = lease_key(id);
+            // One request, one answer; dropping the keeper closes the stream.
+            let (_keeper, _answers) = self
+                .call(Op::KeepAlive, &key, Some(id), lease.keep_alive(id.0))
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn revoke(&self, id: LeaseId) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut lease = self.client.lease_client();
+            let key = lease_key(id);
+            match self
+                .call(Op::Revoke, &key, Some(id), lease.revoke(id.0))
+                .await
+            {
+                Ok(_) | Err(StoreError::LeaseNotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn watch<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<WatchStream, StoreError>> {
+        Box::pin(async move {
+            let mut client = self.client.watch_client();
+            let created = create_watch(&mut client, prefix);
+            let (stream, canceled) = self.call(Op::Watch, prefix, None, created).await?;
+            if canceled {
+                return Err(StoreError::WatchLost {
+                    prefix: prefix.to_owned(),
+                    reason: "etcd refused the watch".into(),
+                });
+            }
+            Ok(watch_stream(
+                stream,
+                prefix.to_owned(),
+                self.endpoints.clone(),
+            ))
+        })
+    }
+}
+
+/// Opens a prefix watch and waits for etcd to confirm it; true if etcd cancelled it.
+async fn create_watch(
+    client: &mut etcd_client::WatchClient,
+    prefix: &str,
+) -> Result<(etcd_client::WatchStream, bool), etcd_client::Error> {
+    let options = WatchOptions::new().with_prefix();
+    let mut stream = client.watch(prefix, Some(options)).await?;
+    // etcd answers the create request before any event of this watch.
+    loop {
+        match stream.message().await? {
+            Some(resp) if resp.created() => return Ok((stream, resp.canceled())),
+            Some(_) => {}
+            None => {
+                return Err(etcd_client::Error::WatchError(
+                    "etcd closed the watch before creating it".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// A watch in progress: the etcd stream (both halves kept, so etcd keeps it open), the
+/// events of the last answer not yet yielded, and what error messages need.
+struct Watching {
+    stream: etcd_client::WatchStream,
+    pending: VecDeque<WatchEvent>,
+    prefix: String,
+    endpoints: Arc<str>,
+}
+
+fn watch_stream(
+    stream: etcd_client::WatchStream,
+    prefix: String,
+    endpoints: Arc<str>,
+) -> WatchStream {
+    let watching = Watching {
+        stream,
+        pending: VecDeque::new(),
+        prefix,
+        endpoints,
+    };
+    futures::stream::unfold(Some(watching), |state| async move {
+        let mut w = state?;
+        loop {
+            if let Some(event) = w.pending.pop_front() {
+                return Some((Ok(event), Some(w)));
+            }
+            let lost = |w: Watching, reason: String| {
+                let e = StoreError::WatchLost {
+                    prefix: w.prefix,
+                    reason,
+                };
+                Some((Err(e), None))
+            };
+            let resp = match w.stream.message().await {
+                Ok(Some(resp)) => resp,
+                Ok(None) => return lost(w, "etcd closed the watch".into()),
+                Err(e) => {
+                    let e = classify(&w.endpoints, Op::Watch, &w.prefix, None, e);
+                    return Some((Err(e), None));
+                }
+            };
+            if resp.canceled() {
+                let reason = if resp.compact_revision() > 0 {
+                    format!("compacted at revision {}", resp.compact_revision())
+                } else {
+                    format!("cancelled by etcd: {}", resp.cancel_reason())
+                };
+                return lost(w, reason);
+            }
+            for event in resp.events() {
+                let Some(kv) = event.kv() else { continue };
+                let Ok(key) = kv.key_str() else {
+                    tracing::warn!(prefix = %w.prefix, "etcd watch: skipping a non-UTF-8 key");
+                    continue;
+                };
+                let key = key.to_owned();
+                let revision = revision(kv.mod_revision());
+                w.pending.push_back(match event.event_type() {
+                    EventType::Put => WatchEvent::Put {
+                        key,
+                        value: kv.value().to_vec(),
+                        revision,
+                    },
+                    EventType::Delete => WatchEvent::Delete { key, revision },
+                });
+            }
+        }
+    })
+    .boxed()
+}
