@@ -5,20 +5,34 @@
 //! The only shared state it touches per batch is two `ArcSwap` loads (tables,
 //! port handles) and conntrack; its counters are its own and are published to
 //! a slot a few times a second.
+//!
+//! Offloads at the edges, so that the pipeline still decides one packet at a
+//! time:
+//!
+//! - underlay reads use `UDP_GRO`: one read may hold many datagrams of one
+//!   flow, which are split into frames before the pipeline;
+//! - the segments of a split super-frame leave in UDP GSO sends (one
+//!   `sendmsg` for up to 64 datagrams), other encapsulated frames of a batch
+//!   in `sendmmsg` calls;
+//! - consecutive frames of one TCP flow delivered to a pod are merged into a
+//!   super-frame ([`TcpGro`]) and written to its tap in one go.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::shared::{PortCounters, PortIo, Shared, WorkerCounters};
 use crate::frame::Frame;
+use crate::offload::gro::TcpGro;
 use crate::offload::{fragment, gso};
 use crate::pipeline::encap::encapsulate;
 use crate::pipeline::parse::ETH_LEN;
 use crate::pipeline::{Action, Encap, Ingress, Pipeline, Split};
 use crate::sys::epoll::Epoll;
+use crate::sys::mmsg::{self, GSO_MAX_BYTES, GSO_MAX_SEGMENTS, MAX_BATCH};
 use crate::sys::tap::TapQueue;
 use crate::table::nexthop::PortId;
 use crate::table::peers::Backend;
@@ -73,7 +87,19 @@ pub fn run(shared: Arc<Shared>, io: WorkerIo, clock: Instant) {
         events: Vec::with_capacity(256),
         scratch: Vec::new(),
         inner: Vec::new(),
-        payload: Vec::new(),
+        rx: RxDatagram {
+            buf: vec![0; FRAME_CAPACITY],
+            len: 0,
+            segment: 0,
+            offset: 0,
+            from: SocketAddr::from(([0, 0, 0, 0], 0)),
+        },
+        tx: Vec::with_capacity(BATCH),
+        train: Train::default(),
+        gso: true,
+        gro: TcpGro::new(),
+        gro_port: None,
+        gro_bytes: 0,
         published: Instant::now(),
         io,
     };
@@ -92,8 +118,61 @@ struct Worker {
     events: Vec<(u64, bool)>,
     scratch: Vec<u8>,
     inner: Vec<u8>,
-    payload: Vec<u8>,
+    /// The last underlay read, possibly several datagrams (`UDP_GRO`).
+    rx: RxDatagram,
+    /// Encapsulated frames of the batch waiting for `sendmmsg`: socket,
+    /// frame index, destination.
+    tx: Vec<(RawFd, usize, SocketAddr)>,
+    /// Datagrams of a split frame gathered for one GSO send.
+    train: Train,
+    /// Whether UDP GSO sends work (cleared when the kernel refuses them).
+    gso: bool,
+    /// Frames to a pod being merged into one super-frame.
+    gro: TcpGro,
+    /// The pod `gro` is merging frames for.
+    gro_port: Option<PortId>,
+    /// Ethernet bytes of the frames `gro` merged (for the port counters).
+    gro_bytes: u64,
     published: Instant,
+}
+
+/// One underlay read and how far the worker has split it.
+struct RxDatagram {
+    buf: Vec<u8>,
+    len: usize,
+    /// Length of each datagram in `buf` (the last may be shorter).
+    segment: usize,
+    /// Start of the next datagram to hand to the pipeline.
+    offset: usize,
+    from: SocketAddr,
+}
+
+impl RxDatagram {
+    /// The next datagram not yet handed over, if any.
+    fn next(&mut self) -> Option<&[u8]> {
+        if self.offset >= self.len {
+            return None;
+        }
+        let start = self.offset;
+        let end = (start + self.segment.max(1)).min(self.len);
+        self.offset = end;
+        self.buf.get(start..end)
+    }
+
+    fn drained(&self) -> bool {
+        self.offset >= self.len
+    }
+}
+
+/// Datagrams for one destination laid end to end for a UDP GSO send: all of
+/// `segment` bytes but the last, which may be shorter.
+#[derive(Debug, Default)]
+struct Train {
+    buf: Vec<u8>,
+    segment: usize,
+    count: usize,
+    /// The last datagram is shorter than `segment`: nothing may follow it.
+    short: bool,
 }
 
 impl Worker {
@@ -199,6 +278,10 @@ impl Worker {
         self.dispatch(tables, ports, n, Some(queue));
     }
 
+    /// Reads underlay datagrams (split from `UDP_GRO` reads) in batches of
+    /// up to [`BATCH`]. One batch of fresh reads per wake-up, for fairness;
+    /// what is left of the last read is still processed, since epoll will
+    /// not report it again.
     fn read_underlay(
         &mut self,
         shared: &Shared,
@@ -207,40 +290,65 @@ impl Worker {
         backend: Backend,
         now_ms: u64,
     ) {
-        let mut n = 0;
-        while n < BATCH {
-            let socket = if backend == Backend::Vxlan {
-                &self.io.vxlan
-            } else {
-                &self.io.udp
-            };
-            match socket.recv_from(self.frames[n].read_buffer()) {
-                Ok((len, src)) => {
+        let fd = if backend == Backend::Vxlan {
+            self.io.vxlan.as_raw_fd()
+        } else {
+            self.io.udp.as_raw_fd()
+        };
+        let mut may_read = true;
+        loop {
+            let mut n = 0;
+            while n < BATCH {
+                if let Some(datagram) = self.rx.next() {
+                    let buffer = self.frames[n].read_buffer();
+                    let len = datagram.len().min(buffer.len());
+                    buffer[..len].copy_from_slice(&datagram[..len]);
                     self.frames[n].set_len(len);
-                    self.sources[n] = src;
+                    self.sources[n] = self.rx.from;
                     n += 1;
+                    continue;
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.counters.io_errors += 1;
+                if !may_read {
                     break;
                 }
+                match mmsg::recv_gro(fd, &mut self.rx.buf) {
+                    Ok(read) => {
+                        self.rx.len = read.len;
+                        self.rx.segment = read.segment;
+                        self.rx.offset = 0;
+                        self.rx.from = read.from;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        if e.kind() != ErrorKind::WouldBlock {
+                            self.counters.io_errors += 1;
+                        }
+                        may_read = false;
+                    }
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            self.counters.underlay_rx += n as u64;
+            let sources = std::mem::take(&mut self.sources);
+            self.decide(
+                shared,
+                tables,
+                n,
+                |k| Ingress::Underlay {
+                    backend,
+                    src: sources[k],
+                },
+                now_ms,
+            );
+            self.sources = sources;
+            self.dispatch(tables, ports, n, None);
+            may_read = false;
+            if self.rx.drained() {
+                break;
             }
         }
-        self.counters.underlay_rx += n as u64;
-        let sources = self.sources.clone();
-        self.decide(
-            shared,
-            tables,
-            n,
-            |k| Ingress::Underlay {
-                backend,
-                src: sources[k],
-            },
-            now_ms,
-        );
-        self.dispatch(tables, ports, n, None);
     }
 
     fn decide(
@@ -279,14 +387,31 @@ impl Worker {
             let action = self.actions[k];
             match action {
                 Action::Deliver(port) => {
+                    let frame = self.frames[k].data();
+                    if self.gro_port == Some(port) && self.gro.push(frame) {
+                        self.gro_bytes += frame.len().saturating_sub(virtio_net::LEN) as u64;
+                        continue;
+                    }
+                    self.flush_gro(ports);
+                    let frame = self.frames[k].data();
+                    let len = frame.len().saturating_sub(virtio_net::LEN) as u64;
+                    if self.gro.push(frame) {
+                        self.gro_port = Some(port);
+                        self.gro_bytes = len;
+                        continue;
+                    }
                     let queue = ports.pods.get(&port).and_then(|h| h.queues.get(index));
-                    self.write(queue, k, Some(port));
+                    write_frame(&mut self.counters, queue, frame, Some(port), 1, len);
                 }
                 Action::ToHost => {
                     let queue = ports.host.as_ref().and_then(|h| h.queues.get(index));
-                    self.write(queue, k, None);
+                    let frame = self.frames[k].data();
+                    let len = frame.len().saturating_sub(virtio_net::LEN) as u64;
+                    write_frame(&mut self.counters, queue, frame, None, 1, len);
                 }
                 Action::Reply => {
+                    // The answer may go to the tap a super-frame is for.
+                    self.flush_gro(ports);
                     if let Some(queue) = ingress_queue
                         && queue.write(self.frames[k].data()).is_err()
                     {
@@ -297,70 +422,90 @@ impl Worker {
                     let Some(peer) = tables.peers.get(encap.peer) else {
                         continue;
                     };
-                    send(
-                        &self.io,
-                        &mut self.counters,
-                        peer.backend,
-                        encap,
-                        self.frames[k].data(),
-                    );
+                    let fd = socket(&self.io, peer.backend, encap).as_raw_fd();
+                    self.tx.push((fd, k, encap.dst));
                 }
                 Action::EncapSplit(encap, split) => {
                     let Some(peer) = tables.peers.get(encap.peer) else {
                         continue;
                     };
+                    // Earlier frames of the same flow leave first.
+                    self.flush_tx();
                     self.split_and_send(peer.backend, tables.node.vni, encap, split, k);
                 }
                 Action::Drop(_) => {}
             }
         }
+        self.flush_gro(ports);
+        self.flush_tx();
     }
 
-    fn write(&mut self, queue: Option<&TapQueue>, k: usize, port: Option<PortId>) {
-        let frame = self.frames[k].data();
-        let written = queue.map(|q| q.write(frame));
-        match written {
-            Some(Ok(_)) => {
-                let len = frame.len().saturating_sub(virtio_net::LEN) as u64;
-                let counters = match port {
-                    Some(port) => self.counters.ports.entry(port).or_default(),
-                    None => &mut self.counters.host,
-                };
-                counters.tx_packets += 1;
-                counters.tx_bytes += len;
-            }
-            _ => self.counters.io_errors += 1,
+    /// Writes the super-frame being merged, if any, to its pod's tap.
+    fn flush_gro(&mut self, ports: &PortIo) {
+        let Some(port) = self.gro_port.take() else {
+            return;
+        };
+        let packets = self.gro.segments() as u64;
+        let bytes = std::mem::take(&mut self.gro_bytes);
+        if let Some(frame) = self.gro.flush() {
+            let queue = ports
+                .pods
+                .get(&port)
+                .and_then(|h| h.queues.get(self.io.index));
+            write_frame(&mut self.counters, queue, frame, Some(port), packets, bytes);
         }
     }
 
+    /// Sends the batch's encapsulated frames, one `sendmmsg` per run of
+    /// frames for the same socket.
+    fn flush_tx(&mut self) {
+        let mut i = 0;
+        while i < self.tx.len() {
+            let fd = self.tx[i].0;
+            let mut j = i + 1;
+            while j < self.tx.len() && self.tx[j].0 == fd && j - i < MAX_BATCH {
+                j += 1;
+            }
+            let msgs: Vec<(&[u8], SocketAddr)> = self.tx[i..j]
+                .iter()
+                .map(|&(_, k, dst)| (self.frames[k].data(), dst))
+                .collect();
+            send_all(&mut self.counters, fd, &msgs);
+            i = j;
+        }
+        self.tx.clear();
+    }
+
     /// Segments a GSO super-frame or fragments an IPv4 packet, then
-    /// encapsulates and sends every part.
+    /// encapsulates every part and sends them in UDP GSO trains.
     fn split_and_send(&mut self, backend: Backend, vni: u32, encap: Encap, split: Split, k: usize) {
-        let io = &self.io;
-        let counters = &mut self.counters;
-        let payload = &mut self.payload;
+        let mut out = TrainOut {
+            fd: socket(&self.io, backend, encap).as_raw_fd(),
+            dst: encap.dst,
+            counters: &mut self.counters,
+            gso: &mut self.gso,
+            train: &mut self.train,
+        };
         let inner = &mut self.inner;
         let eth = self.frames[k].data().get(virtio_net::LEN..).unwrap_or(&[]);
-        let mut emit = |part: &[u8]| {
-            payload.clear();
-            encapsulate(part, backend, vni, payload);
-            send(io, counters, backend, encap, payload);
-        };
-        let result = match split {
-            Split::Segment(hdr) => {
-                gso::segment_tcp(eth, &hdr, &mut self.scratch, &mut emit).map_err(|e| e.to_string())
-            }
-            Split::Fragment(mtu) => {
-                let (l2, ip) = eth.split_at(eth.len().min(ETH_LEN));
-                fragment::fragment_ipv4(ip, mtu, &mut self.scratch, |piece| {
-                    inner.clear();
-                    inner.extend_from_slice(l2);
-                    inner.extend_from_slice(piece);
-                    emit(inner);
-                })
-                .map_err(|e| e.to_string())
+        let result = {
+            let mut emit = |part: &[u8]| out.push(|buf| encapsulate(part, backend, vni, buf));
+            match split {
+                Split::Segment(hdr) => gso::segment_tcp(eth, &hdr, &mut self.scratch, &mut emit)
+                    .map_err(|e| e.to_string()),
+                Split::Fragment(mtu) => {
+                    let (l2, ip) = eth.split_at(eth.len().min(ETH_LEN));
+                    fragment::fragment_ipv4(ip, mtu, &mut self.scratch, |piece| {
+                        inner.clear();
+                        inner.extend_from_slice(l2);
+                        inner.extend_from_slice(piece);
+                        emit(inner);
+                    })
+                    .map_err(|e| e.to_string())
+                }
             }
         };
+        out.finish();
         if let Err(error) = result {
             tracing::debug!(%error, "could not split an oversized frame");
             self.counters.io_errors += 1;
@@ -368,24 +513,160 @@ impl Worker {
     }
 }
 
-/// Sends one encapsulated payload to a peer: VXLAN from the sender socket the
-/// flow hash picks, flannel UDP from the UDP socket.
-fn send(
-    io: &WorkerIo,
+/// Writes one frame (`packets` merged frames of `bytes` Ethernet bytes in
+/// all) to a tap and counts it.
+fn write_frame(
     counters: &mut WorkerCounters,
-    backend: Backend,
-    encap: Encap,
-    payload: &[u8],
+    queue: Option<&TapQueue>,
+    frame: &[u8],
+    port: Option<PortId>,
+    packets: u64,
+    bytes: u64,
 ) {
-    let socket = match backend {
+    match queue.map(|q| q.write(frame)) {
+        Some(Ok(_)) => {
+            let counters = match port {
+                Some(port) => counters.ports.entry(port).or_default(),
+                None => &mut counters.host,
+            };
+            counters.tx_packets += packets;
+            counters.tx_bytes += bytes;
+        }
+        _ => counters.io_errors += packets,
+    }
+}
+
+/// The socket an encapsulated frame leaves from: for VXLAN the sender socket
+/// the flow hash picks, so the outer source port varies per flow (RFC 7348
+/// §5); for flannel UDP the UDP socket.
+fn socket(io: &WorkerIo, backend: Backend, encap: Encap) -> &UdpSocket {
+    match backend {
         Backend::Vxlan if !io.vxlan_senders.is_empty() => {
             &io.vxlan_senders[encap.flow_hash as usize % io.vxlan_senders.len()]
         }
         Backend::Vxlan => &io.vxlan,
         Backend::Udp => &io.udp,
-    };
-    match socket.send_to(payload, encap.dst) {
-        Ok(_) => counters.underlay_tx += 1,
-        Err(_) => counters.io_errors += 1,
+    }
+}
+
+/// Sends datagrams with `sendmmsg`, counting what was sent and what was
+/// dropped (a full socket buffer drops the rest, as a lossy link would).
+fn send_all(counters: &mut WorkerCounters, fd: RawFd, msgs: &[(&[u8], SocketAddr)]) {
+    let mut sent = 0;
+    while sent < msgs.len() {
+        match mmsg::send_batch(fd, &msgs[sent..]) {
+            Ok(0) => break,
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    counters.underlay_tx += sent as u64;
+    counters.io_errors += (msgs.len() - sent) as u64;
+}
+
+/// A [`Train`] being filled for one destination.
+struct TrainOut<'a> {
+    fd: RawFd,
+    dst: SocketAddr,
+    counters: &'a mut WorkerCounters,
+    gso: &'a mut bool,
+    train: &'a mut Train,
+}
+
+impl TrainOut<'_> {
+    /// Appends the datagram `write` produces, first sending the train if
+    /// the datagram cannot join it.
+    fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let before = self.train.buf.len();
+        write(&mut self.train.buf);
+        let len = self.train.buf.len() - before;
+        if len == 0 {
+            return;
+        }
+        let t = &mut *self.train;
+        if t.count > 0
+            && (t.short
+                || len > t.segment
+                || t.count >= GSO_MAX_SEGMENTS
+                || t.buf.len() > GSO_MAX_BYTES)
+        {
+            send_train(
+                self.counters,
+                self.gso,
+                self.fd,
+                self.dst,
+                &t.buf[..before],
+                t.segment,
+                t.count,
+            );
+            t.buf.drain(..before);
+            t.count = 0;
+        }
+        if t.count == 0 {
+            t.segment = len;
+            t.short = false;
+        } else if len < t.segment {
+            t.short = true;
+        }
+        t.count += 1;
+    }
+
+    /// Sends what is left of the train.
+    fn finish(&mut self) {
+        let t = &mut *self.train;
+        if t.count > 0 {
+            send_train(
+                self.counters,
+                self.gso,
+                self.fd,
+                self.dst,
+                &t.buf,
+                t.segment,
+                t.count,
+            );
+        }
+        t.buf.clear();
+        t.count = 0;
+        t.short = false;
+    }
+}
+
+/// Sends `count` datagrams laid end to end in `buf`, `segment` bytes each
+/// but the last: one UDP GSO send, or `sendmmsg` where GSO is refused.
+fn send_train(
+    counters: &mut WorkerCounters,
+    gso: &mut bool,
+    fd: RawFd,
+    dst: SocketAddr,
+    buf: &[u8],
+    segment: usize,
+    count: usize,
+) {
+    if *gso && count > 1 {
+        // segment < buf.len() <= GSO_MAX_BYTES: it fits 16 bits.
+        match mmsg::send_gso(fd, buf, segment as u16, dst) {
+            Ok(_) => {
+                counters.underlay_tx += count as u64;
+                return;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                counters.io_errors += count as u64;
+                return;
+            }
+            Err(e) => {
+                // EIO: the route's device cannot checksum, so GSO never
+                // works; anything else (EINVAL for a smaller path MTU) may
+                // be about this train only.
+                if e.raw_os_error() == Some(libc::EIO) {
+                    *gso = false;
+                }
+                tracing::debug!(error = %e, "UDP GSO send refused; sending datagrams one by one");
+            }
+        }
+    }
+    let msgs: Vec<(&[u8], SocketAddr)> = buf.chunks(segment.max(1)).map(|d| (d, dst)).collect();
+    for chunk in msgs.chunks(MAX_BATCH) {
+        send_all(counters, fd, chunk);
     }
 }

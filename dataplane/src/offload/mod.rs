@@ -1,11 +1,15 @@
 //! Pure byte transformations the kernel would otherwise do for us: checksums,
-//! segmentation of GSO super-frames, IPv4 fragmentation.
+//! segmentation of GSO super-frames and their coalescing on receive, IPv4
+//! fragmentation.
 //!
 //! Contract shared by the modules here: no I/O, no allocation beyond the
 //! caller's `scratch` buffer, and no panic on any input; a malformed input is
 //! a typed error naming what is wrong. Functions that produce several packets
 //! build each in `scratch` and hand it to an `emit` callback, in wire order.
+//! The exception is [`gro::TcpGro`], which owns its buffer (it keeps a
+//! super-frame across calls) and whose refusals are answers, not errors.
 
 pub mod checksum;
 pub mod fragment;
+pub mod gro;
 pub mod gso;
