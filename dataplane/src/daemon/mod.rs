@@ -123,13 +123,29 @@ pub fn run(config: Config) -> Result<(), RunError> {
 
     let mut epolls = Vec::with_capacity(workers);
     let mut ios = Vec::with_capacity(workers);
+    // The k-th VXLAN sender of every worker shares one source port
+    // (SO_REUSEPORT): a flow's outer source port then depends on its hash
+    // only, not on which worker sent it, so the receiving node's reuseport
+    // hash keeps the flow on one worker and one tap queue (no reordering).
+    let mut sender_ports = [0u16; VXLAN_SENDERS];
     for index in 0..workers {
         let epoll = Arc::new(Epoll::new().map_err(RunError::Epoll)?);
         let vxlan = bind(config.underlay_ip, config.vxlan_port)?;
         let udp = bind(config.underlay_ip, config.udp_port)?;
-        let vxlan_senders = (0..VXLAN_SENDERS)
-            .map(|_| bind(config.underlay_ip, 0))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut vxlan_senders = Vec::with_capacity(VXLAN_SENDERS);
+        for port in sender_ports.iter_mut() {
+            let socket = bind(config.underlay_ip, *port)?;
+            if *port == 0 {
+                *port = socket
+                    .local_addr()
+                    .map_err(|source| RunError::Underlay {
+                        addr: SocketAddr::new(config.underlay_ip, 0),
+                        source,
+                    })?
+                    .port();
+            }
+            vxlan_senders.push(socket);
+        }
         epoll
             .add(vxlan.as_raw_fd(), TOKEN_VXLAN)
             .map_err(RunError::Epoll)?;
