@@ -163,9 +163,14 @@ fn bad_requests_get_typed_errors_and_change_nothing() {
         case(
             "a second port in the same netns and ifname",
             port_add("api/c", &pod_path, "10.244.7.9", ""),
-            // Conflict if checked up front, io if the rename in the pod failed.
-            &[ErrorKind::Conflict, ErrorKind::Io],
-            None,
+            &[ErrorKind::Conflict],
+            Some("eth0"),
+        ),
+        case(
+            "a netns that does not exist",
+            port_add("api/c", "/run/netns/tw-api-no-such-netns", "10.244.7.9", ""),
+            &[ErrorKind::Invalid],
+            Some("netns"),
         ),
         case(
             "removing an unknown port",

@@ -157,7 +157,7 @@ impl Control {
         };
         let temp_name = format!("twp{}", id.0);
         let queues = crate::port::tap::create_pod_tap(&link, &temp_name, self.epolls.len())
-            .map_err(|e| ApiError::io("create the pod's tap", e))?;
+            .map_err(port_error)?;
         let info = PortInfo {
             id,
             name: args.name,
@@ -588,4 +588,16 @@ fn route_infos(inner: &Inner) -> Vec<RouteInfo> {
             next_hop: route_target(hop, &names),
         })
         .collect()
+}
+
+/// The API error for a failed tap creation: the caller's mistakes (an
+/// interface name already taken, a netns that does not exist) are told apart
+/// from system failures.
+fn port_error(e: crate::port::PortError) -> ApiError {
+    use crate::port::PortError;
+    match e {
+        PortError::LinkExists { .. } => ApiError::conflict(e.to_string()),
+        PortError::NetnsOpen { .. } => ApiError::invalid(format!("netns: {e}")),
+        _ => ApiError::io("create the pod's tap", e),
+    }
 }
