@@ -11,6 +11,7 @@ pub mod control;
 pub mod persist;
 pub mod shared;
 pub mod trace;
+mod tx;
 pub mod worker;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
