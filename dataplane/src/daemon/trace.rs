@@ -138,47 +138,31 @@ fn tap_frame(eth: &[u8]) -> Frame {
 fn build(flow: TraceFlow, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Result<Vec<u8>, TraceError> {
     let eth = PacketBuilder::ethernet2(src_mac, dst_mac);
     let payload: &[u8] = b"tweed trace";
-    let mut out = Vec::new();
-    let written = match (flow.src, flow.dst) {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            let ip = eth.ipv4(src.octets(), dst.octets(), 64);
-            match flow.protocol {
-                6 => ip
-                    .tcp(flow.src_port, flow.dst_port, 1, 64_000)
-                    .syn()
-                    .write(&mut out, payload)
-                    .is_ok(),
-                17 => ip
-                    .udp(flow.src_port, flow.dst_port)
-                    .write(&mut out, payload)
-                    .is_ok(),
-                1 => ip
-                    .icmpv4_echo_request(flow.src_port, 1)
-                    .write(&mut out, payload)
-                    .is_ok(),
-                other => return Err(TraceError::Protocol(other)),
-            }
-        }
-        (IpAddr::V6(src), IpAddr::V6(dst)) => {
-            let ip = eth.ipv6(src.octets(), dst.octets(), 64);
-            match flow.protocol {
-                6 => ip
-                    .tcp(flow.src_port, flow.dst_port, 1, 64_000)
-                    .syn()
-                    .write(&mut out, payload)
-                    .is_ok(),
-                17 => ip
-                    .udp(flow.src_port, flow.dst_port)
-                    .write(&mut out, payload)
-                    .is_ok(),
-                58 | 1 => ip
-                    .icmpv6_echo_request(flow.src_port, 1)
-                    .write(&mut out, payload)
-                    .is_ok(),
-                other => return Err(TraceError::Protocol(other)),
-            }
-        }
+    let (ip, v6) = match (flow.src, flow.dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => (eth.ipv4(src.octets(), dst.octets(), 64), false),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => (eth.ipv6(src.octets(), dst.octets(), 64), true),
         (src, dst) => return Err(TraceError::MixedFamilies(src, dst)),
+    };
+    let mut out = Vec::new();
+    let written = match flow.protocol {
+        6 => ip
+            .tcp(flow.src_port, flow.dst_port, 1, 64_000)
+            .syn()
+            .write(&mut out, payload)
+            .is_ok(),
+        17 => ip
+            .udp(flow.src_port, flow.dst_port)
+            .write(&mut out, payload)
+            .is_ok(),
+        1 | 58 if v6 => ip
+            .icmpv6_echo_request(flow.src_port, 1)
+            .write(&mut out, payload)
+            .is_ok(),
+        1 => ip
+            .icmpv4_echo_request(flow.src_port, 1)
+            .write(&mut out, payload)
+            .is_ok(),
+        other => return Err(TraceError::Protocol(other)),
     };
     if written {
         Ok(out)

@@ -75,20 +75,14 @@ impl Pipeline<'_> {
         if hit.is_some() {
             counters.conntrack_hits += 1;
         } else if let From::Pod(endpoint) = from {
-            let allowed = self.policy::<T>(
+            let allowed = self.policy(
                 &endpoint.egress,
                 endpoint,
                 false,
                 ip.dst,
                 &key,
                 counters,
-                |v, r, l| {
-                    tracer.stage(|| Stage::EgressPolicy {
-                        verdict: v,
-                        rule: r,
-                        logged: l,
-                    })
-                },
+                tracer,
             );
             if !allowed {
                 return Action::Drop(DropReason::PolicyEgress);
@@ -119,21 +113,8 @@ impl Pipeline<'_> {
                     return Action::Drop(DropReason::UnknownPort);
                 };
                 if hit.is_none() {
-                    let allowed = self.policy::<T>(
-                        &dst.ingress,
-                        dst,
-                        true,
-                        ip.src,
-                        &key,
-                        counters,
-                        |v, r, l| {
-                            tracer.stage(|| Stage::IngressPolicy {
-                                verdict: v,
-                                rule: r,
-                                logged: l,
-                            })
-                        },
-                    );
+                    let allowed =
+                        self.policy(&dst.ingress, dst, true, ip.src, &key, counters, tracer);
                     if !allowed {
                         return Action::Drop(DropReason::PolicyIngress);
                     }
@@ -166,7 +147,9 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Evaluates one endpoint's policy for a new flow; true when allowed.
+    /// Evaluates one endpoint's policy for a new flow (its ingress policy
+    /// when `ingress`, with the packet's source as the remote; else its
+    /// egress policy, with the destination); true when allowed.
     #[allow(clippy::too_many_arguments)]
     fn policy<T: Tracer>(
         &self,
@@ -176,7 +159,7 @@ impl Pipeline<'_> {
         remote: IpAddr,
         key: &FlowKey,
         counters: &mut Counters,
-        report: impl FnOnce(Verdict, Option<crate::table::acl::RuleId>, Vec<crate::table::acl::RuleId>),
+        tracer: &mut T,
     ) -> bool {
         let port = if matches!(key.protocol, proto::TCP | proto::UDP | proto::SCTP) {
             key.dst_port
@@ -185,7 +168,22 @@ impl Pipeline<'_> {
         };
         let outcome = classifier.classify(remote, key.protocol, port);
         let allowed = outcome.verdict == Verdict::Allow;
-        report(outcome.verdict, outcome.rule, outcome.logged.to_vec());
+        tracer.stage(|| {
+            let (verdict, rule, logged) = (outcome.verdict, outcome.rule, outcome.logged.to_vec());
+            if ingress {
+                Stage::IngressPolicy {
+                    verdict,
+                    rule,
+                    logged,
+                }
+            } else {
+                Stage::EgressPolicy {
+                    verdict,
+                    rule,
+                    logged,
+                }
+            }
+        });
         if T::DRY_RUN {
             return allowed;
         }
