@@ -41,14 +41,20 @@ fn our_uid() -> u32 {
         .uid()
 }
 
+/// Reports that `test` cannot run here: a failure under `CI=true` (a test
+/// that cannot run must not pass quietly there), a printed skip elsewhere.
+fn cannot_run(test: &str, needs: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: needs {needs} (CI=true, refusing to skip)");
+    }
+    eprintln!("SKIP {test}: needs {needs}");
+}
+
 /// True if we may run privileged tests; otherwise skips (or fails on CI).
 fn privileged(test: &str) -> bool {
     let ok = our_uid() == 0 && Path::new("/dev/net/tun").exists();
     if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{test}: needs root and /dev/net/tun (CI=true, refusing to skip)");
-        }
-        eprintln!("SKIP {test}: needs root and /dev/net/tun");
+        cannot_run(test, "root and /dev/net/tun");
     }
     ok
 }
@@ -532,7 +538,7 @@ fn mmsg_round_trip_ipv4() {
 #[test]
 fn mmsg_round_trip_ipv6() {
     if UdpSocket::bind("[::1]:0").is_err() {
-        eprintln!("SKIP mmsg_round_trip_ipv6: no IPv6 loopback");
+        cannot_run("mmsg_round_trip_ipv6", "an IPv6 loopback address");
         return;
     }
     round_trip(IpAddr::V6(Ipv6Addr::LOCALHOST));
