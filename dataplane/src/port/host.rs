@@ -47,11 +47,7 @@ pub fn open_host_port(
 }
 
 fn configure(name: &str, mtu: u16, qs: &[TapQueue]) -> Result<[u8; 6], PortError> {
-    tap::set_persist(&qs[0], true).map_err(|source| PortError::TapSetPersist {
-        ifname: name.to_string(),
-        on: true,
-        source,
-    })?;
+    super::tap::make_persistent(qs, name)?;
     let name = name.to_string();
     with_netlink_here(move |h| async move {
         let netns = current_netns_label();

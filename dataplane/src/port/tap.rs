@@ -96,11 +96,7 @@ fn move_and_configure(
     pod: &NetNs,
     qs: &[TapQueue],
 ) -> Result<(), PortError> {
-    tap::set_persist(&qs[0], true).map_err(|source| PortError::TapSetPersist {
-        ifname: temp_name.to_string(),
-        on: true,
-        source,
-    })?;
+    make_persistent(qs, temp_name)?;
 
     let target = pod.try_clone().map_err(|source| PortError::NetnsOpen {
         netns: link.netns.clone(),
@@ -378,4 +374,17 @@ pub fn pod_link_exists(netns: &Path, ifname: &str) -> Result<bool, PortError> {
     check_name(ifname)?;
     let pod = open_netns(netns)?;
     link_exists_in(&pod, ifname)
+}
+
+/// Marks the tap `name` persistent through one of its queues, so it outlives
+/// our file descriptors (a restarted dataplane re-attaches it).
+pub(super) fn make_persistent(qs: &[TapQueue], name: &str) -> Result<(), PortError> {
+    let Some(q) = qs.first() else {
+        return Ok(());
+    };
+    tap::set_persist(q, true).map_err(|source| PortError::TapSetPersist {
+        ifname: name.to_string(),
+        on: true,
+        source,
+    })
 }
