@@ -184,13 +184,13 @@ impl Worker {
                 TOKEN_VXLAN => self.read_underlay(shared, &tables, &ports, Backend::Vxlan, now_ms),
                 TOKEN_UDP => self.read_underlay(shared, &tables, &ports, Backend::Udp, now_ms),
                 TOKEN_HOST => {
-                    if let Some(host) = ports.host.clone() {
+                    if let Some(host) = ports.host.as_ref() {
                         self.read_tap(shared, &tables, &ports, Ingress::Host, &host.queues, now_ms);
                     }
                 }
                 id => {
                     let port = PortId(id as u32);
-                    if let Some(handles) = ports.pods.get(&port).cloned() {
+                    if let Some(handles) = ports.pods.get(&port) {
                         self.read_tap(
                             shared,
                             &tables,
