@@ -267,6 +267,17 @@ fn a_stale_socket_is_replaced_but_a_live_one_is_not() {
     let stale = fixture.dir.join("stale.sock");
     drop(UnixListener::bind(&stale).expect("bind"));
     assert!(stale.exists());
+    // Another test of this process may be forking a child right now, which
+    // holds a copy of the listener until it execs (CLOEXEC closes it only
+    // then): wait until nothing accepts on the socket, so it really is stale.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while UnixStream::connect(&stale).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped listener still accepts"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let server = serve(
         &stale,
         Arc::new(Recorder::default()),
