@@ -1,5 +1,10 @@
 //! tweed's control plane: cluster state, IP address management, node peers
 //! and policy, and the CLI that shows them.
 
+pub mod cluster;
+pub mod config;
+pub mod dataplane;
 pub mod ipam;
+pub mod pods;
 pub mod store;
+pub mod sys;

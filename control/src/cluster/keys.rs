@@ -1,0 +1,79 @@
+//! The store's key layout, in one place.
+//!
+//! ```text
+//! /tweed/v1/nodes/NODE                  NodeRecord, on the node's lease
+//! /tweed/v1/subnets/10.244.1.0-24       SubnetClaim, on the node's lease (uniqueness)
+//! /tweed/v1/static-peers/NAME           NodeRecord of a host that runs no tweed
+//! /tweed/v1/pods/NODE/CONTAINER/IFNAME  PodRecord, the pod's durable IPAM lease
+//! ```
+//!
+//! A subnet is written `ADDR-LEN` (flannel's form), so a key never holds a
+//! second `/`.
+
+use ipnet::IpNet;
+
+/// Every node record.
+pub const NODES: &str = "/tweed/v1/nodes/";
+/// Every subnet claim.
+pub const SUBNETS: &str = "/tweed/v1/subnets/";
+/// Every static peer.
+pub const STATIC_PEERS: &str = "/tweed/v1/static-peers/";
+
+/// A node's record.
+pub fn node(name: &str) -> String {
+    format!("{NODES}{name}")
+}
+
+/// The claim on a subnet.
+pub fn subnet(net: &IpNet) -> String {
+    format!("{SUBNETS}{}-{}", net.addr(), net.prefix_len())
+}
+
+/// The subnet a claim key is about.
+pub fn subnet_of(key: &str) -> Option<IpNet> {
+    let (addr, len) = key.strip_prefix(SUBNETS)?.rsplit_once('-')?;
+    IpNet::new(addr.parse().ok()?, len.parse().ok()?).ok()
+}
+
+/// A static peer.
+pub fn static_peer(name: &str) -> String {
+    format!("{STATIC_PEERS}{name}")
+}
+
+/// Every pod record of a node.
+pub fn pods(node: &str) -> String {
+    format!("/tweed/v1/pods/{node}/")
+}
+
+/// One attachment's pod record.
+pub fn pod(node: &str, container_id: &str, ifname: &str) -> String {
+    format!("{}{container_id}/{ifname}", pods(node))
+}
+
+/// The name after a prefix (`NODES`, `STATIC_PEERS`).
+pub fn name_of<'a>(prefix: &str, key: &'a str) -> Option<&'a str> {
+    key.strip_prefix(prefix).filter(|n| !n.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnet_keys_round_trip_for_both_families() {
+        for net in ["10.244.1.0/24", "fd00:1:2:3::/64"] {
+            let net: IpNet = net.parse().unwrap();
+            let key = subnet(&net);
+            assert_eq!(key.matches('/').count(), 4, "{key}");
+            assert_eq!(subnet_of(&key), Some(net));
+        }
+        assert_eq!(subnet_of("/tweed/v1/subnets/garbage"), None);
+    }
+
+    #[test]
+    fn names_come_back_from_keys() {
+        assert_eq!(name_of(NODES, &node("a")), Some("a"));
+        assert_eq!(name_of(NODES, NODES), None);
+        assert_eq!(pod("n", "c1", "eth0"), "/tweed/v1/pods/n/c1/eth0");
+    }
+}

@@ -1,0 +1,93 @@
+//! What the store holds about nodes: the records peers program their
+//! dataplanes from.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use tweed_dataplane::api::proto::{MacAddr, PeerSpec};
+
+use crate::config::Backend;
+
+/// A node as the cluster sees it: a tweed node (on its lease) or a static peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeRecord {
+    /// The node's name.
+    pub name: String,
+    /// Its pod subnets, IPv4 first.
+    pub subnets: Vec<IpNet>,
+    /// Where peers send overlay traffic.
+    pub underlay_ip: IpAddr,
+    /// Its VTEP MAC (the inner destination MAC of VXLAN frames to it).
+    pub vtep_mac: MacAddr,
+    /// The encapsulation it speaks.
+    pub backend: Backend,
+}
+
+impl NodeRecord {
+    /// The node's own overlay addresses: the first address of each subnet, where
+    /// it answers health probes (static peers may not).
+    pub fn node_addrs(&self) -> Vec<IpAddr> {
+        self.subnets.iter().filter_map(node_addr).collect()
+    }
+
+    /// The dataplane's peer entry for this node.
+    pub fn peer_spec(&self) -> PeerSpec {
+        PeerSpec {
+            name: self.name.clone(),
+            subnets: self.subnets.clone(),
+            underlay_ip: self.underlay_ip,
+            vtep_mac: self.vtep_mac,
+            backend: self.backend,
+        }
+    }
+
+    /// Decodes a stored record.
+    pub fn decode(value: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(value)
+    }
+
+    /// Encodes for the store.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a node record always serializes")
+    }
+}
+
+/// The first host address of a subnet: the node's address on the overlay.
+/// (network + 1, for both families; the pool never hands it to a pod).
+pub fn node_addr(subnet: &IpNet) -> Option<IpAddr> {
+    let addr = match subnet.network() {
+        IpAddr::V4(a) => IpAddr::V4(u32::from(a).checked_add(1)?.into()),
+        IpAddr::V6(a) => IpAddr::V6(u128::from(a).checked_add(1)?.into()),
+    };
+    subnet.contains(&addr).then_some(addr)
+}
+
+/// The value of a subnet claim: who holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetClaim {
+    /// The holding node.
+    pub node: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_address_is_the_first_host_of_each_subnet() {
+        let record = NodeRecord {
+            name: "a".into(),
+            subnets: vec!["10.244.3.0/24".parse().unwrap(), "fd00:0:0:3::/64".parse().unwrap()],
+            underlay_ip: "192.168.0.1".parse().unwrap(),
+            vtep_mac: "02:77:c0:a8:00:01".parse().unwrap(),
+            backend: Backend::Vxlan,
+        };
+        let addrs: Vec<String> = record.node_addrs().iter().map(ToString::to_string).collect();
+        assert_eq!(addrs, ["10.244.3.1", "fd00:0:0:3::1"]);
+        assert_eq!(NodeRecord::decode(&record.encode()).unwrap(), record);
+        assert_eq!(record.peer_spec().subnets, record.subnets);
+    }
+}

@@ -1,0 +1,80 @@
+//! The flags of `tweed daemon`. Every one is optional here: a flag given on
+//! the command line wins over the config file, which wins over the default
+//! (see [`super::resolve`]).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Args;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use super::Backend;
+
+/// `tweed daemon` flags, also the keys of the config file (kebab-case).
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DaemonArgs {
+    /// A TOML file with any of these settings (keys as the flags, e.g. `cluster-cidr = ["10.244.0.0/16"]`).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// This node's name in the cluster [default: the hostname].
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// The pod network, cut into node subnets; give it twice (IPv4 and IPv6) for dual-stack [default: 10.244.0.0/16].
+    #[arg(long, value_name = "CIDR")]
+    pub cluster_cidr: Option<Vec<IpNet>>,
+    /// The length of each node's IPv4 subnet [default: 24].
+    #[arg(long, value_name = "LEN")]
+    pub subnet_len: Option<u8>,
+    /// The length of each node's IPv6 subnet [default: 64].
+    #[arg(long, value_name = "LEN")]
+    pub subnet_len_v6: Option<u8>,
+    /// The address peers send overlay traffic to [default: the address of the default route's interface].
+    #[arg(long, value_name = "IP")]
+    pub underlay_ip: Option<IpAddr>,
+    /// The encapsulation between nodes [default: vxlan].
+    #[arg(long, value_parser = super::parse_backend)]
+    pub backend: Option<Backend>,
+    /// The VXLAN UDP port (8472 speaks flannel's) [default: 4789].
+    #[arg(long, value_name = "PORT")]
+    pub vxlan_port: Option<u16>,
+    /// The UDP backend's port [default: 8285].
+    #[arg(long, value_name = "PORT")]
+    pub udp_port: Option<u16>,
+    /// The VXLAN network identifier [default: 1].
+    #[arg(long, value_name = "VNI")]
+    pub vni: Option<u32>,
+    /// The pod MTU [default: the underlay interface's MTU minus the encapsulation overhead].
+    #[arg(long, value_name = "BYTES")]
+    pub mtu: Option<u16>,
+    /// Dataplane worker threads [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Where the embedded store and the dataplane's state live [default: /var/lib/tweed].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Where the sockets and the dataplane's pid file live [default: /run/tweed].
+    #[arg(long, value_name = "DIR", env = "TWEED_RUN_DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// etcd v3 client URLs, comma-separated; without them the embedded store is used.
+    #[arg(long, value_name = "URLS", value_delimiter = ',')]
+    pub etcd_endpoints: Option<Vec<String>>,
+    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9101) [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Seconds a node's subnet lease lives without renewal [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub lease_ttl: Option<u64>,
+    /// The TCP port of the node's health endpoint on its overlay address [default: 9098].
+    #[arg(long, value_name = "PORT")]
+    pub health_port: Option<u16>,
+    /// Do not masquerade pod traffic that leaves the cluster.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_masquerade: bool,
+    /// The `tweed-dataplane` executable [default: next to `tweed`, else on PATH].
+    #[arg(long, value_name = "FILE")]
+    pub dataplane_bin: Option<PathBuf>,
+}

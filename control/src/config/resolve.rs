@@ -1,0 +1,306 @@
+//! Merging flags over the config file, and filling in defaults.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::{Backend, DaemonArgs, DaemonConfig, overhead};
+use crate::ipam::subnet::{DEFAULT_CLUSTER_V4, DEFAULT_SUBNET_LEN_V4, DEFAULT_SUBNET_LEN_V6};
+use crate::ipam::{Family, IpamError, SubnetPlan};
+
+/// A configuration that cannot be used; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("read the config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has an unknown or malformed key.
+    #[error("parse the config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message (names the key and line).
+        message: String,
+    },
+    /// A cluster CIDR or subnet length is unusable.
+    #[error("--cluster-cidr {cidr}: {source}")]
+    Plan {
+        /// The CIDR.
+        cidr: IpNet,
+        /// Why.
+        source: IpamError,
+    },
+    /// More than one cluster CIDR of one family.
+    #[error("--cluster-cidr: give at most one IPv4 and one IPv6 CIDR (got {0:?})")]
+    TooManyCidrs(Vec<IpNet>),
+    /// No usable underlay address.
+    #[error("--underlay-ip: {0}")]
+    Underlay(String),
+    /// A setting is out of range.
+    #[error("--{flag}: {reason}")]
+    Invalid {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What the machine says, looked up by the caller: the defaults that are not constants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Machine {
+    /// The hostname.
+    pub hostname: String,
+    /// The underlay address and its interface's MTU: the one given, or the default
+    /// route's; an error message when it could not be found.
+    pub underlay: Result<(IpAddr, u32), String>,
+    /// Cores available.
+    pub cores: usize,
+    /// The directory of the running `tweed` executable.
+    pub exe_dir: Option<PathBuf>,
+}
+
+/// Reads the TOML config file into flags-shaped settings.
+pub fn load_file(path: &Path) -> Result<DaemonArgs, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string().trim_end().replace('\n', " "),
+    })
+}
+
+/// Flags over file: each flag the command line gave replaces the file's value.
+pub fn merge(flags: DaemonArgs, file: DaemonArgs) -> DaemonArgs {
+    DaemonArgs {
+        config: flags.config,
+        node_name: flags.node_name.or(file.node_name),
+        cluster_cidr: flags.cluster_cidr.or(file.cluster_cidr),
+        subnet_len: flags.subnet_len.or(file.subnet_len),
+        subnet_len_v6: flags.subnet_len_v6.or(file.subnet_len_v6),
+        underlay_ip: flags.underlay_ip.or(file.underlay_ip),
+        backend: flags.backend.or(file.backend),
+        vxlan_port: flags.vxlan_port.or(file.vxlan_port),
+        udp_port: flags.udp_port.or(file.udp_port),
+        vni: flags.vni.or(file.vni),
+        mtu: flags.mtu.or(file.mtu),
+        workers: flags.workers.or(file.workers),
+        state_dir: flags.state_dir.or(file.state_dir),
+        run_dir: flags.run_dir.or(file.run_dir),
+        etcd_endpoints: flags.etcd_endpoints.or(file.etcd_endpoints),
+        metrics_addr: flags.metrics_addr.or(file.metrics_addr),
+        lease_ttl: flags.lease_ttl.or(file.lease_ttl),
+        health_port: flags.health_port.or(file.health_port),
+        no_masquerade: flags.no_masquerade || file.no_masquerade,
+        dataplane_bin: flags.dataplane_bin.or(file.dataplane_bin),
+    }
+}
+
+/// The resolved configuration of merged settings on this machine.
+pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, ConfigError> {
+    let backend = args.backend.unwrap_or(Backend::Vxlan);
+    let plans = plans(
+        args.cluster_cidr.unwrap_or_default(),
+        args.subnet_len,
+        args.subnet_len_v6,
+    )?;
+    let (underlay_ip, underlay_mtu) = machine.underlay.map_err(ConfigError::Underlay)?;
+    if underlay_ip.is_unspecified() || underlay_ip.is_multicast() {
+        return Err(ConfigError::Underlay(format!(
+            "{underlay_ip} cannot be a node's address"
+        )));
+    }
+    let mtu = match args.mtu {
+        Some(mtu) => mtu,
+        None => pod_mtu(underlay_mtu, backend),
+    };
+    if mtu < 576 || (plans.iter().any(|p| p.family() == Family::V6) && mtu < 1280) {
+        return Err(ConfigError::Invalid {
+            flag: "mtu",
+            reason: format!("{mtu} is too small (576 at least, 1280 with IPv6)"),
+        });
+    }
+    let workers = args.workers.unwrap_or(machine.cores).max(1);
+    let node_name = args.node_name.unwrap_or(machine.hostname);
+    if node_name.is_empty() || node_name.len() > 253 || node_name.contains(['/', ' ', '\t']) {
+        return Err(ConfigError::Invalid {
+            flag: "node-name",
+            reason: format!("{node_name:?} must be 1..=253 characters without '/' or spaces"),
+        });
+    }
+    let lease_ttl = args.lease_ttl.unwrap_or(60);
+    if lease_ttl < 2 {
+        return Err(ConfigError::Invalid {
+            flag: "lease-ttl",
+            reason: format!("{lease_ttl} s is too short (2 at least)"),
+        });
+    }
+    let dataplane_bin = args.dataplane_bin.unwrap_or_else(|| {
+        machine
+            .exe_dir
+            .map(|dir| dir.join("tweed-dataplane"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("tweed-dataplane"))
+    });
+    Ok(DaemonConfig {
+        node_name,
+        plans,
+        underlay_ip,
+        backend,
+        vxlan_port: args.vxlan_port.unwrap_or(4789),
+        udp_port: args.udp_port.unwrap_or(8285),
+        vni: args.vni.unwrap_or(1),
+        mtu,
+        workers,
+        state_dir: args
+            .state_dir
+            .unwrap_or_else(|| PathBuf::from("/var/lib/tweed")),
+        run_dir: args.run_dir.unwrap_or_else(|| PathBuf::from("/run/tweed")),
+        etcd_endpoints: args.etcd_endpoints.unwrap_or_default(),
+        metrics_addr: args.metrics_addr,
+        lease_ttl: Duration::from_secs(lease_ttl),
+        health_port: args.health_port.unwrap_or(9098),
+        masquerade: !args.no_masquerade,
+        dataplane_bin,
+    })
+}
+
+/// The pod MTU on an underlay interface of `underlay_mtu`: minus the
+/// encapsulation, capped at 65535 (a loopback underlay has 65536).
+pub fn pod_mtu(underlay_mtu: u32, backend: Backend) -> u16 {
+    let mtu = underlay_mtu.saturating_sub(overhead(backend)).min(65535);
+    u16::try_from(mtu).unwrap_or(u16::MAX)
+}
+
+fn plans(
+    cidrs: Vec<IpNet>,
+    len_v4: Option<u8>,
+    len_v6: Option<u8>,
+) -> Result<Vec<SubnetPlan>, ConfigError> {
+    let cidrs = if cidrs.is_empty() {
+        vec![DEFAULT_CLUSTER_V4.parse().expect("the default CIDR parses")]
+    } else {
+        cidrs
+    };
+    let v4 = cidrs.iter().filter(|c| matches!(c, IpNet::V4(_))).count();
+    if v4 > 1 || cidrs.len() - v4 > 1 {
+        return Err(ConfigError::TooManyCidrs(cidrs));
+    }
+    let mut plans: Vec<SubnetPlan> = cidrs
+        .into_iter()
+        .map(|cidr| {
+            let len = match cidr {
+                IpNet::V4(_) => len_v4.unwrap_or(DEFAULT_SUBNET_LEN_V4),
+                IpNet::V6(_) => len_v6.unwrap_or(DEFAULT_SUBNET_LEN_V6),
+            };
+            SubnetPlan::new(cidr, len).map_err(|source| ConfigError::Plan { cidr, source })
+        })
+        .collect::<Result<_, _>>()?;
+    plans.sort_by_key(|p| p.family() == Family::V6);
+    Ok(plans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine() -> Machine {
+        Machine {
+            hostname: "host-a".into(),
+            underlay: Ok(("192.168.1.10".parse().unwrap(), 1500)),
+            cores: 2,
+            exe_dir: None,
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_machine() {
+        let config = resolve(DaemonArgs::default(), machine()).unwrap();
+        assert_eq!(config.node_name, "host-a");
+        assert_eq!(config.mtu, 1450);
+        assert_eq!(config.workers, 2);
+        assert_eq!(config.cluster_cidrs(), vec!["10.244.0.0/16".parse().unwrap()]);
+        assert_eq!(config.plans[0].subnet_len(), 24);
+        assert_eq!(config.control_socket(), PathBuf::from("/run/tweed/control.sock"));
+        assert!(config.masquerade);
+        assert_eq!(config.lease_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn udp_backend_and_loopback_underlay_give_their_mtu() {
+        let args = DaemonArgs {
+            backend: Some(Backend::Udp),
+            ..Default::default()
+        };
+        assert_eq!(resolve(args, machine()).unwrap().mtu, 1472);
+        let mut m = machine();
+        m.underlay = Ok(("127.0.0.1".parse().unwrap(), 65536));
+        assert_eq!(resolve(DaemonArgs::default(), m).unwrap().mtu, 65485);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: DaemonArgs = toml::from_str(
+            "node-name = \"from-file\"\nvni = 7\ncluster-cidr = [\"10.1.0.0/16\", \"fd00::/48\"]\nno-masquerade = true\n",
+        )
+        .unwrap();
+        let flags = DaemonArgs {
+            node_name: Some("from-flag".into()),
+            ..Default::default()
+        };
+        let config = resolve(merge(flags, file), machine()).unwrap();
+        assert_eq!(config.node_name, "from-flag");
+        assert_eq!(config.vni, 7);
+        assert!(!config.masquerade);
+        assert_eq!(config.plans.len(), 2);
+        assert_eq!(config.plans[1].subnet_len(), 64);
+    }
+
+    #[test]
+    fn an_unknown_file_key_names_itself() {
+        let err = toml::from_str::<DaemonArgs>("cluster-cdir = []").unwrap_err();
+        assert!(err.to_string().contains("cluster-cdir"), "{err}");
+    }
+
+    #[test]
+    fn bad_settings_say_what_to_fix() {
+        let two_v4 = DaemonArgs {
+            cluster_cidr: Some(vec![
+                "10.1.0.0/16".parse().unwrap(),
+                "10.2.0.0/16".parse().unwrap(),
+            ]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve(two_v4, machine()),
+            Err(ConfigError::TooManyCidrs(_))
+        ));
+        let long = DaemonArgs {
+            subnet_len: Some(31),
+            ..Default::default()
+        };
+        let err = resolve(long, machine()).unwrap_err().to_string();
+        assert!(err.starts_with("--cluster-cidr 10.244.0.0/16"), "{err}");
+        let mut m = machine();
+        m.underlay = Err("no default route: pass --underlay-ip".into());
+        let err = resolve(DaemonArgs::default(), m).unwrap_err().to_string();
+        assert_eq!(err, "--underlay-ip: no default route: pass --underlay-ip");
+        let tiny = DaemonArgs {
+            mtu: Some(500),
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve(tiny, machine()),
+            Err(ConfigError::Invalid { flag: "mtu", .. })
+        ));
+    }
+}

@@ -1,0 +1,37 @@
+//! Errors of pod attachment.
+
+use crate::dataplane::DataplaneError;
+use crate::ipam::IpamError;
+use crate::store::StoreError;
+
+/// A pod operation failed; nothing was left half done.
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    /// IPAM refused (exhausted, bad attachment).
+    #[error("allocate an address: {0}")]
+    Ipam(#[from] IpamError),
+    /// The store failed; the step is named.
+    #[error("{step}: {source}")]
+    Store {
+        /// What was being done.
+        step: &'static str,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// The dataplane failed or refused; the step is named.
+    #[error("{step}: {source}")]
+    Dataplane {
+        /// What was being done.
+        step: &'static str,
+        /// The dataplane's error.
+        #[source]
+        source: DataplaneError,
+    },
+    /// Another writer holds the record.
+    #[error("the pod record {key} already exists (another daemon with this node name?)")]
+    Conflict {
+        /// The key.
+        key: String,
+    },
+}
