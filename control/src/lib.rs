@@ -1,5 +1,7 @@
 //! tweed's control plane: cluster state, IP address management, node peers
 //! and policy, and the CLI that shows them.
 
+pub mod health;
 pub mod ipam;
+pub mod metrics;
 pub mod store;
