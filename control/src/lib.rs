@@ -4,7 +4,9 @@
 pub mod cluster;
 pub mod config;
 pub mod dataplane;
+pub mod health;
 pub mod ipam;
+pub mod metrics;
 pub mod pods;
 pub mod store;
 pub mod sys;
