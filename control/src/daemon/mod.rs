@@ -1,0 +1,306 @@
+//! `tweed daemon`: one node of the cluster.
+//!
+//! Start-up, in order: resolve the configuration; open the store; attach to or
+//! start the dataplane; lease the node's subnets and publish its record; load
+//! the pod records; set up the host (addresses and routes on `tweed0`,
+//! masquerade); push the whole state to the dataplane; then serve
+//! `control.sock` and run the background tasks (lease renewal, cluster watch →
+//! peers, resync on every new dataplane, health probes, metrics) until SIGTERM
+//! or SIGINT.
+//!
+//! A clean stop removes the host routes and masquerade and stops the
+//! dataplane (pod interfaces stay), but keeps the lease: the node gets the same
+//! subnets back if it returns within the TTL, and after that from its memory
+//! file if they are still free.
+
+mod handler;
+mod renew;
+pub mod setup;
+mod sync;
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::cluster::lease::{self, HeldLease, LeaseRequest};
+use crate::cluster::{ClusterError, ClusterView, NodeRecord};
+use crate::config::{ConfigError, DaemonArgs, DaemonConfig};
+use crate::dataplane::supervisor::SupervisorError;
+use crate::dataplane::Supervisor;
+use crate::health::HealthBook;
+use crate::host::{self, HostError, HostPlan};
+use crate::pods::{PodError, Pods};
+use crate::store::{self, Store, StoreConfig, StoreError};
+
+/// Why the daemon could not start (or had to stop).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration is unusable.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// A directory could not be created.
+    #[error("create {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The dataplane could not be started.
+    #[error("{0}")]
+    Dataplane(#[from] SupervisorError),
+    /// The node lease failed.
+    #[error("{0}")]
+    Cluster(#[from] ClusterError),
+    /// The pod records could not be loaded.
+    #[error("load the pods: {0}")]
+    Pods(#[from] PodError),
+    /// Host networking failed.
+    #[error("set up the host: {0}")]
+    Host(#[from] HostError),
+    /// A socket could not be served.
+    #[error("serve {what}: {source}")]
+    Serve {
+        /// Which socket.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The running node's state, shared by the tasks and the API handler.
+pub struct Daemon {
+    config: DaemonConfig,
+    store: Arc<dyn Store>,
+    store_description: String,
+    supervisor: Arc<Supervisor>,
+    pods: Pods,
+    lease_request: LeaseRequest,
+    held: RwLock<HeldLease>,
+    view: watch::Receiver<ClusterView>,
+    health: Arc<Mutex<HealthBook>>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("node", &self.config.node_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    fn lease(&self) -> HeldLease {
+        self.held.read().expect("lease lock").clone()
+    }
+
+    fn set_lease(&self, held: HeldLease) {
+        *self.held.write().expect("lease lock") = held;
+    }
+
+    /// This node's published record.
+    fn record(&self) -> NodeRecord {
+        self.lease().record
+    }
+
+    fn host_plan(&self) -> HostPlan {
+        HostPlan {
+            device: "tweed0".into(),
+            node_addrs: self.record().node_addrs(),
+            cluster_cidrs: self.config.cluster_cidrs(),
+        }
+    }
+
+    async fn install_host(&self) -> Result<(), HostError> {
+        host::routes::install(&self.host_plan()).await?;
+        if self.config.masquerade {
+            host::masquerade::install(MASQUERADE_TABLE, &self.config.cluster_cidrs()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The nftables table that holds the masquerade rule.
+pub const MASQUERADE_TABLE: &str = "tweed";
+
+/// Runs the node until SIGTERM or SIGINT.
+pub async fn run(flags: DaemonArgs) -> Result<(), DaemonError> {
+    let config = setup::configure(flags).await?;
+    for dir in [&config.state_dir, &config.run_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| DaemonError::Directory {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    tracing::info!(node = %config.node_name, underlay = %config.underlay_ip, mtu = config.mtu, backend = config.backend.as_str(), "starting");
+    let store_config = StoreConfig {
+        state_dir: config.state_dir.clone(),
+        etcd_endpoints: config.etcd_endpoints.clone(),
+        etcd_timeout: Duration::from_secs(5),
+    };
+    let store = store::open(&store_config).await?;
+    let store_description = if config.etcd_endpoints.is_empty() {
+        format!("embedded {}", config.state_dir.join(store::EMBEDDED_FILE).display())
+    } else {
+        format!("etcd {}", config.etcd_endpoints.join(","))
+    };
+
+    let supervisor = Arc::new(Supervisor::new(&config));
+    supervisor.start().await?;
+
+    let memory = setup::recall(&config);
+    let lease_request = LeaseRequest {
+        record: NodeRecord {
+            name: config.node_name.clone(),
+            subnets: Vec::new(),
+            underlay_ip: config.underlay_ip,
+            vtep_mac: tweed_dataplane::api::proto::MacAddr(
+                tweed_dataplane::daemon::config::vtep_mac_for(config.underlay_ip),
+            ),
+            backend: config.backend,
+        },
+        plans: config.plans.clone(),
+        previous: memory.subnets,
+        ttl: config.lease_ttl,
+    };
+    let held = lease::acquire(&store, &lease_request).await?;
+    tracing::info!(subnets = ?held.record.subnets, lease = %held.lease, "leased the node's subnets");
+    let memory = setup::Memory {
+        node: config.node_name.clone(),
+        subnets: held.record.subnets.clone(),
+    };
+    if let Err(e) = setup::remember(&config, &memory) {
+        tracing::warn!(error = %e, "remembering the node's subnets");
+    }
+    let pods = Pods::load(
+        store.clone(),
+        &config.node_name,
+        &held.record.subnets,
+        supervisor.dataplane().clone(),
+        config.mtu,
+    )
+    .await?;
+
+    let (view_tx, view_rx) = watch::channel(ClusterView::default());
+    let daemon = Arc::new(Daemon {
+        config,
+        store: store.clone(),
+        store_description,
+        supervisor: supervisor.clone(),
+        pods,
+        lease_request,
+        held: RwLock::new(held),
+        view: view_rx,
+        health: Arc::new(Mutex::new(HealthBook::default())),
+    });
+    host::routes::wait_for_link("tweed0", Duration::from_secs(10)).await?;
+    daemon.install_host().await?;
+    sync::resync(&daemon).await;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(crate::cluster::watch::follow(store.clone(), view_tx));
+    tasks.spawn(supervisor.clone().monitor(stop_rx.clone()));
+    tasks.spawn(sync::follow(daemon.clone(), stop_rx.clone()));
+    tasks.spawn(renew::run(daemon.clone(), stop_rx.clone()));
+    spawn_health(&daemon, &mut tasks, &stop_rx).await;
+    spawn_metrics(&daemon, &mut tasks, &stop_rx).await?;
+    let server = handler::serve(daemon.clone()).await?;
+    tracing::info!(socket = %daemon.config.control_socket().display(), "ready");
+
+    wait_for_signal().await;
+    tracing::info!("stopping");
+    let _ = stop_tx.send(true);
+    drop(server);
+    tasks.abort_all();
+    let plan = daemon.host_plan();
+    if let Err(e) = host::routes::remove(&plan).await {
+        tracing::warn!(error = %e, "removing the host routes");
+    }
+    if daemon.config.masquerade
+        && let Err(e) = host::masquerade::remove(MASQUERADE_TABLE).await
+    {
+        tracing::warn!(error = %e, "removing the masquerade table");
+    }
+    supervisor.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn spawn_health(
+    daemon: &Arc<Daemon>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &watch::Receiver<bool>,
+) {
+    let port = daemon.config.health_port;
+    for addr in daemon.record().node_addrs() {
+        let bind = std::net::SocketAddr::new(addr, port);
+        match tokio::net::TcpListener::bind(bind).await {
+            Ok(listener) => {
+                tasks.spawn(crate::health::responder::serve(
+                    listener,
+                    daemon.config.node_name.clone(),
+                    stopped(stop.clone()),
+                ));
+            }
+            Err(e) => tracing::warn!(%bind, error = %e, "serving the health endpoint"),
+        }
+    }
+    tasks.spawn(crate::health::prober::run(
+        daemon.health.clone(),
+        Duration::from_secs(2),
+        Duration::from_secs(1),
+        stopped(stop.clone()),
+    ));
+}
+
+async fn spawn_metrics(
+    daemon: &Arc<Daemon>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), DaemonError> {
+    let Some(addr) = daemon.config.metrics_addr else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Serve {
+            what: format!("metrics on {addr}"),
+            source,
+        })?;
+    let source_daemon = daemon.clone();
+    let source: crate::metrics::MetricsSource = Arc::new(move || {
+        let daemon = source_daemon.clone();
+        Box::pin(async move { crate::metrics::render(&handler::metrics_snapshot(&daemon).await) })
+    });
+    tasks.spawn(crate::metrics::serve(listener, source, stopped(stop.clone())));
+    tracing::info!(%addr, "serving metrics");
+    Ok(())
+}
+
+/// Resolves once `stop` turns true.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot listen for signals; stop the daemon with SIGKILL");
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
