@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::table::endpoints::Mac;
-use crate::table::nexthop::PortId;
+use crate::table::nexthop::{NextHop, PortId};
 use crate::table::peers::{Backend, Peer};
 
 pub use super::report::{
@@ -375,6 +375,19 @@ pub enum RouteVia {
     Host,
     /// Dropped.
     Blackhole,
+    /// The node's own address on the overlay (a single address on tweed0):
+    /// to the node like `host`, and reachable from peers too.
+    Node,
+}
+
+impl From<RouteVia> for NextHop {
+    fn from(via: RouteVia) -> Self {
+        match via {
+            RouteVia::Host => NextHop::Host,
+            RouteVia::Blackhole => NextHop::Blackhole,
+            RouteVia::Node => NextHop::Node,
+        }
+    }
 }
 
 /// `route_set` arguments.
@@ -387,7 +400,7 @@ pub struct RouteSpec {
     pub via: RouteVia,
 }
 
-/// A route's next hop as listed: `port NS/POD`, `peer NAME`, `host` or `blackhole`.
+/// A route's next hop as listed: `port NS/POD`, `peer NAME`, `host`, `node` or `blackhole`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RouteTarget {
     /// A local pod, by port name.
@@ -396,6 +409,8 @@ pub enum RouteTarget {
     Peer(String),
     /// The node itself.
     Host,
+    /// The node's own address on the overlay.
+    Node,
     /// Dropped.
     Blackhole,
 }
@@ -406,6 +421,7 @@ impl fmt::Display for RouteTarget {
             RouteTarget::Port(name) => write!(f, "port {name}"),
             RouteTarget::Peer(name) => write!(f, "peer {name}"),
             RouteTarget::Host => f.write_str("host"),
+            RouteTarget::Node => f.write_str("node"),
             RouteTarget::Blackhole => f.write_str("blackhole"),
         }
     }
@@ -417,12 +433,13 @@ impl FromStr for RouteTarget {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "host" => Ok(RouteTarget::Host),
+            "node" => Ok(RouteTarget::Node),
             "blackhole" => Ok(RouteTarget::Blackhole),
             _ => match s.split_once(' ') {
                 Some(("port", name)) => Ok(RouteTarget::Port(name.to_owned())),
                 Some(("peer", name)) => Ok(RouteTarget::Peer(name.to_owned())),
                 _ => Err(format!(
-                    "{s:?} is not a next hop (`port NAME`, `peer NAME`, `host` or `blackhole`)"
+                    "{s:?} is not a next hop (`port NAME`, `peer NAME`, `host`, `node` or `blackhole`)"
                 )),
             },
         }
@@ -726,6 +743,7 @@ mod tests {
             RouteTarget::Port("default/web".into()),
             RouteTarget::Peer("node2".into()),
             RouteTarget::Host,
+            RouteTarget::Node,
             RouteTarget::Blackhole,
         ] {
             let json = serde_json::to_string(&target).expect("serialize");
@@ -735,6 +753,22 @@ mod tests {
             );
         }
         assert!("nowhere".parse::<RouteTarget>().is_err());
+        assert_eq!(
+            serde_json::to_string(&RouteTarget::Node).expect("serialize"),
+            r#""node""#
+        );
+    }
+
+    #[test]
+    fn a_node_route_has_its_wire_form() {
+        let spec: RouteSpec =
+            serde_json::from_str(r#"{"prefix":"10.244.1.1/32","via":"node"}"#).expect("parse");
+        assert_eq!(spec.via, RouteVia::Node);
+        assert_eq!(NextHop::from(spec.via), NextHop::Node);
+        assert_eq!(
+            serde_json::to_string(&spec).expect("serialize"),
+            r#"{"prefix":"10.244.1.1/32","via":"node"}"#
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct StateFile {
     /// The peer nodes.
     #[serde(default)]
     pub peers: Vec<PeerSpec>,
-    /// The static routes (host and blackhole).
+    /// The static routes (host, node and blackhole).
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
 }
@@ -198,10 +198,16 @@ mod tests {
                 vtep_mac: MacAddr([2, 0, 0, 0, 0, 2]),
                 backend: Backend::Vxlan,
             }],
-            routes: vec![RouteSpec {
-                prefix: "0.0.0.0/0".parse().expect("cidr"),
-                via: RouteVia::Host,
-            }],
+            routes: vec![
+                RouteSpec {
+                    prefix: "0.0.0.0/0".parse().expect("cidr"),
+                    via: RouteVia::Host,
+                },
+                RouteSpec {
+                    prefix: "10.244.1.1/32".parse().expect("cidr"),
+                    via: RouteVia::Node,
+                },
+            ],
         }
     }
 

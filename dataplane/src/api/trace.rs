@@ -188,6 +188,7 @@ pub fn route_target(hop: NextHop, names: &dyn Names) -> RouteTarget {
         NextHop::Local(port) => RouteTarget::Port(port_name(names, port)),
         NextHop::Remote(peer) => RouteTarget::Peer(peer_name(names, peer)),
         NextHop::Host => RouteTarget::Host,
+        NextHop::Node => RouteTarget::Node,
         NextHop::Blackhole => RouteTarget::Blackhole,
     }
 }

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 
 use super::proto::{
-    ApiError, PeerSpec, PolicySet, PortAdd, Protocol, Request, RouteSpec, RuleActionSpec,
+    ApiError, PeerSpec, PolicySet, PortAdd, Protocol, Request, RouteSpec, RouteVia, RuleActionSpec,
     RuleSetSpec, TraceFrom, TraceRequest, VerdictSpec,
 };
 use crate::table::acl::{
@@ -270,9 +270,36 @@ pub fn peer(args: &PeerSpec) -> Result<(), ApiError> {
     mac("peer_set.vtep_mac", args.vtep_mac.0)
 }
 
-/// Checks `route_set`.
+/// Checks `route_set`: a prefix without host bits; `via: node` names one
+/// unicast address (the node's own address on the overlay), since peers may
+/// reach what it covers.
 pub fn route(args: &RouteSpec) -> Result<(), ApiError> {
-    prefix("route_set.prefix", &args.prefix)
+    let field = "route_set.prefix";
+    prefix(field, &args.prefix)?;
+    if args.via != RouteVia::Node {
+        return Ok(());
+    }
+    if args.prefix.prefix_len() != args.prefix.max_prefix_len() {
+        return Err(invalid(
+            field,
+            format!(
+                "{} via node must be one address (/32 or /128): the node's own address on the overlay",
+                args.prefix
+            ),
+        ));
+    }
+    let ip = args.prefix.addr();
+    let bad = match ip {
+        IpAddr::V4(v4) => v4_problem(v4),
+        IpAddr::V6(v6) => v6_problem(v6),
+    };
+    match bad {
+        Some(what) => Err(invalid(
+            field,
+            format!("{ip} is {what}; the node's overlay address must be unicast"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks `policy_set` and returns the ingress and egress rule sets.

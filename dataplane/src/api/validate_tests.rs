@@ -170,6 +170,24 @@ fn route_prefixes_have_no_host_bits() {
     );
 }
 
+#[test]
+fn a_node_route_is_one_unicast_address() {
+    check(r#"{"route_set":{"prefix":"10.244.1.1/32","via":"node"}}"#).expect("valid");
+    check(r#"{"route_set":{"prefix":"fd00:1::1/128","via":"node"}}"#).expect("valid v6");
+    refused(
+        r#"{"route_set":{"prefix":"10.244.1.0/24","via":"node"}}"#,
+        "must be one address",
+    );
+    refused(
+        r#"{"route_set":{"prefix":"0.0.0.0/32","via":"node"}}"#,
+        "unspecified",
+    );
+    refused(
+        r#"{"route_set":{"prefix":"ff02::1/128","via":"node"}}"#,
+        "multicast",
+    );
+}
+
 fn rule(id: u32, protocol: Option<u8>, ports: Option<(u16, u16)>) -> RuleSpec {
     RuleSpec {
         id,

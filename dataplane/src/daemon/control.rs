@@ -272,10 +272,7 @@ impl Control {
             }
             _ => {}
         }
-        let hop = match spec.via {
-            RouteVia::Host => NextHop::Host,
-            RouteVia::Blackhole => NextHop::Blackhole,
-        };
+        let hop = NextHop::from(spec.via);
         inner
             .writer
             .set_route(prefix, hop)
@@ -464,12 +461,7 @@ impl Control {
         };
         let mut inner = self.lock()?;
         for (prefix, via) in super::persist::routes_of(&state) {
-            let hop = if via == RouteVia::Host {
-                NextHop::Host
-            } else {
-                NextHop::Blackhole
-            };
-            if inner.writer.set_route(prefix, hop).is_ok() {
+            if inner.writer.set_route(prefix, NextHop::from(via)).is_ok() {
                 inner.static_routes.insert(prefix, via);
             }
         }

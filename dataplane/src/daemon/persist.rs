@@ -98,12 +98,16 @@ mod tests {
         let egress = RuleSetSpec::default();
         let mut routes = BTreeMap::new();
         routes.insert("10.9.0.0/16".parse().expect("cidr"), RouteVia::Blackhole);
+        routes.insert("10.244.1.1/32".parse().expect("cidr"), RouteVia::Node);
         let state = state_of([(&info, &ingress, &egress)].into_iter(), &[], &routes);
         let ports = ports_of(&state);
         assert_eq!(ports, vec![(info, ingress, egress)]);
         assert_eq!(
             routes_of(&state),
-            vec![("10.9.0.0/16".parse().expect("cidr"), RouteVia::Blackhole)]
+            vec![
+                ("10.9.0.0/16".parse().expect("cidr"), RouteVia::Blackhole),
+                ("10.244.1.1/32".parse().expect("cidr"), RouteVia::Node),
+            ]
         );
     }
 }

@@ -132,19 +132,39 @@ impl Pipeline<'_> {
             }
             Some(NextHop::Host) => match from {
                 From::Host => Action::Drop(DropReason::HostLoop),
+                // No peer may use this node as a relay to the outside.
                 From::Peer => Action::Drop(DropReason::DecapNotLocal),
-                From::Pod(_) => {
-                    self.track::<T>(hit, &key, flags, counters);
-                    rewrite(
-                        frame,
-                        self.tables.node.host_mac,
-                        self.tables.node.gateway_mac,
-                        &ip,
-                    );
-                    Action::ToHost
+                From::Pod(_) => self.hand_to_host::<T>(frame, &ip, hit, &key, flags, counters),
+            },
+            // The node's own overlay address: pods and peers alike reach it.
+            Some(NextHop::Node) => match from {
+                From::Host => Action::Drop(DropReason::HostLoop),
+                From::Pod(_) | From::Peer => {
+                    self.hand_to_host::<T>(frame, &ip, hit, &key, flags, counters)
                 }
             },
         }
+    }
+
+    /// Hands an allowed packet to the node's kernel: tracks its flow and
+    /// rewrites it for the host port (to the kernel's MAC, from the gateway's).
+    fn hand_to_host<T: Tracer>(
+        &self,
+        frame: &mut Frame,
+        ip: &Ip,
+        hit: Option<Hit>,
+        key: &FlowKey,
+        flags: Option<TcpFlags>,
+        counters: &mut Counters,
+    ) -> Action {
+        self.track::<T>(hit, key, flags, counters);
+        rewrite(
+            frame,
+            self.tables.node.host_mac,
+            self.tables.node.gateway_mac,
+            ip,
+        );
+        Action::ToHost
     }
 
     /// Evaluates one endpoint's policy for a new flow (its ingress policy

@@ -4,9 +4,10 @@
 //! pod port ─▶ parse ─▶ anti-spoof ─▶ ARP/ND/echo for the gateway: answer
 //!          ─▶ conntrack ─▶ egress policy ─▶ route ─┬─ local pod: ingress policy ─▶ MAC rewrite, TTL−1 ─▶ Deliver
 //!                                                 ├─ peer: MTU check ─▶ VXLAN/UDP encapsulation ─▶ Encap
-//!                                                 ├─ host: MAC rewrite, TTL−1 ─▶ ToHost
+//!                                                 ├─ host, node: MAC rewrite, TTL−1 ─▶ ToHost
 //!                                                 └─ none: ICMP unreachable
-//! underlay ─▶ known peer? right VNI? inner source in the peer's subnets? ─▶ (as above, local pods only)
+//! underlay ─▶ known peer? right VNI? inner source in the peer's subnets?
+//!          ─▶ (as above, to local pods and the node's own overlay address only)
 //! ```
 //!
 //! [`Pipeline::process`] rewrites the frame in place and returns what to do

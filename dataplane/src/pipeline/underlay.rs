@@ -4,7 +4,10 @@
 //! address, in the backend that peer speaks, with our VNI and VTEP MAC
 //! (VXLAN), and with an inner source that routes back to that same peer
 //! (reverse-path check: a peer may only speak for its own pod subnets).
-//! It is then normalized into a tap frame and forwarded, to local pods only.
+//! It is then normalized into a tap frame and forwarded, to local pods and
+//! to the node's own overlay address ([`NextHop::Node`]) only: a peer's
+//! packet for anything else the host routes (the default route) is dropped,
+//! so no peer can use this node as a relay.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -29,6 +29,10 @@ pub enum NextHop {
     Remote(PeerId),
     /// The node itself (tweed0), for node traffic and everything outside the cluster.
     Host,
+    /// The node's own address on the overlay (on tweed0): like [`NextHop::Host`],
+    /// but peers may reach it too, where `Host` is refused to them so that no
+    /// peer can use this node as a relay to the outside.
+    Node,
     /// Dropped on purpose.
     Blackhole,
 }
@@ -38,6 +42,7 @@ const KIND_LOCAL: u32 = 1;
 const KIND_REMOTE: u32 = 2;
 const KIND_HOST: u32 = 3;
 const KIND_BLACKHOLE: u32 = 4;
+const KIND_NODE: u32 = 5;
 
 impl NextHop {
     /// The LPM value for this next hop, or `None` if its index is too large.
@@ -47,6 +52,7 @@ impl NextHop {
             NextHop::Remote(PeerId(i)) => (KIND_REMOTE, i),
             NextHop::Host => (KIND_HOST, 0),
             NextHop::Blackhole => (KIND_BLACKHOLE, 0),
+            NextHop::Node => (KIND_NODE, 0),
         };
         (index <= MAX_INDEX).then_some((kind << KIND_SHIFT) | index)
     }
@@ -60,6 +66,7 @@ impl NextHop {
             KIND_REMOTE => Some(NextHop::Remote(PeerId(index))),
             KIND_HOST => Some(NextHop::Host),
             KIND_BLACKHOLE => Some(NextHop::Blackhole),
+            KIND_NODE => Some(NextHop::Node),
             _ => None,
         }
     }
@@ -77,6 +84,7 @@ mod tests {
             NextHop::Remote(PeerId(7)),
             NextHop::Host,
             NextHop::Blackhole,
+            NextHop::Node,
         ] {
             let value = hop.encode().expect("encodable");
             assert!(value <= MAX_VALUE);

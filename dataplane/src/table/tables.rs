@@ -361,6 +361,6 @@ impl TablesWriter {
 fn index_of(hop: NextHop) -> u32 {
     match hop {
         NextHop::Local(PortId(i)) | NextHop::Remote(PeerId(i)) => i,
-        NextHop::Host | NextHop::Blackhole => 0,
+        NextHop::Host | NextHop::Node | NextHop::Blackhole => 0,
     }
 }

@@ -5,6 +5,7 @@
 mod gateway;
 mod local;
 mod malformed;
+mod node;
 mod overlay;
 mod policy;
 mod reasons;
