@@ -15,12 +15,17 @@
 //! - [`pod`]: a pod: a netns attached to a node through `port_add`.
 //! - [`traffic`]: ping, checked TCP transfers, UDP round trips, TCP connects.
 //! - [`poll`]: waiting for a condition with a deadline instead of sleeping.
+//! - [`underlay`]: N node namespaces on one bridged switch namespace.
+//! - [`etcd`]: a private etcd inside a namespace.
+//! - [`daemon`]: a `tweed daemon` in a node namespace, and its CLI.
 //!
 //! Every namespace, link, process and directory a test creates is owned by a
 //! guard whose `Drop` removes it, so a failing (panicking) test cleans up too.
 
 pub mod api;
 pub mod bins;
+pub mod daemon;
+pub mod etcd;
 pub mod netns;
 pub mod node;
 pub mod pod;
@@ -28,4 +33,5 @@ pub mod poll;
 pub mod privileged;
 pub mod process;
 pub mod traffic;
+pub mod underlay;
 pub mod workload;

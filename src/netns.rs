@@ -4,12 +4,15 @@
 //! tests that run in parallel apart, the pid keeps two runs apart. Links are
 //! created inside the namespaces (never in the root namespace), so their names
 //! only have to be unique within one namespace and deleting the namespace
-//! deletes them. Drop runs on panic too, so a failing test leaves nothing.
+//! deletes them. Drop first kills every process still inside the namespace
+//! (a daemon's orphaned child, a forgotten listener), then deletes it; it runs
+//! on panic too, so a failing test leaves nothing.
 
 use std::net::IpAddr;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::poll;
 use crate::process::{self, Bounded};
 
 /// The longest interface name Linux accepts (IFNAMSIZ - 1).
@@ -17,11 +20,15 @@ pub const IFNAME_MAX: usize = 15;
 
 /// How long a plain `ip` command may take.
 const IP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long killed processes may take to leave a namespace.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A network namespace under `/run/netns`, deleted on drop.
+/// A network namespace under `/run/netns`, deleted on drop (after the
+/// processes still in it are killed).
 #[derive(Debug)]
 pub struct Netns {
     name: String,
+    prefix: String,
 }
 
 impl Netns {
@@ -34,7 +41,10 @@ impl Netns {
             .stderr(Stdio::null())
             .status();
         run_ok(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Self { name };
+        let ns = Self {
+            name,
+            prefix: prefix.to_owned(),
+        };
         ns.ip(&["link", "set", "lo", "up"]);
         ns
     }
@@ -42,6 +52,11 @@ impl Netns {
     /// The namespace's name (as `ip netns` knows it).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The test prefix it was created with (for naming what belongs to it).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// Its bind-mount path, what `port_add` takes as `netns`.
@@ -169,6 +184,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        kill_all(&self.name);
         let out = Command::new("ip")
             .args(["netns", "del", &self.name])
             .stdout(Stdio::null())
@@ -184,6 +200,46 @@ impl Drop for Netns {
             Err(e) => eprintln!("cleanup: ip netns del {}: {e}", self.name),
         }
     }
+}
+
+/// The pids of the processes in namespace `name` (`ip netns pids`), without
+/// this test process itself; empty when the namespace does not exist.
+pub fn pids(name: &str) -> Vec<u32> {
+    let out = process::run(Command::new("ip").args(["netns", "pids", name]), IP_TIMEOUT);
+    parse_pids(&out.stdout, std::process::id())
+}
+
+/// Kills (SIGKILL) every process in namespace `name` except this test
+/// process, and waits until none is left; says so on stderr if some stay.
+///
+/// A daemon killed with SIGKILL leaves its children running; a namespace
+/// whose processes outlive the test keeps their sockets (and the ports)
+/// alive, so every namespace guard does this before deleting the namespace.
+pub fn kill_all(name: &str) {
+    let gone = poll::wait(KILL_TIMEOUT, || {
+        let pids = pids(name);
+        for pid in &pids {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+        pids.is_empty()
+    });
+    if !gone {
+        eprintln!(
+            "cleanup: processes still in netns {name} after SIGKILL: {:?}",
+            pids(name)
+        );
+    }
+}
+
+/// The pids in `ip netns pids` output, without `own`.
+fn parse_pids(text: &str, own: u32) -> Vec<u32> {
+    text.split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .filter(|pid| *pid != own)
+        .collect()
 }
 
 /// `ETHTOOL_STXCSUM` off, then `ETHTOOL_GTXCSUM` to check. Args: IFNAME.
@@ -257,4 +313,16 @@ fn run_ok(cmd: &mut Command) -> String {
     let out = process::run(cmd, IP_TIMEOUT);
     assert!(out.success(), "{shown} failed: {out}");
     out.stdout
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_pids;
+
+    #[test]
+    fn parse_pids_reads_one_pid_a_line_and_skips_the_caller() {
+        assert_eq!(parse_pids("12\n345\n7\n", 345), vec![12, 7]);
+        assert_eq!(parse_pids("", 1), Vec::<u32>::new());
+        assert_eq!(parse_pids("oops\n9\n", 1), vec![9]);
+    }
 }

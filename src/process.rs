@@ -86,6 +86,21 @@ pub fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
     }
 }
 
+/// Stops `child` with SIGTERM and reaps it, sending SIGKILL if it is still
+/// running after `grace`. Returns whether it exited by itself.
+pub fn terminate(mut child: Child, grace: Duration) -> bool {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .stderr(Stdio::null())
+        .status();
+    if wait_deadline(&mut child, grace).is_some() {
+        return true;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
 /// Reads a pipe to its end on a thread, so a chatty child never blocks on it.
 fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
     std::thread::spawn(move || {
