@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(resolve(args, machine()).unwrap().mtu, 1472);
         let mut m = machine();
         m.underlay = Ok(("127.0.0.1".parse().unwrap(), 65536));
-        assert_eq!(resolve(DaemonArgs::default(), m).unwrap().mtu, 65485);
+        assert_eq!(resolve(DaemonArgs::default(), m).unwrap().mtu, 65486);
     }
 
     #[test]
