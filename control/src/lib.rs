@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod config;
 pub mod dataplane;
 pub mod health;
+pub mod host;
 pub mod ipam;
 pub mod metrics;
 pub mod pods;
