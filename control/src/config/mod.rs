@@ -17,15 +17,15 @@ use ipnet::IpNet;
 
 pub use args::DaemonArgs;
 pub use tweed_dataplane::table::peers::Backend;
-pub use resolve::{ConfigError, Machine, load_file, merge, pod_mtu, resolve};
+pub use resolve::{ConfigError, Machine, load_file, merge, resolve};
 
 use crate::ipam::SubnetPlan;
 
 /// Bytes an encapsulation adds (outer IPv4 + UDP [+ VXLAN + inner Ethernet]).
 pub fn overhead(backend: Backend) -> u32 {
     match backend {
-        Backend::Vxlan => 50,
-        Backend::Udp => 28,
+        Backend::Vxlan => crate::host::detect::VXLAN_OVERHEAD,
+        Backend::Udp => crate::host::detect::UDP_OVERHEAD,
     }
 }
 

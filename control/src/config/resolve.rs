@@ -121,7 +121,15 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
     }
     let mtu = match args.mtu {
         Some(mtu) => mtu,
-        None => pod_mtu(underlay_mtu, backend),
+        None => {
+            // An IPv6 underlay's outer header is 20 bytes longer.
+            let extra = if underlay_ip.is_ipv6() {
+                crate::host::detect::IPV6_UNDERLAY_EXTRA
+            } else {
+                0
+            };
+            crate::host::detect::pod_mtu(underlay_mtu, overhead(backend) + extra)
+        }
     };
     if mtu < 576 || (plans.iter().any(|p| p.family() == Family::V6) && mtu < 1280) {
         return Err(ConfigError::Invalid {
@@ -172,13 +180,6 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
         masquerade: !args.no_masquerade,
         dataplane_bin,
     })
-}
-
-/// The pod MTU on an underlay interface of `underlay_mtu`: minus the
-/// encapsulation, capped at 65535 (a loopback underlay has 65536).
-pub fn pod_mtu(underlay_mtu: u32, backend: Backend) -> u16 {
-    let mtu = underlay_mtu.saturating_sub(overhead(backend)).min(65535);
-    u16::try_from(mtu).unwrap_or(u16::MAX)
 }
 
 fn plans(
@@ -244,7 +245,7 @@ mod tests {
         assert_eq!(resolve(args, machine()).unwrap().mtu, 1472);
         let mut m = machine();
         m.underlay = Ok(("127.0.0.1".parse().unwrap(), 65536));
-        assert_eq!(resolve(DaemonArgs::default(), m).unwrap().mtu, 65486);
+        assert_eq!(resolve(DaemonArgs::default(), m).unwrap().mtu, 65485);
     }
 
     #[test]
