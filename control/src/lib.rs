@@ -1,8 +1,11 @@
 //! tweed's control plane: cluster state, IP address management, node peers
-//! and policy, and the CLI that shows them.
+//! and policy, the daemon that runs a node, and the CLI that shows them.
 
+pub mod api;
+pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod daemon;
 pub mod dataplane;
 pub mod health;
 pub mod host;

@@ -95,8 +95,8 @@ async fn claim(
     lease: LeaseId,
 ) -> Result<IpNet, ClusterError> {
     let family = plan.family();
-    let value = serde_json::to_vec(&SubnetClaim { node: node.into() })
-        .expect("a claim always serializes");
+    let value =
+        serde_json::to_vec(&SubnetClaim { node: node.into() }).expect("a claim always serializes");
     let claims = store
         .list(keys::SUBNETS)
         .await
@@ -128,7 +128,10 @@ async fn claim(
     let mut candidates = plan.candidates(Order::Lowest, previous, &taken)?;
     let mut tried = 0usize;
     for net in candidates.by_ref() {
-        match store.create(&keys::subnet(&net), value.clone(), Some(lease)).await {
+        match store
+            .create(&keys::subnet(&net), value.clone(), Some(lease))
+            .await
+        {
             Ok(Some(_)) => return Ok(net),
             Ok(None) => tried += 1,
             Err(e) => return Err(at("claim a subnet")(e)),

@@ -80,12 +80,19 @@ mod tests {
     fn the_node_address_is_the_first_host_of_each_subnet() {
         let record = NodeRecord {
             name: "a".into(),
-            subnets: vec!["10.244.3.0/24".parse().unwrap(), "fd00:0:0:3::/64".parse().unwrap()],
+            subnets: vec![
+                "10.244.3.0/24".parse().unwrap(),
+                "fd00:0:0:3::/64".parse().unwrap(),
+            ],
             underlay_ip: "192.168.0.1".parse().unwrap(),
             vtep_mac: "02:77:c0:a8:00:01".parse().unwrap(),
             backend: Backend::Vxlan,
         };
-        let addrs: Vec<String> = record.node_addrs().iter().map(ToString::to_string).collect();
+        let addrs: Vec<String> = record
+            .node_addrs()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(addrs, ["10.244.3.1", "fd00:0:0:3::1"]);
         assert_eq!(NodeRecord::decode(&record.encode()).unwrap(), record);
         assert_eq!(record.peer_spec().subnets, record.subnets);

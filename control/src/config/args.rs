@@ -55,9 +55,6 @@ pub struct DaemonArgs {
     /// Where the embedded store and the dataplane's state live [default: /var/lib/tweed].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Where the sockets and the dataplane's pid file live [default: /run/tweed].
-    #[arg(long, value_name = "DIR", env = "TWEED_RUN_DIR")]
-    pub run_dir: Option<PathBuf>,
     /// etcd v3 client URLs, comma-separated; without them the embedded store is used.
     #[arg(long, value_name = "URLS", value_delimiter = ',')]
     pub etcd_endpoints: Option<Vec<String>>,

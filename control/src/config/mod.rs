@@ -16,8 +16,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 pub use args::DaemonArgs;
-pub use tweed_dataplane::table::peers::Backend;
 pub use resolve::{ConfigError, Machine, load_file, merge, resolve};
+pub use tweed_dataplane::table::peers::Backend;
 
 use crate::ipam::SubnetPlan;
 
@@ -61,7 +61,7 @@ pub struct DaemonConfig {
     pub workers: usize,
     /// State directory.
     pub state_dir: PathBuf,
-    /// Run directory (sockets, pid file).
+    /// Run directory (sockets, pid file): the global `--run-dir`.
     pub run_dir: PathBuf,
     /// etcd endpoints; empty: embedded store.
     pub etcd_endpoints: Vec<String>,

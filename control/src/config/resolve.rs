@@ -95,7 +95,6 @@ pub fn merge(flags: DaemonArgs, file: DaemonArgs) -> DaemonArgs {
         mtu: flags.mtu.or(file.mtu),
         workers: flags.workers.or(file.workers),
         state_dir: flags.state_dir.or(file.state_dir),
-        run_dir: flags.run_dir.or(file.run_dir),
         etcd_endpoints: flags.etcd_endpoints.or(file.etcd_endpoints),
         metrics_addr: flags.metrics_addr.or(file.metrics_addr),
         lease_ttl: flags.lease_ttl.or(file.lease_ttl),
@@ -172,7 +171,7 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
         state_dir: args
             .state_dir
             .unwrap_or_else(|| PathBuf::from("/var/lib/tweed")),
-        run_dir: args.run_dir.unwrap_or_else(|| PathBuf::from("/run/tweed")),
+        run_dir: PathBuf::from(crate::api::DEFAULT_RUN_DIR),
         etcd_endpoints: args.etcd_endpoints.unwrap_or_default(),
         metrics_addr: args.metrics_addr,
         lease_ttl: Duration::from_secs(lease_ttl),
@@ -229,9 +228,15 @@ mod tests {
         assert_eq!(config.node_name, "host-a");
         assert_eq!(config.mtu, 1450);
         assert_eq!(config.workers, 2);
-        assert_eq!(config.cluster_cidrs(), vec!["10.244.0.0/16".parse().unwrap()]);
+        assert_eq!(
+            config.cluster_cidrs(),
+            vec!["10.244.0.0/16".parse().unwrap()]
+        );
         assert_eq!(config.plans[0].subnet_len(), 24);
-        assert_eq!(config.control_socket(), PathBuf::from("/run/tweed/control.sock"));
+        assert_eq!(
+            config.control_socket(),
+            PathBuf::from("/run/tweed/control.sock")
+        );
         assert!(config.masquerade);
         assert_eq!(config.lease_ttl, Duration::from_secs(60));
     }

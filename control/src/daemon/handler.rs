@@ -127,7 +127,9 @@ async fn handle(daemon: &Daemon, request: Request) -> Result<ResponseBody, ApiEr
             })
         }
         Request::Stats(_) => ResponseBody::Stats(dp.stats().await.map_err(dataplane_error)?),
-        Request::Trace(trace) => ResponseBody::Trace(dp.trace(trace).await.map_err(dataplane_error)?),
+        Request::Trace(trace) => {
+            ResponseBody::Trace(dp.trace(trace).await.map_err(dataplane_error)?)
+        }
     })
 }
 
@@ -139,8 +141,12 @@ fn released_reply(daemon: &Daemon, released: Vec<PodRecord>) -> ResponseBody {
 
 fn pod_info(daemon: &Daemon, record: PodRecord) -> PodInfo {
     PodInfo {
-        gateway_v4: record.ipv4.map(|_| tweed_dataplane::table::tables::GATEWAY_V4),
-        gateway_v6: record.ipv6.map(|_| tweed_dataplane::table::tables::GATEWAY_V6),
+        gateway_v4: record
+            .ipv4
+            .map(|_| tweed_dataplane::table::tables::GATEWAY_V4),
+        gateway_v6: record
+            .ipv6
+            .map(|_| tweed_dataplane::table::tables::GATEWAY_V6),
         container_id: record.container_id,
         ifname: record.ifname,
         namespace: record.namespace,
@@ -182,7 +188,11 @@ fn nodes(daemon: &Daemon) -> Vec<NodeInfo> {
             .filter(|n| n.name != this.name)
             .map(|n| node_info(n, NodeKind::Node)),
     );
-    out.extend(view.statics.values().map(|n| node_info(n, NodeKind::Static)));
+    out.extend(
+        view.statics
+            .values()
+            .map(|n| node_info(n, NodeKind::Static)),
+    );
     out
 }
 
@@ -221,11 +231,12 @@ async fn status(daemon: &Daemon) -> StatusReply {
 /// The metrics of this node now.
 pub async fn metrics_snapshot(daemon: &Daemon) -> MetricsSnapshot {
     let dataplane = daemon.supervisor.dataplane().stats().await.ok();
+    let peers = daemon.health.lock().expect("health lock").peers();
     MetricsSnapshot {
         node: daemon.config.node_name.clone(),
         dataplane,
         dataplane_restarts: daemon.supervisor.state().restarts,
-        peers: daemon.health.lock().expect("health lock").peers(),
+        peers,
         ipam: daemon
             .pods
             .usage()
@@ -281,7 +292,11 @@ async fn peer_add(daemon: &Daemon, add: PeerAdd) -> Result<(), ApiError> {
             .await
             .map_err(store_error)?;
         if created.is_none() {
-            let existing = daemon.store.get(&keys::subnet(subnet)).await.map_err(store_error)?;
+            let existing = daemon
+                .store
+                .get(&keys::subnet(subnet))
+                .await
+                .map_err(store_error)?;
             let ours = existing
                 .and_then(|kv| serde_json::from_slice::<SubnetClaim>(&kv.value).ok())
                 .is_some_and(|c| c.node == add.name);
@@ -321,13 +336,11 @@ async fn peer_remove(daemon: &Daemon, name: &str) -> Result<(), ApiError> {
         .await
         .map_err(store_error)?
     else {
-        return Err(ApiError::not_found(format!("peer_remove.name: no static peer {name:?}")));
+        return Err(ApiError::not_found(format!(
+            "peer_remove.name: no static peer {name:?}"
+        )));
     };
-    daemon
-        .store
-        .delete(&kv.key)
-        .await
-        .map_err(store_error)?;
+    daemon.store.delete(&kv.key).await.map_err(store_error)?;
     if let Ok(record) = NodeRecord::decode(&kv.value) {
         for subnet in &record.subnets {
             let _ = daemon.store.delete(&keys::subnet(subnet)).await;

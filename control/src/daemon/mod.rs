@@ -26,8 +26,8 @@ use tokio::sync::watch;
 use crate::cluster::lease::{self, HeldLease, LeaseRequest};
 use crate::cluster::{ClusterError, ClusterView, NodeRecord};
 use crate::config::{ConfigError, DaemonArgs, DaemonConfig};
-use crate::dataplane::supervisor::SupervisorError;
 use crate::dataplane::Supervisor;
+use crate::dataplane::supervisor::SupervisorError;
 use crate::health::HealthBook;
 use crate::host::{self, HostError, HostPlan};
 use crate::pods::{PodError, Pods};
@@ -116,6 +116,12 @@ impl Daemon {
     }
 
     async fn install_host(&self) -> Result<(), HostError> {
+        let ipv6 = self
+            .config
+            .cluster_cidrs()
+            .iter()
+            .any(|c| matches!(c, ipnet::IpNet::V6(_)));
+        host::forwarding::enable(ipv6)?;
         host::routes::install(&self.host_plan()).await?;
         if self.config.masquerade {
             host::masquerade::install(MASQUERADE_TABLE, &self.config.cluster_cidrs()).await?;
@@ -128,15 +134,15 @@ impl Daemon {
 pub const MASQUERADE_TABLE: &str = "tweed";
 
 /// Runs the node until SIGTERM or SIGINT.
-pub async fn run(flags: DaemonArgs) -> Result<(), DaemonError> {
-    let config = setup::configure(flags).await?;
+pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), DaemonError> {
+    let config = setup::configure(run_dir, flags).await?;
     for dir in [&config.state_dir, &config.run_dir] {
         std::fs::create_dir_all(dir).map_err(|source| DaemonError::Directory {
             path: dir.display().to_string(),
             source,
         })?;
     }
-    tracing::info!(node = %config.node_name, underlay = %config.underlay_ip, mtu = config.mtu, backend = config.backend.as_str(), "starting");
+    tracing::info!(node = %config.node_name, underlay = %config.underlay_ip, mtu = config.mtu, backend = ?config.backend, "starting");
     let store_config = StoreConfig {
         state_dir: config.state_dir.clone(),
         etcd_endpoints: config.etcd_endpoints.clone(),
@@ -144,7 +150,10 @@ pub async fn run(flags: DaemonArgs) -> Result<(), DaemonError> {
     };
     let store = store::open(&store_config).await?;
     let store_description = if config.etcd_endpoints.is_empty() {
-        format!("embedded {}", config.state_dir.join(store::EMBEDDED_FILE).display())
+        format!(
+            "embedded {}",
+            config.state_dir.join(store::EMBEDDED_FILE).display()
+        )
     } else {
         format!("etcd {}", config.etcd_endpoints.join(","))
     };
@@ -277,7 +286,11 @@ async fn spawn_metrics(
         let daemon = source_daemon.clone();
         Box::pin(async move { crate::metrics::render(&handler::metrics_snapshot(&daemon).await) })
     });
-    tasks.spawn(crate::metrics::serve(listener, source, stopped(stop.clone())));
+    tasks.spawn(crate::metrics::serve(
+        listener,
+        source,
+        stopped(stop.clone()),
+    ));
     tracing::info!(%addr, "serving metrics");
     Ok(())
 }
@@ -293,8 +306,10 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot listen for signals; stop the daemon with SIGKILL");
         std::future::pending::<()>().await;
         return;

@@ -11,7 +11,7 @@ use crate::config::{self, DaemonArgs, DaemonConfig, Machine};
 use crate::host::detect;
 
 /// Flags, then the file they name, then the machine's defaults.
-pub async fn configure(flags: DaemonArgs) -> Result<DaemonConfig, DaemonError> {
+pub async fn configure(run_dir: PathBuf, flags: DaemonArgs) -> Result<DaemonConfig, DaemonError> {
     let file = match &flags.config {
         Some(path) => config::load_file(path)?,
         None => DaemonArgs::default(),
@@ -19,7 +19,9 @@ pub async fn configure(flags: DaemonArgs) -> Result<DaemonConfig, DaemonError> {
     let args = config::merge(flags, file);
     let underlay = match args.underlay_ip {
         Some(ip) => detect::interface_of(ip).await.map(|u| (u.ip, u.mtu)),
-        None => detect::default_route_interface().await.map(|u| (u.ip, u.mtu)),
+        None => detect::default_route_interface()
+            .await
+            .map(|u| (u.ip, u.mtu)),
     }
     .map_err(|e| e.to_string());
     let machine = Machine {
@@ -30,7 +32,9 @@ pub async fn configure(flags: DaemonArgs) -> Result<DaemonConfig, DaemonError> {
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf)),
     };
-    Ok(config::resolve(args, machine)?)
+    let mut config = config::resolve(args, machine)?;
+    config.run_dir = run_dir;
+    Ok(config)
 }
 
 fn hostname() -> String {
@@ -67,6 +71,9 @@ pub fn recall(config: &DaemonConfig) -> Memory {
 pub fn remember(config: &DaemonConfig, memory: &Memory) -> std::io::Result<()> {
     let path = memory_path(config);
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?,
+    )?;
     std::fs::rename(tmp, path)
 }

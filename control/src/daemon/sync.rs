@@ -88,7 +88,10 @@ fn health_targets(daemon: &Daemon) -> Vec<(String, SocketAddr)> {
         .filter(|n| n.name != daemon.config.node_name)
         .filter_map(|n| {
             let addr = n.node_addrs().into_iter().next()?;
-            Some((n.name.clone(), SocketAddr::new(addr, daemon.config.health_port)))
+            Some((
+                n.name.clone(),
+                SocketAddr::new(addr, daemon.config.health_port),
+            ))
         })
         .collect()
 }

@@ -83,16 +83,17 @@ impl Dataplane {
         let path = self.socket.clone();
         let op = request.op().name();
         let joined = tokio::task::spawn_blocking(move || {
-            let mut client = Client::connect(&path).map_err(|source| DataplaneError::Unavailable {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            client
-                .set_timeout(Some(CALL_TIMEOUT))
-                .map_err(|source| DataplaneError::Unavailable {
+            let mut client =
+                Client::connect(&path).map_err(|source| DataplaneError::Unavailable {
                     path: path.to_path_buf(),
                     source,
                 })?;
+            client.set_timeout(Some(CALL_TIMEOUT)).map_err(|source| {
+                DataplaneError::Unavailable {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
             client.call(request).map_err(|e| match e {
                 ClientError::Api(error) => DataplaneError::Refused { op, error },
                 other => DataplaneError::Transport(other),

@@ -9,7 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tweed_dataplane::api::proto::{PeerSpec, PortInfo, RouteInfo, RouteSpec, RouteTarget, RouteVia};
+use tweed_dataplane::api::proto::{
+    PeerSpec, PortInfo, RouteInfo, RouteSpec, RouteTarget, RouteVia,
+};
 
 /// Peers to set (new or changed) and to remove.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -83,8 +85,7 @@ pub struct PortChanges<'a, W> {
 
 /// The port changes that turn `current` into `wanted`.
 pub fn ports<'a, W: WantedPort>(wanted: &'a [W], current: &[PortInfo]) -> PortChanges<'a, W> {
-    let by_name: BTreeMap<&str, &PortInfo> =
-        current.iter().map(|p| (p.name.as_str(), p)).collect();
+    let by_name: BTreeMap<&str, &PortInfo> = current.iter().map(|p| (p.name.as_str(), p)).collect();
     let names: BTreeSet<&str> = wanted.iter().map(W::port_name).collect();
     let mut remove: Vec<String> = current
         .iter()
@@ -124,8 +125,16 @@ mod tests {
 
     #[test]
     fn peers_diff_sets_new_and_changed_and_removes_gone() {
-        let current = [peer("a", "192.168.0.1"), peer("b", "192.168.0.2"), peer("c", "192.168.0.3")];
-        let desired = [peer("a", "192.168.0.1"), peer("b", "192.168.0.9"), peer("d", "192.168.0.4")];
+        let current = [
+            peer("a", "192.168.0.1"),
+            peer("b", "192.168.0.2"),
+            peer("c", "192.168.0.3"),
+        ];
+        let desired = [
+            peer("a", "192.168.0.1"),
+            peer("b", "192.168.0.9"),
+            peer("d", "192.168.0.4"),
+        ];
         let changes = peers(&desired, &current);
         let set: Vec<&str> = changes.set.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(set, ["b", "d"]);
@@ -172,8 +181,16 @@ mod tests {
 
     #[test]
     fn ports_diff_adds_missing_replaces_different_removes_unknown() {
-        let wanted = [Want("ns/a", "10.0.0.2"), Want("ns/b", "10.0.0.3"), Want("ns/c", "10.0.0.4")];
-        let current = [port("ns/a", "10.0.0.2"), port("ns/b", "10.0.0.9"), port("ns/z", "10.0.0.5")];
+        let wanted = [
+            Want("ns/a", "10.0.0.2"),
+            Want("ns/b", "10.0.0.3"),
+            Want("ns/c", "10.0.0.4"),
+        ];
+        let current = [
+            port("ns/a", "10.0.0.2"),
+            port("ns/b", "10.0.0.9"),
+            port("ns/z", "10.0.0.5"),
+        ];
         let changes = ports(&wanted, &current);
         let add: Vec<&str> = changes.add.iter().map(|w| w.0).collect();
         assert_eq!(add, ["ns/b", "ns/c"]);

@@ -36,7 +36,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
     /// The executable could not be run.
-    #[error("start {bin}: {source} (install tweed-dataplane next to tweed or pass --dataplane-bin)")]
+    #[error(
+        "start {bin}: {source} (install tweed-dataplane next to tweed or pass --dataplane-bin)"
+    )]
     Spawn {
         /// The executable.
         bin: String,
@@ -150,7 +152,9 @@ impl Supervisor {
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(SupervisorError::NotReady(format!("exited at start ({status})")));
+                return Err(SupervisorError::NotReady(format!(
+                    "exited at start ({status})"
+                )));
             }
             if self.dataplane.alive().await {
                 break;

@@ -170,6 +170,15 @@ pub enum HostError {
         /// What nft printed on stderr.
         stderr: String,
     },
+    /// A sysctl could not be set.
+    #[error("turn on IP forwarding ({path}): {source}")]
+    Sysctl {
+        /// The sysctl's file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The node has no default route to take the underlay from.
     #[error("no default route: pass --underlay-ip")]
     NoDefaultRoute,

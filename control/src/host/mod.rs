@@ -16,6 +16,7 @@
 
 pub mod detect;
 pub mod error;
+pub mod forwarding;
 pub mod masquerade;
 mod netlink;
 pub mod plan;

@@ -76,7 +76,9 @@ pub struct Pods {
 
 impl std::fmt::Debug for Pods {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pods").field("node", &self.node).finish_non_exhaustive()
+        f.debug_struct("Pods")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,7 +107,9 @@ impl Pods {
                 Ok(record) => {
                     records.insert(record.attachment(), record);
                 }
-                Err(e) => tracing::error!(key = %kv.key, error = %e, "ignoring a corrupt pod record"),
+                Err(e) => {
+                    tracing::error!(key = %kv.key, error = %e, "ignoring a corrupt pod record")
+                }
             }
         }
         let (pool, rejected) = PoolState::restore(subnets, records.values().map(PodRecord::lease))?;
@@ -137,9 +141,13 @@ impl Pods {
         let name = request
             .name
             .unwrap_or_else(|| request.container_id.chars().take(12).collect());
-        let port = record::port_name(&namespace, &name, &request.ifname, &request.container_id, |n| {
-            inner.records.values().any(|r| r.port == n)
-        });
+        let port = record::port_name(
+            &namespace,
+            &name,
+            &request.ifname,
+            &request.container_id,
+            |n| inner.records.values().any(|r| r.port == n),
+        );
         let record = PodRecord {
             container_id: request.container_id,
             ifname: request.ifname,

@@ -139,7 +139,10 @@ mod tests {
     #[test]
     fn port_names_are_namespace_slash_name_and_stay_unique() {
         assert_eq!(port_name("ns", "web", "eth0", "c1", |_| false), "ns/web");
-        assert_eq!(port_name("ns", "web", "net1", "c1", |_| false), "ns/web:net1");
+        assert_eq!(
+            port_name("ns", "web", "net1", "c1", |_| false),
+            "ns/web:net1"
+        );
         assert_eq!(
             port_name("ns", "web", "eth0", "0123456789abcdef", |n| n == "ns/web"),
             "ns/web@0123456789ab"

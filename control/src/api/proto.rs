@@ -1,0 +1,291 @@
+//! The wire types of the control API: the error reply, the request (one
+//! variant per op) and the successful answers. See `control/API.md`.
+//!
+//! Every struct refuses unknown fields, so a misspelt field is an error that
+//! names it rather than a silently ignored setting. The pod and node types
+//! live in [`super::pod`] and [`super::node`]; routes, stats and traces are
+//! the dataplane's own types, passed through unchanged. Pure.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use tweed_dataplane::api::proto::{
+    Empty, MacAddr, Protocol, RouteInfo, RoutesReply, TraceFrom, TraceRequest,
+};
+pub use tweed_dataplane::api::report::StatsReply;
+pub use tweed_dataplane::api::trace::{TraceReply, TraceStage};
+pub use tweed_dataplane::table::peers::Backend;
+
+use super::node::{NodesReply, PeerAdd, PeersReply, StatusReply};
+use super::pod::{GcArgs, PodAdd, PodDel, PodInfo, PodKey, PodsReply, ReleasedReply};
+
+/// The protocol version this build speaks; a request with another is refused.
+pub const VERSION: u32 = 1;
+
+/// The kind of a failed request, as the `kind` field of an error reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The line is not JSON (or not UTF-8).
+    BadJson,
+    /// The `version` field is not [`VERSION`].
+    UnsupportedVersion,
+    /// A field is missing, unknown or wrong; the message names it.
+    Invalid,
+    /// The request clashes with existing state (a duplicate name or address).
+    Conflict,
+    /// The named pod or peer does not exist.
+    NotFound,
+    /// No free address is left in the node's subnet.
+    Exhausted,
+    /// The dataplane or the store cannot be reached; try again later.
+    Unavailable,
+    /// A system step failed; the message names the step.
+    Io,
+    /// The connecting process may not use the API.
+    Forbidden,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order of `API.md`.
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::BadJson,
+        ErrorKind::UnsupportedVersion,
+        ErrorKind::Invalid,
+        ErrorKind::Conflict,
+        ErrorKind::NotFound,
+        ErrorKind::Exhausted,
+        ErrorKind::Unavailable,
+        ErrorKind::Io,
+        ErrorKind::Forbidden,
+    ];
+
+    /// The kind's wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::BadJson => "bad_json",
+            ErrorKind::UnsupportedVersion => "unsupported_version",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Exhausted => "exhausted",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Io => "io",
+            ErrorKind::Forbidden => "forbidden",
+        }
+    }
+}
+
+/// An error reply: what kind of failure and what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(deny_unknown_fields)]
+#[error("{message}")]
+pub struct ApiError {
+    /// The kind of failure.
+    pub kind: ErrorKind,
+    /// A sentence for a human: the field or step and what is wrong with it.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// An [`ErrorKind::Invalid`] error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, message)
+    }
+
+    /// A [`ErrorKind::Conflict`] error.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+
+    /// A [`ErrorKind::NotFound`] error.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// An [`ErrorKind::Exhausted`] error.
+    pub fn exhausted(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Exhausted, message)
+    }
+
+    /// An [`ErrorKind::Unavailable`] error: `what` (the dataplane, the store)
+    /// cannot be reached, because of `err`.
+    pub fn unavailable(what: &str, err: impl fmt::Display) -> Self {
+        Self::new(ErrorKind::Unavailable, format!("{what}: {err}"))
+    }
+
+    /// An [`ErrorKind::Io`] error for the system step `step` that failed with `err`.
+    pub fn io(step: &str, err: impl fmt::Display) -> Self {
+        Self::new(ErrorKind::Io, format!("{step}: {err}"))
+    }
+}
+
+/// One operation with its arguments; on the wire `{"<op_name>":{...args...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// This node, the store, the dataplane and the peers' reachability.
+    Status(Empty),
+    /// Give a pod an address and a port on the dataplane (CNI ADD).
+    PodAdd(PodAdd),
+    /// Release a pod's addresses and port (CNI DEL); idempotent.
+    PodDel(PodDel),
+    /// One pod's attachment (CNI CHECK).
+    PodGet(PodKey),
+    /// Every pod attached on this node.
+    PodList(Empty),
+    /// Release every pod not in a list (CNI GC).
+    Gc(GcArgs),
+    /// This node, the other nodes and the static peers.
+    NodeList(Empty),
+    /// The dataplane's routes.
+    RouteList(Empty),
+    /// Add or replace a static peer.
+    PeerAdd(PeerAdd),
+    /// Remove a static peer.
+    PeerRemove(NameArgs),
+    /// The static peers.
+    PeerList(Empty),
+    /// The dataplane's counters.
+    Stats(Empty),
+    /// Run a synthetic packet through the dataplane as a dry run.
+    Trace(TraceRequest),
+}
+
+/// The operations, without their arguments (named as on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Status,
+    PodAdd,
+    PodDel,
+    PodGet,
+    PodList,
+    Gc,
+    NodeList,
+    RouteList,
+    PeerAdd,
+    PeerRemove,
+    PeerList,
+    Stats,
+    Trace,
+}
+
+impl Op {
+    /// The op's wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Status => "status",
+            Op::PodAdd => "pod_add",
+            Op::PodDel => "pod_del",
+            Op::PodGet => "pod_get",
+            Op::PodList => "pod_list",
+            Op::Gc => "gc",
+            Op::NodeList => "node_list",
+            Op::RouteList => "route_list",
+            Op::PeerAdd => "peer_add",
+            Op::PeerRemove => "peer_remove",
+            Op::PeerList => "peer_list",
+            Op::Stats => "stats",
+            Op::Trace => "trace",
+        }
+    }
+}
+
+impl Request {
+    /// Which operation this is.
+    pub fn op(&self) -> Op {
+        match self {
+            Request::Status(_) => Op::Status,
+            Request::PodAdd(_) => Op::PodAdd,
+            Request::PodDel(_) => Op::PodDel,
+            Request::PodGet(_) => Op::PodGet,
+            Request::PodList(_) => Op::PodList,
+            Request::Gc(_) => Op::Gc,
+            Request::NodeList(_) => Op::NodeList,
+            Request::RouteList(_) => Op::RouteList,
+            Request::PeerAdd(_) => Op::PeerAdd,
+            Request::PeerRemove(_) => Op::PeerRemove,
+            Request::PeerList(_) => Op::PeerList,
+            Request::Stats(_) => Op::Stats,
+            Request::Trace(_) => Op::Trace,
+        }
+    }
+}
+
+/// Arguments naming a static peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameArgs {
+    /// The peer's name.
+    pub name: String,
+}
+
+/// A successful answer, the `ok` field of a reply. Which variant an op
+/// answers with is fixed (see [`ResponseBody::decode`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ResponseBody {
+    /// `{}`: `peer_add`, `peer_remove`.
+    Empty(Empty),
+    /// `status`.
+    Status(StatusReply),
+    /// `pod_add`, `pod_get`.
+    Pod(PodInfo),
+    /// `pod_del`, `gc`.
+    Released(ReleasedReply),
+    /// `pod_list`.
+    Pods(PodsReply),
+    /// `node_list`.
+    Nodes(NodesReply),
+    /// `route_list`.
+    Routes(RoutesReply),
+    /// `peer_list`.
+    Peers(PeersReply),
+    /// `stats`.
+    Stats(StatsReply),
+    /// `trace`.
+    Trace(TraceReply),
+}
+
+impl ResponseBody {
+    /// The empty answer.
+    pub fn empty() -> Self {
+        ResponseBody::Empty(Empty {})
+    }
+
+    /// Decodes the `ok` payload of a reply to `op`.
+    pub fn decode(op: Op, value: serde_json::Value) -> Result<Self, serde_json::Error> {
+        use serde_json::from_value;
+        Ok(match op {
+            Op::Status => ResponseBody::Status(from_value(value)?),
+            Op::PodAdd | Op::PodGet => ResponseBody::Pod(from_value(value)?),
+            Op::PodDel | Op::Gc => ResponseBody::Released(from_value(value)?),
+            Op::PodList => ResponseBody::Pods(from_value(value)?),
+            Op::NodeList => ResponseBody::Nodes(from_value(value)?),
+            Op::RouteList => ResponseBody::Routes(from_value(value)?),
+            Op::PeerList => ResponseBody::Peers(from_value(value)?),
+            Op::Stats => ResponseBody::Stats(from_value(value)?),
+            Op::Trace => ResponseBody::Trace(from_value(value)?),
+            Op::PeerAdd | Op::PeerRemove => ResponseBody::Empty(from_value(value)?),
+        })
+    }
+
+    /// The body as a JSON value (what `-o json` prints).
+    pub fn to_value(&self) -> serde_json::Value {
+        // Serializing these types cannot fail: every map key is a string.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[cfg(test)]
+#[path = "proto_tests.rs"]
+mod tests;

@@ -1,0 +1,161 @@
+//! Checks a request can pass without looking at any state: names, ids,
+//! interface names, paths, prefixes, MTUs, MACs. Pure.
+//!
+//! Every error is [`ErrorKind::Invalid`](super::proto::ErrorKind::Invalid)
+//! with a message that names the field (`pod_add.mtu`, `gc.valid[2].ifname`)
+//! and says what to fix. The checks the dataplane makes of the same values
+//! are reused from `tweed_dataplane::api::validate`, so a request this
+//! daemon accepts is not refused by the dataplane for a stateless reason.
+//! Checks that need state (duplicates, existence) belong to the handler.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use tweed_dataplane::api::validate as dp;
+
+use super::node::PeerAdd;
+use super::pod::{PodAdd, PodKey};
+use super::proto::{ApiError, Request};
+
+/// The longest container id (runtimes use 64 hex digits; this leaves room).
+pub const MAX_CONTAINER_ID: usize = 256;
+/// The smallest pod MTU (RFC 791's minimum datagram).
+pub const MIN_MTU: u16 = 576;
+
+fn invalid(field: &str, what: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid(format!("{field}: {what}"))
+}
+
+/// The dataplane's checks answer with its own error type; theirs are all `invalid`.
+fn from_dp(result: Result<(), tweed_dataplane::api::ApiError>) -> Result<(), ApiError> {
+    result.map_err(|e| ApiError::invalid(e.message))
+}
+
+/// Checks every field of `request` that can be checked without state.
+pub fn request(request: &Request) -> Result<(), ApiError> {
+    match request {
+        Request::PodAdd(args) => pod_add(args),
+        Request::PodDel(args) => {
+            container_id("pod_del.container_id", &args.container_id)?;
+            match &args.ifname {
+                Some(ifname) => from_dp(dp::ifname("pod_del.ifname", ifname)),
+                None => Ok(()),
+            }
+        }
+        Request::PodGet(key) => pod_key("pod_get", key),
+        Request::Gc(args) => args
+            .valid
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, key)| pod_key(&format!("gc.valid[{i}]"), key)),
+        Request::PeerAdd(args) => peer_add(args),
+        Request::PeerRemove(args) => name("peer_remove.name", &args.name),
+        Request::Trace(args) => dp::trace(args)
+            .map(|_| ())
+            .map_err(|e| ApiError::invalid(e.message)),
+        Request::Status(_)
+        | Request::PodList(_)
+        | Request::NodeList(_)
+        | Request::RouteList(_)
+        | Request::PeerList(_)
+        | Request::Stats(_) => Ok(()),
+    }
+}
+
+/// A name: non-empty, at most 253 characters, no whitespace or control characters.
+pub fn name(field: &str, value: &str) -> Result<(), ApiError> {
+    from_dp(dp::name(field, value))
+}
+
+/// A container id: 1 to [`MAX_CONTAINER_ID`] characters of `[A-Za-z0-9_.-]`.
+pub fn container_id(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if value.len() > MAX_CONTAINER_ID {
+        return Err(invalid(
+            field,
+            format!("is longer than {MAX_CONTAINER_ID} characters"),
+        ));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(invalid(
+            field,
+            format!("{value:?} contains {c:?}; use only letters, digits, '_', '.' and '-'"),
+        ));
+    }
+    Ok(())
+}
+
+/// A pod's namespace or name: a [`name`] without `/` (it becomes half of the
+/// dataplane's `NAMESPACE/NAME` port name).
+fn pod_name_part(field: &str, value: &str) -> Result<(), ApiError> {
+    name(field, value)?;
+    if value.contains('/') {
+        return Err(invalid(field, format!("{value:?} must not contain '/'")));
+    }
+    Ok(())
+}
+
+/// A pod attachment's key, under `op`.
+fn pod_key(op: &str, key: &PodKey) -> Result<(), ApiError> {
+    container_id(&format!("{op}.container_id"), &key.container_id)?;
+    from_dp(dp::ifname(&format!("{op}.ifname"), &key.ifname))
+}
+
+/// Checks `pod_add`.
+pub fn pod_add(args: &PodAdd) -> Result<(), ApiError> {
+    container_id("pod_add.container_id", &args.container_id)?;
+    from_dp(dp::netns("pod_add.netns", &args.netns))?;
+    from_dp(dp::ifname("pod_add.ifname", &args.ifname))?;
+    if let Some(namespace) = &args.namespace {
+        pod_name_part("pod_add.namespace", namespace)?;
+    }
+    if let Some(name) = &args.name {
+        pod_name_part("pod_add.name", name)?;
+    }
+    if let Some(mtu) = args.mtu
+        && mtu < MIN_MTU
+    {
+        return Err(invalid(
+            "pod_add.mtu",
+            format!("{mtu} is outside {MIN_MTU}..=65535"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `peer_add`: a name, at least one subnet without host bits and
+/// without duplicates, a unicast underlay address and a unicast VTEP MAC.
+pub fn peer_add(args: &PeerAdd) -> Result<(), ApiError> {
+    name("peer_add.name", &args.name)?;
+    if args.subnets.is_empty() {
+        return Err(invalid("peer_add.subnets", "give at least one pod subnet"));
+    }
+    let mut seen = HashSet::new();
+    for (i, subnet) in args.subnets.iter().enumerate() {
+        let field = format!("peer_add.subnets[{i}]");
+        from_dp(dp::prefix(&field, subnet))?;
+        if !seen.insert(*subnet) {
+            return Err(invalid(&field, format!("{subnet} is listed twice")));
+        }
+    }
+    let not_unicast = match args.underlay_ip {
+        IpAddr::V4(v4) => v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
+    };
+    if not_unicast {
+        return Err(invalid(
+            "peer_add.underlay_ip",
+            format!("{} is not a unicast address", args.underlay_ip),
+        ));
+    }
+    from_dp(dp::mac("peer_add.vtep_mac", args.vtep_mac.0))
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,0 +1,102 @@
+use super::*;
+use crate::api::fixtures;
+
+#[test]
+fn status_shows_the_node_the_dataplane_and_a_peer_table() {
+    assert_eq!(
+        render_status(&fixtures::status()),
+        "\
+node:          node1
+subnets:       10.244.1.0/24, fd00:1::/64
+node address:  192.168.0.1
+underlay:      192.168.0.1 (vtep 02:00:00:00:01:01)
+backend:       vxlan
+store:         embedded /var/lib/tweed/state.redb
+dataplane:     up, pid 4242, 1 restart, 2 ports (/run/tweed/dataplane.sock)
+
+NAME   KIND    SUBNETS        UNDERLAY     BACKEND  REACHABLE  RTT
+node2  node    10.244.2.0/24  192.168.0.2  vxlan    yes        0.42 ms
+edge   static  10.250.0.0/16  203.0.113.7  udp      no         -
+edge: last probe failed: no answer within 1s
+"
+    );
+}
+
+#[test]
+fn status_with_the_dataplane_down_and_no_peers() {
+    let mut status = fixtures::status();
+    status.dataplane.up = false;
+    status.dataplane.pid = None;
+    status.dataplane.restarts = 3;
+    status.dataplane.ports = 0;
+    status.dataplane.error = Some("connecting to /run/tweed/dataplane.sock: refused".into());
+    status.peers.clear();
+    let out = render_status(&status);
+    assert!(
+        out.contains("dataplane:        down, 3 restarts, 0 ports (/run/tweed/dataplane.sock)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dataplane error:  connecting to /run/tweed/dataplane.sock: refused\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\nno peers\n"), "{out}");
+}
+
+#[test]
+fn unprobed_peers_show_unknown() {
+    let mut status = fixtures::status();
+    status.peers[0].reachable = None;
+    status.peers[0].rtt_ms = None;
+    assert!(render_status(&status).contains("vxlan    unknown    -\n"));
+}
+
+#[test]
+fn pods_show_addresses_and_a_short_container_id() {
+    let mut v4_only = fixtures::pod();
+    v4_only.name = "db".into();
+    v4_only.ipv6 = None;
+    assert_eq!(
+        render_pods(&[fixtures::pod(), v4_only]),
+        "\
+NAMESPACE  NAME  CONTAINER     IFNAME  IPV4        IPV6       MAC                MTU
+default    web   3f2a9c0d1e2b  eth0    10.244.1.2  fd00:1::2  02:00:0a:f4:01:02  1450
+default    db    3f2a9c0d1e2b  eth0    10.244.1.2  -          02:00:0a:f4:01:02  1450
+"
+    );
+    assert_eq!(render_pods(&[]), "no pods on this node\n");
+}
+
+#[test]
+fn nodes_and_peers() {
+    assert_eq!(
+        render_nodes(&[fixtures::this_node(), fixtures::static_peer()]),
+        "\
+NAME   KIND    SUBNETS                     UNDERLAY     VTEP-MAC           BACKEND  ADDRESSES
+node1  this    10.244.1.0/24, fd00:1::/64  192.168.0.1  02:00:00:00:01:01  vxlan    192.168.0.1
+edge   static  10.250.0.0/16               203.0.113.7  02:00:00:00:09:09  udp      -
+"
+    );
+    assert_eq!(
+        render_peers(&[fixtures::static_peer()]),
+        "\
+NAME  SUBNETS        UNDERLAY     VTEP-MAC           BACKEND
+edge  10.250.0.0/16  203.0.113.7  02:00:00:00:09:09  udp
+"
+    );
+    assert_eq!(render_peers(&[]), "no static peers\n");
+}
+
+#[test]
+fn routes() {
+    assert_eq!(
+        render_routes(&fixtures::routes()),
+        "\
+PREFIX         NEXT-HOP
+10.244.1.2/32  port default/web
+10.244.2.0/24  peer node2
+0.0.0.0/0      host
+"
+    );
+    assert_eq!(render_routes(&[]), "no routes\n");
+}
