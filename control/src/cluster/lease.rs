@@ -167,3 +167,7 @@ pub async fn release(store: &Arc<dyn Store>, lease: LeaseId) -> Result<(), Clust
         .await
         .map_err(at("revoke the node lease"))
 }
+
+#[cfg(test)]
+#[path = "lease_tests.rs"]
+mod tests;
