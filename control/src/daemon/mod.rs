@@ -194,7 +194,13 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
     )
     .await?;
 
-    let (view_tx, view_rx) = watch::channel(ClusterView::default());
+    // The view starts from a listing, so the first resync does not take an
+    // empty view for "no peers" and remove the ones a running dataplane has.
+    let initial = ClusterView::from_lists(
+        &store.list(crate::cluster::keys::NODES).await?,
+        &store.list(crate::cluster::keys::STATIC_PEERS).await?,
+    );
+    let (view_tx, view_rx) = watch::channel(initial);
     let daemon = Arc::new(Daemon {
         config,
         store: store.clone(),
