@@ -20,6 +20,8 @@
 //! - [`daemon`]: a `tweed daemon` in a node namespace, and its CLI.
 //! - [`cluster`]: daemons started together, pods attached through
 //!   `control.sock`, and the daemons' answers as typed values.
+//! - [`control`]: one node's daemon called on its control socket, and pods
+//!   attached through it.
 //!
 //! Every namespace, link, process and directory a test creates is owned by a
 //! guard whose `Drop` removes it, so a failing (panicking) test cleans up too.
@@ -27,6 +29,7 @@
 pub mod api;
 pub mod bins;
 pub mod cluster;
+pub mod control;
 pub mod daemon;
 pub mod etcd;
 pub mod netns;
