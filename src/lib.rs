@@ -18,12 +18,14 @@
 //! - [`underlay`]: N node namespaces on one bridged switch namespace.
 //! - [`etcd`]: a private etcd inside a namespace.
 //! - [`daemon`]: a `tweed daemon` in a node namespace, and its CLI.
+//! - [`cni`]: the CNI plugin run as a container runtime runs it.
 //!
 //! Every namespace, link, process and directory a test creates is owned by a
 //! guard whose `Drop` removes it, so a failing (panicking) test cleans up too.
 
 pub mod api;
 pub mod bins;
+pub mod cni;
 pub mod daemon;
 pub mod etcd;
 pub mod netns;
