@@ -22,12 +22,14 @@
 //!   `control.sock`, and the daemons' answers as typed values.
 //! - [`control`]: one node's daemon called on its control socket, and pods
 //!   attached through it.
+//! - [`cni`]: the CNI plugin run as a container runtime runs it.
 //!
 //! Every namespace, link, process and directory a test creates is owned by a
 //! guard whose `Drop` removes it, so a failing (panicking) test cleans up too.
 
 pub mod api;
 pub mod bins;
+pub mod cni;
 pub mod cluster;
 pub mod control;
 pub mod daemon;
