@@ -29,8 +29,8 @@
 
 pub mod api;
 pub mod bins;
-pub mod cni;
 pub mod cluster;
+pub mod cni;
 pub mod control;
 pub mod daemon;
 pub mod etcd;

@@ -7,6 +7,7 @@
 //! [`stats`]) are pure functions of the replies; [`run`] adds the socket and
 //! stdout. Errors reach `main` as one [`CliError`], printed as one line.
 
+pub mod install;
 pub mod render;
 pub mod stats;
 pub mod table;
@@ -55,6 +56,8 @@ pub enum Output {
 pub enum Command {
     /// Run the control daemon (serves RUN_DIR/control.sock).
     Daemon(crate::config::DaemonArgs),
+    /// Install the CNI plugin (as /opt/cni/bin/tweed) and its conflist.
+    InstallCni(install::InstallArgs),
     /// Show this node, the store, the dataplane and the peers' reachability.
     Status,
     /// List the pods attached on this node.
@@ -155,6 +158,9 @@ pub enum CliError {
     /// The daemon stopped with an error.
     #[error("{0}")]
     Daemon(String),
+    /// `install-cni` failed; the message names the step and the path.
+    #[error("{0}")]
+    Install(String),
     /// Writing the answer failed.
     #[error("writing to stdout: {0}")]
     Stdout(#[source] std::io::Error),
@@ -165,6 +171,12 @@ pub enum CliError {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let command = match cli.command {
         Command::Daemon(args) => return run_daemon(cli.run_dir, args),
+        Command::InstallCni(args) => {
+            for path in install::install(&args, &cli.run_dir).map_err(CliError::Install)? {
+                println!("installed {}", path.display());
+            }
+            return Ok(());
+        }
         command => command,
     };
     let path = socket_path(&cli.run_dir);
@@ -233,9 +245,9 @@ fn request(
             },
         }),
         Command::Trace(args) => Request::Trace(trace_request(args, call)?),
-        Command::Daemon(_) => {
+        Command::Daemon(_) | Command::InstallCni(_) => {
             return Err(CliError::Usage(
-                "`tweed daemon` runs the daemon; it is not a call to it".to_owned(),
+                "`tweed daemon` and `tweed install-cni` are not calls to the daemon".to_owned(),
             ));
         }
     })

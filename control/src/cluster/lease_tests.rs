@@ -76,15 +76,25 @@ async fn nodes_starting_together_get_distinct_subnets() {
 #[tokio::test]
 async fn a_restarted_node_moves_its_live_claim_to_the_new_lease() {
     let f = fixture();
-    let first = acquire(&f.store, &request("a", "10.244.0.0/16", &[])).await.unwrap();
-    acquire(&f.store, &request("b", "10.244.0.0/16", &[])).await.unwrap();
+    let first = acquire(&f.store, &request("a", "10.244.0.0/16", &[]))
+        .await
+        .unwrap();
+    acquire(&f.store, &request("b", "10.244.0.0/16", &[]))
+        .await
+        .unwrap();
     // Restart without memory: the claim still held is found and taken over.
-    let second = acquire(&f.store, &request("a", "10.244.0.0/16", &[])).await.unwrap();
+    let second = acquire(&f.store, &request("a", "10.244.0.0/16", &[]))
+        .await
+        .unwrap();
     assert_eq!(second.record.subnets, first.record.subnets);
     assert_ne!(second.lease, first.lease);
     // The old lease ending takes nothing with it.
     f.store.revoke(first.lease).await.unwrap();
-    let claim = f.store.get(&keys::subnet(&first.record.subnets[0])).await.unwrap();
+    let claim = f
+        .store
+        .get(&keys::subnet(&first.record.subnets[0]))
+        .await
+        .unwrap();
     assert!(claim.is_some(), "the claim moved to the new lease");
     assert!(f.store.get(&keys::node("a")).await.unwrap().is_some());
 }
@@ -92,13 +102,22 @@ async fn a_restarted_node_moves_its_live_claim_to_the_new_lease() {
 #[tokio::test]
 async fn an_expired_node_gets_its_remembered_subnet_back_if_free() {
     let f = fixture();
-    acquire(&f.store, &request("a", "10.244.0.0/16", &[])).await.unwrap();
-    let b = acquire(&f.store, &request("b", "10.244.0.0/16", &[])).await.unwrap();
+    acquire(&f.store, &request("a", "10.244.0.0/16", &[]))
+        .await
+        .unwrap();
+    let b = acquire(&f.store, &request("b", "10.244.0.0/16", &[]))
+        .await
+        .unwrap();
     f.clock.advance(Duration::from_secs(30));
-    assert!(!renew(&f.store, b.lease).await.unwrap(), "the lease expired");
+    assert!(
+        !renew(&f.store, b.lease).await.unwrap(),
+        "the lease expired"
+    );
     assert!(f.store.list(keys::NODES).await.unwrap().is_empty());
     // Another node arrives first and takes the lowest subnet, not b's.
-    let c = acquire(&f.store, &request("c", "10.244.0.0/16", &[])).await.unwrap();
+    let c = acquire(&f.store, &request("c", "10.244.0.0/16", &[]))
+        .await
+        .unwrap();
     let b_subnet = b.record.subnets[0].to_string();
     let again = acquire(&f.store, &request("b", "10.244.0.0/16", &[&b_subnet]))
         .await
@@ -110,8 +129,12 @@ async fn an_expired_node_gets_its_remembered_subnet_back_if_free() {
 #[tokio::test]
 async fn exhaustion_is_a_clear_error_and_leaves_nothing() {
     let f = fixture();
-    acquire(&f.store, &request("a", "10.9.0.0/23", &[])).await.unwrap();
-    acquire(&f.store, &request("b", "10.9.0.0/23", &[])).await.unwrap();
+    acquire(&f.store, &request("a", "10.9.0.0/23", &[]))
+        .await
+        .unwrap();
+    acquire(&f.store, &request("b", "10.9.0.0/23", &[]))
+        .await
+        .unwrap();
     let err = acquire(&f.store, &request("c", "10.9.0.0/23", &[]))
         .await
         .unwrap_err();
@@ -128,7 +151,15 @@ async fn a_static_claim_of_another_length_blocks_what_it_covers() {
     let f = fixture();
     let claim = serde_json::to_vec(&SubnetClaim { node: "gw".into() }).unwrap();
     let wide: IpNet = "10.244.0.0/23".parse().unwrap();
-    f.store.create(&keys::subnet(&wide), claim, None).await.unwrap();
-    let a = acquire(&f.store, &request("a", "10.244.0.0/16", &[])).await.unwrap();
-    assert_eq!(a.record.subnets, vec!["10.244.2.0/24".parse::<IpNet>().unwrap()]);
+    f.store
+        .create(&keys::subnet(&wide), claim, None)
+        .await
+        .unwrap();
+    let a = acquire(&f.store, &request("a", "10.244.0.0/16", &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.record.subnets,
+        vec!["10.244.2.0/24".parse::<IpNet>().unwrap()]
+    );
 }
