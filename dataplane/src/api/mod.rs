@@ -12,7 +12,7 @@
 //! - [`state`]: the state file a restarted dataplane rebuilds from;
 //! - [`server`]: the socket, peer authorisation and the per-connection loop;
 //!   the state-changing work is a [`Handler`] supplied by the daemon;
-//! - [`line`]: splitting a stream into bounded request lines (pure);
+//! - [`line`](mod@line): splitting a stream into bounded request lines (pure);
 //! - [`client`]: a blocking client for the control daemon and tests, over
 //!   [`line_client`], the line transport shared with the control daemon.
 //!
