@@ -5,10 +5,11 @@
 //! CNI plugin maps to a CNI error code) from failing to talk to it at all;
 //! a daemon that is not running gets one sentence that says what to do.
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use tweed_dataplane::api::line_client::LineClient;
 
 use super::codec::{decode_response, encode_request};
 use super::proto::{ApiError, Request, ResponseBody};
@@ -73,16 +74,14 @@ pub enum ClientError {
 /// A connection to the control socket.
 #[derive(Debug)]
 pub struct Client {
-    path: PathBuf,
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
+    line: LineClient,
     timeout: Option<Duration>,
 }
 
 impl Client {
     /// Connects to the socket at `path`, with [`DEFAULT_TIMEOUT`] per call.
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path).map_err(|source| match source.kind() {
+        let connect_error = |source: io::Error| match source.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning {
                 path: path.to_owned(),
             },
@@ -90,33 +89,29 @@ impl Client {
                 path: path.to_owned(),
                 source,
             },
-        })?;
-        let connect_error = |source| ClientError::Connect {
-            path: path.to_owned(),
-            source,
         };
-        let writer = stream.try_clone().map_err(connect_error)?;
+        let line = LineClient::connect(path).map_err(connect_error)?;
         let mut client = Client {
-            path: path.to_owned(),
-            reader: BufReader::new(stream),
-            writer,
+            line,
             timeout: None,
         };
         client
             .set_timeout(Some(DEFAULT_TIMEOUT))
-            .map_err(connect_error)?;
+            .map_err(|source| ClientError::Connect {
+                path: path.to_owned(),
+                source,
+            })?;
         Ok(client)
     }
 
     /// The socket's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.line.path()
     }
 
     /// Bounds how long a call waits to send or to receive; `None` waits forever.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.writer.set_read_timeout(timeout)?;
-        self.writer.set_write_timeout(timeout)?;
+        self.line.set_timeout(timeout)?;
         self.timeout = timeout;
         Ok(())
     }
@@ -125,13 +120,14 @@ impl Client {
     pub fn call(&mut self, request: Request) -> Result<ResponseBody, ClientError> {
         let op = request.op();
         let reply = self
+            .line
             .call_raw(&encode_request(&request))
             .map_err(|source| self.io_error(source))?;
         match decode_response(op, &reply) {
             Ok(Ok(body)) => Ok(body),
             Ok(Err(error)) => Err(ClientError::Api(error)),
             Err(message) => Err(ClientError::Protocol {
-                path: self.path.clone(),
+                path: self.path().to_owned(),
                 message,
             }),
         }
@@ -141,42 +137,21 @@ impl Client {
     /// next reply line without its newline. The daemon closing the
     /// connection first is an `UnexpectedEof` error.
     pub fn call_raw(&mut self, line: &str) -> io::Result<String> {
-        let mut out = line.to_owned();
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
-        self.writer.write_all(out.as_bytes())?;
-        self.writer.flush()?;
-        self.read_line()
+        self.line.call_raw(line)
     }
 
     /// Reads the next reply line without its newline.
     pub fn read_line(&mut self) -> io::Result<String> {
-        let mut reply = String::new();
-        if self.reader.read_line(&mut reply)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the daemon closed the connection without replying",
-            ));
-        }
-        if reply.ends_with('\n') {
-            reply.pop();
-        }
-        Ok(reply)
+        self.line.read_line()
     }
 
     fn io_error(&self, source: io::Error) -> ClientError {
+        let path = self.path().to_owned();
         match (source.kind(), self.timeout) {
             (io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut, Some(timeout)) => {
-                ClientError::TimedOut {
-                    path: self.path.clone(),
-                    timeout,
-                }
+                ClientError::TimedOut { path, timeout }
             }
-            _ => ClientError::Io {
-                path: self.path.clone(),
-                source,
-            },
+            _ => ClientError::Io { path, source },
         }
     }
 }

@@ -25,10 +25,12 @@ use futures::future::BoxFuture;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::{JoinHandle, JoinSet};
+use tweed_dataplane::api::envelope;
+use tweed_dataplane::api::line::{self, Line};
 use tweed_dataplane::sys::cred::peer_uid;
 
-use super::codec::{decode_request, encode_response};
-use super::proto::{ApiError, ErrorKind, Request, ResponseBody};
+use super::codec::encode_response;
+use super::proto::{ApiError, Request, ResponseBody, VERSION};
 use super::validate;
 
 /// The longest request line accepted; a longer one is answered with an
@@ -174,58 +176,21 @@ async fn accept_loop(listener: UnixListener, handler: Arc<dyn Handler>, own_uid:
     }
 }
 
-/// What reading one line produced.
-#[derive(Debug, PartialEq, Eq)]
-enum Line {
-    /// A line (without its newline) is in the buffer.
-    Complete,
-    /// The peer closed the connection.
-    Eof,
-    /// The line exceeds [`MAX_LINE`].
-    TooLong,
-}
-
 /// Reads one line into `buf` (cleared first), at most [`MAX_LINE`] bytes,
 /// without its newline or a trailing `\r`.
 async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, buf: &mut Vec<u8>) -> io::Result<Line> {
     buf.clear();
     loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            // A last line without a newline still counts.
-            return Ok(if buf.is_empty() {
-                Line::Eof
-            } else {
-                Line::Complete
-            });
-        }
-        let (take, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (i, true),
-            None => (available.len(), false),
-        };
-        if buf.len() + take > MAX_LINE {
-            return Ok(Line::TooLong);
-        }
-        buf.extend_from_slice(&available[..take]);
-        reader.consume(if done { take + 1 } else { take });
-        if done {
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
-            }
-            return Ok(Line::Complete);
+        let (used, end) = line::feed(buf, reader.fill_buf().await?, MAX_LINE);
+        reader.consume(used);
+        if let Some(end) = end {
+            return Ok(end);
         }
     }
 }
 
 async fn connection(stream: UnixStream, handler: &dyn Handler, own_uid: u32) -> io::Result<()> {
-    let allowed = match peer_uid(stream.as_raw_fd()) {
-        Ok(uid) if uid == 0 || uid == own_uid => Ok(()),
-        Ok(uid) => Err(ApiError::new(
-            ErrorKind::Forbidden,
-            format!("uid {uid} may not use this socket; connect as root or uid {own_uid}"),
-        )),
-        Err(e) => Err(ApiError::io("reading the peer's credentials", e)),
-    };
+    let allowed: Result<(), ApiError> = envelope::authorise(peer_uid(stream.as_raw_fd()), own_uid);
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
@@ -233,10 +198,7 @@ async fn connection(stream: UnixStream, handler: &dyn Handler, own_uid: u32) -> 
         let reply = match read_line(&mut reader, &mut buf).await? {
             Line::Eof => return Ok(()),
             Line::TooLong => {
-                let error = ApiError::invalid(format!(
-                    "the request line is longer than {MAX_LINE} bytes; closing the connection"
-                ));
-                return write_reply(&mut writer, &Err(error)).await;
+                return write_reply(&mut writer, &Err(envelope::too_long(MAX_LINE))).await;
             }
             Line::Complete if buf.iter().all(u8::is_ascii_whitespace) => continue,
             Line::Complete => {
@@ -253,9 +215,7 @@ async fn connection(stream: UnixStream, handler: &dyn Handler, own_uid: u32) -> 
 
 /// Decodes, checks and carries out one request line.
 async fn answer(line: &[u8], handler: &dyn Handler) -> Result<ResponseBody, ApiError> {
-    let line = std::str::from_utf8(line)
-        .map_err(|e| ApiError::new(ErrorKind::BadJson, format!("the request is not UTF-8: {e}")))?;
-    let request = decode_request(line)?;
+    let request: Request = envelope::decode_request_bytes(line, VERSION)?;
     validate::request(&request)?;
     let op = request.op();
     let handled = AssertUnwindSafe(async move { handler.handle(request).await })
@@ -263,10 +223,7 @@ async fn answer(line: &[u8], handler: &dyn Handler) -> Result<ResponseBody, ApiE
         .await;
     handled.unwrap_or_else(|_| {
         tracing::error!("control api: the handler panicked on {}", op.name());
-        Err(ApiError::new(
-            ErrorKind::Io,
-            format!("the daemon failed internally handling {}", op.name()),
-        ))
+        Err(envelope::handler_panicked(op.name()))
     })
 }
 

@@ -12,7 +12,7 @@ use super::*;
 use crate::api::client::{Client, ClientError};
 use crate::api::fixtures::{self, TempDir};
 use crate::api::pod::PodsReply;
-use crate::api::proto::Empty;
+use crate::api::proto::{Empty, ErrorKind};
 
 /// Records every request that reaches it; `peer_remove` of `slow` waits,
 /// of `ghost` is not found, of `panic` panics.

@@ -1,12 +1,12 @@
 //! A blocking client of the API socket, for the control daemon, the CLI and
 //! tests: one request line out, one reply line back.
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::codec::{decode_response, encode_request};
+use super::line_client::LineClient;
 use super::proto::{ApiError, Request, ResponseBody};
 
 /// Why a call failed.
@@ -37,51 +37,43 @@ pub enum ClientError {
 /// A connection to the API socket.
 #[derive(Debug)]
 pub struct Client {
-    path: PathBuf,
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
+    line: LineClient,
 }
 
 impl Client {
     /// Connects to the socket at `path`; the error names the path.
     pub fn connect(path: &Path) -> io::Result<Client> {
-        let named = |e: io::Error| {
+        let line = LineClient::connect(path).map_err(|e| {
             io::Error::new(e.kind(), format!("connecting to {}: {e}", path.display()))
-        };
-        let stream = UnixStream::connect(path).map_err(named)?;
-        let writer = stream.try_clone().map_err(named)?;
-        Ok(Client {
-            path: path.to_owned(),
-            reader: BufReader::new(stream),
-            writer,
-        })
+        })?;
+        Ok(Client { line })
     }
 
     /// The socket's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.line.path()
     }
 
     /// Bounds how long a call waits to send or to receive; `None` waits forever.
     pub fn set_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.writer.set_read_timeout(timeout)?;
-        self.writer.set_write_timeout(timeout)
+        self.line.set_timeout(timeout)
     }
 
     /// Sends `request` and waits for its reply.
     pub fn call(&mut self, request: Request) -> Result<ResponseBody, ClientError> {
         let op = request.op();
         let reply = self
+            .line
             .call_raw(&encode_request(&request))
             .map_err(|source| ClientError::Io {
-                path: self.path.clone(),
+                path: self.line.path().to_owned(),
                 source,
             })?;
         match decode_response(op, &reply) {
             Ok(Ok(body)) => Ok(body),
             Ok(Err(error)) => Err(ClientError::Api(error)),
             Err(message) => Err(ClientError::Protocol {
-                path: self.path.clone(),
+                path: self.line.path().to_owned(),
                 message,
             }),
         }
@@ -91,27 +83,11 @@ impl Client {
     /// next reply line without its newline. The server closing the
     /// connection first is an `UnexpectedEof` error.
     pub fn call_raw(&mut self, line: &str) -> io::Result<String> {
-        let mut out = line.to_owned();
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
-        self.writer.write_all(out.as_bytes())?;
-        self.writer.flush()?;
-        self.read_line()
+        self.line.call_raw(line)
     }
 
     /// Reads the next reply line without its newline.
     pub fn read_line(&mut self) -> io::Result<String> {
-        let mut reply = String::new();
-        if self.reader.read_line(&mut reply)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection without replying",
-            ));
-        }
-        if reply.ends_with('\n') {
-            reply.pop();
-        }
-        Ok(reply)
+        self.line.read_line()
     }
 }

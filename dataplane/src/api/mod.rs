@@ -3,6 +3,8 @@
 //!
 //! - [`proto`]: the wire types of requests, replies and errors (pure);
 //! - [`report`]: the `stats` and `dump` answers (pure);
+//! - [`envelope`]: the NDJSON envelope and its decoding order, generic over
+//!   the protocol (pure; shared with the control daemon's API);
 //! - [`codec`]: lines to requests and replies to lines (pure);
 //! - [`validate`]: every check that needs no state, and the conversion of
 //!   rule sets to the classifier's model (pure);
@@ -10,7 +12,9 @@
 //! - [`state`]: the state file a restarted dataplane rebuilds from;
 //! - [`server`]: the socket, peer authorisation and the per-connection loop;
 //!   the state-changing work is a [`Handler`] supplied by the daemon;
-//! - [`client`]: a blocking client for the control daemon and tests.
+//! - [`line`](mod@line): splitting a stream into bounded request lines (pure);
+//! - [`client`]: a blocking client for the control daemon and tests, over
+//!   [`line_client`], the line transport shared with the control daemon.
 //!
 //! The split keeps everything a stranger can send decoded and checked by pure
 //! functions that tests and fuzzers call directly; the server only moves
@@ -18,6 +22,9 @@
 
 pub mod client;
 pub mod codec;
+pub mod envelope;
+pub mod line;
+pub mod line_client;
 pub mod proto;
 pub mod report;
 pub mod server;

@@ -22,8 +22,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::codec::{decode_request, encode_response};
-use super::proto::{ApiError, ErrorKind, Request, ResponseBody};
+use super::codec::encode_response;
+use super::envelope;
+use super::line::{self, Line};
+use super::proto::{ApiError, Request, ResponseBody, VERSION};
 use super::validate;
 use crate::sys::cred::peer_uid;
 
@@ -163,24 +165,13 @@ fn accept_loop(
     }
 }
 
-/// What reading one line produced.
-enum Line {
-    /// A line (without its newline) is in the buffer.
-    Complete,
-    /// The peer closed the connection.
-    Eof,
-    /// The line exceeds [`MAX_LINE`].
-    TooLong,
-    /// The server is shutting down.
-    Shutdown,
-}
-
-/// Reads one line into `buf` (cleared first), at most [`MAX_LINE`] bytes.
+/// Reads one line into `buf` (cleared first), at most [`MAX_LINE`] bytes;
+/// `None` if the server is shutting down.
 fn read_line(
     reader: &mut BufReader<UnixStream>,
     buf: &mut Vec<u8>,
     shutdown: &AtomicBool,
-) -> io::Result<Line> {
+) -> io::Result<Option<Line>> {
     buf.clear();
     loop {
         let available = match reader.fill_buf() {
@@ -192,35 +183,17 @@ fn read_line(
                 ) =>
             {
                 if shutdown.load(Ordering::SeqCst) {
-                    return Ok(Line::Shutdown);
+                    return Ok(None);
                 }
                 continue;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if available.is_empty() {
-            // A last line without a newline still counts.
-            return Ok(if buf.is_empty() {
-                Line::Eof
-            } else {
-                Line::Complete
-            });
-        }
-        let (take, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (i, true),
-            None => (available.len(), false),
-        };
-        if buf.len() + take > MAX_LINE {
-            return Ok(Line::TooLong);
-        }
-        buf.extend_from_slice(&available[..take]);
-        reader.consume(if done { take + 1 } else { take });
-        if done {
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
-            }
-            return Ok(Line::Complete);
+        let (used, end) = line::feed(buf, available, MAX_LINE);
+        reader.consume(used);
+        if end.is_some() {
+            return Ok(end);
         }
     }
 }
@@ -231,14 +204,7 @@ fn connection(
     shutdown: &AtomicBool,
     own_uid: u32,
 ) -> io::Result<()> {
-    let allowed = match peer_uid(stream.as_raw_fd()) {
-        Ok(uid) if uid == 0 || uid == own_uid => Ok(()),
-        Ok(uid) => Err(ApiError::new(
-            ErrorKind::Forbidden,
-            format!("uid {uid} may not use this socket; connect as root or uid {own_uid}"),
-        )),
-        Err(e) => Err(ApiError::io("reading the peer's credentials", e)),
-    };
+    let allowed: Result<(), ApiError> = envelope::authorise(peer_uid(stream.as_raw_fd()), own_uid);
     stream.set_read_timeout(Some(POLL))?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let mut writer = stream.try_clone()?;
@@ -246,15 +212,12 @@ fn connection(
     let mut buf = Vec::new();
     loop {
         let reply = match read_line(&mut reader, &mut buf, shutdown)? {
-            Line::Eof | Line::Shutdown => return Ok(()),
-            Line::TooLong => {
-                let error = ApiError::invalid(format!(
-                    "the request line is longer than {MAX_LINE} bytes; closing the connection"
-                ));
-                return write_reply(&mut writer, &Err(error));
+            None | Some(Line::Eof) => return Ok(()),
+            Some(Line::TooLong) => {
+                return write_reply(&mut writer, &Err(envelope::too_long(MAX_LINE)));
             }
-            Line::Complete if buf.iter().all(u8::is_ascii_whitespace) => continue,
-            Line::Complete => {
+            Some(Line::Complete) if buf.iter().all(u8::is_ascii_whitespace) => continue,
+            Some(Line::Complete) => {
                 if let Err(error) = &allowed {
                     tracing::warn!("api: refused a request: {error}");
                     return write_reply(&mut writer, &Err(error.clone()));
@@ -268,17 +231,12 @@ fn connection(
 
 /// Decodes, checks and carries out one request line.
 fn answer(line: &[u8], handler: &dyn Handler) -> Result<ResponseBody, ApiError> {
-    let line = std::str::from_utf8(line)
-        .map_err(|e| ApiError::new(ErrorKind::BadJson, format!("the request is not UTF-8: {e}")))?;
-    let request = decode_request(line)?;
+    let request: Request = envelope::decode_request_bytes(line, VERSION)?;
     validate::request(&request)?;
     let op = request.op();
     catch_unwind(AssertUnwindSafe(|| handler.handle(request))).unwrap_or_else(|_| {
         tracing::error!("api: the handler panicked on {}", op.name());
-        Err(ApiError::new(
-            ErrorKind::Io,
-            format!("the dataplane failed internally handling {}", op.name()),
-        ))
+        Err(envelope::handler_panicked(op.name()))
     })
 }
 
