@@ -256,7 +256,9 @@ impl Supervisor {
     /// Stops the dataplane this daemon spawned or attached to (SIGTERM, then
     /// SIGKILL after 10 s) and removes the pid file.
     pub async fn stop(&self) {
-        let pid = self.state().pid;
+        // A pid from the pid file may be stale and reused: signal it only while
+        // it still names a dataplane.
+        let pid = self.state().pid.filter(|pid| is_dataplane(*pid));
         let mut child = self.child.lock().await.take();
         if let Some(pid) = pid {
             crate::sys::terminate(pid);
@@ -280,4 +282,10 @@ impl Supervisor {
         let _ = std::fs::remove_file(&self.pid_file);
         self.mark_down("stopped".into());
     }
+}
+
+/// Whether process `pid` runs `tweed-dataplane` (its `comm`, at most 15 bytes).
+fn is_dataplane(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim_end() == "tweed-dataplane")
 }
