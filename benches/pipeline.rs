@@ -99,6 +99,7 @@ fn tables() -> Arc<Tables> {
                 identity: i,
                 ingress: policy.clone(),
                 egress: policy.clone(),
+                rule_names: Default::default(),
             })
             .expect("endpoint");
     }

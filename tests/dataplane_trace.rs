@@ -29,6 +29,7 @@ fn tcp_rule(id: u32, action: RuleActionSpec, port: u16) -> RuleSpec {
             first: port,
             last: port,
         }),
+        name: None,
     }
 }
 

@@ -179,6 +179,8 @@ pub enum Request {
     RouteList(Empty),
     /// Replace a pod's ingress and egress policy.
     PolicySet(PolicySet),
+    /// Replace the policy of several pods at once (one publish, one save).
+    PolicySetMany(PolicySetMany),
     /// Counters.
     Stats(Empty),
     /// Everything the dataplane holds, for debugging.
@@ -210,6 +212,8 @@ pub enum Op {
     RouteList,
     /// `policy_set`.
     PolicySet,
+    /// `policy_set_many`.
+    PolicySetMany,
     /// `stats`.
     Stats,
     /// `dump`.
@@ -232,6 +236,7 @@ impl Op {
             Op::RouteRemove => "route_remove",
             Op::RouteList => "route_list",
             Op::PolicySet => "policy_set",
+            Op::PolicySetMany => "policy_set_many",
             Op::Stats => "stats",
             Op::Dump => "dump",
             Op::Trace => "trace",
@@ -253,6 +258,7 @@ impl Request {
             Request::RouteRemove(_) => Op::RouteRemove,
             Request::RouteList(_) => Op::RouteList,
             Request::PolicySet(_) => Op::PolicySet,
+            Request::PolicySetMany(_) => Op::PolicySetMany,
             Request::Stats(_) => Op::Stats,
             Request::Dump(_) => Op::Dump,
             Request::Trace(_) => Op::Trace,
@@ -481,6 +487,15 @@ pub struct PolicySet {
     pub egress: RuleSetSpec,
 }
 
+/// `policy_set_many` arguments: every set is checked, and every port must
+/// exist, before any changes; then all change in one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySetMany {
+    /// One `policy_set` per port; a port at most once.
+    pub sets: Vec<PolicySet>,
+}
+
 /// The final decision of a rule set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -538,6 +553,10 @@ pub struct RuleSpec {
     /// Destination ports; only with TCP, UDP or SCTP.
     #[serde(default)]
     pub ports: Option<PortRangeSpec>,
+    /// Where the rule comes from (e.g. `networkpolicy prod/web ingress[0]`),
+    /// written in its flow-log lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A rule set: rules in order and the verdict when none decides.
@@ -674,7 +693,8 @@ impl ResponseBody {
             | Op::PeerRemove
             | Op::RouteSet
             | Op::RouteRemove
-            | Op::PolicySet => ResponseBody::Empty(from_value(value)?),
+            | Op::PolicySet
+            | Op::PolicySetMany => ResponseBody::Empty(from_value(value)?),
         })
     }
 }

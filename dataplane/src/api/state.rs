@@ -187,6 +187,7 @@ mod tests {
                         remote_except: vec![],
                         protocol: Some(6),
                         ports: None,
+                        name: Some("networkpolicy prod/web ingress[0]".into()),
                     }],
                 },
                 egress: RuleSetSpec::default(),

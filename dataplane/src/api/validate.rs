@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 
 use super::proto::{
-    ApiError, PeerSpec, PolicySet, PortAdd, Protocol, Request, RouteSpec, RouteVia, RuleActionSpec,
-    RuleSetSpec, TraceFrom, TraceRequest, VerdictSpec,
+    ApiError, PeerSpec, PolicySet, PolicySetMany, PortAdd, Protocol, Request, RouteSpec, RouteVia,
+    RuleActionSpec, RuleSetSpec, TraceFrom, TraceRequest, VerdictSpec,
 };
 use crate::table::acl::{
     PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PortRange, Rule, RuleAction,
@@ -45,6 +45,7 @@ pub fn request(request: &Request) -> Result<(), ApiError> {
         Request::RouteSet(args) => route(args),
         Request::RouteRemove(args) => prefix("route_remove.prefix", &args.prefix),
         Request::PolicySet(args) => policy(args).map(|_| ()),
+        Request::PolicySetMany(args) => policy_many(args),
         Request::Trace(args) => trace(args).map(|_| ()),
         Request::PortList(_)
         | Request::PeerList(_)
@@ -309,6 +310,24 @@ pub fn policy(args: &PolicySet) -> Result<(RuleSet, RuleSet), ApiError> {
         rule_set("policy_set.ingress", &args.ingress)?,
         rule_set("policy_set.egress", &args.egress)?,
     ))
+}
+
+/// Checks `policy_set_many`: each set as `policy_set` checks it, and no port twice.
+pub fn policy_many(args: &PolicySetMany) -> Result<(), ApiError> {
+    let mut seen = HashSet::new();
+    for (i, set) in args.sets.iter().enumerate() {
+        let field = format!("policy_set_many.sets[{i}]");
+        port_name(&format!("{field}.name"), &set.name)?;
+        if !seen.insert(set.name.as_str()) {
+            return Err(invalid(
+                &format!("{field}.name"),
+                format!("port {:?} is given twice; give each port once", set.name),
+            ));
+        }
+        rule_set(&format!("{field}.ingress"), &set.ingress)?;
+        rule_set(&format!("{field}.egress"), &set.egress)?;
+    }
+    Ok(())
 }
 
 /// Checks a rule set and converts it to the classifier's model.

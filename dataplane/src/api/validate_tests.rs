@@ -197,6 +197,7 @@ fn rule(id: u32, protocol: Option<u8>, ports: Option<(u16, u16)>) -> RuleSpec {
         remote_except: vec![],
         protocol,
         ports: ports.map(|(first, last)| PortRangeSpec { first, last }),
+        name: None,
     }
 }
 

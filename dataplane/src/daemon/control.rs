@@ -28,8 +28,8 @@ use crate::api::proto::{
 use crate::api::trace::{TraceReply, route_target};
 use crate::port::tap::PodLink;
 use crate::sys::epoll::Epoll;
-use crate::table::acl::Classifier;
-use crate::table::endpoints::{Endpoint, Mac};
+use crate::table::acl::{Classifier, RuleId};
+use crate::table::endpoints::{Endpoint, Mac, RuleNames};
 use crate::table::nexthop::{NextHop, PeerId, PortId};
 use crate::table::peers::Peer;
 use crate::table::tables::TablesWriter;
@@ -110,6 +110,7 @@ impl Control {
                 routes: route_infos(&inner),
             })),
             Request::PolicySet(args) => self.policy_set(&mut inner, args),
+            Request::PolicySetMany(args) => self.policy_set_many(&mut inner, args.sets),
             Request::Stats(_) => Ok(self.stats(&inner)),
             Request::Dump(_) => Ok(self.dump(&inner)),
             Request::Trace(args) => self.trace(&inner, args),
@@ -293,22 +294,35 @@ impl Control {
     }
 
     fn policy_set(&self, inner: &mut Inner, args: PolicySet) -> Result<ResponseBody, ApiError> {
-        let id = port_id_of(inner, &args.name)?;
-        let Some(state) = inner.ports.get(&id).cloned() else {
-            return Err(ApiError::not_found(format!(
-                "no port named {:?}",
-                args.name
-            )));
-        };
-        let mut next = state;
-        next.ingress = args.ingress;
-        next.egress = args.egress;
-        let endpoint = endpoint_of(&next)?;
-        inner
-            .writer
-            .upsert_endpoint(endpoint)
-            .map_err(|e| ApiError::conflict(e.to_string()))?;
-        inner.ports.insert(id, next);
+        self.policy_set_many(inner, vec![args])
+    }
+
+    /// Replaces the policy of several ports: every port is looked up and
+    /// every classifier compiled before anything changes; one publish.
+    fn policy_set_many(
+        &self,
+        inner: &mut Inner,
+        sets: Vec<PolicySet>,
+    ) -> Result<ResponseBody, ApiError> {
+        let mut next = Vec::with_capacity(sets.len());
+        for set in sets {
+            let id = port_id_of(inner, &set.name)?;
+            let Some(mut state) = inner.ports.get(&id).cloned() else {
+                return Err(ApiError::not_found(format!("no port named {:?}", set.name)));
+            };
+            state.ingress = set.ingress;
+            state.egress = set.egress;
+            let endpoint = endpoint_of(&state)?;
+            next.push((id, state, endpoint));
+        }
+        for (id, state, endpoint) in next {
+            // The port keeps its addresses, so this cannot clash with another.
+            inner
+                .writer
+                .upsert_endpoint(endpoint)
+                .map_err(|e| ApiError::conflict(e.to_string()))?;
+            inner.ports.insert(id, state);
+        }
         self.publish(inner);
         Ok(ResponseBody::empty())
     }
@@ -524,7 +538,22 @@ fn endpoint_of(state: &PortState) -> Result<Endpoint, ApiError> {
         identity: state.info.id.0,
         ingress: compile(ingress, "ingress")?,
         egress: compile(egress, "egress")?,
+        rule_names: Arc::new(rule_names(state)),
     })
+}
+
+/// The names of a port's named rules, both directions.
+fn rule_names(state: &PortState) -> RuleNames {
+    let named = |ingress: bool, spec: &'_ RuleSetSpec| {
+        spec.rules
+            .iter()
+            .filter_map(move |r| Some(((ingress, RuleId(r.id)), Arc::from(r.name.as_deref()?))))
+            .collect::<Vec<_>>()
+    };
+    named(true, &state.ingress)
+        .into_iter()
+        .chain(named(false, &state.egress))
+        .collect()
 }
 
 /// A pod MAC derived from its address (Kubernetes' `0a:58` prefix:

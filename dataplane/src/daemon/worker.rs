@@ -228,6 +228,7 @@ impl Worker {
                 direction = if log.ingress { "ingress" } else { "egress" },
                 src = %f.src, dst = %f.dst, protocol = f.protocol, src_port = f.src_port, dst_port = f.dst_port,
                 rule = log.rule.0,
+                policy = log.rule_name.as_deref().unwrap_or("-"),
                 verdict = if log.allowed { "allow" } else { "deny" },
                 "flow log"
             );

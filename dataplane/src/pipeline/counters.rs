@@ -70,6 +70,8 @@ pub struct FlowLog {
     pub ingress: bool,
     /// The Log rule.
     pub rule: RuleId,
+    /// The Log rule's name, if it has one.
+    pub rule_name: Option<std::sync::Arc<str>>,
     /// What the policy then decided.
     pub allowed: bool,
 }

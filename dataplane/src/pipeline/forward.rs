@@ -214,6 +214,7 @@ impl Pipeline<'_> {
                 endpoint: endpoint.name.clone(),
                 ingress,
                 rule: *rule,
+                rule_name: endpoint.rule_names.get(&(ingress, *rule)).cloned(),
                 allowed,
             });
         }

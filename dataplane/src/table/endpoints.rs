@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use super::acl::Classifier;
+use super::acl::{Classifier, RuleId};
 use super::nexthop::PortId;
 
 /// A 48-bit Ethernet address.
@@ -33,7 +33,12 @@ pub struct Endpoint {
     pub ingress: Arc<Classifier>,
     /// Policy for traffic leaving the pod (remote = the destination).
     pub egress: Arc<Classifier>,
+    /// The names of its rules that have one, for flow logs.
+    pub rule_names: Arc<RuleNames>,
 }
+
+/// Rule names by (ingress?, rule id): where each rule came from.
+pub type RuleNames = HashMap<(bool, RuleId), Arc<str>>;
 
 impl Endpoint {
     /// Whether `ip` is one of the pod's addresses.

@@ -153,6 +153,7 @@ pub fn endpoint(port: PortId, mac: Mac, v4: Ipv4Addr, v6: Ipv6Addr) -> Endpoint 
         identity: port.0 + 100,
         ingress: Arc::new(Classifier::allow_all()),
         egress: Arc::new(Classifier::allow_all()),
+        rule_names: Default::default(),
     }
 }
 
