@@ -253,6 +253,27 @@ fn policy_set_goes_through_the_wire() {
 }
 
 #[test]
+fn policy_set_many_checks_every_set_and_refuses_a_port_twice() {
+    let set = |name: &str, protocol: u8| {
+        format!(
+            r#"{{"name":"{name}","ingress":{{"default":"deny","rules":[{{"id":1,"action":"allow","protocol":{protocol},"ports":{{"first":80,"last":80}},"name":"networkpolicy a/x ingress[0]"}}]}},"egress":{{"default":"allow"}}}}"#
+        )
+    };
+    let many = |sets: &[String]| format!(r#"{{"policy_set_many":{{"sets":[{}]}}}}"#, sets.join(","));
+    check(&many(&[set("a/b", 6), set("a/c", 17)])).expect("valid");
+    check(&many(&[])).expect("an empty batch is valid");
+    refused(
+        &many(&[set("a/b", 6), set("a/b", 6)]),
+        "policy_set_many.sets[1].name",
+    );
+    refused(
+        &many(&[set("a/b", 6), set("a/c", 1)]),
+        "policy_set_many.sets[1].ingress.rules[0].ports",
+    );
+    refused(&many(&[set("nobody", 6)]), "policy_set_many.sets[0].name");
+}
+
+#[test]
 fn trace_protocols_and_families_are_checked() {
     let trace = |from: &str, dst: &str, protocol: &str| {
         format!(
