@@ -12,5 +12,6 @@ pub mod host;
 pub mod ipam;
 pub mod metrics;
 pub mod pods;
+pub mod policy;
 pub mod store;
 pub mod sys;

@@ -1,0 +1,514 @@
+//! From the world to per-endpoint rule sets: the tiers the dataplane runs.
+//!
+//! A [`Compiler`] is built once per [`World`]: it indexes pods and policies by
+//! namespace, ranks the ordered policies, and resolves each policy rule's
+//! peers to address groups the first time an endpoint needs them (cached, so
+//! compiling every endpoint resolves each rule once). See the [module
+//! documentation](super) for the tiers and what each rule becomes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use ipnet::IpNet;
+use tweed_dataplane::api::proto::{
+    PortRangeSpec, RuleActionSpec, RuleSetSpec, RuleSpec, VerdictSpec,
+};
+
+use super::model::{
+    Direction, Labels, NAMESPACE_NAME_LABEL, OrderedAction, Peer, Policy, PolicyKey, Port,
+    PortValue, RuleRef, Scope, World,
+};
+
+/// The tier of the rule that always allows the pod's node.
+pub const TIER_NODE: u8 = 0;
+/// The tier of ordered policies' rules.
+pub const TIER_ORDERED: u8 = 1;
+/// The tier of NetworkPolicy rules.
+pub const TIER_KUBERNETES: u8 = 2;
+
+/// The rule sets of one endpoint, and where each rule came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledEndpoint {
+    /// For traffic arriving at the pod (remote = source).
+    pub ingress: RuleSetSpec,
+    /// For traffic leaving the pod (remote = destination).
+    pub egress: RuleSetSpec,
+    /// The origin of every rule id of both sets.
+    pub origins: BTreeMap<(Direction, u32), RuleOrigin>,
+    /// The NetworkPolicies that isolate the pod for ingress (default deny when non-empty).
+    pub ingress_isolated_by: Vec<PolicyKey>,
+    /// The NetworkPolicies that isolate the pod for egress.
+    pub egress_isolated_by: Vec<PolicyKey>,
+}
+
+impl CompiledEndpoint {
+    /// The rule set of `direction`.
+    pub fn rule_set(&self, direction: Direction) -> &RuleSetSpec {
+        match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+
+    /// The NetworkPolicies that isolate the pod in `direction`.
+    pub fn isolated_by(&self, direction: Direction) -> &[PolicyKey] {
+        match direction {
+            Direction::Ingress => &self.ingress_isolated_by,
+            Direction::Egress => &self.egress_isolated_by,
+        }
+    }
+}
+
+/// Which policy rule a compiled rule came from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RuleOrigin {
+    /// The policy; `None` = the built-in rule for the node's addresses.
+    pub policy: Option<PolicyKey>,
+    /// The direction of the rule list.
+    pub direction: Direction,
+    /// The index in the policy's `ingress` or `egress` list.
+    pub rule: Option<usize>,
+    /// What the rule does ([`OrderedAction::Allow`] for NetworkPolicy and node rules).
+    pub action: OrderedAction,
+}
+
+impl fmt::Display for RuleOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.policy, self.rule) {
+            (Some(key), Some(i)) => write!(f, "{key} {}[{i}]", self.direction),
+            (Some(key), None) => write!(f, "{key} {}", self.direction),
+            (None, _) => f.write_str("the node rule (the pod's own node is always allowed)"),
+        }
+    }
+}
+
+/// A namespace as matching sees it.
+#[derive(Debug)]
+struct Namespace {
+    /// Its labels, with [`NAMESPACE_NAME_LABEL`].
+    labels: Labels,
+    /// Its pods, as indexes in `World::pods`.
+    pods: Vec<usize>,
+}
+
+/// A set of remote addresses: `remote` minus `except`. An empty `remote`
+/// (every address) is only made for a rule without peers: a peer set that
+/// selects no address makes no group at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Group {
+    remote: Vec<IpNet>,
+    except: Vec<IpNet>,
+}
+
+/// What a policy rule matches, resolved once.
+#[derive(Debug)]
+struct Resolved {
+    groups: Vec<Group>,
+    /// (protocol, ports); empty when every entry was a named port.
+    ports: Vec<(Option<u8>, Option<PortRangeSpec>)>,
+}
+
+/// Compiles the endpoints of one [`World`]; see the module documentation.
+#[derive(Debug)]
+pub struct Compiler<'w> {
+    world: &'w World,
+    namespaces: HashMap<&'w str, Namespace>,
+    /// NetworkPolicies by namespace.
+    kubernetes: HashMap<&'w str, Vec<usize>>,
+    /// Namespaced ordered policies by namespace.
+    ordered: HashMap<&'w str, Vec<usize>>,
+    /// GlobalPolicies.
+    global: Vec<usize>,
+    /// Per policy: its position in (order, key) among the ordered policies.
+    rank: Vec<usize>,
+    /// Per policy: its key.
+    keys: Vec<PolicyKey>,
+    /// Per policy: its ingress and egress rules.
+    rules: Vec<[Vec<RuleRef<'w>>; 2]>,
+    /// Per policy and direction: where its rules start in `resolved`.
+    base: Vec<[usize; 2]>,
+    /// Per policy rule: its peers and ports, resolved on first use.
+    resolved: Vec<OnceLock<Resolved>>,
+    /// The node rule's remote.
+    node: Vec<IpNet>,
+}
+
+fn dir_index(direction: Direction) -> usize {
+    match direction {
+        Direction::Ingress => 0,
+        Direction::Egress => 1,
+    }
+}
+
+impl<'w> Compiler<'w> {
+    /// Indexes `world`.
+    pub fn new(world: &'w World) -> Self {
+        let mut namespaces: HashMap<&str, Namespace> = HashMap::new();
+        let namespace = |name: &'w str| Namespace {
+            labels: {
+                let mut labels = world.namespaces.get(name).cloned().unwrap_or_default();
+                labels.insert(NAMESPACE_NAME_LABEL.to_owned(), name.to_owned());
+                labels
+            },
+            pods: Vec::new(),
+        };
+        for name in world.namespaces.keys() {
+            namespaces.insert(name, namespace(name));
+        }
+        for (i, pod) in world.pods.iter().enumerate() {
+            namespaces
+                .entry(&pod.namespace)
+                .or_insert_with(|| namespace(&pod.namespace))
+                .pods
+                .push(i);
+        }
+
+        let mut kubernetes: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut ordered: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut global = Vec::new();
+        let mut ranked = Vec::new();
+        let keys: Vec<PolicyKey> = world.policies.iter().map(Policy::key).collect();
+        for (i, policy) in world.policies.iter().enumerate() {
+            match policy {
+                Policy::Kubernetes(p) => kubernetes.entry(&p.namespace).or_default().push(i),
+                Policy::Ordered(p) => {
+                    ranked.push(i);
+                    match &p.scope {
+                        Scope::Namespace(ns) => ordered.entry(ns).or_default().push(i),
+                        Scope::Global => global.push(i),
+                    }
+                }
+            }
+        }
+        ranked.sort_by(|&a, &b| {
+            let order = |i: usize| match &world.policies[i] {
+                Policy::Ordered(p) => p.order(),
+                Policy::Kubernetes(_) => f64::INFINITY,
+            };
+            order(a)
+                .total_cmp(&order(b))
+                .then_with(|| keys[a].cmp(&keys[b]))
+        });
+        let mut rank = vec![usize::MAX; world.policies.len()];
+        for (position, &i) in ranked.iter().enumerate() {
+            rank[i] = position;
+        }
+
+        let rules: Vec<[Vec<RuleRef<'w>>; 2]> = world
+            .policies
+            .iter()
+            .map(|p| [p.rules(Direction::Ingress), p.rules(Direction::Egress)])
+            .collect();
+        let mut base = Vec::with_capacity(rules.len());
+        let mut total = 0;
+        for [ingress, egress] in &rules {
+            base.push([total, total + ingress.len()]);
+            total += ingress.len() + egress.len();
+        }
+        let resolved = (0..total).map(|_| OnceLock::new()).collect();
+
+        Self {
+            world,
+            namespaces,
+            kubernetes,
+            ordered,
+            global,
+            rank,
+            keys,
+            rules,
+            base,
+            resolved,
+            node: world.node_addrs.iter().map(|&ip| IpNet::from(ip)).collect(),
+        }
+    }
+
+    /// The world this compiler indexes.
+    pub fn world(&self) -> &'w World {
+        self.world
+    }
+
+    /// Compiles the ingress and egress rule sets of `world.pods[pod]`.
+    ///
+    /// # Panics
+    ///
+    /// If `pod` is not an index of `world.pods`.
+    pub fn endpoint(&self, pod: usize) -> CompiledEndpoint {
+        let mut origins = BTreeMap::new();
+        let (ingress, ingress_isolated_by) = self.direction(pod, Direction::Ingress, &mut origins);
+        let (egress, egress_isolated_by) = self.direction(pod, Direction::Egress, &mut origins);
+        CompiledEndpoint {
+            ingress,
+            egress,
+            origins,
+            ingress_isolated_by,
+            egress_isolated_by,
+        }
+    }
+
+    /// The ordered policies that apply to `pod`, in (order, key) order.
+    fn ordered_for(&self, pod: usize) -> Vec<usize> {
+        let target = &self.world.pods[pod];
+        let ns_labels = self
+            .namespaces
+            .get(target.namespace.as_str())
+            .map(|ns| &ns.labels);
+        let local = self
+            .ordered
+            .get(target.namespace.as_str())
+            .into_iter()
+            .flatten();
+        let mut applicable: Vec<usize> = local
+            .chain(&self.global)
+            .copied()
+            .filter(|&i| match &self.world.policies[i] {
+                Policy::Ordered(p) => {
+                    let in_namespace = match (&p.scope, &p.spec.namespace_selector) {
+                        (Scope::Namespace(_), _) | (Scope::Global, None) => true,
+                        (Scope::Global, Some(selector)) => {
+                            ns_labels.is_some_and(|labels| selector.matches(labels))
+                        }
+                    };
+                    in_namespace && p.spec.pod_selector.matches(&target.labels)
+                }
+                Policy::Kubernetes(_) => false,
+            })
+            .collect();
+        applicable.sort_by_key(|&i| self.rank[i]);
+        applicable
+    }
+
+    fn direction(
+        &self,
+        pod: usize,
+        direction: Direction,
+        origins: &mut BTreeMap<(Direction, u32), RuleOrigin>,
+    ) -> (RuleSetSpec, Vec<PolicyKey>) {
+        let target = &self.world.pods[pod];
+        let mut out = Emitter {
+            rules: Vec::new(),
+            next_id: 1,
+            direction,
+            origins,
+        };
+        if !self.node.is_empty() {
+            let group = Group {
+                remote: self.node.clone(),
+                except: Vec::new(),
+            };
+            out.push(
+                TIER_NODE,
+                &group,
+                (None, None),
+                RuleOrigin {
+                    policy: None,
+                    direction,
+                    rule: None,
+                    action: OrderedAction::Allow,
+                },
+            );
+        }
+        for policy in self.ordered_for(pod) {
+            self.emit_policy(&mut out, policy, TIER_ORDERED);
+        }
+        let mut isolated_by = Vec::new();
+        for &policy in self
+            .kubernetes
+            .get(target.namespace.as_str())
+            .into_iter()
+            .flatten()
+        {
+            let Policy::Kubernetes(p) = &self.world.policies[policy] else {
+                continue;
+            };
+            let isolates = match direction {
+                Direction::Ingress => p.isolates_ingress(),
+                Direction::Egress => p.isolates_egress(),
+            };
+            if isolates && p.spec.pod_selector.matches(&target.labels) {
+                isolated_by.push(self.keys[policy].clone());
+                self.emit_policy(&mut out, policy, TIER_KUBERNETES);
+            }
+        }
+        isolated_by.sort();
+        let default = if isolated_by.is_empty() {
+            VerdictSpec::Allow
+        } else {
+            VerdictSpec::Deny
+        };
+        (
+            RuleSetSpec {
+                default,
+                rules: out.rules,
+            },
+            isolated_by,
+        )
+    }
+
+    /// Emits every rule of `policy` in the emitter's direction.
+    fn emit_policy(&self, out: &mut Emitter<'_>, policy: usize, tier: u8) {
+        let d = dir_index(out.direction);
+        for (i, rule) in self.rules[policy][d].iter().enumerate() {
+            let resolved =
+                self.resolved[self.base[policy][d] + i].get_or_init(|| self.resolve(policy, rule));
+            for group in &resolved.groups {
+                for &ports in &resolved.ports {
+                    out.push(
+                        tier,
+                        group,
+                        ports,
+                        RuleOrigin {
+                            policy: Some(self.keys[policy].clone()),
+                            direction: out.direction,
+                            rule: Some(i),
+                            action: rule.action,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Resolves one rule's peers to address groups and its ports to ranges.
+    fn resolve(&self, policy: usize, rule: &RuleRef<'_>) -> Resolved {
+        let home = match &self.world.policies[policy] {
+            Policy::Kubernetes(p) => Some(p.namespace.as_str()),
+            Policy::Ordered(p) => match &p.scope {
+                Scope::Namespace(ns) => Some(ns.as_str()),
+                Scope::Global => None,
+            },
+        };
+        Resolved {
+            groups: self.groups(rule.peers, home),
+            ports: port_ranges(rule.ports),
+        }
+    }
+
+    fn groups(&self, peers: &[Peer], home: Option<&str>) -> Vec<Group> {
+        if peers.is_empty() {
+            return vec![Group {
+                remote: Vec::new(),
+                except: Vec::new(),
+            }];
+        }
+        let mut pods = Vec::new();
+        let mut groups = Vec::new();
+        for peer in peers {
+            if let Some(block) = &peer.ip_block {
+                groups.push(Group {
+                    remote: vec![block.cidr.network()],
+                    except: block.except.iter().map(|c| c.network()).collect(),
+                });
+            } else if peer.pod_selector.is_some() || peer.namespace_selector.is_some() {
+                self.select_pods(peer, home, &mut pods);
+            }
+        }
+        pods.sort_unstable();
+        pods.dedup();
+        if !pods.is_empty() {
+            groups.insert(
+                0,
+                Group {
+                    remote: pods,
+                    except: Vec::new(),
+                },
+            );
+        }
+        groups
+    }
+
+    /// Appends the addresses of the pods `peer` selects; `home` = the
+    /// namespace of a podSelector-only peer (`None`: every namespace).
+    fn select_pods(&self, peer: &Peer, home: Option<&str>, out: &mut Vec<IpNet>) {
+        let take = |ns: &Namespace| {
+            for &i in &ns.pods {
+                let pod = &self.world.pods[i];
+                if peer
+                    .pod_selector
+                    .as_ref()
+                    .is_none_or(|s| s.matches(&pod.labels))
+                {
+                    out.extend(pod.ipv4.map(|ip| IpNet::from(IpAddr::V4(ip))));
+                    out.extend(pod.ipv6.map(|ip| IpNet::from(IpAddr::V6(ip))));
+                }
+            }
+        };
+        match (&peer.namespace_selector, home) {
+            (Some(selector), _) => self
+                .namespaces
+                .values()
+                .filter(|ns| selector.matches(&ns.labels))
+                .for_each(take),
+            (None, Some(home)) => self.namespaces.get(home).into_iter().for_each(take),
+            (None, None) => self.namespaces.values().for_each(take),
+        }
+    }
+}
+
+/// The (protocol, port range) pairs of a rule's `ports`; named ports are
+/// left out, so a rule of named ports only matches nothing.
+fn port_ranges(ports: &[Port]) -> Vec<(Option<u8>, Option<PortRangeSpec>)> {
+    if ports.is_empty() {
+        return vec![(None, None)];
+    }
+    ports
+        .iter()
+        .filter_map(|port| {
+            let protocol = Some(port.protocol().number());
+            match &port.port {
+                None => Some((protocol, None)),
+                Some(PortValue::Name(_)) => None,
+                Some(PortValue::Number(first)) => {
+                    let first = u16::try_from(*first).ok().filter(|&p| p > 0)?;
+                    let last = match port.end_port {
+                        None => first,
+                        Some(end) => u16::try_from(end).ok().filter(|&p| p >= first)?,
+                    };
+                    Some((protocol, Some(PortRangeSpec { first, last })))
+                }
+            }
+        })
+        .collect()
+}
+
+/// Appends rules with fresh ids and records their origins.
+struct Emitter<'a> {
+    rules: Vec<RuleSpec>,
+    next_id: u32,
+    direction: Direction,
+    origins: &'a mut BTreeMap<(Direction, u32), RuleOrigin>,
+}
+
+impl Emitter<'_> {
+    fn push(
+        &mut self,
+        tier: u8,
+        group: &Group,
+        (protocol, ports): (Option<u8>, Option<PortRangeSpec>),
+        origin: RuleOrigin,
+    ) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let action = match origin.action {
+            OrderedAction::Allow => RuleActionSpec::Allow,
+            OrderedAction::Deny => RuleActionSpec::Deny,
+            OrderedAction::Log => RuleActionSpec::Log,
+            OrderedAction::Pass => RuleActionSpec::Pass,
+        };
+        self.rules.push(RuleSpec {
+            id,
+            tier,
+            action,
+            remote: group.remote.clone(),
+            remote_except: group.except.clone(),
+            protocol,
+            ports,
+        });
+        self.origins.insert((self.direction, id), origin);
+    }
+}
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;

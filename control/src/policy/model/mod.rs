@@ -1,0 +1,244 @@
+//! What policy is computed from: the cluster's pods and namespaces, and the
+//! policies themselves (Kubernetes NetworkPolicy and tweed's ordered kinds).
+
+pub mod k8s;
+pub mod ordered;
+pub mod peer;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+pub use k8s::{EgressRule, IngressRule, NetworkPolicy, NetworkPolicySpec, PolicyType};
+pub use ordered::{
+    OrderedAction, OrderedEgressRule, OrderedIngressRule, OrderedPolicy, OrderedSpec, Scope,
+};
+pub use peer::{Cidr, IpBlock, Peer, Port, PortValue, Protocol};
+
+/// Labels of a pod or namespace.
+pub type Labels = BTreeMap<String, String>;
+
+/// The label every namespace carries, whose value is the namespace's name.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// A pod anywhere in the cluster, as policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodIdentity {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its labels.
+    pub labels: Labels,
+    /// Its IPv4 address, if it has one.
+    pub ipv4: Option<Ipv4Addr>,
+    /// Its IPv6 address, if it has one.
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+impl PodIdentity {
+    /// Its address of the family of `like`, if it has one.
+    pub fn addr_like(&self, like: IpAddr) -> Option<IpAddr> {
+        match like {
+            IpAddr::V4(_) => self.ipv4.map(IpAddr::V4),
+            IpAddr::V6(_) => self.ipv6.map(IpAddr::V6),
+        }
+    }
+
+    /// `NAMESPACE/NAME`.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The cluster-wide inputs of policy compilation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct World {
+    /// Every pod, on every node.
+    pub pods: Vec<PodIdentity>,
+    /// Every namespace's labels ([`NAMESPACE_NAME_LABEL`] is implied; a
+    /// namespace with pods but no entry has just that label).
+    pub namespaces: BTreeMap<String, Labels>,
+    /// Every policy.
+    pub policies: Vec<Policy>,
+    /// The addresses of the node whose pods are compiled: always allowed.
+    pub node_addrs: Vec<IpAddr>,
+}
+
+/// The direction of traffic relative to a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Arriving at the pod.
+    Ingress,
+    /// Leaving the pod.
+    Egress,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        })
+    }
+}
+
+/// A policy of any kind. (De)serializes as its manifest (`apiVersion`, `kind`,
+/// `metadata`, `spec`), and deserializing validates it as [`super::parse_documents`] does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Policy {
+    /// `networking.k8s.io/v1` `NetworkPolicy`.
+    Kubernetes(NetworkPolicy),
+    /// `tweed.dev/v1` `Policy` or `GlobalPolicy`.
+    Ordered(OrderedPolicy),
+}
+
+/// Which kind a policy is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    /// A Kubernetes NetworkPolicy.
+    NetworkPolicy,
+    /// A namespaced tweed `Policy`.
+    Policy,
+    /// A cluster-wide tweed `GlobalPolicy`.
+    GlobalPolicy,
+}
+
+impl PolicyKind {
+    /// The manifest's `kind`.
+    pub fn manifest_kind(self) -> &'static str {
+        match self {
+            PolicyKind::NetworkPolicy => "NetworkPolicy",
+            PolicyKind::Policy => "Policy",
+            PolicyKind::GlobalPolicy => "GlobalPolicy",
+        }
+    }
+}
+
+/// Names a policy uniquely in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PolicyKey {
+    /// The kind.
+    pub kind: PolicyKind,
+    /// The namespace; `None` for a `GlobalPolicy`.
+    pub namespace: Option<String>,
+    /// The name.
+    pub name: String,
+}
+
+impl fmt::Display for PolicyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind.manifest_kind().to_ascii_lowercase();
+        match &self.namespace {
+            Some(ns) => write!(f, "{kind} {ns}/{}", self.name),
+            None => write!(f, "{kind} {}", self.name),
+        }
+    }
+}
+
+/// One rule of a policy in one direction, whatever its kind.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleRef<'a> {
+    /// `from` (ingress) or `to` (egress); empty = every address.
+    pub peers: &'a [Peer],
+    /// `ports`; empty = all.
+    pub ports: &'a [Port],
+    /// Always [`OrderedAction::Allow`] for a NetworkPolicy.
+    pub action: OrderedAction,
+}
+
+impl Policy {
+    /// The policy's unique name.
+    pub fn key(&self) -> PolicyKey {
+        match self {
+            Policy::Kubernetes(p) => PolicyKey {
+                kind: PolicyKind::NetworkPolicy,
+                namespace: Some(p.namespace.clone()),
+                name: p.name.clone(),
+            },
+            Policy::Ordered(p) => match &p.scope {
+                Scope::Namespace(ns) => PolicyKey {
+                    kind: PolicyKind::Policy,
+                    namespace: Some(ns.clone()),
+                    name: p.name.clone(),
+                },
+                Scope::Global => PolicyKey {
+                    kind: PolicyKind::GlobalPolicy,
+                    namespace: None,
+                    name: p.name.clone(),
+                },
+            },
+        }
+    }
+
+    /// Things that parse but may not do what the author meant (named ports,
+    /// host bits in a CIDR, rules of a direction the policy does not isolate),
+    /// each naming the field.
+    pub fn warnings(&self) -> Vec<String> {
+        super::validate::warnings(self)
+    }
+
+    /// The policy's rules in `direction`, in order.
+    pub fn rules(&self, direction: Direction) -> Vec<RuleRef<'_>> {
+        let allow = OrderedAction::Allow;
+        match (self, direction) {
+            (Policy::Kubernetes(p), Direction::Ingress) => p
+                .spec
+                .ingress
+                .iter()
+                .map(|r| RuleRef {
+                    peers: &r.from,
+                    ports: &r.ports,
+                    action: allow,
+                })
+                .collect(),
+            (Policy::Kubernetes(p), Direction::Egress) => p
+                .spec
+                .egress
+                .iter()
+                .map(|r| RuleRef {
+                    peers: &r.to,
+                    ports: &r.ports,
+                    action: allow,
+                })
+                .collect(),
+            (Policy::Ordered(p), Direction::Ingress) => p
+                .spec
+                .ingress
+                .iter()
+                .map(|r| RuleRef {
+                    peers: &r.from,
+                    ports: &r.ports,
+                    action: r.action,
+                })
+                .collect(),
+            (Policy::Ordered(p), Direction::Egress) => p
+                .spec
+                .egress
+                .iter()
+                .map(|r| RuleRef {
+                    peers: &r.to,
+                    ports: &r.ports,
+                    action: r.action,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        super::parse::manifest(self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_yaml_ng::Value::deserialize(deserializer)?;
+        super::parse::policy_from_value(value, 1).map_err(serde::de::Error::custom)
+    }
+}
