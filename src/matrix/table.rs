@@ -224,7 +224,8 @@ impl Matrix {
             .unwrap_or_else(|| panic!("{from} -> {to} {probe}: {outcome}"))
     }
 
-    /// The matrix as a text grid (see [`grid`] for the marks).
+    /// The matrix as a text grid: a row per `from`, a column per `to`, a
+    /// mark per probe (`+` allowed, `.` blocked, `!` error, `=` self).
     pub fn grid(&self) -> String {
         grid(&self.axes, |i| {
             self.cells[i].as_ref().map_or(SELF, Outcome::mark)
@@ -337,7 +338,7 @@ impl Expected {
         self.cells[i]
     }
 
-    /// The expectation as a text grid (see [`grid`] for the marks).
+    /// The expectation as a text grid, laid out as [`Matrix::grid`].
     pub fn grid(&self) -> String {
         grid(
             &self.axes,
