@@ -74,6 +74,17 @@ impl SingleNode {
         self.underlay.node_ip(0)
     }
 
+    /// The underlay's switch namespace: a host outside the cluster, which
+    /// pods reach through the node (routed and masqueraded).
+    pub fn switch(&self) -> &Netns {
+        self.underlay.switch()
+    }
+
+    /// The switch's address on the underlay.
+    pub fn switch_ip(&self) -> IpAddr {
+        self.underlay.switch_ip()
+    }
+
     /// A fresh connection to the daemon's control socket.
     pub fn client(&self) -> Client {
         connect(&self.daemon)
@@ -102,6 +113,25 @@ pub fn add_request(container_id: &str, netns: &Netns, name: &str) -> PodAdd {
         name: Some(name.to_owned()),
         labels: Default::default(),
         mtu: None,
+    }
+}
+
+/// The `pod_add` of interface [`IFNAME`] in `netns` for container
+/// `container_id`, named `namespace/name` and labelled `labels`.
+pub fn add_request_in(
+    container_id: &str,
+    netns: &Netns,
+    namespace: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> PodAdd {
+    PodAdd {
+        namespace: Some(namespace.to_owned()),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..add_request(container_id, netns, name)
     }
 }
 
@@ -223,6 +253,27 @@ impl ControlPod {
         let netns = Netns::new(prefix, role);
         let add = add_request(&format!("{prefix}-{role}"), &netns, role);
         let info = pod_add(client, &add).unwrap_or_else(|e| panic!("pod_add {role}: {e:?}"));
+        let pod = Self { info, netns };
+        pod.wait_addresses();
+        pod
+    }
+
+    /// Creates namespace `tw-<prefix>-<namespace>-<name>-<pid>`, attaches
+    /// it as container `<prefix>-<namespace>-<name>` (pod `namespace/name`
+    /// with `labels`) and waits until its addresses are usable; panics if
+    /// `pod_add` fails.
+    pub fn attach_in(
+        client: &mut Client,
+        prefix: &str,
+        namespace: &str,
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Self {
+        let role = format!("{namespace}-{name}");
+        let netns = Netns::new(prefix, &role);
+        let add = add_request_in(&format!("{prefix}-{role}"), &netns, namespace, name, labels);
+        let info =
+            pod_add(client, &add).unwrap_or_else(|e| panic!("pod_add {namespace}/{name}: {e:?}"));
         let pod = Self { info, netns };
         pod.wait_addresses();
         pod

@@ -23,6 +23,9 @@
 //! - [`control`]: one node's daemon called on its control socket, and pods
 //!   attached through it.
 //! - [`cni`]: the CNI plugin run as a container runtime runs it.
+//! - [`matrix`]: probe servers in every pod and the truth table of which
+//!   (from, to, probe) gets through, diffed readably against an expectation;
+//!   what network policy tests assert with.
 //!
 //! Every namespace, link, process and directory a test creates is owned by a
 //! guard whose `Drop` removes it, so a failing (panicking) test cleans up too.
@@ -34,6 +37,7 @@ pub mod cni;
 pub mod control;
 pub mod daemon;
 pub mod etcd;
+pub mod matrix;
 pub mod netns;
 pub mod node;
 pub mod pod;
