@@ -1,7 +1,7 @@
 //! The control daemon's API: newline-delimited JSON over `RUN_DIR/control.sock`
 //! (see `control/API.md` for the protocol), used by the CNI plugin and the CLI.
 //!
-//! - [`proto`], [`pod`], [`node`]: the wire types (pure);
+//! - [`proto`], [`pod`], [`node`], [`policy`]: the wire types (pure);
 //! - [`codec`]: lines to requests and replies to lines (pure);
 //! - [`validate`]: every check that needs no state (pure);
 //! - [`server`]: the tokio socket server, peer authorisation and the
@@ -19,6 +19,7 @@ pub mod codec;
 pub mod fixtures;
 pub mod node;
 pub mod pod;
+pub mod policy;
 pub mod proto;
 pub mod server;
 pub mod validate;

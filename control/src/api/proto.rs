@@ -19,6 +19,10 @@ pub use tweed_dataplane::table::peers::Backend;
 
 use super::node::{NodesReply, PeerAdd, PeersReply, StatusReply};
 use super::pod::{GcArgs, PodAdd, PodDel, PodInfo, PodKey, PodsReply, ReleasedReply};
+use super::policy::{
+    AppliedReply, ExplainReply, LabelNamespace, LabelPod, LabelsReply, PoliciesReply, PolicyApply,
+    PolicyDelete, PolicyExplain,
+};
 
 /// The protocol version this build speaks; a request with another is refused.
 pub const VERSION: u32 = 1;
@@ -159,6 +163,18 @@ pub enum Request {
     Stats(Empty),
     /// Run a synthetic packet through the dataplane as a dry run.
     Trace(TraceRequest),
+    /// Create or replace policies from YAML or JSON documents.
+    PolicyApply(PolicyApply),
+    /// Delete one policy.
+    PolicyDelete(PolicyDelete),
+    /// Every policy.
+    PolicyList(Empty),
+    /// Which policy and rule decide a connection between two endpoints.
+    PolicyExplain(PolicyExplain),
+    /// Set or remove a pod's labels.
+    LabelPod(LabelPod),
+    /// Set or remove a namespace's labels.
+    LabelNamespace(LabelNamespace),
 }
 
 /// The operations, without their arguments (named as on the wire).
@@ -177,6 +193,12 @@ pub enum Op {
     PeerList,
     Stats,
     Trace,
+    PolicyApply,
+    PolicyDelete,
+    PolicyList,
+    PolicyExplain,
+    LabelPod,
+    LabelNamespace,
 }
 
 impl Op {
@@ -196,6 +218,12 @@ impl Op {
             Op::PeerList => "peer_list",
             Op::Stats => "stats",
             Op::Trace => "trace",
+            Op::PolicyApply => "policy_apply",
+            Op::PolicyDelete => "policy_delete",
+            Op::PolicyList => "policy_list",
+            Op::PolicyExplain => "policy_explain",
+            Op::LabelPod => "label_pod",
+            Op::LabelNamespace => "label_namespace",
         }
     }
 }
@@ -217,6 +245,12 @@ impl Request {
             Request::PeerList(_) => Op::PeerList,
             Request::Stats(_) => Op::Stats,
             Request::Trace(_) => Op::Trace,
+            Request::PolicyApply(_) => Op::PolicyApply,
+            Request::PolicyDelete(_) => Op::PolicyDelete,
+            Request::PolicyList(_) => Op::PolicyList,
+            Request::PolicyExplain(_) => Op::PolicyExplain,
+            Request::LabelPod(_) => Op::LabelPod,
+            Request::LabelNamespace(_) => Op::LabelNamespace,
         }
     }
 }
@@ -234,7 +268,7 @@ pub struct NameArgs {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ResponseBody {
-    /// `{}`: `peer_add`, `peer_remove`.
+    /// `{}`: `peer_add`, `peer_remove`, `policy_delete`.
     Empty(Empty),
     /// `status`.
     Status(StatusReply),
@@ -254,6 +288,14 @@ pub enum ResponseBody {
     Stats(StatsReply),
     /// `trace`.
     Trace(TraceReply),
+    /// `policy_apply`.
+    Applied(AppliedReply),
+    /// `policy_list`.
+    Policies(PoliciesReply),
+    /// `policy_explain`.
+    Explain(ExplainReply),
+    /// `label_pod`, `label_namespace`.
+    Labels(LabelsReply),
 }
 
 impl ResponseBody {
@@ -275,7 +317,13 @@ impl ResponseBody {
             Op::PeerList => ResponseBody::Peers(from_value(value)?),
             Op::Stats => ResponseBody::Stats(from_value(value)?),
             Op::Trace => ResponseBody::Trace(from_value(value)?),
-            Op::PeerAdd | Op::PeerRemove => ResponseBody::Empty(from_value(value)?),
+            Op::PolicyApply => ResponseBody::Applied(from_value(value)?),
+            Op::PolicyList => ResponseBody::Policies(from_value(value)?),
+            Op::PolicyExplain => ResponseBody::Explain(from_value(value)?),
+            Op::LabelPod | Op::LabelNamespace => ResponseBody::Labels(from_value(value)?),
+            Op::PeerAdd | Op::PeerRemove | Op::PolicyDelete => {
+                ResponseBody::Empty(from_value(value)?)
+            }
         })
     }
 

@@ -53,7 +53,51 @@ pub fn request(request: &Request) -> Result<(), ApiError> {
         Request::Trace(args) => dp::trace(args)
             .map(|_| ())
             .map_err(|e| ApiError::invalid(e.message)),
+        Request::PolicyApply(args) => {
+            if args.text.trim().is_empty() {
+                return Err(invalid(
+                    "policy_apply.text",
+                    "is empty; give the policy documents",
+                ));
+            }
+            Ok(())
+        }
+        Request::PolicyDelete(key) => {
+            name("policy_delete.name", &key.name)?;
+            match (&key.namespace, key.kind) {
+                (Some(_), crate::policy::PolicyKind::GlobalPolicy) => Err(invalid(
+                    "policy_delete.namespace",
+                    "a globalpolicy has no namespace; leave it out",
+                )),
+                (None, kind) if kind != crate::policy::PolicyKind::GlobalPolicy => Err(invalid(
+                    "policy_delete.namespace",
+                    format!("a {} lives in a namespace; give it", kind.name()),
+                )),
+                (Some(ns), _) => name("policy_delete.namespace", ns),
+                (None, _) => Ok(()),
+            }
+        }
+        Request::PolicyExplain(args) => {
+            pod_ref("policy_explain.from", &args.from)?;
+            if args.to.parse::<IpAddr>().is_err() {
+                pod_ref("policy_explain.to", &args.to)?;
+            }
+            Ok(())
+        }
+        Request::LabelPod(args) => {
+            pod_name_part("label_pod.namespace", &args.namespace)?;
+            pod_name_part("label_pod.name", &args.name)?;
+            crate::policy::check_labels("label_pod", &args.labels, &args.remove)
+                .map_err(ApiError::invalid)
+        }
+        Request::LabelNamespace(args) => {
+            crate::policy::check_namespace("label_namespace.namespace", &args.namespace)
+                .map_err(ApiError::invalid)?;
+            crate::policy::check_labels("label_namespace", &args.labels, &args.remove)
+                .map_err(ApiError::invalid)
+        }
         Request::Status(_)
+        | Request::PolicyList(_)
         | Request::PodList(_)
         | Request::NodeList(_)
         | Request::RouteList(_)
@@ -98,6 +142,18 @@ fn pod_name_part(field: &str, value: &str) -> Result<(), ApiError> {
         return Err(invalid(field, format!("{value:?} must not contain '/'")));
     }
     Ok(())
+}
+
+/// A pod named `NAMESPACE/NAME`.
+fn pod_ref(field: &str, value: &str) -> Result<(), ApiError> {
+    let Some((ns, pod)) = value.split_once('/') else {
+        return Err(invalid(
+            field,
+            format!("{value:?} is neither NAMESPACE/POD nor an IP address"),
+        ));
+    };
+    pod_name_part(field, ns)?;
+    pod_name_part(field, pod)
 }
 
 /// A pod attachment's key, under `op`.

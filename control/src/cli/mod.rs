@@ -8,6 +8,7 @@
 //! stdout. Errors reach `main` as one [`CliError`], printed as one line.
 
 pub mod install;
+pub mod policy;
 pub mod render;
 pub mod stats;
 pub mod table;
@@ -73,6 +74,12 @@ pub enum Command {
     Stats,
     /// Run a synthetic packet through the dataplane (nothing is sent).
     Trace(TraceArgs),
+    /// Apply, delete, list and explain network policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Set or remove labels of pods and namespaces (policy selects by them).
+    #[command(subcommand)]
+    Label(policy::LabelCommand),
 }
 
 /// `tweed peer ...`.
@@ -245,9 +252,11 @@ fn request(
             },
         }),
         Command::Trace(args) => Request::Trace(trace_request(args, call)?),
-        Command::Daemon(_) | Command::InstallCni(_) => {
+        Command::Label(label) => policy::label_request(label)?,
+        Command::Daemon(_) | Command::InstallCni(_) | Command::Policy(_) => {
             return Err(CliError::Usage(
-                "`tweed daemon` and `tweed install-cni` are not calls to the daemon".to_owned(),
+                "`tweed daemon`, `tweed install-cni` and `tweed policy` are not one call to the daemon"
+                    .to_owned(),
             ));
         }
     })
@@ -287,6 +296,9 @@ pub fn execute(
     command: &Command,
     call: &mut dyn FnMut(Request) -> Result<ResponseBody, ClientError>,
 ) -> Result<String, CliError> {
+    if let Command::Policy(policy_command) = command {
+        return execute_policy(output, policy_command, call);
+    }
     let request = request(command, call)?;
     let op = request.op().name();
     let body = call(request)?;
@@ -303,6 +315,7 @@ pub fn execute(
         (_, ResponseBody::Peers(peers)) => render::render_peers(&peers.peers),
         (_, ResponseBody::Stats(counters)) => stats::render_stats(counters),
         (_, ResponseBody::Trace(trace)) => stats::render_trace(trace),
+        (_, ResponseBody::Labels(reply)) => policy::render_labels(&reply.labels),
         (Command::Peer(PeerCommand::Add(args)), ResponseBody::Empty(_)) => {
             format!("peer {} added\n", args.name)
         }
@@ -311,6 +324,42 @@ pub fn execute(
         }
         _ => return Err(CliError::Unexpected(op)),
     })
+}
+
+/// `tweed policy ...`: one call, or one per policy of a file for a delete.
+fn execute_policy(
+    output: Output,
+    command: &policy::PolicyCommand,
+    call: &mut dyn FnMut(Request) -> Result<ResponseBody, ClientError>,
+) -> Result<String, CliError> {
+    let mut text = String::new();
+    let mut values = Vec::new();
+    for request in policy::policy_requests(command)? {
+        let op = request.op().name();
+        let deleted = match &request {
+            Request::PolicyDelete(key) => Some(key.clone()),
+            _ => None,
+        };
+        let body = call(request)?;
+        values.push(body.to_value());
+        text.push_str(&match (&body, deleted) {
+            (ResponseBody::Applied(reply), _) => policy::render_applied(reply),
+            (ResponseBody::Policies(reply), _) => policy::render_policies(reply),
+            (ResponseBody::Explain(reply), _) => policy::render_explain(reply),
+            (ResponseBody::Empty(_), Some(key)) => format!("{key} deleted\n"),
+            _ => return Err(CliError::Unexpected(op)),
+        });
+    }
+    if output == Output::Json {
+        let value = match <[serde_json::Value; 1]>::try_from(values) {
+            Ok([one]) => one,
+            Err(many) => serde_json::Value::Array(many),
+        };
+        let mut json = serde_json::to_string_pretty(&value).unwrap_or_default();
+        json.push('\n');
+        return Ok(json);
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@
 //! /tweed/v1/subnets/10.244.1.0-24       SubnetClaim, on the node's lease (uniqueness)
 //! /tweed/v1/static-peers/NAME           NodeRecord of a host that runs no tweed
 //! /tweed/v1/pods/NODE/CONTAINER/IFNAME  PodRecord, the pod's durable IPAM lease
+//! /tweed/v1/pod-labels/NS/NAME          labels set with `tweed label pod`, in place of the CNI's
+//! /tweed/v1/namespaces/NS               a namespace's labels
+//! /tweed/v1/policies/KIND/NS/NAME       a policy (`_` for the namespace of a GlobalPolicy)
 //! ```
 //!
 //! A subnet is written `ADDR-LEN` (flannel's form), so a key never holds a
@@ -50,6 +53,41 @@ pub fn pod(node: &str, container_id: &str, ifname: &str) -> String {
     format!("{}{container_id}/{ifname}", pods(node))
 }
 
+/// Every pod record of every node.
+pub const ALL_PODS: &str = "/tweed/v1/pods/";
+/// Every pod's labels set with `tweed label pod`.
+pub const POD_LABELS: &str = "/tweed/v1/pod-labels/";
+/// Every namespace's labels.
+pub const NAMESPACES: &str = "/tweed/v1/namespaces/";
+/// Every policy.
+pub const POLICIES: &str = "/tweed/v1/policies/";
+
+/// The labels `tweed label pod` set on a pod.
+pub fn pod_labels(namespace: &str, name: &str) -> String {
+    format!("{POD_LABELS}{namespace}/{name}")
+}
+
+/// A pod-labels key's namespace and name.
+pub fn pod_labels_of(key: &str) -> Option<(&str, &str)> {
+    let (ns, name) = key.strip_prefix(POD_LABELS)?.split_once('/')?;
+    (!ns.is_empty() && !name.is_empty() && !name.contains('/')).then_some((ns, name))
+}
+
+/// A namespace's labels.
+pub fn namespace(name: &str) -> String {
+    format!("{NAMESPACES}{name}")
+}
+
+/// The namespace a policy key names, or `_` for a cluster-wide one (a
+/// namespace name is a DNS label and never `_`).
+const GLOBAL: &str = "_";
+
+/// A policy's key.
+pub fn policy(key: &crate::policy::PolicyKey) -> String {
+    let ns = key.namespace.as_deref().unwrap_or(GLOBAL);
+    format!("{POLICIES}{}/{ns}/{}", key.kind.name(), key.name)
+}
+
 /// The name after a prefix (`NODES`, `STATIC_PEERS`).
 pub fn name_of<'a>(prefix: &str, key: &'a str) -> Option<&'a str> {
     key.strip_prefix(prefix).filter(|n| !n.is_empty())
@@ -75,5 +113,11 @@ mod tests {
         assert_eq!(name_of(NODES, &node("a")), Some("a"));
         assert_eq!(name_of(NODES, NODES), None);
         assert_eq!(pod("n", "c1", "eth0"), "/tweed/v1/pods/n/c1/eth0");
+        assert!(pod("n", "c1", "eth0").starts_with(ALL_PODS));
+        assert_eq!(
+            pod_labels_of(&pod_labels("prod", "web")),
+            Some(("prod", "web"))
+        );
+        assert_eq!(pod_labels_of("/tweed/v1/pod-labels/prod"), None);
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use ipnet::IpNet;
 
-use super::Daemon;
+use super::{Daemon, policy_ops};
 use crate::api::node::{
     DataplaneStatus, NodeInfo, NodeKind, NodesReply, PeerAdd, PeerStatus, PeersReply, StatusReply,
 };
@@ -57,6 +57,7 @@ async fn handle(daemon: &Daemon, request: Request) -> Result<ResponseBody, ApiEr
                 })
                 .await
                 .map_err(pod_error)?;
+            policy_ops::pod_attached(daemon, &record).await;
             ResponseBody::Pod(pod_info(daemon, record))
         }
         Request::PodDel(del) => {
@@ -65,6 +66,7 @@ async fn handle(daemon: &Daemon, request: Request) -> Result<ResponseBody, ApiEr
                 .del(&del.container_id, del.ifname.as_deref())
                 .await
                 .map_err(pod_error)?;
+            policy_ops::pods_released(daemon, &released).await;
             released_reply(daemon, released)
         }
         Request::PodGet(key) => match daemon.pods.get(&key.container_id, &key.ifname).await {
@@ -95,6 +97,7 @@ async fn handle(daemon: &Daemon, request: Request) -> Result<ResponseBody, ApiEr
                 })
                 .collect();
             let released = daemon.pods.gc(&valid).await.map_err(pod_error)?;
+            policy_ops::pods_released(daemon, &released).await;
             released_reply(daemon, released)
         }
         Request::NodeList(_) => ResponseBody::Nodes(NodesReply {
@@ -129,6 +132,23 @@ async fn handle(daemon: &Daemon, request: Request) -> Result<ResponseBody, ApiEr
         Request::Stats(_) => ResponseBody::Stats(dp.stats().await.map_err(dataplane_error)?),
         Request::Trace(trace) => {
             ResponseBody::Trace(dp.trace(trace).await.map_err(dataplane_error)?)
+        }
+        Request::PolicyApply(args) => {
+            ResponseBody::Applied(policy_ops::apply(daemon, &args.text).await?)
+        }
+        Request::PolicyDelete(key) => {
+            policy_ops::delete(daemon, &key).await?;
+            ResponseBody::empty()
+        }
+        Request::PolicyList(_) => ResponseBody::Policies(policy_ops::list(daemon).await),
+        Request::PolicyExplain(args) => {
+            ResponseBody::Explain(policy_ops::explain(daemon, &args).await?)
+        }
+        Request::LabelPod(args) => {
+            ResponseBody::Labels(policy_ops::label_pod(daemon, &args).await?)
+        }
+        Request::LabelNamespace(args) => {
+            ResponseBody::Labels(policy_ops::label_namespace(daemon, &args).await?)
         }
     })
 }
@@ -353,7 +373,7 @@ fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-fn store_error(e: StoreError) -> ApiError {
+pub(super) fn store_error(e: StoreError) -> ApiError {
     ApiError::unavailable("the cluster store", e)
 }
 

@@ -14,6 +14,7 @@
 //! file if they are still free.
 
 mod handler;
+mod policy_ops;
 mod renew;
 pub mod setup;
 mod sync;
@@ -28,6 +29,7 @@ use crate::cluster::{ClusterError, ClusterView, NodeRecord};
 use crate::config::{ConfigError, DaemonArgs, DaemonConfig};
 use crate::dataplane::Supervisor;
 use crate::dataplane::supervisor::SupervisorError;
+use crate::enforce::Enforcer;
 use crate::health::HealthBook;
 use crate::host::{self, HostError, HostPlan};
 use crate::pods::{PodError, Pods};
@@ -83,6 +85,7 @@ pub struct Daemon {
     held: RwLock<HeldLease>,
     view: watch::Receiver<ClusterView>,
     health: Arc<Mutex<HealthBook>>,
+    enforcer: Arc<Enforcer>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -201,6 +204,15 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         &store.list(crate::cluster::keys::STATIC_PEERS).await?,
     );
     let (view_tx, view_rx) = watch::channel(initial);
+    let mut policy_addrs = held.record.node_addrs();
+    policy_addrs.push(held.record.underlay_ip);
+    let enforcer = Arc::new(Enforcer::new(
+        store.clone(),
+        &config.node_name,
+        policy_addrs,
+        supervisor.dataplane().clone(),
+        Enforcer::list(store.as_ref()).await?,
+    ));
     let daemon = Arc::new(Daemon {
         config,
         store: store.clone(),
@@ -211,6 +223,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         held: RwLock::new(held),
         view: view_rx,
         health: Arc::new(Mutex::new(HealthBook::default())),
+        enforcer: enforcer.clone(),
     });
     host::routes::wait_for_link("tweed0", Duration::from_secs(10)).await?;
     daemon.install_host().await?;
@@ -222,6 +235,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
     tasks.spawn(supervisor.clone().monitor(stop_rx.clone()));
     tasks.spawn(sync::follow(daemon.clone(), stop_rx.clone()));
     tasks.spawn(renew::run(daemon.clone(), stop_rx.clone()));
+    tasks.spawn(enforcer.follow(stop_rx.clone()));
     spawn_health(&daemon, &mut tasks, &stop_rx).await;
     spawn_metrics(&daemon, &mut tasks, &stop_rx).await?;
     let server = handler::serve(daemon.clone()).await?;

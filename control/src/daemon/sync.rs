@@ -33,6 +33,7 @@ pub async fn resync(daemon: &Daemon) {
     if let Err(e) = daemon.pods.resync_ports().await {
         tracing::warn!(error = %e, "resync: pod ports");
     }
+    daemon.enforcer.resync().await;
 }
 
 /// The static routes the daemon owns: its overlay addresses to the node, the

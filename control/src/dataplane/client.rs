@@ -175,6 +175,23 @@ impl Dataplane {
         }
     }
 
+    /// Sets a pod port's ingress and egress rule sets.
+    pub async fn policy_set(
+        &self,
+        set: tweed_dataplane::api::proto::PolicySet,
+    ) -> Result<(), DataplaneError> {
+        self.call(Request::PolicySet(set)).await.map(drop)
+    }
+
+    /// Sets several ports' rule sets in one snapshot.
+    pub async fn policy_set_many(
+        &self,
+        sets: Vec<tweed_dataplane::api::proto::PolicySet>,
+    ) -> Result<(), DataplaneError> {
+        let request = Request::PolicySetMany(tweed_dataplane::api::proto::PolicySetMany { sets });
+        self.call(request).await.map(drop)
+    }
+
     /// The counters.
     pub async fn stats(&self) -> Result<StatsReply, DataplaneError> {
         match self.call(Request::Stats(Empty {})).await? {

@@ -247,6 +247,22 @@ impl<'w> Compiler<'w> {
         }
     }
 
+    /// How many pods `world.policies[policy]` applies to (selects, in either
+    /// direction), for `tweed policy list`.
+    pub fn selected_pods(&self, policy: usize) -> usize {
+        match &self.world.policies[policy] {
+            Policy::Kubernetes(p) => self.namespaces.get(p.namespace.as_str()).map_or(0, |ns| {
+                ns.pods
+                    .iter()
+                    .filter(|&&i| p.spec.pod_selector.matches(&self.world.pods[i].labels))
+                    .count()
+            }),
+            Policy::Ordered(_) => (0..self.world.pods.len())
+                .filter(|&pod| self.ordered_for(pod).contains(&policy))
+                .count(),
+        }
+    }
+
     /// The ordered policies that apply to `pod`, in (order, key) order.
     fn ordered_for(&self, pod: usize) -> Vec<usize> {
         let target = &self.world.pods[pod];
@@ -504,6 +520,8 @@ impl Emitter<'_> {
             remote_except: group.except.clone(),
             protocol,
             ports,
+            // Log rules carry their origin into the dataplane's flow-log lines.
+            name: (origin.action == OrderedAction::Log).then(|| origin.to_string()),
         });
         self.origins.insert((self.direction, id), origin);
     }

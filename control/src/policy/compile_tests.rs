@@ -137,6 +137,7 @@ spec:
                 remote_except: except.clone(),
                 protocol,
                 ports: range,
+                name: None,
             });
         }
     }

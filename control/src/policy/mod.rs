@@ -89,3 +89,26 @@ pub use model::{
 };
 pub use parse::parse_documents;
 pub use selector::{LabelSelector, Operator, Requirement};
+
+/// Checks labels as Kubernetes does (keys `[PREFIX/]NAME`, values empty or
+/// a label name) and label keys to remove; the message names `field` and the key.
+pub fn check_labels<'a>(
+    field: &str,
+    set: impl IntoIterator<Item = (&'a String, &'a String)>,
+    remove: impl IntoIterator<Item = &'a String>,
+) -> Result<(), String> {
+    let problem = |e: error::Invalid| format!("{}: {}", e.field, e.problem);
+    for (key, value) in set {
+        validate::label_key(&format!("{field}.labels"), key).map_err(problem)?;
+        validate::label_value(&format!("{field}.labels.{key}"), value).map_err(problem)?;
+    }
+    for key in remove {
+        validate::label_key(&format!("{field}.remove"), key).map_err(problem)?;
+    }
+    Ok(())
+}
+
+/// Checks a namespace name (a DNS-1123 label); the message names `field`.
+pub fn check_namespace(field: &str, name: &str) -> Result<(), String> {
+    validate::namespace(field, name).map_err(|e| format!("{}: {}", e.field, e.problem))
+}

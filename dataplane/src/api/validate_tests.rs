@@ -259,7 +259,8 @@ fn policy_set_many_checks_every_set_and_refuses_a_port_twice() {
             r#"{{"name":"{name}","ingress":{{"default":"deny","rules":[{{"id":1,"action":"allow","protocol":{protocol},"ports":{{"first":80,"last":80}},"name":"networkpolicy a/x ingress[0]"}}]}},"egress":{{"default":"allow"}}}}"#
         )
     };
-    let many = |sets: &[String]| format!(r#"{{"policy_set_many":{{"sets":[{}]}}}}"#, sets.join(","));
+    let many =
+        |sets: &[String]| format!(r#"{{"policy_set_many":{{"sets":[{}]}}}}"#, sets.join(","));
     check(&many(&[set("a/b", 6), set("a/c", 17)])).expect("valid");
     check(&many(&[])).expect("an empty batch is valid");
     refused(

@@ -96,9 +96,10 @@ pub enum Policy {
     Ordered(OrderedPolicy),
 }
 
-/// Which kind a policy is.
+/// Which kind a policy is; on the wire and in store keys by its
+/// [`name`](PolicyKind::name), kubectl's resource name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum PolicyKind {
     /// A Kubernetes NetworkPolicy.
     NetworkPolicy,
@@ -109,6 +110,15 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
+    /// The kind in lower case (`networkpolicy`, `policy`, `globalpolicy`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::NetworkPolicy => "networkpolicy",
+            PolicyKind::Policy => "policy",
+            PolicyKind::GlobalPolicy => "globalpolicy",
+        }
+    }
+
     /// The manifest's `kind`.
     pub fn manifest_kind(self) -> &'static str {
         match self {
@@ -132,7 +142,7 @@ pub struct PolicyKey {
 
 impl fmt::Display for PolicyKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = self.kind.manifest_kind().to_ascii_lowercase();
+        let kind = self.kind.name();
         match &self.namespace {
             Some(ns) => write!(f, "{kind} {ns}/{}", self.name),
             None => write!(f, "{kind} {}", self.name),
@@ -180,6 +190,27 @@ impl Policy {
     /// each naming the field.
     pub fn warnings(&self) -> Vec<String> {
         super::validate::warnings(self)
+    }
+
+    /// An ordered policy's `order` (absent: last); `None` for a NetworkPolicy.
+    pub fn order(&self) -> Option<f64> {
+        match self {
+            Policy::Kubernetes(_) => None,
+            Policy::Ordered(p) => Some(p.order()),
+        }
+    }
+
+    /// The directions it governs: a NetworkPolicy's policy types (with
+    /// Kubernetes' defaulting), an ordered policy's non-empty rule lists.
+    pub fn directions(&self) -> Vec<Direction> {
+        let (ingress, egress) = match self {
+            Policy::Kubernetes(p) => (p.isolates_ingress(), p.isolates_egress()),
+            Policy::Ordered(p) => (!p.spec.ingress.is_empty(), !p.spec.egress.is_empty()),
+        };
+        [(ingress, Direction::Ingress), (egress, Direction::Egress)]
+            .into_iter()
+            .filter_map(|(on, d)| on.then_some(d))
+            .collect()
     }
 
     /// The policy's rules in `direction`, in order.

@@ -1,0 +1,223 @@
+//! Network policy, enforced: the cluster's policy inputs followed from the
+//! store, compiled for this node's pods, and pushed to the dataplane.
+//!
+//! - [`world`]: the inputs (every pod of every node, labels, policies) as a
+//!   pure state that listings and watch events update;
+//! - [`plan`]: which ports' rule sets changed since the last push (pure);
+//! - [`Enforcer`]: the I/O: it follows the store, recompiles after every
+//!   change (a burst of events is one recompile) and pushes only what changed.
+//!
+//! Every node compiles the rule sets of its own pods from the whole cluster's
+//! inputs, so a policy or label change anywhere reaches every node through
+//! the store's watch. Requests that change policy on this node (`policy_apply`,
+//! a pod attached here) apply the change to the inputs and push before they
+//! answer: when `tweed policy apply` returns, this node enforces it, and a
+//! pod's first packet already meets its policy.
+//!
+//! Open connections: the dataplane checks policy when a flow starts; packets
+//! of a tracked flow pass without a new check. A policy that starts denying
+//! a flow therefore stops its new connections at once and lets connections
+//! already open run until they end or go idle past conntrack's timeout, as
+//! the kernel's conntrack-based firewalls (and Calico on them) do.
+
+pub mod plan;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{Mutex, watch};
+
+pub use world::PolicyInputs;
+
+use crate::cluster::keys;
+use crate::dataplane::Dataplane;
+use crate::policy::Compiler;
+use crate::store::{Store, StoreError};
+use plan::PortRules;
+
+/// How long to wait before following the store again after it failed.
+const RETRY: Duration = Duration::from_secs(1);
+
+struct State {
+    inputs: PolicyInputs,
+    /// The rule sets the dataplane was last given, by port.
+    pushed: BTreeMap<String, PortRules>,
+}
+
+/// Compiles and pushes this node's pods' policy.
+pub struct Enforcer {
+    store: Arc<dyn Store>,
+    node: String,
+    node_addrs: Vec<IpAddr>,
+    dataplane: Dataplane,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Enforcer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enforcer")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Enforcer {
+    /// An enforcer for node `node`, whose own addresses (always allowed to
+    /// and from its pods) are `node_addrs`, over `inputs` (listed from the store).
+    pub fn new(
+        store: Arc<dyn Store>,
+        node: &str,
+        node_addrs: Vec<IpAddr>,
+        dataplane: Dataplane,
+        inputs: PolicyInputs,
+    ) -> Self {
+        Enforcer {
+            store,
+            node: node.to_owned(),
+            node_addrs,
+            dataplane,
+            state: Mutex::new(State {
+                inputs,
+                pushed: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// Lists every input from the store.
+    pub async fn list(store: &dyn Store) -> Result<PolicyInputs, StoreError> {
+        let mut listed = Vec::new();
+        for prefix in PolicyInputs::PREFIXES {
+            listed.extend(store.list(prefix).await?);
+        }
+        Ok(PolicyInputs::from_lists(&listed))
+    }
+
+    /// A copy of the inputs (for `policy_list`, `explain`, labels).
+    pub async fn inputs(&self) -> PolicyInputs {
+        self.state.lock().await.inputs.clone()
+    }
+
+    /// The node's own addresses.
+    pub fn node_addrs(&self) -> &[IpAddr] {
+        &self.node_addrs
+    }
+
+    /// Changes the inputs with `change`, then compiles and pushes.
+    pub async fn update(&self, change: impl FnOnce(&mut PolicyInputs)) {
+        let mut state = self.state.lock().await;
+        change(&mut state.inputs);
+        self.push(&mut state).await;
+    }
+
+    /// Forgets what was pushed and pushes every port's rule sets (after the
+    /// dataplane restarted or its ports were recreated).
+    pub async fn resync(&self) {
+        let mut state = self.state.lock().await;
+        state.pushed.clear();
+        self.push(&mut state).await;
+    }
+
+    /// Compiles every local pod's rule sets and pushes those that changed,
+    /// all in one `policy_set_many` (one snapshot in the dataplane); if that
+    /// is refused (a port went away meanwhile), port by port.
+    async fn push(&self, state: &mut State) {
+        let wanted = self.compile(&state.inputs);
+        state.pushed.retain(|port, _| wanted.contains_key(port));
+        let sets = plan::changes(&wanted, &state.pushed);
+        if sets.is_empty() {
+            return;
+        }
+        let names: Vec<String> = sets.iter().map(|s| s.name.clone()).collect();
+        let pushed = match self.dataplane.policy_set_many(sets.clone()).await {
+            Ok(()) => names,
+            Err(e) => {
+                tracing::debug!(error = %e, "pushing policy in one batch; retrying port by port");
+                let mut pushed = Vec::new();
+                for set in sets {
+                    let name = set.name.clone();
+                    match self.dataplane.policy_set(set).await {
+                        Ok(()) => pushed.push(name),
+                        // A port being created or removed right now; the
+                        // next change or resync pushes it again.
+                        Err(e) => {
+                            tracing::warn!(port = %name, error = %e, "pushing a pod's policy")
+                        }
+                    }
+                }
+                pushed
+            }
+        };
+        for name in pushed {
+            if let Some(rules) = wanted.get(&name) {
+                state.pushed.insert(name, rules.clone());
+            }
+        }
+    }
+
+    /// The rule sets of every pod on this node, by port.
+    fn compile(&self, inputs: &PolicyInputs) -> BTreeMap<String, PortRules> {
+        let (world, record_keys) = inputs.world(&self.node_addrs);
+        let compiler = Compiler::new(&world);
+        let local = keys::pods(&self.node);
+        record_keys
+            .iter()
+            .enumerate()
+            .filter(|(_, key)| key.starts_with(&local))
+            .filter_map(|(i, key)| {
+                let record = inputs.pods.get(*key)?;
+                let compiled = compiler.endpoint(i);
+                Some((record.port.clone(), (compiled.ingress, compiled.egress)))
+            })
+            .collect()
+    }
+
+    /// Follows the store until `stop`: each round watches every input prefix,
+    /// lists them again (so nothing between the two is missed), and then
+    /// recompiles after every burst of events.
+    pub async fn follow(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                result = self.round() => {
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "following the policy inputs; retrying");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+
+    async fn round(&self) -> Result<(), StoreError> {
+        let mut streams = Vec::new();
+        for prefix in PolicyInputs::PREFIXES {
+            streams.push(self.store.watch(prefix).await?);
+        }
+        let listed = Self::list(self.store.as_ref()).await?;
+        self.update(|inputs| *inputs = listed).await;
+        let mut events = futures::stream::select_all(streams);
+        while let Some(event) = events.next().await {
+            let mut batch = vec![event?];
+            // Take whatever else is already waiting: one recompile per burst.
+            while let Some(Some(more)) = events.next().now_or_never() {
+                batch.push(more?);
+            }
+            let mut state = self.state.lock().await;
+            let mut changed = false;
+            for event in &batch {
+                changed |= state.inputs.apply(event);
+            }
+            if changed {
+                self.push(&mut state).await;
+            }
+        }
+        Ok(())
+    }
+}
