@@ -194,6 +194,17 @@ fn owned(labels: Labels) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+/// `tweed ARGS` against the node's daemon: its stdout, after a success.
+fn cli_ok(daemon: &tweed_suite::daemon::Daemon, args: &[&str]) -> String {
+    let out = daemon.cli(args);
+    assert!(
+        out.status.success(),
+        "tweed {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("the CLI prints UTF-8")
+}
+
 fn call(client: &mut Client, request: Request) -> ResponseBody {
     let op = request.op().name();
     client.call(request).unwrap_or_else(|e| panic!("{op}: {e}"))
@@ -228,8 +239,34 @@ fn default_deny_ingress_then_allow_from_a_namespace_and_a_pod_selector() {
     }
     let world = World::start("pmb", "10.97.42");
     let harness = world.harness();
-    world.apply(DEFAULT_DENY_PROD);
+    // Through the CLI, as a user would.
+    let daemon = world.node.daemon();
+    let file = daemon.dir().join("default-deny.yaml");
+    std::fs::write(&file, DEFAULT_DENY_PROD).expect("write the policy file");
+    let applied = cli_ok(
+        daemon,
+        &["policy", "apply", "-f", &file.display().to_string()],
+    );
+    assert_eq!(applied, "networkpolicy prod/default-deny applied\n");
     world.check(&harness, &harness.all_allowed().deny("*", "prod/*", "*"));
+    let listed = cli_ok(daemon, &["policy", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("networkpolicy") && l.contains("default-deny")),
+        "{listed}"
+    );
+    let explained = cli_ok(
+        daemon,
+        &[
+            "policy", "explain", "--from", "dev/web", "--to", "prod/db", "--port", "80/tcp",
+        ],
+    );
+    assert!(
+        explained.contains("networkpolicy prod/default-deny")
+            && explained.ends_with("verdict: deny\n"),
+        "{explained}"
+    );
 
     world.apply(
         r#"
