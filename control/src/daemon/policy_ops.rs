@@ -41,7 +41,14 @@ pub async fn apply(daemon: &Daemon, text: &str) -> Result<AppliedReply, ApiError
         writes.push((keys::policy(&key), value));
         reply.applied.push(key);
     }
-    for (key, value) in &writes {
+    store_and_enforce(daemon, &writes).await?;
+    Ok(reply)
+}
+
+/// Writes `writes` to the store, then applies them to the enforcer's inputs
+/// and pushes (the watch brings the same values later, which changes nothing).
+async fn store_and_enforce(daemon: &Daemon, writes: &[(String, Vec<u8>)]) -> Result<(), ApiError> {
+    for (key, value) in writes {
         daemon
             .store
             .put(key, value.clone(), None)
@@ -51,12 +58,12 @@ pub async fn apply(daemon: &Daemon, text: &str) -> Result<AppliedReply, ApiError
     daemon
         .enforcer
         .update(|inputs| {
-            for (key, value) in &writes {
+            for (key, value) in writes {
                 inputs.put(key, value);
             }
         })
         .await;
-    Ok(reply)
+    Ok(())
 }
 
 /// `policy_delete`.
@@ -210,19 +217,12 @@ pub async fn label_pod(daemon: &Daemon, args: &LabelPod) -> Result<LabelsReply, 
         )));
     };
     let labels = relabel(inputs.labels_of(record), &args.labels, &args.remove);
-    let key = keys::pod_labels(&args.namespace, &args.name);
     let value = serde_json::to_vec(&labels).expect("labels always serialize");
-    daemon
-        .store
-        .put(&key, value.clone(), None)
-        .await
-        .map_err(store_error)?;
-    daemon
-        .enforcer
-        .update(|inputs| {
-            inputs.put(&key, &value);
-        })
-        .await;
+    store_and_enforce(
+        daemon,
+        &[(keys::pod_labels(&args.namespace, &args.name), value)],
+    )
+    .await?;
     Ok(LabelsReply { labels })
 }
 
@@ -246,19 +246,8 @@ pub async fn label_namespace(
         .unwrap_or_default();
     let mut labels = relabel(current, &args.labels, &args.remove);
     labels.remove(NAMESPACE_NAME_LABEL);
-    let key = keys::namespace(&args.namespace);
     let value = serde_json::to_vec(&labels).expect("labels always serialize");
-    daemon
-        .store
-        .put(&key, value.clone(), None)
-        .await
-        .map_err(store_error)?;
-    daemon
-        .enforcer
-        .update(|inputs| {
-            inputs.put(&key, &value);
-        })
-        .await;
+    store_and_enforce(daemon, &[(keys::namespace(&args.namespace), value)]).await?;
     labels.insert(NAMESPACE_NAME_LABEL.to_owned(), args.namespace.clone());
     Ok(LabelsReply { labels })
 }
