@@ -17,8 +17,8 @@ use tweed_dataplane::api::proto::{
 };
 
 use super::model::{
-    Direction, Labels, NAMESPACE_NAME_LABEL, OrderedAction, Peer, Policy, PolicyKey, Port,
-    PortValue, RuleRef, Scope, World,
+    Direction, Labels, NAMESPACE_NAME_LABEL, OrderedAction, Peer, PodIdentity, Policy, PolicyKey,
+    Port, PortValue, RuleRef, Scope, World,
 };
 
 /// The tier of the rule that always allows the pod's node.
@@ -91,6 +91,8 @@ struct Namespace {
     labels: Labels,
     /// Its pods, as indexes in `World::pods`.
     pods: Vec<usize>,
+    /// The GlobalPolicies whose namespaceSelector matches it.
+    globals: Vec<usize>,
 }
 
 /// A set of remote addresses: `remote` minus `except`. An empty `remote`
@@ -119,8 +121,6 @@ pub struct Compiler<'w> {
     kubernetes: HashMap<&'w str, Vec<usize>>,
     /// Namespaced ordered policies by namespace.
     ordered: HashMap<&'w str, Vec<usize>>,
-    /// GlobalPolicies.
-    global: Vec<usize>,
     /// Per policy: its position in (order, key) among the ordered policies.
     rank: Vec<usize>,
     /// Per policy: its key.
@@ -153,6 +153,7 @@ impl<'w> Compiler<'w> {
                 labels
             },
             pods: Vec::new(),
+            globals: Vec::new(),
         };
         for name in world.namespaces.keys() {
             namespaces.insert(name, namespace(name));
@@ -191,6 +192,20 @@ impl<'w> Compiler<'w> {
                 .total_cmp(&order(b))
                 .then_with(|| keys[a].cmp(&keys[b]))
         });
+        for ns in namespaces.values_mut() {
+            ns.globals = global
+                .iter()
+                .copied()
+                .filter(|&i| match &world.policies[i] {
+                    Policy::Ordered(p) => p
+                        .spec
+                        .namespace_selector
+                        .as_ref()
+                        .is_none_or(|s| s.matches(&ns.labels)),
+                    Policy::Kubernetes(_) => false,
+                })
+                .collect();
+        }
         let mut rank = vec![usize::MAX; world.policies.len()];
         for (position, &i) in ranked.iter().enumerate() {
             rank[i] = position;
@@ -214,7 +229,6 @@ impl<'w> Compiler<'w> {
             namespaces,
             kubernetes,
             ordered,
-            global,
             rank,
             keys,
             rules,
@@ -235,9 +249,26 @@ impl<'w> Compiler<'w> {
     ///
     /// If `pod` is not an index of `world.pods`.
     pub fn endpoint(&self, pod: usize) -> CompiledEndpoint {
+        let target = &self.world.pods[pod];
+        let namespace = self.namespaces.get(target.namespace.as_str());
+        // The policies that apply, whatever the direction.
+        let ordered = self.ordered_for(target, namespace);
+        let kubernetes: Vec<usize> = self
+            .kubernetes
+            .get(target.namespace.as_str())
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| match &self.world.policies[i] {
+                Policy::Kubernetes(p) => p.spec.pod_selector.matches(&target.labels),
+                Policy::Ordered(_) => false,
+            })
+            .collect();
         let mut origins = BTreeMap::new();
-        let (ingress, ingress_isolated_by) = self.direction(pod, Direction::Ingress, &mut origins);
-        let (egress, egress_isolated_by) = self.direction(pod, Direction::Egress, &mut origins);
+        let (ingress, ingress_isolated_by) =
+            self.direction(Direction::Ingress, &ordered, &kubernetes, &mut origins);
+        let (egress, egress_isolated_by) =
+            self.direction(Direction::Egress, &ordered, &kubernetes, &mut origins);
         CompiledEndpoint {
             ingress,
             egress,
@@ -247,31 +278,19 @@ impl<'w> Compiler<'w> {
         }
     }
 
-    /// The ordered policies that apply to `pod`, in (order, key) order.
-    fn ordered_for(&self, pod: usize) -> Vec<usize> {
-        let target = &self.world.pods[pod];
-        let ns_labels = self
-            .namespaces
-            .get(target.namespace.as_str())
-            .map(|ns| &ns.labels);
+    /// The ordered policies that apply to `target`, in (order, key) order.
+    fn ordered_for(&self, target: &PodIdentity, namespace: Option<&Namespace>) -> Vec<usize> {
         let local = self
             .ordered
             .get(target.namespace.as_str())
             .into_iter()
             .flatten();
+        let global = namespace.into_iter().flat_map(|ns| &ns.globals);
         let mut applicable: Vec<usize> = local
-            .chain(&self.global)
+            .chain(global)
             .copied()
             .filter(|&i| match &self.world.policies[i] {
-                Policy::Ordered(p) => {
-                    let in_namespace = match (&p.scope, &p.spec.namespace_selector) {
-                        (Scope::Namespace(_), _) | (Scope::Global, None) => true,
-                        (Scope::Global, Some(selector)) => {
-                            ns_labels.is_some_and(|labels| selector.matches(labels))
-                        }
-                    };
-                    in_namespace && p.spec.pod_selector.matches(&target.labels)
-                }
+                Policy::Ordered(p) => p.spec.pod_selector.matches(&target.labels),
                 Policy::Kubernetes(_) => false,
             })
             .collect();
@@ -279,13 +298,15 @@ impl<'w> Compiler<'w> {
         applicable
     }
 
+    /// One direction's rule set from the applicable `ordered` policies and the
+    /// NetworkPolicies whose podSelector matches (`kubernetes`).
     fn direction(
         &self,
-        pod: usize,
         direction: Direction,
+        ordered: &[usize],
+        kubernetes: &[usize],
         origins: &mut BTreeMap<(Direction, u32), RuleOrigin>,
     ) -> (RuleSetSpec, Vec<PolicyKey>) {
-        let target = &self.world.pods[pod];
         let mut out = Emitter {
             rules: Vec::new(),
             next_id: 1,
@@ -309,16 +330,11 @@ impl<'w> Compiler<'w> {
                 },
             );
         }
-        for policy in self.ordered_for(pod) {
+        for &policy in ordered {
             self.emit_policy(&mut out, policy, TIER_ORDERED);
         }
         let mut isolated_by = Vec::new();
-        for &policy in self
-            .kubernetes
-            .get(target.namespace.as_str())
-            .into_iter()
-            .flatten()
-        {
+        for &policy in kubernetes {
             let Policy::Kubernetes(p) = &self.world.policies[policy] else {
                 continue;
             };
@@ -326,7 +342,7 @@ impl<'w> Compiler<'w> {
                 Direction::Ingress => p.isolates_ingress(),
                 Direction::Egress => p.isolates_egress(),
             };
-            if isolates && p.spec.pod_selector.matches(&target.labels) {
+            if isolates {
                 isolated_by.push(self.keys[policy].clone());
                 self.emit_policy(&mut out, policy, TIER_KUBERNETES);
             }
