@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use ipnet::IpNet;
@@ -16,9 +15,13 @@ use tweed_dataplane::api::proto::{
     PortRangeSpec, RuleActionSpec, RuleSetSpec, RuleSpec, VerdictSpec,
 };
 
+mod resolve;
+
+use resolve::{Group, Resolved};
+
 use super::model::{
-    Direction, Labels, NAMESPACE_NAME_LABEL, OrderedAction, Peer, Policy, PolicyKey, Port,
-    PortValue, RuleRef, Scope, World,
+    Direction, Labels, NAMESPACE_NAME_LABEL, OrderedAction, PodIdentity, Policy, PolicyKey,
+    RuleRef, Scope, World,
 };
 
 /// The tier of the rule that always allows the pod's node.
@@ -91,23 +94,8 @@ struct Namespace {
     labels: Labels,
     /// Its pods, as indexes in `World::pods`.
     pods: Vec<usize>,
-}
-
-/// A set of remote addresses: `remote` minus `except`. An empty `remote`
-/// (every address) is only made for a rule without peers: a peer set that
-/// selects no address makes no group at all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Group {
-    remote: Vec<IpNet>,
-    except: Vec<IpNet>,
-}
-
-/// What a policy rule matches, resolved once.
-#[derive(Debug)]
-struct Resolved {
-    groups: Vec<Group>,
-    /// (protocol, ports); empty when every entry was a named port.
-    ports: Vec<(Option<u8>, Option<PortRangeSpec>)>,
+    /// The GlobalPolicies whose namespaceSelector matches it.
+    globals: Vec<usize>,
 }
 
 /// Compiles the endpoints of one [`World`]; see the module documentation.
@@ -119,8 +107,6 @@ pub struct Compiler<'w> {
     kubernetes: HashMap<&'w str, Vec<usize>>,
     /// Namespaced ordered policies by namespace.
     ordered: HashMap<&'w str, Vec<usize>>,
-    /// GlobalPolicies.
-    global: Vec<usize>,
     /// Per policy: its position in (order, key) among the ordered policies.
     rank: Vec<usize>,
     /// Per policy: its key.
@@ -131,8 +117,8 @@ pub struct Compiler<'w> {
     base: Vec<[usize; 2]>,
     /// Per policy rule: its peers and ports, resolved on first use.
     resolved: Vec<OnceLock<Resolved>>,
-    /// The node rule's remote.
-    node: Vec<IpNet>,
+    /// The node rule's remote: the node's addresses (`None` without any).
+    node: Option<Group>,
 }
 
 fn dir_index(direction: Direction) -> usize {
@@ -153,6 +139,7 @@ impl<'w> Compiler<'w> {
                 labels
             },
             pods: Vec::new(),
+            globals: Vec::new(),
         };
         for name in world.namespaces.keys() {
             namespaces.insert(name, namespace(name));
@@ -191,6 +178,20 @@ impl<'w> Compiler<'w> {
                 .total_cmp(&order(b))
                 .then_with(|| keys[a].cmp(&keys[b]))
         });
+        for ns in namespaces.values_mut() {
+            ns.globals = global
+                .iter()
+                .copied()
+                .filter(|&i| match &world.policies[i] {
+                    Policy::Ordered(p) => p
+                        .spec
+                        .namespace_selector
+                        .as_ref()
+                        .is_none_or(|s| s.matches(&ns.labels)),
+                    Policy::Kubernetes(_) => false,
+                })
+                .collect();
+        }
         let mut rank = vec![usize::MAX; world.policies.len()];
         for (position, &i) in ranked.iter().enumerate() {
             rank[i] = position;
@@ -214,13 +215,15 @@ impl<'w> Compiler<'w> {
             namespaces,
             kubernetes,
             ordered,
-            global,
             rank,
             keys,
             rules,
             base,
             resolved,
-            node: world.node_addrs.iter().map(|&ip| IpNet::from(ip)).collect(),
+            node: (!world.node_addrs.is_empty()).then(|| Group {
+                remote: world.node_addrs.iter().map(|&ip| IpNet::from(ip)).collect(),
+                except: Vec::new(),
+            }),
         }
     }
 
@@ -235,9 +238,26 @@ impl<'w> Compiler<'w> {
     ///
     /// If `pod` is not an index of `world.pods`.
     pub fn endpoint(&self, pod: usize) -> CompiledEndpoint {
+        let target = &self.world.pods[pod];
+        let namespace = self.namespaces.get(target.namespace.as_str());
+        // The policies that apply, whatever the direction.
+        let ordered = self.ordered_for(target, namespace);
+        let kubernetes: Vec<usize> = self
+            .kubernetes
+            .get(target.namespace.as_str())
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| match &self.world.policies[i] {
+                Policy::Kubernetes(p) => p.spec.pod_selector.matches(&target.labels),
+                Policy::Ordered(_) => false,
+            })
+            .collect();
         let mut origins = BTreeMap::new();
-        let (ingress, ingress_isolated_by) = self.direction(pod, Direction::Ingress, &mut origins);
-        let (egress, egress_isolated_by) = self.direction(pod, Direction::Egress, &mut origins);
+        let (ingress, ingress_isolated_by) =
+            self.direction(Direction::Ingress, &ordered, &kubernetes, &mut origins);
+        let (egress, egress_isolated_by) =
+            self.direction(Direction::Egress, &ordered, &kubernetes, &mut origins);
         CompiledEndpoint {
             ingress,
             egress,
@@ -257,37 +277,31 @@ impl<'w> Compiler<'w> {
                     .filter(|&&i| p.spec.pod_selector.matches(&self.world.pods[i].labels))
                     .count()
             }),
-            Policy::Ordered(_) => (0..self.world.pods.len())
-                .filter(|&pod| self.ordered_for(pod).contains(&policy))
+            Policy::Ordered(_) => self
+                .world
+                .pods
+                .iter()
+                .filter(|pod| {
+                    let namespace = self.namespaces.get(pod.namespace.as_str());
+                    self.ordered_for(pod, namespace).contains(&policy)
+                })
                 .count(),
         }
     }
 
-    /// The ordered policies that apply to `pod`, in (order, key) order.
-    fn ordered_for(&self, pod: usize) -> Vec<usize> {
-        let target = &self.world.pods[pod];
-        let ns_labels = self
-            .namespaces
-            .get(target.namespace.as_str())
-            .map(|ns| &ns.labels);
+    /// The ordered policies that apply to `target`, in (order, key) order.
+    fn ordered_for(&self, target: &PodIdentity, namespace: Option<&Namespace>) -> Vec<usize> {
         let local = self
             .ordered
             .get(target.namespace.as_str())
             .into_iter()
             .flatten();
+        let global = namespace.into_iter().flat_map(|ns| &ns.globals);
         let mut applicable: Vec<usize> = local
-            .chain(&self.global)
+            .chain(global)
             .copied()
             .filter(|&i| match &self.world.policies[i] {
-                Policy::Ordered(p) => {
-                    let in_namespace = match (&p.scope, &p.spec.namespace_selector) {
-                        (Scope::Namespace(_), _) | (Scope::Global, None) => true,
-                        (Scope::Global, Some(selector)) => {
-                            ns_labels.is_some_and(|labels| selector.matches(labels))
-                        }
-                    };
-                    in_namespace && p.spec.pod_selector.matches(&target.labels)
-                }
+                Policy::Ordered(p) => p.spec.pod_selector.matches(&target.labels),
                 Policy::Kubernetes(_) => false,
             })
             .collect();
@@ -295,27 +309,25 @@ impl<'w> Compiler<'w> {
         applicable
     }
 
+    /// One direction's rule set from the applicable `ordered` policies and the
+    /// NetworkPolicies whose podSelector matches (`kubernetes`).
     fn direction(
         &self,
-        pod: usize,
         direction: Direction,
+        ordered: &[usize],
+        kubernetes: &[usize],
         origins: &mut BTreeMap<(Direction, u32), RuleOrigin>,
     ) -> (RuleSetSpec, Vec<PolicyKey>) {
-        let target = &self.world.pods[pod];
         let mut out = Emitter {
             rules: Vec::new(),
             next_id: 1,
             direction,
             origins,
         };
-        if !self.node.is_empty() {
-            let group = Group {
-                remote: self.node.clone(),
-                except: Vec::new(),
-            };
+        if let Some(group) = &self.node {
             out.push(
                 TIER_NODE,
-                &group,
+                group,
                 (None, None),
                 RuleOrigin {
                     policy: None,
@@ -325,16 +337,11 @@ impl<'w> Compiler<'w> {
                 },
             );
         }
-        for policy in self.ordered_for(pod) {
+        for &policy in ordered {
             self.emit_policy(&mut out, policy, TIER_ORDERED);
         }
         let mut isolated_by = Vec::new();
-        for &policy in self
-            .kubernetes
-            .get(target.namespace.as_str())
-            .into_iter()
-            .flatten()
-        {
+        for &policy in kubernetes {
             let Policy::Kubernetes(p) = &self.world.policies[policy] else {
                 continue;
             };
@@ -342,7 +349,7 @@ impl<'w> Compiler<'w> {
                 Direction::Ingress => p.isolates_ingress(),
                 Direction::Egress => p.isolates_egress(),
             };
-            if isolates && p.spec.pod_selector.matches(&target.labels) {
+            if isolates {
                 isolated_by.push(self.keys[policy].clone());
                 self.emit_policy(&mut out, policy, TIER_KUBERNETES);
             }
@@ -385,107 +392,6 @@ impl<'w> Compiler<'w> {
             }
         }
     }
-
-    /// Resolves one rule's peers to address groups and its ports to ranges.
-    fn resolve(&self, policy: usize, rule: &RuleRef<'_>) -> Resolved {
-        let home = match &self.world.policies[policy] {
-            Policy::Kubernetes(p) => Some(p.namespace.as_str()),
-            Policy::Ordered(p) => match &p.scope {
-                Scope::Namespace(ns) => Some(ns.as_str()),
-                Scope::Global => None,
-            },
-        };
-        Resolved {
-            groups: self.groups(rule.peers, home),
-            ports: port_ranges(rule.ports),
-        }
-    }
-
-    fn groups(&self, peers: &[Peer], home: Option<&str>) -> Vec<Group> {
-        if peers.is_empty() {
-            return vec![Group {
-                remote: Vec::new(),
-                except: Vec::new(),
-            }];
-        }
-        let mut pods = Vec::new();
-        let mut groups = Vec::new();
-        for peer in peers {
-            if let Some(block) = &peer.ip_block {
-                groups.push(Group {
-                    remote: vec![block.cidr.network()],
-                    except: block.except.iter().map(|c| c.network()).collect(),
-                });
-            } else if peer.pod_selector.is_some() || peer.namespace_selector.is_some() {
-                self.select_pods(peer, home, &mut pods);
-            }
-        }
-        pods.sort_unstable();
-        pods.dedup();
-        if !pods.is_empty() {
-            groups.insert(
-                0,
-                Group {
-                    remote: pods,
-                    except: Vec::new(),
-                },
-            );
-        }
-        groups
-    }
-
-    /// Appends the addresses of the pods `peer` selects; `home` = the
-    /// namespace of a podSelector-only peer (`None`: every namespace).
-    fn select_pods(&self, peer: &Peer, home: Option<&str>, out: &mut Vec<IpNet>) {
-        let take = |ns: &Namespace| {
-            for &i in &ns.pods {
-                let pod = &self.world.pods[i];
-                if peer
-                    .pod_selector
-                    .as_ref()
-                    .is_none_or(|s| s.matches(&pod.labels))
-                {
-                    out.extend(pod.ipv4.map(|ip| IpNet::from(IpAddr::V4(ip))));
-                    out.extend(pod.ipv6.map(|ip| IpNet::from(IpAddr::V6(ip))));
-                }
-            }
-        };
-        match (&peer.namespace_selector, home) {
-            (Some(selector), _) => self
-                .namespaces
-                .values()
-                .filter(|ns| selector.matches(&ns.labels))
-                .for_each(take),
-            (None, Some(home)) => self.namespaces.get(home).into_iter().for_each(take),
-            (None, None) => self.namespaces.values().for_each(take),
-        }
-    }
-}
-
-/// The (protocol, port range) pairs of a rule's `ports`; named ports are
-/// left out, so a rule of named ports only matches nothing.
-fn port_ranges(ports: &[Port]) -> Vec<(Option<u8>, Option<PortRangeSpec>)> {
-    if ports.is_empty() {
-        return vec![(None, None)];
-    }
-    ports
-        .iter()
-        .filter_map(|port| {
-            let protocol = Some(port.protocol().number());
-            match &port.port {
-                None => Some((protocol, None)),
-                Some(PortValue::Name(_)) => None,
-                Some(PortValue::Number(first)) => {
-                    let first = u16::try_from(*first).ok().filter(|&p| p > 0)?;
-                    let last = match port.end_port {
-                        None => first,
-                        Some(end) => u16::try_from(end).ok().filter(|&p| p >= first)?,
-                    };
-                    Some((protocol, Some(PortRangeSpec { first, last })))
-                }
-            }
-        })
-        .collect()
 }
 
 /// Appends rules with fresh ids and records their origins.

@@ -263,3 +263,23 @@ spec:
         }
     }
 }
+
+#[test]
+fn a_compiler_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Compiler<'_>>();
+    let w = world(cast(), "");
+    let compiler = Compiler::new(&w);
+    let sets: Vec<CompiledEndpoint> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|i| {
+                s.spawn({
+                    let compiler = &compiler;
+                    move || compiler.endpoint(i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(sets.len(), 2);
+}

@@ -255,5 +255,8 @@ impl fmt::Display for ExplainStep {
 }
 
 #[cfg(test)]
+#[path = "explain_ordered_tests.rs"]
+mod ordered_tests;
+#[cfg(test)]
 #[path = "explain_tests.rs"]
 mod tests;

@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use super::explain::{Explanation, Target, explain};
-use super::model::{Labels, PodIdentity, World};
+use super::explain::{Decision, Explanation, Target, explain};
+use super::model::{Labels, PodIdentity, PolicyKey, PolicyKind, World};
 use super::parse::parse_documents;
 
 /// A pod with an IPv4 (and, if given, IPv6) address.
@@ -98,4 +98,36 @@ pub fn why_proto(world: &World, from: &str, to: &str, protocol: u8, port: u16) -
 /// Whether TCP `port` from `from` to `to` is allowed.
 pub fn allowed(world: &World, from: &str, to: &str, port: u16) -> bool {
     why(world, from, to, port).allowed
+}
+
+/// A NetworkPolicy isolating every pod of `prod` for ingress.
+pub const DENY_INGRESS_PROD: &str = "
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-ingress, namespace: prod}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+";
+
+/// A policy key.
+pub fn key(kind: PolicyKind, ns: Option<&str>, name: &str) -> PolicyKey {
+    PolicyKey {
+        kind,
+        namespace: ns.map(str::to_owned),
+        name: name.to_owned(),
+    }
+}
+
+/// The key of NetworkPolicy `ns/name`.
+pub fn np(ns: &str, name: &str) -> PolicyKey {
+    key(PolicyKind::NetworkPolicy, Some(ns), name)
+}
+
+/// The origin of the step that decided, as `KEY DIR[i]`.
+pub fn decided_by(e: &Explanation, step: usize) -> String {
+    match &e.steps[step].decision {
+        Decision::Rule(origin) => origin.to_string(),
+        other => format!("{other:?}"),
+    }
 }

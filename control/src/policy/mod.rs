@@ -77,6 +77,8 @@ mod validate;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod random_tests;
 
 pub use compile::{CompiledEndpoint, Compiler, RuleOrigin};
 pub use error::PolicyError;

@@ -60,7 +60,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Policy>, PolicyError> {
 
 /// Reads one policy manifest (as [`Policy`]'s `Deserialize` does); `document`
 /// numbers it in errors.
-pub fn policy_from_value(value: Value, document: usize) -> Result<Policy, PolicyError> {
+pub(crate) fn policy_from_value(value: Value, document: usize) -> Result<Policy, PolicyError> {
     object(value, document, "")
 }
 
