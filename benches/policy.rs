@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -23,12 +24,19 @@ use ipnet::IpNet;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
+use tweed_control::enforce::plan::{self, PortRules};
 use tweed_control::policy::{
     Cidr, Compiler, EgressRule, IngressRule, IpBlock, LabelSelector, Labels, NetworkPolicy,
     NetworkPolicySpec, Operator, OrderedAction, OrderedEgressRule, OrderedIngressRule,
     OrderedPolicy, OrderedSpec, Peer, PodIdentity, Policy, PolicyType, Port, PortValue, Protocol,
-    Requirement, Scope, World,
+    Requirement, Scope, World, parse_documents,
 };
+use tweed_dataplane::api::proto::RuleSetSpec;
+use tweed_dataplane::api::validate::rule_set;
+use tweed_dataplane::table::acl::Classifier;
+use tweed_dataplane::table::endpoints::Endpoint;
+use tweed_dataplane::table::nexthop::PortId;
+use tweed_dataplane::table::tables::{NodeConfig, TablesWriter};
 
 const ENVS: [&str; 3] = ["prod", "staging", "dev"];
 const TIERS: [&str; 3] = ["fe", "be", "db"];
@@ -344,6 +352,79 @@ fn compile_all(world: &World) -> usize {
         .sum()
 }
 
+/// Every pod's rule sets by port name, as the enforcer keeps what it pushed.
+fn compiled(world: &World) -> BTreeMap<String, PortRules> {
+    let compiler = Compiler::new(world);
+    (0..world.pods.len())
+        .map(|i| {
+            let c = compiler.endpoint(i);
+            (world.pods[i].full_name(), (c.ingress, c.egress))
+        })
+        .collect()
+}
+
+/// What a policy change costs until the dataplane enforces it, every pod on
+/// one node: the daemon compiles every pod and diffs against what it pushed
+/// (`pushed`), then the dataplane does with the `policy_set_many` of the
+/// changed ports what it does (its checks, a classifier per rule set, the
+/// endpoint table, one publish). Left out: the JSON on the socket and the
+/// state-file write. Returns the number of ports pushed.
+fn enforce(
+    world: &World,
+    pushed: &BTreeMap<String, PortRules>,
+    writer: &mut TablesWriter,
+) -> usize {
+    fn classifier(spec: &RuleSetSpec) -> Arc<Classifier> {
+        let set = rule_set("bench", spec).expect("compiled rule sets pass the dataplane's checks");
+        Arc::new(Classifier::compile(&set).expect("the dataplane compiles the rule set"))
+    }
+    let wanted = compiled(world);
+    let changes = plan::changes(&wanted, pushed);
+    for set in &changes {
+        let i = world
+            .pods
+            .iter()
+            .position(|p| p.full_name() == set.name)
+            .expect("a changed port is a pod");
+        let pod = &world.pods[i];
+        let port = u32::try_from(i).expect("pods fit a port id");
+        let [a, b, c2, d] = port.to_be_bytes();
+        writer
+            .upsert_endpoint(Endpoint {
+                port: PortId(port),
+                name: pod.full_name(),
+                mac: [0x0a, 0x58, a, b, c2, d],
+                ipv4: pod.ipv4,
+                ipv6: pod.ipv6,
+                identity: port,
+                ingress: classifier(&set.ingress),
+                egress: classifier(&set.egress),
+                rule_names: Default::default(),
+            })
+            .expect("the endpoint fits the table");
+    }
+    black_box(writer.publish());
+    changes.len()
+}
+
+/// The world with one more NetworkPolicy: ingress to the first pod's app
+/// from its namespace's pods, on TCP 8080.
+fn plus_one_policy(world: &World) -> World {
+    let pod = &world.pods[0];
+    let app = pod.labels.get("app").expect("bench pods have an app label");
+    let yaml = format!(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
+         metadata: {{name: bench-extra, namespace: {}}}\n\
+         spec:\n  podSelector: {{matchLabels: {{app: {app}}}}}\n  \
+         ingress: [{{from: [{{podSelector: {{}}}}], ports: [{{port: 8080}}]}}]\n",
+        pod.namespace
+    );
+    let mut next = world.clone();
+    next.policies
+        .extend(parse_documents(&yaml).expect("the extra policy parses"));
+    next
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort_unstable();
     samples[samples.len() / 2]
@@ -382,6 +463,33 @@ fn bench_policy(c: &mut Criterion) {
             tb.as_secs_f64() / ta.as_secs_f64(),
             (b * b) as f64 / (a * a) as f64
         );
+    }
+    for n in [100, 1_000, 2_000] {
+        let world = world(n, n, 1);
+        let after = plus_one_policy(&world);
+        let pushed = compiled(&world);
+        let nothing = BTreeMap::new();
+        let mut writer = TablesWriter::new(NodeConfig::default());
+        let mut time = |world: &World, pushed: &BTreeMap<String, PortRules>| {
+            let mut ports = 0;
+            let samples: Vec<Duration> = (0..5)
+                .map(|_| {
+                    let started = Instant::now();
+                    ports = black_box(enforce(black_box(world), pushed, &mut writer));
+                    started.elapsed()
+                })
+                .collect();
+            (median(samples), ports)
+        };
+        let (one, one_ports) = time(&after, &pushed);
+        let (all, all_ports) = time(&world, &nothing);
+        eprintln!(
+            "policy/{n}: apply one policy -> enforced (compile all, {one_ports} ports pushed): \
+             median of 5 {one:?}; every port pushed (a new dataplane, {all_ports} ports): {all:?}"
+        );
+        group.bench_function(format!("apply_one/{n}"), |b| {
+            b.iter(|| enforce(black_box(&after), &pushed, &mut writer))
+        });
     }
     group.finish();
 }
