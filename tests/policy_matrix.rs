@@ -458,6 +458,23 @@ spec:
             .deny("ops/mon", "prod/web", "*")
             .deny("dev/*", "prod/db", "*"),
     );
+    // The Deny rule's drops are counted under its name (stats lag ~200 ms).
+    let counted = poll::wait(Duration::from_secs(5), || {
+        let stats = world.node.daemon().cli_json(&["stats"]);
+        stats["policy_drops"].as_array().is_some_and(|rows| {
+            rows.iter().any(|r| {
+                r["port"] == "prod/web"
+                    && r["direction"] == "ingress"
+                    && r["name"] == "policy prod/no-ops-to-web ingress[0]"
+                    && r["packets"].as_u64().is_some_and(|n| n > 0)
+            })
+        })
+    });
+    assert!(
+        counted,
+        "tweed stats counts the Deny rule's drops: {}",
+        world.node.daemon().cli_json(&["stats"])["policy_drops"]
+    );
     let logged = poll::wait(Duration::from_secs(5), || {
         let log = world.node.daemon().log();
         log.lines().any(|l| {

@@ -163,6 +163,7 @@ pub fn stats() -> StatsReply {
             capacity: 65536,
             evictions: 0,
         },
+        policy_drops: vec![],
     }
 }
 

@@ -76,6 +76,24 @@ pub fn render_stats(stats: &StatsReply) -> String {
     } else {
         out.push_str(&drops.render());
     }
+    if !stats.policy_drops.is_empty() {
+        out.push('\n');
+        let mut by_rule = Table::new(["PORT", "DIRECTION", "DENIED-BY", "PACKETS"]).right(&[3]);
+        for d in &stats.policy_drops {
+            let rule = match (&d.name, d.rule) {
+                (Some(name), _) => name.clone(),
+                (None, Some(id)) => format!("rule {id}"),
+                (None, None) => "default deny".to_owned(),
+            };
+            by_rule.row([
+                d.port.clone(),
+                d.direction.clone(),
+                rule,
+                d.packets.to_string(),
+            ]);
+        }
+        out.push_str(&by_rule.render());
+    }
     out
 }
 

@@ -66,6 +66,7 @@ fn stats() -> StatsReply {
             capacity: 4096,
             evictions: 3,
         },
+        policy_drops: vec![],
     }
 }
 
@@ -258,6 +259,7 @@ fn an_empty_node_is_still_well_formed() {
             drops: BTreeMap::new(),
             actions: ActionStats::default(),
             conntrack: ConntrackStats::default(),
+            policy_drops: vec![],
         }),
         dataplane_restarts: 0,
         peers: Vec::new(),

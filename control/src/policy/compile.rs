@@ -426,8 +426,10 @@ impl Emitter<'_> {
             remote_except: group.except.clone(),
             protocol,
             ports,
-            // Log rules carry their origin into the dataplane's flow-log lines.
-            name: (origin.action == OrderedAction::Log).then(|| origin.to_string()),
+            // Log and Deny rules carry their origin into the dataplane's
+            // flow-log lines and per-rule drop counts.
+            name: matches!(origin.action, OrderedAction::Log | OrderedAction::Deny)
+                .then(|| origin.to_string()),
         });
         self.origins.insert((self.direction, id), origin);
     }

@@ -857,6 +857,7 @@ mod tests {
                     drops: drops_by_name(&[0; DropReason::COUNT]),
                     actions: ActionStats::default(),
                     conntrack: ConntrackStats::default(),
+                    policy_drops: vec![],
                 }),
             ),
         ];

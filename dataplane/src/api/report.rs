@@ -83,6 +83,26 @@ pub struct StatsReply {
     pub actions: ActionStats,
     /// Connection tracking.
     pub conntrack: ConntrackStats,
+    /// Packets denied by policy, per port, direction and rule.
+    #[serde(default)]
+    pub policy_drops: Vec<PolicyDrops>,
+}
+
+/// Packets one rule (or a rule set's default) of one port's policy denied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDrops {
+    /// The port, `NAMESPACE/POD`.
+    pub port: String,
+    /// `ingress` or `egress`.
+    pub direction: String,
+    /// The rule's id; `null` = the rule set's default verdict.
+    pub rule: Option<u32>,
+    /// The rule's name, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Packets denied.
+    pub packets: u64,
 }
 
 /// The `drops` map of [`StatsReply`] from counters indexed by `DropReason as usize`.

@@ -376,6 +376,7 @@ impl Control {
                 capacity: conntrack.capacity() as u64,
                 evictions: conntrack.evictions(),
             },
+            policy_drops: policy_drops(inner, &pipeline.denied_by_rule),
         })
     }
 
@@ -540,6 +541,39 @@ fn endpoint_of(state: &PortState) -> Result<Endpoint, ApiError> {
         egress: compile(egress, "egress")?,
         rule_names: Arc::new(rule_names(state)),
     })
+}
+
+/// Policy denials of the ports that exist, named, in port order.
+fn policy_drops(
+    inner: &Inner,
+    denied: &std::collections::HashMap<(PortId, bool, Option<RuleId>), u64>,
+) -> Vec<crate::api::report::PolicyDrops> {
+    let mut out: Vec<_> = denied
+        .iter()
+        .filter_map(|(&(port, ingress, rule), &packets)| {
+            let state = inner.ports.get(&port)?;
+            let spec = if ingress {
+                &state.ingress
+            } else {
+                &state.egress
+            };
+            let name = rule.and_then(|r| {
+                spec.rules
+                    .iter()
+                    .find(|s| s.id == r.0)
+                    .and_then(|s| s.name.clone())
+            });
+            Some(crate::api::report::PolicyDrops {
+                port: state.info.name.clone(),
+                direction: if ingress { "ingress" } else { "egress" }.to_owned(),
+                rule: rule.map(|r| r.0),
+                name,
+                packets,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.port, &a.direction, a.rule).cmp(&(&b.port, &b.direction, b.rule)));
+    out
 }
 
 /// The names of a port's named rules, both directions.

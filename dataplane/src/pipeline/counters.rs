@@ -7,6 +7,7 @@ use super::action::Action;
 use super::drop::DropReason;
 use crate::table::acl::RuleId;
 use crate::table::conntrack::FlowKey;
+use crate::table::nexthop::PortId;
 
 /// At most this many flow-log records wait in one worker's counters; beyond
 /// that records are counted as lost rather than stored.
@@ -31,8 +32,9 @@ pub struct Counters {
     pub conntrack_created: u64,
     /// Flows that could not be recorded because their slot was busy.
     pub conntrack_busy: u64,
-    /// Packets denied, by the rule that denied them (`None`: the default).
-    pub denied_by_rule: HashMap<Option<RuleId>, u64>,
+    /// Packets denied, by (endpoint's port, its ingress policy?, the rule
+    /// that denied them; `None`: the rule set's default).
+    pub denied_by_rule: HashMap<(PortId, bool, Option<RuleId>), u64>,
     /// Log-rule records waiting to be written by the worker.
     pub flow_logs: Vec<FlowLog>,
     /// Log-rule records dropped because `flow_logs` was full.

@@ -219,7 +219,10 @@ impl Pipeline<'_> {
             });
         }
         if !allowed {
-            *counters.denied_by_rule.entry(outcome.rule).or_default() += 1;
+            *counters
+                .denied_by_rule
+                .entry((endpoint.port, ingress, outcome.rule))
+                .or_default() += 1;
         }
         allowed
     }

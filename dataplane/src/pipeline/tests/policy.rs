@@ -52,7 +52,10 @@ fn egress_policy_denies_and_counts_the_default() {
         &tap(tcp4(MAC_A, POD_A, POD_B, 80, b"")),
     );
     assert_eq!(action, Action::Drop(DropReason::PolicyEgress));
-    assert_eq!(counters.denied_by_rule.get(&None), Some(&1));
+    assert_eq!(
+        counters.denied_by_rule.get(&(PORT_A, false, None)),
+        Some(&1)
+    );
     assert_eq!(fx.conntrack.len(), 0, "a denied packet creates no flow");
 }
 
@@ -93,7 +96,12 @@ fn a_deny_rule_is_counted_by_its_id() {
         &tap(udp4(MAC_A, POD_A, OUTSIDE, 64, b"")),
     );
     assert_eq!(action, Action::Drop(DropReason::PolicyEgress));
-    assert_eq!(counters.denied_by_rule.get(&Some(RuleId(42))), Some(&1));
+    assert_eq!(
+        counters
+            .denied_by_rule
+            .get(&(PORT_A, false, Some(RuleId(42)))),
+        Some(&1)
+    );
 }
 
 #[test]
