@@ -155,9 +155,8 @@ impl Control {
             ipv4: args.ipv4,
             ipv6: args.ipv6,
         };
-        let temp_name = format!("twp{}", id.0);
-        let queues = crate::port::tap::create_pod_tap(&link, &temp_name, self.epolls.len())
-            .map_err(port_error)?;
+        let queues =
+            crate::port::tap::create_pod_tap(&link, self.epolls.len()).map_err(port_error)?;
         let info = PortInfo {
             id,
             name: args.name,

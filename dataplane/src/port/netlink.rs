@@ -5,12 +5,13 @@
 //! [`with_netlink_here`], or after `setns` into another one:
 //! [`with_netlink_in`]) with its own current-thread tokio runtime and
 //! connection. That also keeps these blocking calls safe to use from inside
-//! an async runtime: they never nest `block_on`.
+//! an async runtime: they never nest `block_on`. A thread that is already
+//! dedicated (one [`NetNs::run`] started) uses [`with_netlink_on_this_thread`]
+//! instead, and saves a thread.
 
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 use futures::TryStreamExt;
@@ -70,6 +71,20 @@ where
         Ok(r) => r.map_err(|source| PortError::NetlinkSocket { netns, source })?,
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// Runs `f` with a netlink handle on the calling thread, in its netns. For
+/// threads that [`NetNs::run`] started (no async runtime on them): one
+/// thread then does a whole job (tap ioctls and netlink) inside a netns.
+pub fn with_netlink_on_this_thread<T, F, Fut>(f: F) -> Result<T, PortError>
+where
+    F: FnOnce(Handle) -> Fut,
+    Fut: Future<Output = Result<T, PortError>>,
+{
+    block_on(f).map_err(|source| PortError::NetlinkSocket {
+        netns: current_netns_label(),
+        source,
+    })?
 }
 
 /// Runs `f` with a netlink handle inside `ns`, on a fresh thread.
@@ -134,22 +149,6 @@ pub fn link_mac(link: &LinkMessage) -> Option<[u8; 6]> {
 
 async fn set_link(h: &Handle, msg: LinkMessage) -> Result<(), NlError> {
     h.link().set(msg).execute().await.map_err(Box::new)
-}
-
-/// Moves link `index` into the netns open at `netns_fd` (`IFLA_NET_NS_FD`).
-pub async fn move_to_netns(h: &Handle, index: u32, netns_fd: RawFd) -> Result<(), NlError> {
-    set_link(
-        h,
-        LinkUnspec::new_with_index(index)
-            .setns_by_fd(netns_fd)
-            .build(),
-    )
-    .await
-}
-
-/// Renames link `index` (it must be down).
-pub async fn rename(h: &Handle, index: u32, name: &str) -> Result<(), NlError> {
-    set_link(h, LinkUnspec::new_with_index(index).name(name).build()).await
 }
 
 /// Sets the MTU of link `index`.
