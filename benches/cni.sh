@@ -21,7 +21,8 @@
 # makes its bridge on its first ADD), rounds alternate: tweed then reference, reference
 # then tweed, ..., so background load hits both alike. Every ADD must exit 0 and return an
 # address in its subnet, every DEL exit 0; eth0 is checked in each pod after the ADDs and
-# gone after the DELs (outside the timed part). A failure stops the run: no figures.
+# gone after the DELs (outside the timed part; polled for up to 10 s, since tweed deletes a
+# tap after its DEL has answered). A failure stops the run: no figures.
 # Output: median and p95 (nearest rank) over all ADDs and all DELs, as a Markdown table.
 #
 # Environment:

@@ -17,8 +17,11 @@ subprocess.run), so it includes the process start, which every CNI plugin pays.
 
 An ADD counts only if it exits 0 and returns an IPv4 address inside the expected
 range; a DEL only if it exits 0; after each phase the pods' netns are checked
-(outside the timed part): eth0 with that address after ADD, no eth0 after DEL. Any
-failure stops the run with an error and no figures.
+(outside the timed part): eth0 with that address after ADD, no eth0 after DEL. tweed
+deletes a pod's tap after its DEL has answered, so the check after the DELs polls
+until every eth0 is gone (at most GONE_TIMEOUT) and records how long after the last
+DEL that was ("gone after", a coarse figure: one sweep over the pods takes a while).
+Any failure stops the run with an error and no figures.
 """
 import hashlib
 import ipaddress
@@ -31,6 +34,7 @@ import sys
 import time
 
 TIMEOUT = 60  # seconds one plugin run may take
+GONE_TIMEOUT = 10  # seconds every eth0 may take to disappear after the last DEL
 
 
 def log(msg):
@@ -199,15 +203,24 @@ def phase(cfg, impl, state, tag, results):
             raise Failure(f"{impl.label} DEL pod-{i} failed: {show(out)}")
         state.remove(cid)
         dels.append(ms)
-    for i in pods:
-        if eth0_addrs(netns[i]) is not None:
-            raise Failure(f"{impl.label}: after DEL, eth0 is still in {netns[i]}")
+    last_del = time.perf_counter_ns()
+    left = list(pods)
+    while left:
+        left = [i for i in left if eth0_addrs(netns[i]) is not None]
+        if left and time.perf_counter_ns() - last_del > GONE_TIMEOUT * 1e9:
+            still = ", ".join(netns[i] for i in left)
+            raise Failure(f"{impl.label}: {GONE_TIMEOUT}s after the last DEL, eth0 is still in {still}")
+        if left:
+            time.sleep(0.01)
+    gone_ms = (time.perf_counter_ns() - last_del) / 1e6
     if results is not None:
         results[impl.key]["ADD"].extend(adds)
         results[impl.key]["DEL"].extend(dels)
+        results[impl.key]["gone_after"].append(gone_ms)
         log(
             f"{tag}: {impl.label:<20} ADD median {statistics.median(adds):6.2f} ms, "
-            f"DEL median {statistics.median(dels):6.2f} ms"
+            f"DEL median {statistics.median(dels):6.2f} ms, every eth0 gone {gone_ms:4.0f} ms "
+            "after the last DEL"
         )
 
 
@@ -220,7 +233,7 @@ def p95(samples):
 def run(cfg):
     tweed, ref = impls(cfg)
     state = State(cfg["state_file"])
-    results = {i.key: {"ADD": [], "DEL": []} for i in (tweed, ref)}
+    results = {i.key: {"ADD": [], "DEL": [], "gone_after": []} for i in (tweed, ref)}
     # One uncounted ADD/DEL round trip each: the bridge plugin creates its bridge on the
     # first ADD, and both binaries come into the page cache.
     for impl in (tweed, ref):
@@ -259,6 +272,11 @@ def run(cfg):
             f"| {row['tweed_median_ms'] / row['reference_median_ms']:.2f} "
             f"| {row['tweed_p95_ms'] / row['reference_p95_ms']:.2f} |"
         )
+    gone = {k: max(results[k]["gone_after"]) for k in ("tweed", "reference")}
+    print(
+        f"\nEvery eth0 gone after the last DEL of a phase within {gone['tweed']:.0f} ms (tweed), "
+        f"{gone['reference']:.0f} ms (bridge + host-local), worst of {cfg['rounds']} rounds."
+    )
     with open(cfg["out"], "w") as f:
         json.dump(
             {

@@ -20,7 +20,7 @@ use serde_json::Value;
 use tweed_dataplane::port::PortError;
 use tweed_dataplane::port::host::{open_host_port, remove_host_port};
 use tweed_dataplane::port::tap::{
-    PodLink, create_pod_tap, pod_link_exists, reattach_pod_tap, remove_pod_tap,
+    PodLink, close_pod_tap, create_pod_tap, pod_link_exists, reattach_pod_tap, remove_pod_tap,
 };
 use tweed_dataplane::port::underlay::bind_underlay;
 use tweed_dataplane::sys::cred::peer_uid;
@@ -439,6 +439,37 @@ fn persistent_tap_is_reattached_and_removed_idempotently() {
         pod_link_exists(&ns.path, "podif9"),
         Err(PortError::NetnsOpen { .. })
     ));
+}
+
+#[test]
+fn close_pod_tap_deletes_the_tap_and_tolerates_what_is_gone() {
+    if !privileged("close_pod_tap_deletes_the_tap_and_tolerates_what_is_gone") {
+        return;
+    }
+    let ns = TestNs::new("close");
+    let queues = create_pod_tap(&ns.link("eth0"), 2).expect("create_pod_tap");
+    close_pod_tap(&ns.path, "eth0", queues).expect("close_pod_tap");
+    // The kernel unregisters the tap when its last queue closes. In this
+    // process other tests fork `ip`: a child holds copies of the fds until
+    // it execs, hence `eventually`. (The dataplane never forks.)
+    assert!(
+        eventually(|| !link_present(Some(&ns.name), "eth0")),
+        "closing the last queue of a non-persistent tap deletes it"
+    );
+    close_pod_tap(&ns.path, "eth0", Vec::new()).expect("already gone");
+
+    // Without queues (after a restart) the persistent tap is deleted by name.
+    drop(create_pod_tap(&ns.link("eth0"), 1).expect("create again"));
+    assert!(link_present(Some(&ns.name), "eth0"));
+    close_pod_tap(&ns.path, "eth0", Vec::new()).expect("close by name");
+    assert!(!link_present(Some(&ns.name), "eth0"));
+
+    // The name is free again at once, and a netns that is gone is fine.
+    let queues = create_pod_tap(&ns.link("eth0"), 1).expect("the name is free");
+    let gone = Path::new("/run/netns/twpio-does-not-exist");
+    close_pod_tap(gone, "eth0", Vec::new()).expect("a netns that is gone is fine");
+    close_pod_tap(&ns.path, "eth0", queues).expect("close");
+    assert!(eventually(|| !link_present(Some(&ns.name), "eth0")));
 }
 
 #[test]

@@ -33,6 +33,11 @@ pub struct StateFile {
     /// The static routes (host, node and blackhole).
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
+    /// Taps of removed ports that are still being deleted (`port_remove`
+    /// answers first); a start finishes them. Left out of the file when
+    /// empty, so a file without pending removals reads as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<RemovalRecord>,
 }
 
 impl Default for StateFile {
@@ -42,8 +47,21 @@ impl Default for StateFile {
             ports: Vec::new(),
             peers: Vec::new(),
             routes: Vec::new(),
+            removing: Vec::new(),
         }
     }
+}
+
+/// The tap of a removed port, not yet deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemovalRecord {
+    /// The removed port's name (for logs).
+    pub name: String,
+    /// The pod's network namespace path.
+    pub netns: String,
+    /// The tap's name inside the pod.
+    pub ifname: String,
 }
 
 /// One pod port with its policy.
@@ -208,6 +226,11 @@ mod tests {
                     via: RouteVia::Node,
                 },
             ],
+            removing: vec![RemovalRecord {
+                name: "default/old".into(),
+                netns: "/run/netns/old".into(),
+                ifname: "eth0".into(),
+            }],
         }
     }
 
@@ -228,6 +251,26 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
         let mode = fs::metadata(&path).expect("stat").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn an_empty_removal_list_is_left_out_of_the_file() {
+        let dir = temp_dir("removing");
+        let path = dir.join("state.json");
+        save(&path, &StateFile::default()).expect("save");
+        let text = fs::read_to_string(&path).expect("read");
+        assert!(!text.contains("removing"), "{text}");
+        let mut state = sample();
+        save(&path, &state).expect("save");
+        assert!(
+            fs::read_to_string(&path)
+                .expect("read")
+                .contains("\"removing\"")
+        );
+        state.removing.clear();
+        save(&path, &state).expect("save");
+        assert_eq!(load(&path).expect("load"), Some(state));
         fs::remove_dir_all(&dir).expect("cleanup");
     }
 

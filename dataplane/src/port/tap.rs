@@ -88,7 +88,8 @@ pub fn create_pod_tap(link: &PodLink, queues: usize) -> Result<Vec<TapQueue>, Po
 async fn create_here(h: Handle, link: PodLink, queues: usize) -> Result<Vec<TapQueue>, PortError> {
     let qs = match tap::create_tap_queues(&link.ifname, queues) {
         Ok(qs) => qs,
-        // EBUSY: a link of that name exists (IFF_TUN_EXCL).
+        // EBUSY: a link of that name exists (IFF_TUN_EXCL), maybe one that
+        // is being deleted right now: the caller may wait and try again.
         Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
             return Err(PortError::LinkExists {
                 netns: link.netns,
@@ -338,6 +339,30 @@ pub fn remove_pod_tap(netns: &Path, ifname: &str, queues: Vec<TapQueue>) -> Resu
 pub fn delete_pod_tap(netns: &Path, ifname: &str, queues: &[TapQueue]) -> Result<(), PortError> {
     clear_persist(queues);
     delete_pod_link(netns, ifname)
+}
+
+/// Removes the pod's tap through `queues`, the last handles on it: clears
+/// persist and closes them, and the kernel unregisters exactly this device
+/// (never a newer link that took its name), wherever it is: also in a netns
+/// whose mount is gone, which only the queues kept alive. Only if persist
+/// cannot be cleared is the link deleted by name in `netns` (as
+/// [`delete_pod_tap`]), and without queues too. Success if the tap is
+/// already gone.
+pub fn close_pod_tap(netns: &Path, ifname: &str, queues: Vec<TapQueue>) -> Result<(), PortError> {
+    let Some(first) = queues.first() else {
+        return delete_pod_link(netns, ifname);
+    };
+    let result = match tap::set_persist(first, false) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Ok(()),
+        Err(e) => {
+            tracing::warn!(%ifname, error = %e, "could not clear persist on a tap; deleting it by name");
+            delete_pod_link(netns, ifname)
+        }
+    };
+    // Closing the last queue of a non-persistent tap unregisters it.
+    drop(queues);
+    result
 }
 
 /// Best effort: a queue whose tap is already gone answers `EBADFD`.
