@@ -258,6 +258,8 @@ fn create_pod_tap_configures_the_pod_and_moves_frames() {
     assert_eq!(data["vnet_hdr"], true, "{data}");
     assert_eq!(data["multi_queue"], true, "{data}");
     assert_eq!(data["persist"], true, "{data}");
+    // No qdisc of 256 pfifo_fast children: a tap queues nothing anyway.
+    assert_eq!(link["qdisc"], "noqueue", "{link}");
     assert_eq!(link["mtu"], 1400);
     assert_eq!(link["address"], mac_str(POD_MAC));
     let flags: Vec<&str> = link["flags"]

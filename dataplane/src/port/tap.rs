@@ -7,8 +7,9 @@
 //! in, so directly under the pod's `ifname`; `IFF_TUN_EXCL`: a name already
 //! taken is `EBUSY`, never somebody else's tap), marks the tap persistent,
 //! and over a netlink socket of that netns gives it its MTU, MAC, `/32` and
-//! `/128`, sets it up and adds the link-scope route to `169.254.1.1` and the
-//! default routes via `169.254.1.1` and `fe80::1`. Nothing is created in the
+//! `/128` and the `noqueue` qdisc (see [`nl::set_noqueue`]), sets it up and
+//! adds the link-scope route to `169.254.1.1` and the default routes via
+//! `169.254.1.1` and `fe80::1`. Nothing is created in the
 //! dataplane's own netns and nothing is moved between namespaces (moving a
 //! link makes the kernel unregister and register it again, which cost more
 //! than everything else together). The queue fds work from any thread.
@@ -133,8 +134,8 @@ pub(super) async fn lookup(h: &Handle, netns: &Path, name: &str) -> Result<u32, 
         })
 }
 
-/// Inside the pod netns: MTU, MAC, addresses, up, routes. Routes come last
-/// because the kernel refuses a nexthop on a link that is down.
+/// Inside the pod netns: MTU, MAC, addresses, qdisc, up, routes. Routes come
+/// last because the kernel refuses a nexthop on a link that is down.
 async fn configure(h: &Handle, link: &PodLink) -> Result<(), PortError> {
     let netns = || link.netns.clone();
     let ifname = || link.ifname.clone();
@@ -168,6 +169,10 @@ async fn configure(h: &Handle, link: &PodLink) -> Result<(), PortError> {
                 addr,
                 source,
             })?;
+    }
+    // Best effort: the default qdisc works too, only slower to set up.
+    if let Err(e) = nl::set_noqueue(h, index).await {
+        tracing::warn!(ifname = %link.ifname, netns = %link.netns.display(), error = %e, "could not give the tap the noqueue qdisc; keeping the default");
     }
     nl::set_up(h, index)
         .await
