@@ -35,6 +35,9 @@ pub const IFNAME: &str = "eth0";
 pub const POD_NAMESPACE: &str = "default";
 /// How long a pod's addresses may take to become usable (IPv6 DAD).
 const ADDR_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a released pod's tap may take to disappear: the dataplane
+/// deletes it after `pod_del` (CNI DEL, GC) has answered.
+pub const TAP_GONE: Duration = Duration::from_secs(10);
 
 /// One node: a single-node underlay with `tweed daemon` on node 0.
 #[derive(Debug)]
@@ -234,6 +237,17 @@ pub fn links(netns: &Netns) -> Vec<String> {
         .filter(|name| *name != "lo")
         .map(str::to_owned)
         .collect()
+}
+
+/// The links of `netns` (as [`links`]) once they are `want`, or as they are
+/// after [`TAP_GONE`]: a released pod's tap goes after the release answered.
+pub fn settled_links(netns: &Netns, want: &[&str]) -> Vec<String> {
+    let mut last = links(netns);
+    poll::wait(TAP_GONE, || {
+        last = links(netns);
+        last == want
+    });
+    last
 }
 
 /// A pod namespace attached through the daemon.

@@ -16,6 +16,7 @@ use tweed_control::api::proto::Empty;
 use tweed_control::api::{Client, Request, ResponseBody};
 use tweed_dataplane::api::proto::RouteTarget;
 use tweed_suite::cni::{Outcome, Plugin, Vars};
+use tweed_suite::control::settled_links;
 use tweed_suite::daemon::Daemon;
 use tweed_suite::netns::Netns;
 use tweed_suite::privileged::require_root;
@@ -164,7 +165,7 @@ fn add_check_del_in_every_version() {
             .del(version, &id, Some(&pod.path()), "eth0")
             .assert_ok(&format!("DEL {version}"));
         assert_eq!(
-            links(&pod),
+            settled_links(&pod, &[]),
             Vec::<String>::new(),
             "{version}: links after DEL"
         );
@@ -348,7 +349,12 @@ fn fifty_parallel_adds_get_distinct_addresses_and_dels_leave_nothing() {
     }
     node.assert_nothing_held("after 50 DELs");
     for pod in &pods {
-        assert_eq!(links(pod), Vec::<String>::new(), "{} after DEL", pod.name());
+        assert_eq!(
+            settled_links(pod, &[]),
+            Vec::<String>::new(),
+            "{} after DEL",
+            pod.name()
+        );
     }
 }
 
@@ -444,9 +450,9 @@ fn gc_keeps_the_valid_attachments_and_releases_the_others() {
         .assert_ok("GC");
     let kept: Vec<String> = node.pods().into_iter().map(|p| p.container_id).collect();
     assert_eq!(kept, ["cg1"]);
-    assert_eq!(links(&pods[0]), Vec::<String>::new());
+    assert_eq!(settled_links(&pods[0], &[]), Vec::<String>::new());
     assert_eq!(links(&pods[1]), ["eth0"]);
-    assert_eq!(links(&pods[2]), Vec::<String>::new());
+    assert_eq!(settled_links(&pods[2], &[]), Vec::<String>::new());
 
     let mut old = node.plugin.config("1.0.0");
     old["cni.dev/valid-attachments"] = json!([]);

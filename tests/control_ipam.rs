@@ -17,7 +17,7 @@ use tweed_control::api::pod::{PodAdd, PodInfo};
 use tweed_control::api::{ClientError, ErrorKind};
 use tweed_suite::control::{
     self, ControlPod, SingleNode, add_request, gc, links, pod_add, pod_del, pod_get, pod_list,
-    refusal, status,
+    refusal, settled_links, status,
 };
 use tweed_suite::netns::Netns;
 use tweed_suite::poll;
@@ -86,7 +86,7 @@ fn assert_nothing_left(node: &SingleNode, netns: &[Netns]) {
     assert!(ports.is_empty(), "no dataplane port is left: {ports:?}");
     for ns in netns {
         assert_eq!(
-            links(ns),
+            settled_links(ns, &[]),
             Vec::<String>::new(),
             "no interface is left in {}",
             ns.name()
@@ -207,7 +207,10 @@ fn a_released_address_is_handed_out_again() {
     let released = pod_del(&mut client, &container(prefix, 1), None);
     assert_eq!(released.len(), 1, "pod 1 released: {released:?}");
     let freed = v4(&held.remove(&1).expect("pod 1 was held"));
-    assert!(links(&netns[1]).is_empty(), "pod 1's tap is gone");
+    assert!(
+        settled_links(&netns[1], &[]).is_empty(),
+        "pod 1's tap is gone"
+    );
 
     // The next allocation succeeds; round-robin may hand out a fresh address
     // first, so fill the pool: the freed one must come back.
@@ -281,7 +284,7 @@ fn gc_releases_every_pod_not_listed_and_keeps_the_rest() {
     assert_eq!(released, expected, "gc released the two unlisted pods");
     for pod in &pods[2..] {
         assert!(
-            links(&pod.netns).is_empty(),
+            settled_links(&pod.netns, &[]).is_empty(),
             "{}'s tap is gone",
             pod.info.name
         );

@@ -1,13 +1,16 @@
 //! Two pods on one node: the dataplane routes between them (IPv4 and IPv6,
 //! ICMP, TCP with the bytes checked, UDP), and between them and the node's own
-//! kernel through the host port `tweed0`.
+//! kernel through the host port `tweed0`. A pod removed and added again at
+//! once, with the same name, addresses and interface, works.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use tweed_dataplane::api::proto::{RouteSpec, RouteVia};
+use tweed_dataplane::api::proto::{PortAdd, RouteSpec, RouteVia};
+use tweed_suite::netns::Netns;
 use tweed_suite::node::Node;
-use tweed_suite::pod::Pod;
+use tweed_suite::pod::{IFNAME, Pod};
+use tweed_suite::poll;
 use tweed_suite::privileged::require_root;
 use tweed_suite::traffic::{ping, tcp_transfer, udp_round_trip, wait_ping};
 
@@ -126,5 +129,111 @@ fn node_and_pod_reach_each_other_through_tweed0() {
     assert!(
         node.api.stats().actions.to_host > 0,
         "frames to the host are counted"
+    );
+}
+
+/// The links of `netns` other than `lo`.
+fn links(netns: &Netns) -> Vec<String> {
+    netns
+        .ip_json(&["link", "show"])
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
+        .filter(|n| n != "lo")
+        .collect()
+}
+
+#[test]
+fn a_pod_added_again_right_after_its_removal_works() {
+    if !require_root() {
+        return;
+    }
+    let prefix = "readd";
+    let node = Node::standalone(prefix, "192.168.203.1", &[]);
+    let a = Pod::attach(
+        &node,
+        prefix,
+        "a",
+        Some("10.244.3.2".parse().unwrap()),
+        Some("fd00:3::2".parse().unwrap()),
+    );
+    let name = format!("{prefix}/b");
+    let (b4, b6): (Ipv4Addr, Ipv6Addr) =
+        ("10.244.3.3".parse().unwrap(), "fd00:3::3".parse().unwrap());
+    let port = |netns: &Netns| PortAdd {
+        name: name.clone(),
+        netns: netns.path(),
+        ifname: IFNAME.into(),
+        ipv4: Some(b4),
+        ipv6: Some(b6),
+        mac: None,
+        mtu: None,
+    };
+    let add = |netns: &Netns, what: &str| {
+        node.api
+            .port_add(port(netns))
+            .unwrap_or_else(|e| panic!("{what}: port_add: {:?}: {}", e.kind, e.message))
+    };
+    let remove = |what: &str| {
+        node.api
+            .port_remove(&name)
+            .unwrap_or_else(|e| panic!("{what}: port_remove: {:?}: {}", e.kind, e.message))
+    };
+
+    // The same netns: port_remove answers before the old tap is deleted, so
+    // each port_add finds eth0 still taken and must wait for it, not fail.
+    let first = Netns::new(prefix, "b");
+    for round in 0..5 {
+        add(&first, &format!("round {round}"));
+        remove(&format!("round {round}"));
+    }
+    let port_b = add(&first, "same netns");
+    let b1 = Pod {
+        name: name.clone(),
+        port: port_b,
+        netns: first,
+    };
+    b1.wait_addresses();
+    assert_eq!(links(&b1.netns), [IFNAME], "one interface in the pod");
+    assert!(
+        wait_ping(&a.netns, IpAddr::V4(b4), FIRST),
+        "a → b after b was added again"
+    );
+    assert!(
+        wait_ping(&b1.netns, IpAddr::V6(a.ipv6()), FIRST),
+        "b → a over IPv6"
+    );
+
+    // A new netns (a new sandbox of the same pod): nothing to wait for.
+    remove("before the move");
+    let second = Netns::new(prefix, "b2");
+    let port_b = add(&second, "new netns");
+    let b2 = Pod {
+        name: name.clone(),
+        port: port_b,
+        netns: second,
+    };
+    b2.wait_addresses();
+    assert!(
+        wait_ping(&a.netns, IpAddr::V4(b4), FIRST),
+        "a → b in its new netns"
+    );
+    assert_eq!(node.api.port_list().len(), 2, "a and b, once each");
+    assert!(
+        poll::wait(Duration::from_secs(10), || links(&b1.netns).is_empty()),
+        "the old sandbox's tap is deleted: {:?}",
+        links(&b1.netns)
+    );
+
+    // The removals finish, and the state file stops listing them.
+    let state = node.dir.join("dataplane-state.json");
+    let settled = poll::wait(Duration::from_secs(10), || {
+        std::fs::read_to_string(&state).is_ok_and(|text| !text.contains("\"removing\""))
+    });
+    assert!(
+        settled,
+        "the state file still lists removals: {}",
+        std::fs::read_to_string(&state).unwrap_or_default()
     );
 }

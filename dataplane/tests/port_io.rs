@@ -3,7 +3,7 @@
 //!
 //! The tap/netns tests need root: without it they print a skip line, or fail
 //! when `CI=true`. Each makes its own netns (`twpio-<test>-<pid>`) and a drop
-//! guard removes it, and any link it made in the root netns, even on panic.
+//! guard removes it, even on panic.
 //! The socket, epoll and credential tests need no privileges.
 
 use std::io;
@@ -20,7 +20,7 @@ use serde_json::Value;
 use tweed_dataplane::port::PortError;
 use tweed_dataplane::port::host::{open_host_port, remove_host_port};
 use tweed_dataplane::port::tap::{
-    PodLink, create_pod_tap, pod_link_exists, reattach_pod_tap, remove_pod_tap,
+    PodLink, close_pod_tap, create_pod_tap, pod_link_exists, reattach_pod_tap, remove_pod_tap,
 };
 use tweed_dataplane::port::underlay::bind_underlay;
 use tweed_dataplane::sys::cred::peer_uid;
@@ -109,12 +109,10 @@ fn eventually(cond: impl Fn() -> bool) -> bool {
     }
 }
 
-/// A test netns, deleted on drop together with the root-netns links named in
-/// `root_links` (temporary tap names).
+/// A test netns, deleted on drop.
 struct TestNs {
     name: String,
     path: PathBuf,
-    root_links: Vec<String>,
 }
 
 impl TestNs {
@@ -126,16 +124,7 @@ impl TestNs {
         TestNs {
             path: PathBuf::from(format!("/run/netns/{name}")),
             name,
-            root_links: Vec::new(),
         }
-    }
-
-    /// A root-netns temporary name unique to this test and process.
-    fn temp_name(&mut self, tag: &str) -> String {
-        let name = format!("twp{tag}{}", std::process::id() % 1_000_000);
-        assert!(name.len() <= 15);
-        self.root_links.push(name.clone());
-        name
     }
 
     fn link(&self, ifname: &str) -> PodLink {
@@ -152,13 +141,18 @@ impl TestNs {
 
 impl Drop for TestNs {
     fn drop(&mut self) {
-        for link in &self.root_links {
-            if link_present(None, link) {
-                let _ = ip(&["link", "del", link]);
-            }
-        }
         let _ = ip(&["netns", "del", &self.name]);
     }
+}
+
+/// The links of the root netns, by name.
+fn root_links() -> Vec<String> {
+    ip_json(&["-j", "link", "show"])
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter_map(|l| l["ifname"].as_str().map(str::to_owned))
+        .collect()
 }
 
 fn mac_str(mac: [u8; 6]) -> String {
@@ -234,19 +228,38 @@ fn create_pod_tap_configures_the_pod_and_moves_frames() {
     if !privileged("create_pod_tap_configures_the_pod_and_moves_frames") {
         return;
     }
-    let mut ns = TestNs::new("create");
-    let temp = ns.temp_name("c");
-    let queues = create_pod_tap(&ns.link("eth0"), &temp, 2).expect("create_pod_tap");
+    let ns = TestNs::new("create");
+    let root_before = root_links();
+    let queues = create_pod_tap(&ns.link("eth0"), 2).expect("create_pod_tap");
     assert_eq!(queues.len(), 2);
     assert_eq!(queues[0].ifname().expect("TUNGETIFF"), "eth0");
-    assert!(
-        !link_present(None, &temp),
-        "temp link left in the root netns"
+    assert_eq!(
+        root_links(),
+        root_before,
+        "nothing is made in the root netns"
     );
-    assert!(!link_present(Some(&ns.name), &temp));
+    let names = ip_json(&["-n", &ns.name, "-j", "link", "show"]);
+    let names: Vec<&str> = names
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .collect();
+    assert_eq!(names, ["lo", "eth0"], "the pod gets one interface");
 
-    let link = ip_json(&["-n", &ns.name, "-j", "link", "show", "dev", "eth0"]);
+    let link = ip_json(&["-n", &ns.name, "-d", "-j", "link", "show", "dev", "eth0"]);
     let link = &link[0];
+    // A persistent multi-queue tap with the virtio-net header, no packet info.
+    let tun = &link["linkinfo"];
+    assert_eq!(tun["info_kind"], "tun", "{link}");
+    let data = &tun["info_data"];
+    assert_eq!(data["type"], "tap", "{data}");
+    assert_eq!(data["pi"], false, "{data}");
+    assert_eq!(data["vnet_hdr"], true, "{data}");
+    assert_eq!(data["multi_queue"], true, "{data}");
+    assert_eq!(data["persist"], true, "{data}");
+    // No qdisc of 256 pfifo_fast children: a tap queues nothing anyway.
+    assert_eq!(link["qdisc"], "noqueue", "{link}");
     assert_eq!(link["mtu"], 1400);
     assert_eq!(link["address"], mac_str(POD_MAC));
     let flags: Vec<&str> = link["flags"]
@@ -329,36 +342,49 @@ fn create_pod_tap_refuses_a_taken_name_and_leaks_nothing() {
     if !privileged("create_pod_tap_refuses_a_taken_name_and_leaks_nothing") {
         return;
     }
-    let mut ns = TestNs::new("taken");
+    let ns = TestNs::new("taken");
+    let root_before = root_links();
     ip_ok(&[
         "-n", &ns.name, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0",
     ]);
-    let temp = ns.temp_name("t");
-    let err = create_pod_tap(&ns.link("eth0"), &temp, 2).expect_err("eth0 is taken");
+    let err = create_pod_tap(&ns.link("eth0"), 2).expect_err("eth0 is taken");
     assert!(matches!(err, PortError::LinkExists { .. }), "{err:?}");
     assert!(err.to_string().contains("eth0"), "{err}");
-    assert!(!link_present(None, &temp));
-    assert!(!link_present(Some(&ns.name), &temp));
+    let veth = ip_json(&["-n", &ns.name, "-d", "-j", "link", "show", "dev", "eth0"]);
+    assert_eq!(
+        veth[0]["linkinfo"]["info_kind"], "veth",
+        "the veth is untouched"
+    );
+
+    // A name taken by another tap is a conflict too, never an attach to it.
+    ip_ok(&[
+        "-n", &ns.name, "tuntap", "add", "dev", "tap1", "mode", "tap",
+    ]);
+    let err = create_pod_tap(&ns.link("tap1"), 2).expect_err("tap1 is taken");
+    assert!(matches!(err, PortError::LinkExists { .. }), "{err:?}");
+    assert!(link_present(Some(&ns.name), "tap1"), "the other tap stays");
 
     // A failure after the tap exists (MTU below the minimum) removes it.
     let mut bad = ns.link("pod0");
     bad.mtu = 10;
-    let err = create_pod_tap(&bad, &temp, 2).expect_err("mtu 10 is invalid");
+    let err = create_pod_tap(&bad, 2).expect_err("mtu 10 is invalid");
     assert!(matches!(err, PortError::LinkSetMtu { .. }), "{err:?}");
     assert!(
         std::error::Error::source(&err).is_some(),
         "cause is chained"
     );
-    assert!(eventually(|| !link_present(None, &temp)
-        && !link_present(Some(&ns.name), &temp)
-        && !link_present(Some(&ns.name), "pod0")));
+    assert!(eventually(|| !link_present(Some(&ns.name), "pod0")));
 
     // A netns that does not exist.
     let mut gone = ns.link("eth1");
     gone.netns = PathBuf::from("/run/netns/twpio-does-not-exist");
-    let err = create_pod_tap(&gone, &temp, 1).expect_err("no such netns");
+    let err = create_pod_tap(&gone, 1).expect_err("no such netns");
     assert!(matches!(err, PortError::NetnsOpen { .. }), "{err:?}");
-    assert!(!link_present(None, &temp));
+    assert_eq!(
+        root_links(),
+        root_before,
+        "nothing leaked to the root netns"
+    );
 }
 
 #[test]
@@ -366,9 +392,8 @@ fn persistent_tap_is_reattached_and_removed_idempotently() {
     if !privileged("persistent_tap_is_reattached_and_removed_idempotently") {
         return;
     }
-    let mut ns = TestNs::new("reattach");
-    let temp = ns.temp_name("r");
-    let queues = create_pod_tap(&ns.link("eth0"), &temp, 2).expect("create_pod_tap");
+    let ns = TestNs::new("reattach");
+    let queues = create_pod_tap(&ns.link("eth0"), 2).expect("create_pod_tap");
     drop(queues);
     assert!(
         pod_link_exists(&ns.path, "eth0").expect("pod_link_exists"),
@@ -394,31 +419,59 @@ fn persistent_tap_is_reattached_and_removed_idempotently() {
     remove_pod_tap(&ns.path, "eth0", Vec::new()).expect("remove is idempotent");
 
     // Removing without queues (after a restart) deletes the persistent link.
-    let queues = create_pod_tap(&ns.link("eth0"), &temp, 1).expect("create again");
+    let queues = create_pod_tap(&ns.link("eth0"), 1).expect("create again");
     drop(queues);
     remove_pod_tap(&ns.path, "eth0", Vec::new()).expect("remove without queues");
     assert!(!link_present(Some(&ns.name), "eth0"));
 
-    // The pod's netns disappears first: the tap goes with it, and remove
-    // still succeeds.
-    let queues = create_pod_tap(&ns.link("podif9"), &temp, 1).expect("create again");
+    // The pod's netns mount disappears first. The queues were opened inside
+    // the netns and keep it, and so the tap, alive until they are closed;
+    // remove still succeeds, and the tap never comes to the root netns.
+    let queues = create_pod_tap(&ns.link("podif9"), 1).expect("create again");
     ip_ok(&["netns", "del", &ns.name]);
-    assert!(
-        eventually(|| set_persist(&queues[0], true)
-            .err()
-            .and_then(|e| e.raw_os_error())
-            == Some(libc::EBADFD)),
-        "the tap should be destroyed with its netns"
-    );
+    std::thread::sleep(Duration::from_millis(200));
+    set_persist(&queues[0], true).expect("the queues keep the netns and the tap alive");
     assert!(
         !link_present(None, "podif9"),
         "the tap must not come back to the root netns"
     );
     remove_pod_tap(&ns.path, "podif9", queues).expect("remove after the netns is gone");
+    assert!(!link_present(None, "podif9"));
     assert!(matches!(
         pod_link_exists(&ns.path, "podif9"),
         Err(PortError::NetnsOpen { .. })
     ));
+}
+
+#[test]
+fn close_pod_tap_deletes_the_tap_and_tolerates_what_is_gone() {
+    if !privileged("close_pod_tap_deletes_the_tap_and_tolerates_what_is_gone") {
+        return;
+    }
+    let ns = TestNs::new("close");
+    let queues = create_pod_tap(&ns.link("eth0"), 2).expect("create_pod_tap");
+    close_pod_tap(&ns.path, "eth0", queues).expect("close_pod_tap");
+    // The kernel unregisters the tap when its last queue closes. In this
+    // process other tests fork `ip`: a child holds copies of the fds until
+    // it execs, hence `eventually`. (The dataplane never forks.)
+    assert!(
+        eventually(|| !link_present(Some(&ns.name), "eth0")),
+        "closing the last queue of a non-persistent tap deletes it"
+    );
+    close_pod_tap(&ns.path, "eth0", Vec::new()).expect("already gone");
+
+    // Without queues (after a restart) the persistent tap is deleted by name.
+    drop(create_pod_tap(&ns.link("eth0"), 1).expect("create again"));
+    assert!(link_present(Some(&ns.name), "eth0"));
+    close_pod_tap(&ns.path, "eth0", Vec::new()).expect("close by name");
+    assert!(!link_present(Some(&ns.name), "eth0"));
+
+    // The name is free again at once, and a netns that is gone is fine.
+    let queues = create_pod_tap(&ns.link("eth0"), 1).expect("the name is free");
+    let gone = Path::new("/run/netns/twpio-does-not-exist");
+    close_pod_tap(gone, "eth0", Vec::new()).expect("a netns that is gone is fine");
+    close_pod_tap(&ns.path, "eth0", queues).expect("close");
+    assert!(eventually(|| !link_present(Some(&ns.name), "eth0")));
 }
 
 #[test]

@@ -2,14 +2,25 @@
 //! routes, policy), so a restarted dataplane can rebuild its tables and taps.
 //!
 //! The types are pure serde; [`load`] and [`save`] are the only I/O. `save`
-//! replaces the file atomically (temp file in the same directory, fsync,
-//! rename, fsync of the directory), so a crash leaves the old or the new
-//! file, never a torn one.
+//! replaces the file atomically (temp file in the same directory, then
+//! rename), so a process killed at any point leaves the old or the new file,
+//! never a torn one.
+//!
+//! Nothing is fsynced. Everything the file describes (taps, their netns) is
+//! kernel state that a reboot destroys, and what must survive is a crash of
+//! the process, for which the page cache and an atomic rename are enough.
+//! Two fsyncs per save cost more than the rest of a `port_add` on a busy
+//! disk. The price is paid only after a crash of the whole machine, when the
+//! file may be an older version (harmless: none of its taps exist any more,
+//! so its ports are dropped) or, on some file systems, empty or cut short:
+//! [`load`] then ignores a file that does not parse if it was written before
+//! the machine booted, instead of refusing to start.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +44,11 @@ pub struct StateFile {
     /// The static routes (host, node and blackhole).
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
+    /// Taps of removed ports that are still being deleted (`port_remove`
+    /// answers first); a start finishes them. Left out of the file when
+    /// empty, so a file without pending removals reads as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<RemovalRecord>,
 }
 
 impl Default for StateFile {
@@ -42,8 +58,21 @@ impl Default for StateFile {
             ports: Vec::new(),
             peers: Vec::new(),
             routes: Vec::new(),
+            removing: Vec::new(),
         }
     }
+}
+
+/// The tap of a removed port, not yet deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemovalRecord {
+    /// The removed port's name (for logs).
+    pub name: String,
+    /// The pod's network namespace path.
+    pub netns: String,
+    /// The tap's name inside the pod.
+    pub ifname: String,
 }
 
 /// One pod port with its policy.
@@ -84,7 +113,9 @@ fn invalid_data(path: &Path, what: impl std::fmt::Display) -> io::Error {
 }
 
 /// Reads the state file; `None` if it does not exist. A file that does not
-/// parse, or has another version, is an `InvalidData` error naming the path.
+/// parse, or has another version, is an `InvalidData` error naming the path,
+/// except that a file which does not parse and was last written before the
+/// machine booted reads as `None` (see the module docs).
 pub fn load(path: &Path) -> io::Result<Option<StateFile>> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
@@ -96,7 +127,14 @@ pub fn load(path: &Path) -> io::Result<Option<StateFile>> {
             ));
         }
     };
-    let state: StateFile = serde_json::from_str(&text).map_err(|e| invalid_data(path, e))?;
+    let state: StateFile = match serde_json::from_str(&text) {
+        Ok(state) => state,
+        Err(e) if written_before_boot(path) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring a state file that does not parse, written before the machine booted: nothing it describes exists any more");
+            return Ok(None);
+        }
+        Err(e) => return Err(invalid_data(path, e)),
+    };
     if state.version != STATE_VERSION {
         return Err(invalid_data(
             path,
@@ -109,7 +147,32 @@ pub fn load(path: &Path) -> io::Result<Option<StateFile>> {
     Ok(Some(state))
 }
 
-/// Writes the state file atomically (mode 0600).
+/// Whether `path` was last modified before the machine booted (`btime` in
+/// `/proc/stat`). False when either cannot be read.
+fn written_before_boot(path: &Path) -> bool {
+    let modified = fs::metadata(path).and_then(|m| m.modified());
+    let boot = fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| boot_time(&s));
+    match (modified, boot) {
+        (Ok(modified), Some(boot)) => modified < boot,
+        _ => false,
+    }
+}
+
+/// The boot time in `/proc/stat`'s text (its `btime SECONDS` line).
+fn boot_time(proc_stat: &str) -> Option<SystemTime> {
+    let secs = proc_stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// Writes the state file atomically (mode 0600), without fsync (see the
+/// module docs).
 pub fn save(path: &Path, state: &StateFile) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
 
@@ -139,17 +202,13 @@ pub fn save(path: &Path, state: &StateFile) -> io::Result<()> {
             .map_err(|e| step("creating the temporary state file", e))?;
         file.write_all(&json)
             .map_err(|e| step("writing the temporary state file", e))?;
-        file.sync_all()
-            .map_err(|e| step("syncing the temporary state file", e))?;
         fs::rename(&tmp, path).map_err(|e| step("renaming the temporary state file", e))
     };
     if let Err(e) = write() {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| step("syncing the state directory", e))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -209,6 +268,11 @@ mod tests {
                     via: RouteVia::Node,
                 },
             ],
+            removing: vec![RemovalRecord {
+                name: "default/old".into(),
+                netns: "/run/netns/old".into(),
+                ifname: "eth0".into(),
+            }],
         }
     }
 
@@ -233,6 +297,26 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_removal_list_is_left_out_of_the_file() {
+        let dir = temp_dir("removing");
+        let path = dir.join("state.json");
+        save(&path, &StateFile::default()).expect("save");
+        let text = fs::read_to_string(&path).expect("read");
+        assert!(!text.contains("removing"), "{text}");
+        let mut state = sample();
+        save(&path, &state).expect("save");
+        assert!(
+            fs::read_to_string(&path)
+                .expect("read")
+                .contains("\"removing\"")
+        );
+        state.removing.clear();
+        save(&path, &state).expect("save");
+        assert_eq!(load(&path).expect("load"), Some(state));
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
     fn corrupt_unknown_or_newer_files_are_refused_with_the_path() {
         let dir = temp_dir("bad");
         let path = dir.join("state.json");
@@ -249,6 +333,40 @@ mod tests {
         fs::write(&path, r#"{"version":1}"#).expect("write");
         assert_eq!(load(&path).expect("minimal"), Some(StateFile::default()));
         fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_corrupt_file_from_before_the_boot_is_ignored() {
+        let dir = temp_dir("boot");
+        let path = dir.join("state.json");
+        fs::write(&path, "").expect("write");
+        let file = fs::File::options().write(true).open(&path).expect("open");
+        file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1))
+            .expect("set mtime");
+        assert_eq!(
+            load(&path).expect("an empty file from an earlier boot"),
+            None
+        );
+        // Another version is not corruption: still refused.
+        fs::write(&path, r#"{"version":2}"#).expect("write");
+        let file = fs::File::options().write(true).open(&path).expect("open");
+        file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1))
+            .expect("set mtime");
+        assert_eq!(
+            load(&path).expect_err("version 2").kind(),
+            io::ErrorKind::InvalidData
+        );
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn boot_time_is_read_from_proc_stat() {
+        let stat = "cpu  1 2 3\nintr 5\nbtime 1700000000\nprocesses 9\n";
+        assert_eq!(
+            boot_time(stat),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        assert_eq!(boot_time("cpu 1\n"), None);
     }
 
     #[test]

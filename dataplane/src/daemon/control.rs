@@ -5,17 +5,24 @@
 //! against the current state before anything changes, and a failure after a
 //! system step (a tap half made) undoes that step, so a failed request leaves
 //! nothing behind.
+//!
+//! `port_remove` answers before the kernel has deleted the tap: the tap is
+//! listed under `removing` in the state file and deleted by the reaper
+//! thread ([`super::reaper`]), which then drops it from the list. A start
+//! first finishes the removals its state file lists.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
 use super::config::Config;
+use super::reaper::{self, Reaper};
 use super::shared::{PortIo, Shared, TapHandles};
 use super::trace::{self, TraceFlow};
 use super::worker::port_token;
@@ -25,6 +32,7 @@ use crate::api::proto::{
     RouteInfo, RouteSpec, RouteVia, RoutesReply, RuleSetSpec, StatsReply, TraceFrom, TraceRequest,
     WorkerStats, drops_by_name,
 };
+use crate::api::state::RemovalRecord;
 use crate::api::trace::{TraceReply, route_target};
 use crate::port::tap::PodLink;
 use crate::sys::epoll::Epoll;
@@ -33,6 +41,10 @@ use crate::table::endpoints::{Endpoint, Mac, RuleNames};
 use crate::table::nexthop::{NextHop, PeerId, PortId};
 use crate::table::peers::Peer;
 use crate::table::tables::TablesWriter;
+
+/// How long a `port_add` waits for the removal of a tap that still holds
+/// its interface name.
+const REMOVAL_WAIT: Duration = Duration::from_secs(10);
 
 /// A pod port as the control side keeps it.
 #[derive(Debug, Clone)]
@@ -48,6 +60,23 @@ struct Inner {
     writer: TablesWriter,
     ports: BTreeMap<PortId, PortState>,
     static_routes: BTreeMap<IpNet, RouteVia>,
+    /// Taps of removed ports not yet deleted, by removal id (persisted).
+    removing: BTreeMap<u64, RemovalRecord>,
+    next_removal: u64,
+}
+
+/// Why a `port_add` failed: its interface name is taken in the pod's netns
+/// (maybe by a tap still being removed), or anything else.
+#[derive(Debug)]
+enum AddError {
+    IfnameTaken(ApiError),
+    Other(ApiError),
+}
+
+impl From<ApiError> for AddError {
+    fn from(e: ApiError) -> Self {
+        AddError::Other(e)
+    }
 }
 
 /// The control side of a running dataplane.
@@ -58,6 +87,7 @@ pub struct Control {
     epolls: Vec<Arc<Epoll>>,
     clock: Instant,
     inner: Mutex<Inner>,
+    reaper: Reaper,
 }
 
 impl Control {
@@ -74,6 +104,8 @@ impl Control {
             writer,
             ports: BTreeMap::new(),
             static_routes: BTreeMap::new(),
+            removing: BTreeMap::new(),
+            next_removal: 0,
         };
         Self {
             config,
@@ -81,7 +113,38 @@ impl Control {
             epolls,
             clock,
             inner: Mutex::new(inner),
+            reaper: Reaper::default(),
         }
+    }
+
+    /// Starts the thread that deletes the taps of removed ports. Until it
+    /// runs, `port_remove` deletes them before answering.
+    pub fn start_reaper(self: &Arc<Self>) -> std::io::Result<()> {
+        let control = Arc::downgrade(self);
+        self.reaper.start(move |id, deleted| {
+            if let Some(control) = control.upgrade() {
+                control.removal_done(id, deleted);
+            }
+        })
+    }
+
+    /// Waits up to `timeout` for the pending tap removals (at shutdown);
+    /// false if some are left, listed for the next start.
+    pub fn finish_removals(&self, timeout: Duration) -> bool {
+        self.reaper.wait_idle(timeout)
+    }
+
+    /// The reaper is done with removal `id`: drop it from the list and save
+    /// (unless the tap could not be deleted: it stays listed, and the next
+    /// start tries again), then wake a `port_add` waiting for the name.
+    fn removal_done(&self, id: u64, deleted: bool) {
+        if let Ok(mut inner) = self.lock()
+            && deleted
+        {
+            inner.removing.remove(&id);
+            self.save(&inner);
+        }
+        self.reaper.finish(id);
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, ApiError> {
@@ -94,7 +157,10 @@ impl Control {
     pub fn handle(&self, request: Request) -> Result<ResponseBody, ApiError> {
         let mut inner = self.lock()?;
         let result = match request {
-            Request::PortAdd(args) => self.port_add(&mut inner, args),
+            Request::PortAdd(args) => {
+                drop(inner);
+                return self.port_add_request(args);
+            }
             Request::PortRemove(args) => self.port_remove(&mut inner, &args.name),
             Request::PortList(_) => Ok(ResponseBody::Ports(PortsReply {
                 ports: port_infos(&inner),
@@ -121,12 +187,39 @@ impl Control {
         result
     }
 
-    fn port_add(&self, inner: &mut Inner, args: PortAdd) -> Result<ResponseBody, ApiError> {
+    /// `port_add`, saved when it succeeds. If the interface name is taken
+    /// while a removal of a tap of that name is pending (the pod is added
+    /// again right after its removal, in the same netns), waits for the
+    /// removal without holding the lock and tries once more.
+    fn port_add_request(&self, args: PortAdd) -> Result<ResponseBody, ApiError> {
+        let mut waited = false;
+        loop {
+            let mut inner = self.lock()?;
+            let finished = self.reaper.finished();
+            match self.port_add(&mut inner, args.clone()) {
+                Ok(body) => {
+                    self.save(&inner);
+                    return Ok(body);
+                }
+                Err(AddError::IfnameTaken(_))
+                    if !waited && self.reaper.may_hold(&args.ifname, finished) =>
+                {
+                    drop(inner);
+                    if !self.reaper.wait_for(&args.ifname, REMOVAL_WAIT) {
+                        tracing::warn!(ifname = %args.ifname, "a tap removal is taking long; trying the port_add anyway");
+                    }
+                    waited = true;
+                }
+                Err(AddError::IfnameTaken(e) | AddError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn port_add(&self, inner: &mut Inner, args: PortAdd) -> Result<ResponseBody, AddError> {
         if inner.ports.values().any(|p| p.info.name == args.name) {
-            return Err(ApiError::conflict(format!(
-                "a port named {:?} already exists",
-                args.name
-            )));
+            return Err(
+                ApiError::conflict(format!("a port named {:?} already exists", args.name)).into(),
+            );
         }
         for ip in args
             .ipv4
@@ -138,7 +231,8 @@ impl Control {
                 return Err(ApiError::conflict(format!(
                     "address {ip} already belongs to port {:?}",
                     owner.name
-                )));
+                ))
+                .into());
             }
         }
         let id = inner.writer.endpoints().free_port();
@@ -156,9 +250,11 @@ impl Control {
             ipv4: args.ipv4,
             ipv6: args.ipv6,
         };
-        let temp_name = format!("twp{}", id.0);
-        let queues = crate::port::tap::create_pod_tap(&link, &temp_name, self.epolls.len())
-            .map_err(port_error)?;
+        let queues =
+            crate::port::tap::create_pod_tap(&link, self.epolls.len()).map_err(|e| match e {
+                crate::port::PortError::LinkExists { .. } => AddError::IfnameTaken(port_error(e)),
+                e => AddError::Other(port_error(e)),
+            })?;
         let info = PortInfo {
             id,
             name: args.name,
@@ -213,8 +309,40 @@ impl Control {
         self.unregister(&state);
         let _ = inner.writer.remove_endpoint(id);
         self.publish(inner);
-        self.destroy_tap(&state);
+        self.remove_tap_later(inner, state);
         Ok(ResponseBody::empty())
+    }
+
+    /// Lists the port's tap as being removed (the request's save persists
+    /// that together with the port's removal) and hands it to the reaper;
+    /// without a reaper thread, deletes it now.
+    fn remove_tap_later(&self, inner: &mut Inner, state: PortState) {
+        let id = inner.next_removal;
+        inner.next_removal += 1;
+        let PortState { info, handles, .. } = state;
+        inner.removing.insert(
+            id,
+            RemovalRecord {
+                name: info.name.clone(),
+                netns: info.netns.clone(),
+                ifname: info.ifname.clone(),
+            },
+        );
+        let job = reaper::Job {
+            id,
+            port: info.name,
+            netns: PathBuf::from(info.netns),
+            ifname: info.ifname,
+            handles,
+        };
+        if let Err(job) = self.reaper.submit(job) {
+            inner.removing.remove(&id);
+            if let Err(e) =
+                crate::port::tap::delete_pod_tap(&job.netns, &job.ifname, &job.handles.queues)
+            {
+                tracing::warn!(port = %job.port, error = %e, "could not delete the pod's tap");
+            }
+        }
     }
 
     fn unregister(&self, state: &PortState) {
@@ -459,6 +587,7 @@ impl Control {
                 .map(|p| (&p.info, &p.ingress, &p.egress)),
             &peer_specs(inner),
             &inner.static_routes,
+            inner.removing.values(),
         );
         if let Err(e) = crate::api::state::save(&self.config.state_file(), &state) {
             tracing::error!(path = %self.config.state_file().display(), error = %e, "could not save the state file");
@@ -475,6 +604,7 @@ impl Control {
             return Ok(0);
         };
         let mut inner = self.lock()?;
+        self.finish_listed_removals(&mut inner, &state);
         for (prefix, via) in super::persist::routes_of(&state) {
             if inner.writer.set_route(prefix, NextHop::from(via)).is_ok() {
                 inner.static_routes.insert(prefix, via);
@@ -513,6 +643,48 @@ impl Control {
         self.save(&inner);
         Ok(restored)
     }
+
+    /// Deletes the taps a previous process listed as being removed, before
+    /// any port is re-attached and before the API serves: nothing can have
+    /// taken their names since. A removal whose interface a listed port now
+    /// has (same netns, same name) had finished before that port was added.
+    /// A tap that cannot be deleted stays listed for the next start.
+    fn finish_listed_removals(&self, inner: &mut Inner, state: &crate::api::state::StateFile) {
+        for removal in &state.removing {
+            let reused = state.ports.iter().any(|p| {
+                p.ifname == removal.ifname
+                    && same_netns(Path::new(&p.netns), Path::new(&removal.netns))
+            });
+            if reused {
+                continue;
+            }
+            let netns = Path::new(&removal.netns);
+            match crate::port::tap::delete_pod_tap(netns, &removal.ifname, &[]) {
+                Ok(()) => {
+                    tracing::info!(port = %removal.name, "finished deleting the tap of a removed port")
+                }
+                Err(e @ crate::port::PortError::NotATap { .. }) => {
+                    tracing::warn!(port = %removal.name, error = %e, "the removed port's interface name now belongs to another link; leaving it")
+                }
+                Err(e) => {
+                    tracing::error!(port = %removal.name, error = %e, "could not delete the tap of a removed port; the next start tries again");
+                    let id = inner.next_removal;
+                    inner.next_removal += 1;
+                    inner.removing.insert(id, removal.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Whether two netns paths name the same namespace (same nsfs inode), e.g.
+/// `/run/netns/x` and `/proc/PID/ns/net`. Paths that cannot be looked at are
+/// compared as strings.
+fn same_netns(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => a == b,
+    }
 }
 
 fn mutates(result: &Result<ResponseBody, ApiError>) -> bool {
@@ -523,22 +695,16 @@ fn mutates(result: &Result<ResponseBody, ApiError>) -> bool {
 }
 
 fn endpoint_of(state: &PortState) -> Result<Endpoint, ApiError> {
-    let ingress = crate::api::validate::rule_set("ingress", &state.ingress)?;
-    let egress = crate::api::validate::rule_set("egress", &state.egress)?;
-    let compile = |set, which: &str| {
-        Classifier::compile(&set)
-            .map(Arc::new)
-            .map_err(|e| ApiError::invalid(format!("{which} policy of {:?}: {e}", state.info.name)))
-    };
+    let name = &state.info.name;
     Ok(Endpoint {
         port: state.info.id,
-        name: state.info.name.clone(),
+        name: name.clone(),
         mac: state.info.mac.0,
         ipv4: state.info.ipv4,
         ipv6: state.info.ipv6,
         identity: state.info.id.0,
-        ingress: compile(ingress, "ingress")?,
-        egress: compile(egress, "egress")?,
+        ingress: classifier(name, "ingress", &state.ingress)?,
+        egress: classifier(name, "egress", &state.egress)?,
         rule_names: Arc::new(rule_names(state)),
     })
 }
@@ -588,6 +754,25 @@ fn rule_names(state: &PortState) -> RuleNames {
         .into_iter()
         .chain(named(false, &state.egress))
         .collect()
+}
+
+/// The compiled rule set. A pod without policy (the default, allow all) gets
+/// one classifier compiled once and shared: compiling even an empty set
+/// builds fresh tables, which took a millisecond of every `port_add`.
+fn classifier(port: &str, which: &str, spec: &RuleSetSpec) -> Result<Arc<Classifier>, ApiError> {
+    static ALLOW_ALL: OnceLock<Arc<Classifier>> = OnceLock::new();
+    let default = *spec == RuleSetSpec::default();
+    if default && let Some(shared) = ALLOW_ALL.get() {
+        return Ok(Arc::clone(shared));
+    }
+    let set = crate::api::validate::rule_set(which, spec)?;
+    let compiled = Classifier::compile(&set)
+        .map(Arc::new)
+        .map_err(|e| ApiError::invalid(format!("{which} policy of {port:?}: {e}")))?;
+    if default {
+        return Ok(Arc::clone(ALLOW_ALL.get_or_init(|| compiled)));
+    }
+    Ok(compiled)
 }
 
 /// A pod MAC derived from its address (Kubernetes' `0a:58` prefix:

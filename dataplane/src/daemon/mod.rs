@@ -9,6 +9,7 @@
 pub mod config;
 pub mod control;
 pub mod persist;
+pub mod reaper;
 pub mod shared;
 pub mod trace;
 mod tx;
@@ -34,6 +35,10 @@ use crate::table::tables::TablesWriter;
 /// Source ports per worker for VXLAN: the flow hash picks one.
 const VXLAN_SENDERS: usize = 8;
 
+/// How long a stopping dataplane waits for pending tap removals (the rest
+/// stay listed in the state file for the next start).
+const STOP_REMOVALS: Duration = Duration::from_secs(3);
+
 /// Why the dataplane could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -58,6 +63,9 @@ pub enum RunError {
     /// epoll could not be set up.
     #[error("set up epoll: {0}")]
     Epoll(std::io::Error),
+    /// The thread that deletes removed ports' taps could not be started.
+    #[error("start the tap reaper thread: {0}")]
+    Reaper(std::io::Error),
     /// The state file could not be restored.
     #[error("restore the previous state: {0}")]
     Restore(ApiError),
@@ -185,6 +193,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         clock,
         writer,
     ));
+    control.start_reaper().map_err(RunError::Reaper)?;
     let restored = control.restore().map_err(RunError::Restore)?;
     tracing::info!(workers, restored, underlay = %config.underlay_ip, vxlan_port = config.vxlan_port, "dataplane started");
 
@@ -205,6 +214,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
     }
     tracing::info!("stopping: pod interfaces stay in place for the next start");
     drop(server);
+    if !control.finish_removals(STOP_REMOVALS) {
+        tracing::warn!("tap removals still pending; the next start finishes them");
+    }
     shared.shutdown.store(true, Ordering::Relaxed);
     for thread in threads {
         let _ = thread.join();

@@ -1,19 +1,22 @@
 //! Converting the control side's state to and from the state file, so a
-//! restarted dataplane finds its ports, peers, routes and policy.
+//! restarted dataplane finds its ports, peers, routes and policy, and the
+//! tap removals it had not finished.
 
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
 use crate::api::proto::{PeerSpec, PortInfo, RouteSpec, RouteVia, RuleSetSpec};
-use crate::api::state::{PortRecord, STATE_VERSION, StateFile};
+use crate::api::state::{PortRecord, RemovalRecord, STATE_VERSION, StateFile};
 use crate::table::nexthop::PortId;
 
-/// The state file for these ports, peers and static routes.
+/// The state file for these ports, peers, static routes and pending tap
+/// removals.
 pub fn state_of<'a>(
     ports: impl Iterator<Item = (&'a PortInfo, &'a RuleSetSpec, &'a RuleSetSpec)>,
     peers: &[PeerSpec],
     routes: &BTreeMap<IpNet, RouteVia>,
+    removing: impl Iterator<Item = &'a RemovalRecord>,
 ) -> StateFile {
     StateFile {
         version: STATE_VERSION,
@@ -39,6 +42,7 @@ pub fn state_of<'a>(
                 via: *via,
             })
             .collect(),
+        removing: removing.cloned().collect(),
     }
 }
 
@@ -99,7 +103,18 @@ mod tests {
         let mut routes = BTreeMap::new();
         routes.insert("10.9.0.0/16".parse().expect("cidr"), RouteVia::Blackhole);
         routes.insert("10.244.1.1/32".parse().expect("cidr"), RouteVia::Node);
-        let state = state_of([(&info, &ingress, &egress)].into_iter(), &[], &routes);
+        let removal = RemovalRecord {
+            name: "ns/gone".into(),
+            netns: "/run/netns/gone".into(),
+            ifname: "eth0".into(),
+        };
+        let state = state_of(
+            [(&info, &ingress, &egress)].into_iter(),
+            &[],
+            &routes,
+            [&removal].into_iter(),
+        );
+        assert_eq!(state.removing, vec![removal]);
         let ports = ports_of(&state);
         assert_eq!(ports, vec![(info, ingress, egress)]);
         assert_eq!(

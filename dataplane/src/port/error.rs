@@ -73,23 +73,6 @@ pub enum PortError {
         #[source]
         source: io::Error,
     },
-    /// Moving the link into the pod's netns failed.
-    #[error("cannot move interface {ifname:?} into netns {}", .netns.display())]
-    LinkMove {
-        netns: PathBuf,
-        ifname: String,
-        #[source]
-        source: NlError,
-    },
-    /// Renaming the link failed.
-    #[error("cannot rename interface {from:?} to {to:?} in netns {}", .netns.display())]
-    LinkRename {
-        netns: PathBuf,
-        from: String,
-        to: String,
-        #[source]
-        source: NlError,
-    },
     /// Setting the MTU failed.
     #[error("cannot set mtu {mtu} on interface {ifname:?} in netns {}", .netns.display())]
     LinkSetMtu {

@@ -5,18 +5,24 @@
 //! [`with_netlink_here`], or after `setns` into another one:
 //! [`with_netlink_in`]) with its own current-thread tokio runtime and
 //! connection. That also keeps these blocking calls safe to use from inside
-//! an async runtime: they never nest `block_on`.
+//! an async runtime: they never nest `block_on`. A thread that is already
+//! dedicated (one [`NetNs::run`] started) uses [`with_netlink_on_this_thread`]
+//! instead, and saves a thread.
 
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::RawFd;
 use std::path::PathBuf;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
+use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
 use netlink_packet_route::route::RouteScope;
+use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
+use rtnetlink::packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+};
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
 use super::PortError;
@@ -70,6 +76,20 @@ where
         Ok(r) => r.map_err(|source| PortError::NetlinkSocket { netns, source })?,
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// Runs `f` with a netlink handle on the calling thread, in its netns. For
+/// threads that [`NetNs::run`] started (no async runtime on them): one
+/// thread then does a whole job (tap ioctls and netlink) inside a netns.
+pub fn with_netlink_on_this_thread<T, F, Fut>(f: F) -> Result<T, PortError>
+where
+    F: FnOnce(Handle) -> Fut,
+    Fut: Future<Output = Result<T, PortError>>,
+{
+    block_on(f).map_err(|source| PortError::NetlinkSocket {
+        netns: current_netns_label(),
+        source,
+    })?
 }
 
 /// Runs `f` with a netlink handle inside `ns`, on a fresh thread.
@@ -136,22 +156,6 @@ async fn set_link(h: &Handle, msg: LinkMessage) -> Result<(), NlError> {
     h.link().set(msg).execute().await.map_err(Box::new)
 }
 
-/// Moves link `index` into the netns open at `netns_fd` (`IFLA_NET_NS_FD`).
-pub async fn move_to_netns(h: &Handle, index: u32, netns_fd: RawFd) -> Result<(), NlError> {
-    set_link(
-        h,
-        LinkUnspec::new_with_index(index)
-            .setns_by_fd(netns_fd)
-            .build(),
-    )
-    .await
-}
-
-/// Renames link `index` (it must be down).
-pub async fn rename(h: &Handle, index: u32, name: &str) -> Result<(), NlError> {
-    set_link(h, LinkUnspec::new_with_index(index).name(name).build()).await
-}
-
 /// Sets the MTU of link `index`.
 pub async fn set_mtu(h: &Handle, index: u32, mtu: u32) -> Result<(), NlError> {
     set_link(h, LinkUnspec::new_with_index(index).mtu(mtu).build()).await
@@ -171,6 +175,29 @@ pub async fn set_mac(h: &Handle, index: u32, mac: [u8; 6]) -> Result<(), NlError
 /// Sets link `index` administratively up.
 pub async fn set_up(h: &Handle, index: u32) -> Result<(), NlError> {
     set_link(h, LinkUnspec::new_with_index(index).up().build()).await
+}
+
+/// Gives link `index` the `noqueue` root qdisc (`tc qdisc add dev X root
+/// noqueue`). Done while the link is down, it saves the default one: on a
+/// multi-queue tap (256 transmit queues) that is an `mq` with 256
+/// `pfifo_fast` children, which cost a millisecond or more to set up and
+/// 6 MB of rings, and queue nothing (a tap never stops its queues).
+pub async fn set_noqueue(h: &Handle, index: u32) -> Result<(), NlError> {
+    let index = i32::try_from(index).map_err(|_| Box::new(rtnetlink::Error::RequestFailed))?;
+    let mut message = TcMessage::with_index(index);
+    message.header.parent = TcHandle::ROOT;
+    message
+        .attributes
+        .push(TcAttribute::Kind("noqueue".to_string()));
+    let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewQueueDiscipline(message));
+    request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE;
+    let mut responses = h.clone().request(request).map_err(Box::new)?;
+    while let Some(response) = responses.next().await {
+        if let NetlinkPayload::Error(e) = response.payload {
+            return Err(Box::new(rtnetlink::Error::NetlinkError(e)));
+        }
+    }
+    Ok(())
 }
 
 /// Deletes link `index`.

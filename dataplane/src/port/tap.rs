@@ -1,23 +1,36 @@
-//! Pod taps: create a persistent multi-queue tap, move it into the pod's
-//! netns and configure it there (Calico's model, see DESIGN.md "Pod
-//! attachment"); re-attach to it after a restart; remove it.
+//! Pod taps: create a persistent multi-queue tap inside the pod's netns and
+//! configure it there (Calico's model, see DESIGN.md "Pod attachment");
+//! re-attach to it after a restart; remove it.
 //!
-//! The tap is created under a temporary name in the dataplane's own netns
-//! (`IFF_TUN_EXCL`: never somebody else's tap), moved into the pod netns,
-//! then renamed to the pod's `ifname` and given its MTU, MAC, `/32` and
-//! `/128`, the link-scope route to `169.254.1.1`, default routes via
-//! `169.254.1.1` and `fe80::1`, and set up. The queue fds stay valid across
-//! the move. If any step fails after the tap exists, it is made
-//! non-persistent and its queues closed, which removes it wherever it is.
+//! One thread inside the pod netns does the whole job: it opens the queues
+//! (`TUNSETIFF` creates the tap in the netns the `/dev/net/tun` fd was opened
+//! in, so directly under the pod's `ifname`; `IFF_TUN_EXCL`: a name already
+//! taken is `EBUSY`, never somebody else's tap), marks the tap persistent,
+//! and over a netlink socket of that netns gives it its MTU, MAC, `/32` and
+//! `/128` and the `noqueue` qdisc (see [`nl::set_noqueue`]), sets it up and
+//! adds the link-scope route to `169.254.1.1` and the default routes via
+//! `169.254.1.1` and `fe80::1`. Nothing is created in the
+//! dataplane's own netns and nothing is moved between namespaces (moving a
+//! link makes the kernel unregister and register it again, which cost more
+//! than everything else together). The queue fds work from any thread.
+//!
+//! A queue fd keeps the netns it was opened in alive, so a pod netns whose
+//! mount is removed while its port exists lives on, with its tap, until the
+//! port is removed and the queues are closed.
+//!
+//! If any step fails after the tap exists, it is made non-persistent and its
+//! queues closed, which removes it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use rtnetlink::Handle;
 
 use super::PortError;
-use super::netlink::{self as nl, current_netns_label, with_netlink_here, with_netlink_in};
+use super::netlink::{
+    self as nl, current_netns_label, with_netlink_here, with_netlink_in,
+    with_netlink_on_this_thread,
+};
 use crate::sys::netns::NetNs;
 use crate::sys::tap::{self, TapQueue};
 
@@ -57,69 +70,53 @@ pub(super) fn open_netns(path: &Path) -> Result<NetNs, PortError> {
     })
 }
 
-/// Creates the pod's tap with `queues` queues (one per worker) and returns
-/// them. Fails with [`PortError::LinkExists`] if `link.ifname` is taken in
-/// the pod netns and [`PortError::NetnsOpen`] if the netns does not exist.
-/// Nothing is left behind on failure.
-pub fn create_pod_tap(
-    link: &PodLink,
-    temp_name: &str,
-    queues: usize,
-) -> Result<Vec<TapQueue>, PortError> {
+/// Creates the pod's tap with `queues` queues (one per worker) inside the pod
+/// netns and returns them. Fails with [`PortError::LinkExists`] if
+/// `link.ifname` is taken in the pod netns and [`PortError::NetnsOpen`] if
+/// the netns does not exist. Nothing is left behind on failure.
+pub fn create_pod_tap(link: &PodLink, queues: usize) -> Result<Vec<TapQueue>, PortError> {
     check_name(&link.ifname)?;
-    check_name(temp_name)?;
     let pod = open_netns(&link.netns)?;
-    if link_exists_in(&pod, &link.ifname)? {
-        return Err(PortError::LinkExists {
-            netns: link.netns.clone(),
-            ifname: link.ifname.clone(),
-        });
-    }
-    let qs = tap::create_tap_queues(temp_name, queues).map_err(|source| PortError::TapOpen {
-        netns: current_netns_label(),
-        ifname: temp_name.to_string(),
-        source,
-    })?;
+    let link = link.clone();
+    pod.run(move || with_netlink_on_this_thread(|h| create_here(h, link, queues)))
+        .map_err(|source| PortError::NetnsEnter {
+            netns: pod.path().to_path_buf(),
+            source,
+        })?
+}
+
+/// On a thread inside the pod netns: creates, persists and configures.
+async fn create_here(h: Handle, link: PodLink, queues: usize) -> Result<Vec<TapQueue>, PortError> {
+    let qs = match tap::create_tap_queues(&link.ifname, queues) {
+        Ok(qs) => qs,
+        // EBUSY: a link of that name exists (IFF_TUN_EXCL), maybe one that
+        // is being deleted right now: the caller may wait and try again.
+        Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
+            return Err(PortError::LinkExists {
+                netns: link.netns,
+                ifname: link.ifname,
+            });
+        }
+        Err(source) => {
+            return Err(PortError::TapOpen {
+                netns: link.netns,
+                ifname: link.ifname,
+                source,
+            });
+        }
+    };
     // The tap exists from here on: any failure must remove it.
-    match move_and_configure(link, temp_name, &pod, &qs) {
+    let made = match make_persistent(&qs, &link.ifname) {
+        Ok(()) => configure(&h, &link).await,
+        Err(e) => Err(e),
+    };
+    match made {
         Ok(()) => Ok(qs),
         Err(e) => {
-            discard(qs, &pod, &[temp_name, &link.ifname]);
+            discard_here(&h, qs, &link).await;
             Err(e)
         }
     }
-}
-
-fn move_and_configure(
-    link: &PodLink,
-    temp_name: &str,
-    pod: &NetNs,
-    qs: &[TapQueue],
-) -> Result<(), PortError> {
-    make_persistent(qs, temp_name)?;
-
-    let target = pod.try_clone().map_err(|source| PortError::NetnsOpen {
-        netns: link.netns.clone(),
-        source,
-    })?;
-    let temp = temp_name.to_string();
-    with_netlink_here(move |h| async move {
-        let here = current_netns_label();
-        let index = lookup(&h, &here, &temp).await?;
-        nl::move_to_netns(&h, index, target.as_raw_fd())
-            .await
-            .map_err(|source| PortError::LinkMove {
-                netns: target.path().to_path_buf(),
-                ifname: temp,
-                source,
-            })
-    })?;
-
-    let (link, temp) = (link.clone(), temp_name.to_string());
-    with_netlink_in(
-        pod,
-        move |h| async move { configure(&h, &link, &temp).await },
-    )
 }
 
 /// The index of `name`, or [`PortError::LinkNotFound`].
@@ -137,20 +134,12 @@ pub(super) async fn lookup(h: &Handle, netns: &Path, name: &str) -> Result<u32, 
         })
 }
 
-/// Inside the pod netns: rename, MTU, MAC, addresses, up, routes. Routes come
+/// Inside the pod netns: MTU, MAC, addresses, qdisc, up, routes. Routes come
 /// last because the kernel refuses a nexthop on a link that is down.
-async fn configure(h: &Handle, link: &PodLink, temp: &str) -> Result<(), PortError> {
+async fn configure(h: &Handle, link: &PodLink) -> Result<(), PortError> {
     let netns = || link.netns.clone();
     let ifname = || link.ifname.clone();
-    let index = lookup(h, &link.netns, temp).await?;
-    nl::rename(h, index, &link.ifname)
-        .await
-        .map_err(|source| PortError::LinkRename {
-            netns: netns(),
-            from: temp.to_string(),
-            to: ifname(),
-            source,
-        })?;
+    let index = lookup(h, &link.netns, &link.ifname).await?;
     nl::set_mtu(h, index, u32::from(link.mtu))
         .await
         .map_err(|source| PortError::LinkSetMtu {
@@ -180,6 +169,10 @@ async fn configure(h: &Handle, link: &PodLink, temp: &str) -> Result<(), PortErr
                 addr,
                 source,
             })?;
+    }
+    // Best effort: the default qdisc works too, only slower to set up.
+    if let Err(e) = nl::set_noqueue(h, index).await {
+        tracing::warn!(ifname = %link.ifname, netns = %link.netns.display(), error = %e, "could not give the tap the noqueue qdisc; keeping the default");
     }
     nl::set_up(h, index)
         .await
@@ -212,20 +205,15 @@ async fn configure(h: &Handle, link: &PodLink, temp: &str) -> Result<(), PortErr
     Ok(())
 }
 
-/// Removes a tap we created: non-persistent plus last fd closed makes the
-/// kernel unregister it in whichever netns it is. Should clearing persist
-/// fail, delete it by name (only if it is a tap) in both namespaces.
-fn discard(qs: Vec<TapQueue>, pod: &NetNs, names: &[&str]) {
+/// Removes a tap we just created, from the thread inside its netns:
+/// non-persistent plus last fd closed makes the kernel unregister it. Should
+/// clearing persist fail, delete it by name (only if it is a tap).
+async fn discard_here(h: &Handle, qs: Vec<TapQueue>, link: &PodLink) {
     let cleared = tap::set_persist(&qs[0], false);
     drop(qs);
     if let Err(e) = cleared {
         tracing::warn!(error = %e, "could not clear persist on a failed tap; deleting it by name");
-        for name in names {
-            let _ = delete_tap_here(name);
-            if let Ok(ns) = pod.try_clone() {
-                let _ = delete_tap_in(ns, name);
-            }
-        }
+        let _ = delete_if_tap(h, link.netns.clone(), link.ifname.clone()).await;
     }
 }
 
@@ -306,38 +294,38 @@ pub fn reattach_pod_tap(
     check_name(ifname)?;
     let pod = open_netns(netns)?;
     let (path, name) = (netns.to_path_buf(), ifname.to_string());
-    // TUNSETIFF looks the name up in the calling thread's netns, so open the
-    // queues from a thread inside the pod netns.
-    let (path2, name2) = (path.clone(), name.clone());
-    pod.run(move || -> Result<Vec<TapQueue>, PortError> {
-        let (p, n) = (path2.clone(), name2.clone());
-        let found = with_netlink_here(move |h| async move {
-            nl::find_link(&h, &n)
+    // TUNSETIFF looks the name up in the netns the fd was opened in, so open
+    // the queues from a thread inside the pod netns.
+    pod.run(move || {
+        with_netlink_on_this_thread(|h| async move {
+            let found = nl::find_link(&h, &name)
                 .await
                 .map_err(|source| PortError::LinkLookup {
-                    netns: p,
-                    ifname: n,
+                    netns: path.clone(),
+                    ifname: name.clone(),
                     source,
-                })
-        })?;
-        match found {
-            None => Err(PortError::LinkNotFound {
-                netns: path2,
-                ifname: name2,
-            }),
-            Some(l) if !nl::is_tun(&l) => Err(PortError::NotATap {
-                netns: path2,
-                ifname: name2,
-            }),
-            Some(_) => tap::open_tap_queues(&name2, queues).map_err(|source| PortError::TapOpen {
-                netns: path2,
-                ifname: name2,
-                source,
-            }),
-        }
+                })?;
+            match found {
+                None => Err(PortError::LinkNotFound {
+                    netns: path,
+                    ifname: name,
+                }),
+                Some(l) if !nl::is_tun(&l) => Err(PortError::NotATap {
+                    netns: path,
+                    ifname: name,
+                }),
+                Some(_) => {
+                    tap::open_tap_queues(&name, queues).map_err(|source| PortError::TapOpen {
+                        netns: path,
+                        ifname: name,
+                        source,
+                    })
+                }
+            }
+        })
     })
     .map_err(|source| PortError::NetnsEnter {
-        netns: path,
+        netns: netns.to_path_buf(),
         source,
     })?
 }
@@ -356,6 +344,30 @@ pub fn remove_pod_tap(netns: &Path, ifname: &str, queues: Vec<TapQueue>) -> Resu
 pub fn delete_pod_tap(netns: &Path, ifname: &str, queues: &[TapQueue]) -> Result<(), PortError> {
     clear_persist(queues);
     delete_pod_link(netns, ifname)
+}
+
+/// Removes the pod's tap through `queues`, the last handles on it: clears
+/// persist and closes them, and the kernel unregisters exactly this device
+/// (never a newer link that took its name), wherever it is: also in a netns
+/// whose mount is gone, which only the queues kept alive. Only if persist
+/// cannot be cleared is the link deleted by name in `netns` (as
+/// [`delete_pod_tap`]), and without queues too. Success if the tap is
+/// already gone.
+pub fn close_pod_tap(netns: &Path, ifname: &str, queues: Vec<TapQueue>) -> Result<(), PortError> {
+    let Some(first) = queues.first() else {
+        return delete_pod_link(netns, ifname);
+    };
+    let result = match tap::set_persist(first, false) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Ok(()),
+        Err(e) => {
+            tracing::warn!(%ifname, error = %e, "could not clear persist on a tap; deleting it by name");
+            delete_pod_link(netns, ifname)
+        }
+    };
+    // Closing the last queue of a non-persistent tap unregisters it.
+    drop(queues);
+    result
 }
 
 /// Best effort: a queue whose tap is already gone answers `EBADFD`.
