@@ -10,7 +10,8 @@ use std::net::IpAddr;
 
 use super::error::Invalid;
 use super::model::{
-    Cidr, IpBlock, NetworkPolicy, OrderedPolicy, Peer, Policy, PolicyType, Port, PortValue, Scope,
+    Cidr, Direction, IpBlock, NetworkPolicy, OrderedPolicy, Peer, Policy, PolicyType, Port,
+    PortValue, Scope,
 };
 use super::selector::{LabelSelector, Operator};
 
@@ -412,60 +413,27 @@ pub(crate) fn warnings(policy: &Policy) -> Vec<String> {
             }
         }
     };
-    match policy {
-        Policy::Kubernetes(p) => {
-            rules(
-                "ingress",
-                "from",
-                p.spec
-                    .ingress
-                    .iter()
-                    .map(|r| (&r.from[..], &r.ports[..]))
-                    .collect(),
-            );
-            rules(
-                "egress",
-                "to",
-                p.spec
-                    .egress
-                    .iter()
-                    .map(|r| (&r.to[..], &r.ports[..]))
-                    .collect(),
-            );
-            let types = &p.spec.policy_types;
-            if !types.is_empty() {
-                for (dir, kind, len) in [
-                    ("ingress", PolicyType::Ingress, p.spec.ingress.len()),
-                    ("egress", PolicyType::Egress, p.spec.egress.len()),
-                ] {
-                    if len > 0 && !types.contains(&kind) {
-                        out.push(format!(
-                            "spec.{dir}: {len} rule(s) are ignored because spec.policyTypes \
-                             does not list {kind:?}"
-                        ));
-                    }
+    for (dir, list, direction) in [
+        ("ingress", "from", Direction::Ingress),
+        ("egress", "to", Direction::Egress),
+    ] {
+        let refs = policy.rules(direction);
+        rules(dir, list, refs.iter().map(|r| (r.peers, r.ports)).collect());
+    }
+    if let Policy::Kubernetes(p) = policy {
+        let types = &p.spec.policy_types;
+        if !types.is_empty() {
+            for (dir, kind, len) in [
+                ("ingress", PolicyType::Ingress, p.spec.ingress.len()),
+                ("egress", PolicyType::Egress, p.spec.egress.len()),
+            ] {
+                if len > 0 && !types.contains(&kind) {
+                    out.push(format!(
+                        "spec.{dir}: {len} rule(s) are ignored because spec.policyTypes \
+                         does not list {kind:?}"
+                    ));
                 }
             }
-        }
-        Policy::Ordered(p) => {
-            rules(
-                "ingress",
-                "from",
-                p.spec
-                    .ingress
-                    .iter()
-                    .map(|r| (&r.from[..], &r.ports[..]))
-                    .collect(),
-            );
-            rules(
-                "egress",
-                "to",
-                p.spec
-                    .egress
-                    .iter()
-                    .map(|r| (&r.to[..], &r.ports[..]))
-                    .collect(),
-            );
         }
     }
     out
