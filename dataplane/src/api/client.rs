@@ -90,4 +90,10 @@ impl Client {
     pub fn read_line(&mut self) -> io::Result<String> {
         self.line.read_line()
     }
+
+    /// Whether this idle connection is no use any more (the server closed
+    /// it, e.g. because it restarted): see [`LineClient::is_stale`].
+    pub fn is_stale(&mut self) -> bool {
+        self.line.is_stale()
+    }
 }

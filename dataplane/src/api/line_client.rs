@@ -2,7 +2,7 @@
 //! under this API's [`super::Client`] and the control daemon's client, which
 //! add their own codec and errors on top.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,6 +52,26 @@ impl LineClient {
         self.read_line()
     }
 
+    /// Whether an idle connection is no use any more: the server closed it
+    /// (it stopped or restarted), it broke, or it holds bytes nobody asked
+    /// for. An idle connection has nothing to read, so a read that does not
+    /// block tells.
+    pub fn is_stale(&mut self) -> bool {
+        if !self.reader.buffer().is_empty() {
+            return true;
+        }
+        let stream = self.reader.get_ref();
+        if stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut byte = [0u8; 1];
+        let stale = !matches!(
+            (&*stream).read(&mut byte),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock
+        );
+        stale || stream.set_nonblocking(false).is_err()
+    }
+
     /// Reads the next reply line without its newline.
     pub fn read_line(&mut self) -> io::Result<String> {
         let mut reply = String::new();
@@ -65,5 +85,41 @@ impl LineClient {
             reply.pop();
         }
         Ok(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn an_idle_connection_is_stale_once_the_server_closes_it_or_says_too_much() {
+        let dir = std::env::temp_dir().join(format!("tweed-line-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("s.sock");
+        let listener = UnixListener::bind(&path).expect("bind");
+
+        let mut client = LineClient::connect(&path).expect("connect");
+        let (mut served, _) = listener.accept().expect("accept");
+        assert!(!client.is_stale(), "open and quiet");
+        served.write_all(b"ok\n").expect("reply");
+        assert_eq!(client.read_line().expect("a line"), "ok");
+        assert!(!client.is_stale(), "still usable after a call");
+        client
+            .writer
+            .write_all(b"ping\n")
+            .expect("the check left it blocking and writable");
+        drop(served);
+        assert!(client.is_stale(), "the server closed it");
+
+        let mut chatty = LineClient::connect(&path).expect("connect");
+        let (mut served, _) = listener.accept().expect("accept");
+        served.write_all(b"unasked\n").expect("write");
+        // Give the bytes a moment to be readable: they are local.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        assert!(chatty.is_stale(), "bytes nobody asked for");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }
