@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod demo;
 pub mod enforce;
 pub mod health;
 pub mod host;

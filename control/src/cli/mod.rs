@@ -80,6 +80,9 @@ pub enum Command {
     /// Set or remove labels of pods and namespaces (policy selects by them).
     #[command(subcommand)]
     Label(policy::LabelCommand),
+    /// Run a two-node cluster with four pods in network namespaces, probe
+    /// it, apply a policy, probe again, and tear it down (as root).
+    Demo(crate::demo::DemoArgs),
 }
 
 /// `tweed peer ...`.
@@ -168,6 +171,9 @@ pub enum CliError {
     /// `install-cni` failed; the message names the step and the path.
     #[error("{0}")]
     Install(String),
+    /// `tweed demo` failed (after tearing down what it made).
+    #[error("demo: {0}")]
+    Demo(#[source] crate::demo::DemoError),
     /// Writing the answer failed.
     #[error("writing to stdout: {0}")]
     Stdout(#[source] std::io::Error),
@@ -178,6 +184,7 @@ pub enum CliError {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let command = match cli.command {
         Command::Daemon(args) => return run_daemon(cli.run_dir, args),
+        Command::Demo(args) => return crate::demo::demo(&args).map_err(CliError::Demo),
         Command::InstallCni(args) => {
             for path in install::install(&args, &cli.run_dir).map_err(CliError::Install)? {
                 println!("installed {}", path.display());
@@ -253,7 +260,7 @@ fn request(
         }),
         Command::Trace(args) => Request::Trace(trace_request(args, call)?),
         Command::Label(label) => policy::label_request(label)?,
-        Command::Daemon(_) | Command::InstallCni(_) | Command::Policy(_) => {
+        Command::Daemon(_) | Command::InstallCni(_) | Command::Policy(_) | Command::Demo(_) => {
             return Err(CliError::Usage(
                 "`tweed daemon`, `tweed install-cni` and `tweed policy` are not one call to the daemon"
                     .to_owned(),

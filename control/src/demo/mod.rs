@@ -1,0 +1,164 @@
+//! `tweed demo`: a small cluster on this one machine, in network namespaces.
+//!
+//! Two nodes, each a namespace with its own `tweed daemon` and dataplane,
+//! joined by a veth as their underlay and sharing state through etcd (one
+//! node on the embedded store when etcd is not installed); four pods in two
+//! Kubernetes namespaces, attached through `tweed-cni` as a runtime would.
+//! It probes every pod and node from every other (a connectivity matrix),
+//! applies a sample NetworkPolicy, probes again, shows `tweed status` and a
+//! `tweed trace` of a blocked packet, and tears everything down, also on
+//! Ctrl-C. With `--keep` it leaves the cluster running; `--down` removes it.
+//!
+//! The pure parts are [`topology`] (what is built and what each probe should
+//! find) and [`matrix`] (rendering and comparing); the rest is I/O at the
+//! edges: [`netns`] and [`links`] over syscalls and rtnetlink (no `ip`),
+//! [`procs`], [`cni`], [`probe`], and [`teardown`].
+
+pub mod cni;
+pub mod links;
+pub mod matrix;
+pub mod netns;
+pub mod probe;
+pub mod procs;
+pub mod run;
+pub mod teardown;
+pub mod topology;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Args;
+
+use self::topology::DEFAULT_NAME;
+
+/// `tweed demo` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Leave the cluster running and print how to explore it and remove it.
+    #[arg(long, conflicts_with = "down")]
+    pub keep: bool,
+    /// Remove a demo left running (by --keep, or by a demo that was killed).
+    #[arg(long)]
+    pub down: bool,
+    /// The demo's name: its namespaces are NAME-*, its files /run/NAME.
+    #[arg(long, default_value = DEFAULT_NAME, value_parser = parse_name)]
+    pub name: String,
+    /// The etcd binary the two nodes share state through.
+    #[arg(long, value_name = "FILE", default_value = "/usr/bin/etcd")]
+    pub etcd: PathBuf,
+    /// Run one node on the embedded store even if etcd is installed.
+    #[arg(long, conflicts_with = "down")]
+    pub single_node: bool,
+}
+
+/// Why the demo failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Not root: namespaces and taps need CAP_NET_ADMIN and CAP_SYS_ADMIN.
+    #[error("tweed demo makes network namespaces and needs root: run it with sudo")]
+    NotRoot,
+    /// A binary it runs is not next to `tweed`.
+    #[error("{0} is missing: build every binary with `cargo build --release` and run target/release/tweed")]
+    MissingBinary(PathBuf),
+    /// A step failed.
+    #[error("{step}: {message}")]
+    Step {
+        /// What the demo was doing.
+        step: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// Ctrl-C or SIGTERM.
+    #[error("interrupted; everything the demo made is removed")]
+    Interrupted,
+    /// Probes found something else than the policy says.
+    #[error("{0} probes were not as expected (marked UNEXPECTED above); the logs were in /run/<name>")]
+    Unexpected(usize),
+    /// The teardown left something behind.
+    #[error("the teardown left something behind: {0}")]
+    Leftovers(String),
+}
+
+fn parse_name(name: &str) -> Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "{name:?}: use 1 to 32 of a-z, 0-9 and '-', not starting with '-'"
+        ))
+    }
+}
+
+/// Runs `tweed demo`.
+pub fn demo(args: &DemoArgs) -> Result<(), DemoError> {
+    if !crate::sys::is_root() {
+        return Err(DemoError::NotRoot);
+    }
+    let bins = run::Binaries::next_to_this_one()?;
+    if args.down {
+        let removed = teardown::teardown(&args.name, &bins.cni);
+        if !removed.anything() {
+            println!("no demo named {} is running", args.name);
+        } else {
+            println!("{}", removed.describe());
+        }
+        return leftovers(removed);
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, interrupted.clone()).map_err(|e| DemoError::Step {
+            step: "catch Ctrl-C",
+            message: e.to_string(),
+        })?;
+    }
+    let stale = teardown::teardown(&args.name, &bins.cni);
+    if stale.anything() {
+        println!("removed a demo left from before: {}", stale.describe());
+    }
+    let is_interrupted = {
+        let flag = interrupted.clone();
+        move || flag.load(Ordering::Relaxed)
+    };
+    let outcome = run::run(args, &bins, &is_interrupted);
+    if args.keep && outcome.is_ok() {
+        return Ok(());
+    }
+    println!("\n==> Tearing down");
+    let removed = teardown::teardown(&args.name, &bins.cni);
+    println!("    {}", removed.describe());
+    let outcome = match outcome {
+        Err(_) if is_interrupted() => Err(DemoError::Interrupted),
+        other => other,
+    };
+    outcome?;
+    leftovers(removed)
+}
+
+fn leftovers(removed: teardown::Removed) -> Result<(), DemoError> {
+    if removed.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(DemoError::Leftovers(removed.problems.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_name;
+
+    #[test]
+    fn names_are_short_lowercase_words() {
+        assert!(parse_name("tweed-demo").is_ok());
+        assert!(parse_name("t2").is_ok());
+        for bad in ["", "-x", "Demo", "a/b", "a b", &"x".repeat(33)] {
+            assert!(parse_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
