@@ -58,7 +58,11 @@ fn assert_nothing_left(name: &str) {
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .filter(|c| c.contains(&marker))
@@ -95,8 +99,14 @@ fn the_two_node_demo_shows_what_the_policy_blocks_and_leaves_nothing() {
     let out = &run.stdout;
     assert!(!out.contains("UNEXPECTED"), "{out}");
     assert_eq!(out.matches("every probe as expected").count(), 2, "{out}");
-    assert!(out.contains("store:         etcd http://10.99.0.1:2379"), "{out}");
-    assert!(out.contains("node-a reaches node-b over the overlay"), "{out}");
+    assert!(
+        out.contains("store:         etcd http://10.99.0.1:2379"),
+        "{out}"
+    );
+    assert!(
+        out.contains("node-a reaches node-b over the overlay"),
+        "{out}"
+    );
     assert_eq!(out.matches("(ADD took").count(), 4, "{out}");
 
     let before = matrix_rows(out, "Connectivity before any policy");
@@ -108,7 +118,11 @@ fn the_two_node_demo_shows_what_the_policy_blocks_and_leaves_nothing() {
         .filter(|r| r.contains("blocked"))
         .map(|r| r.split_whitespace().next().unwrap_or(""))
         .collect();
-    assert_eq!(blocked, ["frontend/web-1", "frontend/web-2", "node-a"], "{after:?}");
+    assert_eq!(
+        blocked,
+        ["frontend/web-1", "frontend/web-2", "node-a"],
+        "{after:?}"
+    );
     assert!(
         out.contains("across nodes    8 probes: 7 open, 1 blocked"),
         "{out}"
@@ -137,7 +151,11 @@ fn without_etcd_the_demo_runs_one_node_and_keep_then_down_removes_it() {
         run.stdout.contains("apt-get install etcd-server"),
         "says how to get the two-node demo: {run}"
     );
-    assert!(run.stdout.contains("sudo tweed demo --down --name twt-demo-keep"), "{run}");
+    assert!(
+        run.stdout
+            .contains("tweed demo --down --name twt-demo-keep"),
+        "{run}"
+    );
     assert!(!run.stdout.contains("Tearing down"), "{run}");
 
     // It is still there, and the printed commands work.
@@ -165,7 +183,10 @@ fn without_etcd_the_demo_runs_one_node_and_keep_then_down_removes_it() {
     );
     assert_nothing_left(NAME);
     let again = demo(&["--down", "--name", NAME]);
-    assert!(again.success() && again.stdout.contains("no demo named"), "{again}");
+    assert!(
+        again.success() && again.stdout.contains("no demo named"),
+        "{again}"
+    );
 }
 
 #[test]
@@ -214,6 +235,9 @@ fn ctrl_c_in_the_middle_tears_everything_down() {
     assert!(!status.success(), "an interrupted demo fails: {seen}{rest}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(rest.contains("Tearing down"), "{seen}{rest}");
-    assert!(!rest.contains("Connectivity with the policy"), "{seen}{rest}");
+    assert!(
+        !rest.contains("Connectivity with the policy"),
+        "{seen}{rest}"
+    );
     assert_nothing_left(NAME);
 }

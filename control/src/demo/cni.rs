@@ -47,7 +47,12 @@ pub fn add(plugin: &Path, socket: &Path, pod: Sandbox<'_>) -> Result<IpAddr, Str
         .filter_map(|ip| ip["address"].as_str())
         .filter_map(|cidr| cidr.split('/').next()?.parse::<IpAddr>().ok())
         .find(IpAddr::is_ipv4)
-        .ok_or_else(|| format!("ADD of {}/{} returned no IPv4 address: {result}", pod.namespace, pod.name))
+        .ok_or_else(|| {
+            format!(
+                "ADD of {}/{} returned no IPv4 address: {result}",
+                pod.namespace, pod.name
+            )
+        })
 }
 
 /// `CNI_COMMAND=DEL`.
@@ -98,7 +103,8 @@ fn run(plugin: &Path, command: &str, socket: &Path, pod: Sandbox<'_>) -> Result<
     if stdout.trim().is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_str(&stdout).map_err(|e| format!("{what}: the result is not JSON ({e}): {stdout}"))
+    serde_json::from_str(&stdout)
+        .map_err(|e| format!("{what}: the result is not JSON ({e}): {stdout}"))
 }
 
 #[cfg(test)]

@@ -56,7 +56,10 @@ pub fn underlay(a: UnderlayEnd<'_>, b: UnderlayEnd<'_>) -> Result<(), String> {
             .map_err(|e| format!("create the underlay veth: {e}"))?;
         configure(&h, ip_a, ip_b).await
     })?;
-    run_in(&ns_b, move |h| async move { configure(&h, ip_b, ip_a).await })
+    run_in(
+        &ns_b,
+        move |h| async move { configure(&h, ip_b, ip_a).await },
+    )
 }
 
 /// The underlay of a lone node: a veth pair inside its namespace, `eth0`

@@ -191,10 +191,16 @@ mod tests {
         assert!(mismatches(&t, &outcomes, true).is_empty());
         let text = summary(&t, &outcomes, true);
         assert!(text.contains("every probe as expected"), "{text}");
-        assert!(text.contains("node→pod                8 probes: 7 open, 1 blocked"), "{text}");
+        assert!(
+            text.contains("node→pod                8 probes: 7 open, 1 blocked"),
+            "{text}"
+        );
         let table = render(&t, &outcomes, true);
         assert_eq!(table.lines().count(), 7, "{table}");
-        let web1 = table.lines().find(|l| l.contains("frontend/web-1")).unwrap();
+        let web1 = table
+            .lines()
+            .find(|l| l.contains("frontend/web-1"))
+            .unwrap();
         assert!(web1.contains("blocked") && !web1.contains('!'), "{table}");
     }
 

@@ -56,10 +56,12 @@ pub struct DemoArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     /// Not root: namespaces and taps need CAP_NET_ADMIN and CAP_SYS_ADMIN.
-    #[error("tweed demo makes network namespaces and needs root: run it with sudo")]
+    #[error("tweed demo makes network namespaces and needs root: run it as root (e.g. with sudo)")]
     NotRoot,
     /// A binary it runs is not next to `tweed`.
-    #[error("{0} is missing: build every binary with `cargo build --release` and run target/release/tweed")]
+    #[error(
+        "{0} is missing: build every binary with `cargo build --release` and run target/release/tweed"
+    )]
     MissingBinary(PathBuf),
     /// A step failed.
     #[error("{step}: {message}")]
@@ -73,7 +75,9 @@ pub enum DemoError {
     #[error("interrupted; everything the demo made is removed")]
     Interrupted,
     /// Probes found something else than the policy says.
-    #[error("{0} probes were not as expected (marked UNEXPECTED above); the logs were in /run/<name>")]
+    #[error(
+        "{0} probes were not as expected (marked UNEXPECTED above); the logs were in /run/<name>"
+    )]
     Unexpected(usize),
     /// The teardown left something behind.
     #[error("the teardown left something behind: {0}")]

@@ -78,7 +78,7 @@ pub fn run(
     let etcd = !args.single_node && args.etcd.is_file();
     if !etcd && !args.single_node {
         println!(
-            "etcd is not installed ({} is missing): `sudo apt-get install etcd-server` gives the \
+            "etcd is not installed ({} is missing): `apt-get install etcd-server` gives the \
              two-node demo; running the single-node part on the embedded store.",
             args.etcd.display()
         );
@@ -89,7 +89,8 @@ pub fn run(
             return Err(DemoError::Interrupted);
         }
         for p in &mut c.procs {
-            p.check_running().map_err(step_error("a process of the demo stopped"))?;
+            p.check_running()
+                .map_err(step_error("a process of the demo stopped"))?;
         }
         Ok(())
     };
@@ -146,17 +147,14 @@ pub fn run(
     }
     trace_blocked(&c)?;
 
-    let wrong =
-        matrix::mismatches(&c.t, &before, false).len() + matrix::mismatches(&c.t, &after, true).len();
-    println!(
-        "\nThe demo took {:.1}s.",
-        started.elapsed().as_secs_f64()
-    );
+    let wrong = matrix::mismatches(&c.t, &before, false).len()
+        + matrix::mismatches(&c.t, &after, true).len();
+    println!("\nThe demo took {:.1}s.", started.elapsed().as_secs_f64());
     if wrong > 0 {
         return Err(DemoError::Unexpected(wrong));
     }
     if args.keep {
-        print_keep(&c);
+        print_keep(&c, &bins.tweed);
     }
     Ok(())
 }
@@ -167,14 +165,19 @@ fn make_nodes(t: &Topology) -> Result<(), DemoError> {
     heading(&format!(
         "Creating {n} node{} (network namespaces {}) on the underlay 10.99.0.0/24",
         if n == 1 { "" } else { "s" },
-        (0..n).map(|i| t.node_netns(i)).collect::<Vec<_>>().join(", ")
+        (0..n)
+            .map(|i| t.node_netns(i))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     let mut paths = Vec::new();
     for i in 0..n {
-        paths.push(netns::create(&t.node_netns(i)).map_err(|e| DemoError::Step {
-            step: "create a node namespace",
-            message: e.to_string(),
-        })?);
+        paths.push(
+            netns::create(&t.node_netns(i)).map_err(|e| DemoError::Step {
+                step: "create a node namespace",
+                message: e.to_string(),
+            })?,
+        );
     }
     let end = |i: usize| UnderlayEnd {
         netns: &paths[i],
@@ -191,8 +194,16 @@ fn make_nodes(t: &Topology) -> Result<(), DemoError> {
     Ok(())
 }
 
-fn start_etcd(c: &mut Cluster, etcd: &Path, interrupted: &dyn Fn() -> bool) -> Result<(), DemoError> {
-    heading(&format!("Starting etcd on {} ({})", c.t.nodes[0].name, c.t.etcd_url()));
+fn start_etcd(
+    c: &mut Cluster,
+    etcd: &Path,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<(), DemoError> {
+    heading(&format!(
+        "Starting etcd on {} ({})",
+        c.t.nodes[0].name,
+        c.t.etcd_url()
+    ));
     let data = c.t.dir().join("etcd");
     let args: Vec<String> = [
         "--name",
@@ -215,8 +226,12 @@ fn start_etcd(c: &mut Cluster, etcd: &Path, interrupted: &dyn Fn() -> bool) -> R
     .collect();
     let netns = netns::path(&c.t.node_netns(0));
     let log = c.t.dir().join("etcd.log");
-    let mut proc = Proc::spawn("etcd", &netns, etcd, &args, &log).map_err(step_error("start etcd"))?;
-    let addr = SocketAddr::new(c.t.nodes[0].underlay_ip.into(), super::topology::ETCD_CLIENT_PORT);
+    let mut proc =
+        Proc::spawn("etcd", &netns, etcd, &args, &log).map_err(step_error("start etcd"))?;
+    let addr = SocketAddr::new(
+        c.t.nodes[0].underlay_ip.into(),
+        super::topology::ETCD_CLIENT_PORT,
+    );
     let waited = procs::wait_ready(&mut proc, START_TIMEOUT, interrupted, || {
         procs::etcd_healthy(&netns, addr)
     });
@@ -236,7 +251,9 @@ fn start_daemons(
     } else {
         "the embedded store".to_owned()
     };
-    heading(&format!("Starting a tweed daemon (and its dataplane) on each node, sharing {store}"));
+    heading(&format!(
+        "Starting a tweed daemon (and its dataplane) on each node, sharing {store}"
+    ));
     let mut started = Vec::new();
     for (i, node) in c.t.nodes.iter().enumerate() {
         let run_dir = c.t.run_dir(i);
@@ -259,8 +276,14 @@ fn start_daemons(
             args.extend(["--etcd-endpoints".to_owned(), c.t.etcd_url()]);
         }
         let netns = netns::path(&c.t.node_netns(i));
-        let proc = Proc::spawn(&format!("the daemon of {}", node.name), &netns, tweed, &args, &c.t.daemon_log(i))
-            .map_err(step_error("start a daemon"))?;
+        let proc = Proc::spawn(
+            &format!("the daemon of {}", node.name),
+            &netns,
+            tweed,
+            &args,
+            &c.t.daemon_log(i),
+        )
+        .map_err(step_error("start a daemon"))?;
         started.push(proc);
     }
     let base = c.procs.len();
@@ -320,7 +343,9 @@ fn wait_for_peers(c: &mut Cluster, interrupted: &dyn Fn() -> bool) -> Result<(),
 }
 
 fn attach_pods(c: &mut Cluster, plugin: &Path) -> Result<(), DemoError> {
-    heading("Attaching 4 pods in 2 namespaces through the CNI plugin (CNI_COMMAND=ADD, as a runtime does)");
+    heading(
+        "Attaching 4 pods in 2 namespaces through the CNI plugin (CNI_COMMAND=ADD, as a runtime does)",
+    );
     for i in 0..c.t.pods.len() {
         let pod = c.t.pods[i].clone();
         let path = netns::create(&c.t.pod_netns(i)).map_err(|e| DemoError::Step {
@@ -382,12 +407,11 @@ fn probe_matrix(c: &Cluster) -> Outcomes {
 }
 
 fn apply_policy(c: &Cluster) -> Result<(), DemoError> {
-    let db = c
-        .t
-        .pods
-        .iter()
-        .position(|p| p.app == "db")
-        .unwrap_or(c.t.pods.len() - 1);
+    let db =
+        c.t.pods
+            .iter()
+            .position(|p| p.app == "db")
+            .unwrap_or(c.t.pods.len() - 1);
     let node = c.t.pods[db].node;
     heading(&format!(
         "Applying a NetworkPolicy (`tweed policy apply`, through {}, which runs {})",
@@ -436,10 +460,11 @@ fn show(t: &Topology, node: usize, args: &[&str], command: &Command) -> Result<(
         };
         client.call(request)
     };
-    let text = crate::cli::execute(Output::Table, command, &mut call).map_err(|e| DemoError::Step {
-        step: "run a tweed command",
-        message: e.to_string(),
-    })?;
+    let text =
+        crate::cli::execute(Output::Table, command, &mut call).map_err(|e| DemoError::Step {
+            step: "run a tweed command",
+            message: e.to_string(),
+        })?;
     print!("{text}");
     Ok(())
 }
@@ -470,17 +495,18 @@ fn trace_blocked(c: &Cluster) -> Result<(), DemoError> {
     show(&c.t, c.t.pods[src].node, &args, &command)
 }
 
-fn print_keep(c: &Cluster) {
+fn print_keep(c: &Cluster, tweed: &Path) {
     let t = &c.t;
-    let a = t.run_dir(0);
-    let last = t.run_dir(t.nodes.len() - 1);
-    heading("The demo keeps running (--keep). Explore it:");
-    println!("    sudo tweed --run-dir {} status", a.display());
-    println!("    sudo tweed --run-dir {} pods", last.display());
-    println!("    sudo tweed --run-dir {} policy list", last.display());
-    println!("    sudo tweed --run-dir {} stats", last.display());
+    let tweed = tweed.display();
+    let a = t.run_dir(0).display().to_string();
+    let last = t.run_dir(t.nodes.len() - 1).display().to_string();
+    heading("The demo keeps running (--keep). Explore it, as root:");
+    println!("    {tweed} --run-dir {a} status");
+    println!("    {tweed} --run-dir {last} pods");
+    println!("    {tweed} --run-dir {last} policy list");
+    println!("    {tweed} --run-dir {last} stats");
     println!(
-        "    sudo ip netns exec {} ping -c 3 {}    # {} → {}",
+        "    ip netns exec {} ping -c 3 {}    # {} → {}",
         t.pod_netns(0),
         c.pod_ips[1],
         t.pods[0].key(),
@@ -488,7 +514,7 @@ fn print_keep(c: &Cluster) {
     );
     println!("    logs: {}/*/daemon.log", t.dir().display());
     println!("Remove it:");
-    println!("    sudo tweed demo --down{}", name_flag(t));
+    println!("    {tweed} demo --down{}", name_flag(t));
 }
 
 fn name_flag(t: &Topology) -> String {

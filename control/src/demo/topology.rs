@@ -183,7 +183,10 @@ impl Topology {
 
     /// The container ID pod `i` is attached under.
     pub fn container_id(&self, i: usize) -> String {
-        format!("{}-{}-{}", self.name, self.pods[i].namespace, self.pods[i].name)
+        format!(
+            "{}-{}-{}",
+            self.name, self.pods[i].namespace, self.pods[i].name
+        )
     }
 
     /// Every namespace's name, pods first (they go first on teardown).
@@ -420,8 +423,8 @@ mod tests {
 
     #[test]
     fn the_sample_policy_parses_and_names_what_the_expectations_assume() {
-        let docs = crate::policy::parse::parse_documents(SAMPLE_POLICY)
-            .expect("the sample policy parses");
+        let docs =
+            crate::policy::parse::parse_documents(SAMPLE_POLICY).expect("the sample policy parses");
         assert_eq!(docs.len(), 1);
         assert!(SAMPLE_POLICY.contains("app: db") && SAMPLE_POLICY.contains("app: api"));
         assert!(SAMPLE_POLICY.contains(&format!("port: {PROBE_PORT}")));
