@@ -44,7 +44,7 @@ async fn handle(daemon: &Daemon, request: Request) -> Result<ResponseBody, ApiEr
     Ok(match request {
         Request::Status(_) => ResponseBody::Status(status(daemon).await),
         Request::PodAdd(add) => {
-            let record = daemon
+            let (record, port_created) = daemon
                 .pods
                 .add(PodRequest {
                     container_id: add.container_id,
@@ -57,7 +57,7 @@ async fn handle(daemon: &Daemon, request: Request) -> Result<ResponseBody, ApiEr
                 })
                 .await
                 .map_err(pod_error)?;
-            policy_ops::pod_attached(daemon, &record).await;
+            policy_ops::pod_attached(daemon, &record, port_created).await;
             ResponseBody::Pod(pod_info(daemon, record))
         }
         Request::PodDel(del) => {

@@ -253,20 +253,23 @@ pub async fn label_namespace(
 }
 
 /// After a pod was attached on this node: its record joins the inputs and
-/// its policy is pushed before the CNI plugin hears back.
-pub async fn pod_attached(daemon: &Daemon, record: &crate::pods::PodRecord) {
+/// its policy is pushed before the CNI plugin hears back (`port_created`:
+/// its port was just made, with the allow-all rule sets).
+pub async fn pod_attached(daemon: &Daemon, record: &crate::pods::PodRecord, port_created: bool) {
     let key = keys::pod(
         &daemon.config.node_name,
         &record.container_id,
         &record.ifname,
     );
     let value = record.encode();
-    daemon
-        .enforcer
-        .update(|inputs| {
-            inputs.put(&key, &value);
-        })
-        .await;
+    let change = |inputs: &mut crate::enforce::PolicyInputs| {
+        inputs.put(&key, &value);
+    };
+    if port_created {
+        daemon.enforcer.update_created(&record.port, change).await;
+    } else {
+        daemon.enforcer.update(change).await;
+    }
 }
 
 /// After pods were released on this node: their records leave the inputs,

@@ -64,20 +64,6 @@ pub fn remove(name: &str) -> io::Result<()> {
     std::fs::remove_file(&target).map_err(|e| annotate(e, &format!("remove {}", target.display())))
 }
 
-/// The names of the namespaces that start with `prefix`.
-pub fn list(prefix: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.starts_with(prefix))
-        .collect();
-    names.sort();
-    names
-}
-
 /// The pids of the processes inside namespace `name`.
 pub fn pids_in(name: &str) -> Vec<u32> {
     let Ok(meta) = std::fs::metadata(path(name)) else {

@@ -56,7 +56,6 @@ impl Removed {
 /// plugin while their daemons still run, stops every process in its
 /// namespaces, removes the namespaces and its directory.
 pub fn teardown(name: &str, plugin: &Path) -> Removed {
-    let prefix = format!("{name}-");
     let mut removed = Removed::default();
     let two_nodes = netns::path(&Topology::new(name, true).node_netns(1)).exists();
     let t = Topology::new(name, two_nodes);
@@ -78,7 +77,13 @@ pub fn teardown(name: &str, plugin: &Path) -> Removed {
             Err(e) => removed.problems.push(e),
         }
     }
-    let names = netns::list(&prefix);
+    // Only the names a demo of this name makes (the two-node set holds the
+    // one-node one), never anything else that merely shares the prefix.
+    let names: Vec<String> = Topology::new(name, true)
+        .all_netns()
+        .into_iter()
+        .filter(|n| netns::path(n).exists())
+        .collect();
     removed.stopped = names.iter().map(|n| netns::pids_in(n).len()).sum();
     removed.killed = netns::stop_processes(&names, STOP_GRACE);
     for n in &names {

@@ -9,7 +9,8 @@
 //!
 //! Every node compiles the rule sets of its own pods from the whole cluster's
 //! inputs, so a policy or label change anywhere reaches every node through
-//! the store's watch. Requests that change policy on this node (`policy_apply`,
+//! the store's watch (except the node's own pod records, which the daemon
+//! applies itself when their ports exist). Requests that change policy on this node (`policy_apply`,
 //! a pod attached here) apply the change to the inputs and push before they
 //! answer: when `tweed policy apply` returns, this node enforces it, and a
 //! pod's first packet already meets its policy.
@@ -36,7 +37,7 @@ pub use world::PolicyInputs;
 use crate::cluster::keys;
 use crate::dataplane::Dataplane;
 use crate::policy::Compiler;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, WatchEvent};
 use plan::PortRules;
 
 /// How long to wait before following the store again after it failed.
@@ -113,6 +114,16 @@ impl Enforcer {
         self.push(&mut state).await;
     }
 
+    /// Like [`Self::update`], after `port` was just created: the dataplane
+    /// gives a new port the allow-all rule sets, so only a pod that policy
+    /// selects needs a push before its ADD answers.
+    pub async fn update_created(&self, port: &str, change: impl FnOnce(&mut PolicyInputs)) {
+        let mut state = self.state.lock().await;
+        state.pushed.insert(port.to_owned(), PortRules::default());
+        change(&mut state.inputs);
+        self.push(&mut state).await;
+    }
+
     /// Forgets what was pushed and pushes every port's rule sets (after the
     /// dataplane restarted or its ports were recreated).
     pub async fn resync(&self) {
@@ -156,6 +167,18 @@ impl Enforcer {
                 state.pushed.insert(name, rules.clone());
             }
         }
+    }
+
+    /// Whether `event` is about a pod record of this node. Those are written
+    /// only by this daemon, which applies them itself once the pod's port
+    /// exists (`pod_attached`) or is gone (`pods_released`). Taken from the
+    /// watch, the record of a pod being added would arrive before its port
+    /// and make a push the dataplane refuses, on the ADD's critical path.
+    fn is_own_pod(&self, event: &WatchEvent) -> bool {
+        let key = match event {
+            WatchEvent::Put { key, .. } | WatchEvent::Delete { key, .. } => key,
+        };
+        key.starts_with(&keys::pods(&self.node))
     }
 
     /// The rule sets of every pod on this node, by port.
@@ -211,7 +234,7 @@ impl Enforcer {
             }
             let mut state = self.state.lock().await;
             let mut changed = false;
-            for event in &batch {
+            for event in batch.iter().filter(|e| !self.is_own_pod(e)) {
                 changed |= state.inputs.apply(event);
             }
             if changed {

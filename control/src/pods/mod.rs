@@ -126,12 +126,12 @@ impl Pods {
     }
 
     /// Attaches a pod interface (idempotent per container id and ifname).
-    pub async fn add(&self, request: PodRequest) -> Result<PodRecord, PodError> {
+    pub async fn add(&self, request: PodRequest) -> Result<(PodRecord, bool), PodError> {
         let mut inner = self.inner.lock().await;
         let attachment = Attachment::new(&request.container_id, &request.ifname)?;
         if let Some(record) = inner.records.get(&attachment).cloned() {
-            self.ensure_port(&record).await?;
-            return Ok(record);
+            let created = self.ensure_port(&record).await?;
+            return Ok((record, created));
         }
         let decision = inner
             .pool
@@ -181,25 +181,28 @@ impl Pods {
                 source,
             });
         }
-        Ok(record)
+        Ok((record, true))
     }
 
-    async fn ensure_port(&self, record: &PodRecord) -> Result<(), PodError> {
+    /// Creates the record's port unless the dataplane has it; true if it
+    /// had to be created.
+    async fn ensure_port(&self, record: &PodRecord) -> Result<bool, PodError> {
         let err = |source| PodError::Dataplane {
             step: "check the pod's interface",
             source,
         };
         let ports = self.dataplane.ports().await.map_err(err)?;
-        if !ports.iter().any(|p| p.name == record.port) {
-            self.dataplane
-                .port_add(record.port_add())
-                .await
-                .map_err(|source| PodError::Dataplane {
-                    step: "create the pod's interface",
-                    source,
-                })?;
+        if ports.iter().any(|p| p.name == record.port) {
+            return Ok(false);
         }
-        Ok(())
+        self.dataplane
+            .port_add(record.port_add())
+            .await
+            .map_err(|source| PodError::Dataplane {
+                step: "create the pod's interface",
+                source,
+            })?;
+        Ok(true)
     }
 
     /// Drops a record from the store and the pool (rollback of a failed ADD).

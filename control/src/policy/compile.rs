@@ -360,13 +360,22 @@ impl<'w> Compiler<'w> {
         } else {
             VerdictSpec::Deny
         };
-        (
-            RuleSetSpec {
-                default,
-                rules: out.rules,
-            },
-            isolated_by,
-        )
+        // Under a default allow, rules that only allow or pass decide
+        // nothing: the set is allow-all, which the dataplane shares instead
+        // of compiling a classifier per pod (most pods are selected by no
+        // policy and hold only the node's rule).
+        let decides_nothing = default == VerdictSpec::Allow
+            && out
+                .rules
+                .iter()
+                .all(|r| matches!(r.action, RuleActionSpec::Allow | RuleActionSpec::Pass));
+        let rules = if decides_nothing {
+            out.origins.retain(|&(d, _), _| d != direction);
+            Vec::new()
+        } else {
+            out.rules
+        };
+        (RuleSetSpec { default, rules }, isolated_by)
     }
 
     /// Emits every rule of `policy` in the emitter's direction.

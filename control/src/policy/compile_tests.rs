@@ -24,6 +24,17 @@ fn an_unselected_pod_allows_by_default_with_no_rules() {
     assert_eq!(c.egress.default, VerdictSpec::Allow);
     assert!(c.ingress.rules.is_empty() && c.egress.rules.is_empty());
     assert!(c.origins.is_empty());
+
+    // The node's rule alone decides nothing under a default allow: still
+    // the plain allow-all, which the dataplane shares instead of compiling.
+    let mut w = w;
+    w.node_addrs = vec!["10.0.0.1".parse().unwrap()];
+    let c = compile(&w, "prod/web");
+    assert_eq!(
+        (&c.ingress, &c.egress),
+        (&RuleSetSpec::default(), &RuleSetSpec::default())
+    );
+    assert!(c.origins.is_empty());
 }
 
 #[test]
@@ -76,11 +87,10 @@ spec:
     assert_eq!(origin(2), "policy prod/o ingress[0]");
     assert_eq!(origin(3), "policy prod/o ingress[1]");
     assert_eq!(origin(4), "networkpolicy prod/k ingress[0]");
-    // Egress: the node rule only, ids start again at 1.
-    assert_eq!(c.egress.rules.len(), 1);
-    assert_eq!(c.egress.rules[0].id, 1);
-    assert_eq!(c.egress.default, VerdictSpec::Allow);
-    assert_eq!(c.origins.len(), 5);
+    // Egress: the node rule only, which decides nothing under a default
+    // allow: the set is folded to the plain allow-all (and its origin goes).
+    assert_eq!(c.egress, RuleSetSpec::default());
+    assert_eq!(c.origins.len(), 4);
 }
 
 #[test]
