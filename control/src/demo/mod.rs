@@ -113,6 +113,9 @@ pub fn demo(args: &DemoArgs) -> Result<(), DemoError> {
         } else {
             println!("{}", removed.describe());
         }
+        for warning in &removed.warnings {
+            println!("warning: {warning}");
+        }
         return leftovers(removed);
     }
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -134,15 +137,54 @@ pub fn demo(args: &DemoArgs) -> Result<(), DemoError> {
     if args.keep && outcome.is_ok() {
         return Ok(());
     }
+    if outcome.is_err() && !is_interrupted() {
+        save_logs(&args.name);
+    }
     println!("\n==> Tearing down");
     let removed = teardown::teardown(&args.name, &bins.cni);
     println!("    {}", removed.describe());
+    for warning in &removed.warnings {
+        println!("    warning: {warning}");
+    }
     let outcome = match outcome {
         Err(_) if is_interrupted() => Err(DemoError::Interrupted),
         other => other,
     };
     outcome?;
     leftovers(removed)
+}
+
+/// Copies the logs of a failed demo (etcd's, each daemon's) to
+/// `/tmp/NAME-logs`, since the teardown removes `/run/NAME`.
+fn save_logs(name: &str) {
+    let dir = topology::Topology::new(name, true).dir();
+    let saved = std::path::PathBuf::from(format!("/tmp/{name}-logs"));
+    let mut logs = Vec::new();
+    let mut dirs = vec![dir];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "log") {
+                logs.push(path);
+            }
+        }
+    }
+    if logs.is_empty() || std::fs::create_dir_all(&saved).is_err() {
+        return;
+    }
+    for log in &logs {
+        let parent = log
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = log.file_name().map(|f| f.to_string_lossy().into_owned());
+        let target = saved.join(format!("{parent}-{}", file.unwrap_or_default()));
+        let _ = std::fs::copy(log, target);
+    }
+    println!("\nThe logs are saved in {}.", saved.display());
 }
 
 fn leftovers(removed: teardown::Removed) -> Result<(), DemoError> {

@@ -25,8 +25,11 @@ pub struct Removed {
     pub namespaces: usize,
     /// Whether the demo's directory was there and is gone.
     pub dir: bool,
-    /// What could not be removed or detached.
+    /// What could not be removed (a leftover).
     pub problems: Vec<String>,
+    /// Pods whose CNI DEL failed (their taps and addresses go with their
+    /// namespaces and the demo's store all the same).
+    pub warnings: Vec<String>,
 }
 
 impl Removed {
@@ -74,7 +77,7 @@ pub fn teardown(name: &str, plugin: &Path) -> Removed {
         };
         match cni::del(plugin, &socket, sandbox) {
             Ok(()) => removed.detached += 1,
-            Err(e) => removed.problems.push(e),
+            Err(e) => removed.warnings.push(e),
         }
     }
     // Only the names a demo of this name makes (the two-node set holds the
