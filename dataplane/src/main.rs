@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tweed_dataplane::api::proto::MacAddr;
 use tweed_dataplane::daemon::config::{self, Config};
+use tweed_dataplane::daemon::worker::MAX_WORKERS;
 
 /// tweed's userspace dataplane: forwards pod traffic between taps and the underlay.
 #[derive(Debug, Parser)]
@@ -65,13 +66,14 @@ struct Args {
 
 impl Args {
     fn into_config(self) -> Result<Config, String> {
+        // By default one per core, up to the most there may be.
         let workers = self.workers.unwrap_or_else(|| {
             std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
+                .map_or(1, |n| n.get())
+                .min(MAX_WORKERS)
         });
-        if workers == 0 || workers > 64 {
-            return Err(format!("--workers {workers}: use 1 to 64"));
+        if workers == 0 || workers > MAX_WORKERS {
+            return Err(format!("--workers {workers}: use 1 to {MAX_WORKERS}"));
         }
         if self.vni > tweed_dataplane::wire::vxlan::MAX_VNI {
             return Err(format!("--vni {}: a VNI has 24 bits", self.vni));

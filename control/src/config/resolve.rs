@@ -9,6 +9,8 @@ use ipnet::IpNet;
 use super::{Backend, DaemonArgs, DaemonConfig, overhead};
 use crate::ipam::subnet::{DEFAULT_CLUSTER_V4, DEFAULT_SUBNET_LEN_V4, DEFAULT_SUBNET_LEN_V6};
 use crate::ipam::{Family, IpamError, SubnetPlan};
+use tweed_dataplane::daemon::worker::MAX_WORKERS;
+use tweed_dataplane::wire::vxlan::MAX_VNI;
 
 /// A configuration that cannot be used; the message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +138,24 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
             reason: format!("{mtu} is too small (576 at least, 1280 with IPv6)"),
         });
     }
-    let workers = args.workers.unwrap_or(machine.cores).max(1);
+    let vni = args.vni.unwrap_or(1);
+    let workers = match args.workers {
+        Some(n) if n == 0 || n > MAX_WORKERS => {
+            return Err(ConfigError::Invalid {
+                flag: "workers",
+                reason: format!("{n}: use 1 to {MAX_WORKERS}"),
+            });
+        }
+        Some(n) => n,
+        // One per core, up to the most the dataplane runs.
+        None => machine.cores.clamp(1, MAX_WORKERS),
+    };
+    if vni > MAX_VNI {
+        return Err(ConfigError::Invalid {
+            flag: "vni",
+            reason: format!("{vni}: a VNI has 24 bits (at most {MAX_VNI})"),
+        });
+    }
     let node_name = args.node_name.unwrap_or(machine.hostname);
     if node_name.is_empty() || node_name.len() > 253 || node_name.contains(['/', ' ', '\t']) {
         return Err(ConfigError::Invalid {
@@ -165,7 +184,7 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
         backend,
         vxlan_port: args.vxlan_port.unwrap_or(4789),
         udp_port: args.udp_port.unwrap_or(8285),
-        vni: args.vni.unwrap_or(1),
+        vni,
         mtu,
         workers,
         state_dir: args
@@ -308,5 +327,35 @@ mod tests {
             resolve(tiny, machine()),
             Err(ConfigError::Invalid { flag: "mtu", .. })
         ));
+        for (args, flag) in [
+            (
+                DaemonArgs {
+                    workers: Some(65),
+                    ..Default::default()
+                },
+                "workers",
+            ),
+            (
+                DaemonArgs {
+                    vni: Some(1 << 24),
+                    ..Default::default()
+                },
+                "vni",
+            ),
+        ] {
+            let err = resolve(args, machine()).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { flag: f, .. } if f == flag),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_machine_with_many_cores_gets_the_most_workers_the_dataplane_runs() {
+        let mut m = machine();
+        m.cores = 192;
+        let config = resolve(DaemonArgs::default(), m).unwrap();
+        assert_eq!(config.workers, MAX_WORKERS);
     }
 }

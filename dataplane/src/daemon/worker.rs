@@ -42,6 +42,8 @@ use crate::wire::virtio_net;
 
 /// Frames read from one source before moving to the next (fairness).
 pub const BATCH: usize = 64;
+/// The most workers a dataplane runs (each opens one queue of every tap).
+pub const MAX_WORKERS: usize = 64;
 /// Room for the largest frame a tap hands over (a 64 KiB GSO super-frame and
 /// its virtio-net header) or the largest UDP datagram.
 const FRAME_CAPACITY: usize = 65_536 + virtio_net::LEN + ETH_LEN;
