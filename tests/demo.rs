@@ -132,6 +132,10 @@ fn the_two_node_demo_shows_what_the_policy_blocks_and_leaves_nothing() {
         "the trace shows the drop: {out}"
     );
     assert!(
+        out.contains("isolated for ingress by networkpolicy backend/db-from-api-only"),
+        "explain names the policy: {out}"
+    );
+    assert!(
         out.contains("detached 4 pods (CNI DEL), stopped 5 processes"),
         "{out}"
     );

@@ -15,6 +15,7 @@ use super::topology::{Endpoint, PROBE_PORT, SAMPLE_POLICY, Topology};
 use super::{DemoArgs, DemoError};
 use crate::api::policy::PolicyApply;
 use crate::api::proto::{Protocol, Request, ResponseBody, TraceFrom};
+use crate::cli::policy::{ExplainArgs, PolicyCommand};
 use crate::cli::{Command, Output, TraceArgs};
 
 /// How long etcd and each daemon may take to be ready.
@@ -492,7 +493,23 @@ fn trace_blocked(c: &Cluster) -> Result<(), DemoError> {
         port: PROBE_PORT,
         src_port: 0,
     });
-    show(&c.t, c.t.pods[src].node, &args, &command)
+    show(&c.t, c.t.pods[src].node, &args, &command)?;
+    // The trace shows the dataplane's rule ids; explain names the policy.
+    let to_pod = c.t.pods[dst].key();
+    let port = format!("{PROBE_PORT}/tcp");
+    let explain = Command::Policy(PolicyCommand::Explain(ExplainArgs {
+        from: from.clone(),
+        to: to_pod.clone(),
+        port: (PROBE_PORT, 6),
+    }));
+    show(
+        &c.t,
+        c.t.pods[src].node,
+        &[
+            "policy", "explain", "--from", &from, "--to", &to_pod, "--port", &port,
+        ],
+        &explain,
+    )
 }
 
 fn print_keep(c: &Cluster, tweed: &Path) {
