@@ -227,7 +227,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
     });
     host::routes::wait_for_link("tweed0", Duration::from_secs(10)).await?;
     daemon.install_host().await?;
-    sync::resync(&daemon).await;
+    sync::resync(&daemon, sync::Reason::NewDataplane).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();

@@ -132,6 +132,16 @@ impl Enforcer {
         self.push(&mut state).await;
     }
 
+    /// After `ports` were created again (with the allow-all rule sets):
+    /// pushes theirs, and whatever else differs from what was pushed.
+    pub async fn recreated(&self, ports: &[String]) {
+        let mut state = self.state.lock().await;
+        for port in ports {
+            state.pushed.insert(port.clone(), PortRules::default());
+        }
+        self.push(&mut state).await;
+    }
+
     /// Compiles every local pod's rule sets and pushes those that changed,
     /// all in one `policy_set_many` (one snapshot in the dataplane); if that
     /// is refused (a port went away meanwhile), port by port.

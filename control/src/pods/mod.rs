@@ -309,8 +309,9 @@ impl Pods {
     }
 
     /// Makes the dataplane's ports match the records: creates missing ports,
-    /// removes unknown ones. Failures are logged and left for the next round.
-    pub async fn resync_ports(&self) -> Result<(), PodError> {
+    /// removes unknown ones, and returns the ports it created (they have the
+    /// allow-all rule sets). Failures are logged and left for the next round.
+    pub async fn resync_ports(&self) -> Result<Vec<String>, PodError> {
         let inner = self.inner.lock().await;
         let current = self
             .dataplane
@@ -328,13 +329,17 @@ impl Pods {
                 tracing::warn!(port = %name, error = %e, "resync: removing a port");
             }
         }
+        let mut created = Vec::new();
         for record in changes.add {
             tracing::info!(port = %record.port, "resync: creating a missing pod port");
-            if let Err(e) = self.dataplane.port_add(record.port_add()).await {
-                tracing::warn!(port = %record.port, error = %e, "resync: creating a pod port");
+            match self.dataplane.port_add(record.port_add()).await {
+                Ok(_) => created.push(record.port.clone()),
+                Err(e) => {
+                    tracing::warn!(port = %record.port, error = %e, "resync: creating a pod port")
+                }
             }
         }
-        Ok(())
+        Ok(created)
     }
 }
 
