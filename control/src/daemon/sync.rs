@@ -3,7 +3,8 @@
 //! [`resync`] pushes everything (host routes, static routes, peers, ports,
 //! policy) and is run at start, whenever a new dataplane answers, and
 //! periodically to heal drift (then policy only where it differs from what
-//! was pushed: a full push costs about a millisecond per port); [`follow_peers`] reprograms peers and health targets as soon as the
+//! was pushed: a full push costs about a millisecond per port);
+//! [`follow_peers`] reprograms peers and health targets as soon as the
 //! cluster view changes. Every step is a diff, so a resync of an unchanged
 //! dataplane changes nothing.
 

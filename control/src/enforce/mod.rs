@@ -10,10 +10,10 @@
 //! Every node compiles the rule sets of its own pods from the whole cluster's
 //! inputs, so a policy or label change anywhere reaches every node through
 //! the store's watch (except the node's own pod records, which the daemon
-//! applies itself when their ports exist). Requests that change policy on this node (`policy_apply`,
-//! a pod attached here) apply the change to the inputs and push before they
-//! answer: when `tweed policy apply` returns, this node enforces it, and a
-//! pod's first packet already meets its policy.
+//! applies itself when their ports exist). Requests that change policy on
+//! this node (`policy_apply`, a pod attached here) apply the change to the
+//! inputs and push before they answer: when `tweed policy apply` returns,
+//! this node enforces it, and a pod's first packet already meets its policy.
 //!
 //! Open connections: the dataplane checks policy when a flow starts; packets
 //! of a tracked flow pass without a new check. A policy that starts denying
