@@ -193,16 +193,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         command => command,
     };
-    let path = socket_path(&cli.run_dir);
-    let mut client: Option<Client> = None;
-    let mut call = |request: Request| -> Result<ResponseBody, ClientError> {
-        let client = match &mut client {
-            Some(client) => client,
-            None => client.insert(Client::connect(&path)?),
-        };
-        client.call(request)
-    };
-    let text = execute(cli.output, &command, &mut call)?;
+    let text = execute_at(&cli.run_dir, cli.output, &command)?;
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -295,6 +286,25 @@ fn trace_request(
         src_port: args.src_port,
         dst_port: args.port,
     })
+}
+
+/// Runs `command` against the daemon whose run directory is `run_dir` (one
+/// connection, made at the first call) and returns the text to print.
+pub fn execute_at(
+    run_dir: &std::path::Path,
+    output: Output,
+    command: &Command,
+) -> Result<String, CliError> {
+    let path = socket_path(run_dir);
+    let mut client: Option<Client> = None;
+    let mut call = |request: Request| -> Result<ResponseBody, ClientError> {
+        let client = match &mut client {
+            Some(client) => client,
+            None => client.insert(Client::connect(&path)?),
+        };
+        client.call(request)
+    };
+    execute(output, command, &mut call)
 }
 
 /// Makes the calls of `command` through `call` and returns the text to print.

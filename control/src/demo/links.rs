@@ -34,11 +34,10 @@ pub struct UnderlayEnd<'a> {
 /// with its address on the shared /24 and a default route via the other
 /// (so a daemon looking for the default route's interface finds `eth0`).
 pub fn underlay(a: UnderlayEnd<'_>, b: UnderlayEnd<'_>) -> Result<(), String> {
-    let ns_a = NetNs::open(a.netns).map_err(|e| format!("open {}: {e}", a.netns.display()))?;
     let ns_b = NetNs::open(b.netns).map_err(|e| format!("open {}: {e}", b.netns.display()))?;
     let fd_b = ns_b.as_raw_fd();
     let (ip_a, ip_b) = (a.ip, b.ip);
-    run_in(&ns_a, move |h| async move {
+    run_in(a.netns, move |h| async move {
         // The peer end is made directly in b's namespace, under its final
         // name: nothing appears in the namespace the demo runs in.
         let peer = LinkMessageBuilder::<LinkUnspec>::new()
@@ -57,7 +56,7 @@ pub fn underlay(a: UnderlayEnd<'_>, b: UnderlayEnd<'_>) -> Result<(), String> {
         configure(&h, ip_a, ip_b).await
     })?;
     run_in(
-        &ns_b,
+        b.netns,
         move |h| async move { configure(&h, ip_b, ip_a).await },
     )
 }
@@ -67,10 +66,9 @@ pub fn underlay(a: UnderlayEnd<'_>, b: UnderlayEnd<'_>) -> Result<(), String> {
 /// its other end (nothing answers there: the daemon only needs an underlay
 /// to stand on; a veth, because not every kernel has the dummy driver).
 pub fn lone_underlay(a: UnderlayEnd<'_>) -> Result<(), String> {
-    let ns = NetNs::open(a.netns).map_err(|e| format!("open {}: {e}", a.netns.display()))?;
     let ip = a.ip;
     let [x, y, z, _] = ip.octets();
-    run_in(&ns, move |h| async move {
+    run_in(a.netns, move |h| async move {
         h.link()
             .add(LinkVeth::new(UNDERLAY_IFNAME, "uplink0").build())
             .execute()
@@ -106,11 +104,12 @@ async fn configure(h: &Handle, ip: Ipv4Addr, gateway: Ipv4Addr) -> Result<(), St
         .map_err(|e| format!("add default via {gateway}: {e}"))
 }
 
-/// Runs `f` with a netlink handle inside `ns`.
-fn run_in<F, Fut>(ns: &NetNs, f: F) -> Result<(), String>
+/// Runs `f` with a netlink handle inside the namespace at `netns`.
+fn run_in<F, Fut>(netns: &Path, f: F) -> Result<(), String>
 where
     F: FnOnce(Handle) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), String>>,
 {
-    with_netlink_in(ns, move |h| async move { Ok(f(h).await) }).map_err(|e| e.to_string())?
+    let ns = NetNs::open(netns).map_err(|e| format!("open {}: {e}", netns.display()))?;
+    with_netlink_in(&ns, move |h| async move { Ok(f(h).await) }).map_err(|e| e.to_string())?
 }

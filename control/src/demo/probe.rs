@@ -9,13 +9,13 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tweed_dataplane::sys::netns::NetNs;
+use tweed_dataplane::sys::netns::run_in_netns;
 
 use super::matrix::Outcome;
 
@@ -43,11 +43,12 @@ impl Listeners {
             threads: Vec::new(),
         };
         for path in netns {
-            let listener = in_netns(path, move || {
+            let listener = run_in_netns(path, move || {
                 let l = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))?;
                 l.set_nonblocking(true)?;
                 Ok(l)
             })
+            .and_then(|made| made)
             .map_err(|e| format!("listen on port {port} in {}: {e}", path.display()))?;
             let stop = stop.clone();
             listeners
@@ -108,25 +109,17 @@ pub fn connect_all(probes: &[Connect]) -> Vec<Outcome> {
 /// One probe: open if a connect succeeds, timed out if every attempt does.
 fn connect(p: &Connect) -> Outcome {
     let addr = SocketAddr::new(p.dst, p.port);
-    let attempts = in_netns(&p.netns, move || {
+    let attempts = run_in_netns(&p.netns, move || {
         let mut last = Outcome::TimedOut;
         for _ in 0..ATTEMPTS {
             last = match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-                Ok(_) => return Ok(Outcome::Open),
+                Ok(_) => return Outcome::Open,
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => Outcome::TimedOut,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Outcome::Refused,
                 Err(e) => Outcome::Failed(format!("connect {addr}: {e}")),
             };
         }
-        Ok(last)
+        last
     });
     attempts.unwrap_or_else(|e| Outcome::Failed(format!("enter {}: {e}", p.netns.display())))
-}
-
-/// Runs `f` on a thread inside namespace `path`.
-fn in_netns<T: Send + 'static>(
-    path: &Path,
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    NetNs::open(path)?.run(f)?
 }

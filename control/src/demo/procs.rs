@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tweed_dataplane::sys::netns::NetNs;
+use tweed_dataplane::sys::netns::run_in_netns;
 
 use crate::api::node::StatusReply;
 use crate::api::proto::{Empty, Request, ResponseBody};
@@ -43,21 +43,19 @@ impl Proc {
         let err = out
             .try_clone()
             .map_err(|e| format!("open {}: {e}", log.display()))?;
-        let ns = NetNs::open(netns).map_err(|e| format!("open {}: {e}", netns.display()))?;
         let program = program.to_path_buf();
         let args = args.to_vec();
-        let child = ns
-            .run(move || {
-                Command::new(&program)
-                    .args(&args)
-                    .stdin(Stdio::null())
-                    .stdout(out)
-                    .stderr(err)
-                    .process_group(0)
-                    .spawn()
-                    .map_err(|e| format!("start {}: {e}", program.display()))
-            })
-            .map_err(|e| format!("enter {}: {e}", netns.display()))??;
+        let child = run_in_netns(netns, move || {
+            Command::new(&program)
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .process_group(0)
+                .spawn()
+                .map_err(|e| format!("start {}: {e}", program.display()))
+        })
+        .map_err(|e| format!("enter {}: {e}", netns.display()))??;
         Ok(Proc {
             what: what.to_owned(),
             log: log.to_path_buf(),
@@ -130,8 +128,7 @@ pub fn wait_ready(
 /// Whether etcd at `addr` answers `GET /health` with `"health":"true"`,
 /// asked from inside `netns`.
 pub fn etcd_healthy(netns: &Path, addr: SocketAddr) -> Result<bool, String> {
-    let ns = NetNs::open(netns).map_err(|e| format!("open {}: {e}", netns.display()))?;
-    ns.run(move || -> Result<bool, String> {
+    run_in_netns(netns, move || -> Result<bool, String> {
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))
             .map_err(|e| format!("connect {addr}: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(2)))

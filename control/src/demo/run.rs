@@ -452,17 +452,8 @@ fn show(t: &Topology, node: usize, args: &[&str], command: &Command) -> Result<(
         run_dir.display(),
         args.join(" ")
     ));
-    let socket = crate::api::socket_path(&run_dir);
-    let mut client: Option<crate::api::client::Client> = None;
-    let mut call = |request: Request| {
-        let client = match &mut client {
-            Some(client) => client,
-            None => client.insert(crate::api::client::Client::connect(&socket)?),
-        };
-        client.call(request)
-    };
     let text =
-        crate::cli::execute(Output::Table, command, &mut call).map_err(|e| DemoError::Step {
+        crate::cli::execute_at(&run_dir, Output::Table, command).map_err(|e| DemoError::Step {
             step: "run a tweed command",
             message: e.to_string(),
         })?;
