@@ -262,14 +262,17 @@ pub async fn pod_attached(daemon: &Daemon, record: &crate::pods::PodRecord, port
         &record.ifname,
     );
     let value = record.encode();
-    let change = |inputs: &mut crate::enforce::PolicyInputs| {
-        inputs.put(&key, &value);
-    };
-    if port_created {
-        daemon.enforcer.update_created(&record.port, change).await;
+    let created: &[String] = if port_created {
+        std::slice::from_ref(&record.port)
     } else {
-        daemon.enforcer.update(change).await;
-    }
+        &[]
+    };
+    daemon
+        .enforcer
+        .update_created(created, |inputs| {
+            inputs.put(&key, &value);
+        })
+        .await;
 }
 
 /// After pods were released on this node: their records leave the inputs,

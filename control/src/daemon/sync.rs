@@ -53,7 +53,7 @@ pub async fn resync(daemon: &Daemon, reason: Reason) {
     };
     match reason {
         Reason::NewDataplane => daemon.enforcer.resync().await,
-        Reason::Periodic => daemon.enforcer.recreated(&created).await,
+        Reason::Periodic => daemon.enforcer.update_created(&created, |_| {}).await,
     }
 }
 

@@ -109,19 +109,7 @@ impl Enforcer {
 
     /// Changes the inputs with `change`, then compiles and pushes.
     pub async fn update(&self, change: impl FnOnce(&mut PolicyInputs)) {
-        let mut state = self.state.lock().await;
-        change(&mut state.inputs);
-        self.push(&mut state).await;
-    }
-
-    /// Like [`Self::update`], after `port` was just created: the dataplane
-    /// gives a new port the allow-all rule sets, so only a pod that policy
-    /// selects needs a push before its ADD answers.
-    pub async fn update_created(&self, port: &str, change: impl FnOnce(&mut PolicyInputs)) {
-        let mut state = self.state.lock().await;
-        state.pushed.insert(port.to_owned(), PortRules::default());
-        change(&mut state.inputs);
-        self.push(&mut state).await;
+        self.update_created(&[], change).await;
     }
 
     /// Forgets what was pushed and pushes every port's rule sets (after the
@@ -132,13 +120,15 @@ impl Enforcer {
         self.push(&mut state).await;
     }
 
-    /// After `ports` were created again (with the allow-all rule sets):
-    /// pushes theirs, and whatever else differs from what was pushed.
-    pub async fn recreated(&self, ports: &[String]) {
+    /// Like [`Self::update`], after `ports` were just created: the
+    /// dataplane gives a new port the allow-all rule sets, so only those of
+    /// them that policy selects (and whatever else changed) get a push.
+    pub async fn update_created(&self, ports: &[String], change: impl FnOnce(&mut PolicyInputs)) {
         let mut state = self.state.lock().await;
         for port in ports {
             state.pushed.insert(port.clone(), PortRules::default());
         }
+        change(&mut state.inputs);
         self.push(&mut state).await;
     }
 
