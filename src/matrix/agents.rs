@@ -8,16 +8,17 @@
 //! also exit when their stdin (a pipe from this process) closes, so not even a
 //! killed test leaves them behind for long.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use super::probe::Probe;
 use super::table::Outcome;
 use crate::netns::Netns;
 use crate::process;
+use crate::traffic::lines_of;
 
 /// How long a server or connection may take to say it is up.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -235,20 +236,6 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Stdout lines, read on a thread.
-fn lines_of(stdout: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line.trim().to_owned()).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// A probe server on one address in a namespace, stopped on drop.

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::pods::PodRecord;
+use crate::policy::fixtures::DENY_INGRESS_PROD;
 use crate::store::Revision;
 use tweed_dataplane::api::proto::MacAddr;
 
@@ -26,15 +27,6 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<u8> {
     serde_json::to_vec(&map).unwrap()
 }
 
-const POLICY: &str = r#"
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: deny-all, namespace: prod}
-spec:
-  podSelector: {}
-  policyTypes: [Ingress]
-"#;
-
 #[test]
 fn every_input_comes_and_goes_by_key() {
     let mut inputs = PolicyInputs::default();
@@ -47,7 +39,7 @@ fn every_input_comes_and_goes_by_key() {
     );
     assert!(inputs.put(&keys::namespace("prod"), &labels(&[("team", "a")])));
     assert!(inputs.put(&keys::pod_labels("prod", "web"), &labels(&[("app", "api")])));
-    let policy = &crate::policy::parse_documents(POLICY).unwrap()[0];
+    let policy = &crate::policy::parse_documents(DENY_INGRESS_PROD).unwrap()[0];
     let policy_key = keys::policy(&policy.key());
     assert!(inputs.put(&policy_key, &serde_json::to_vec(policy).unwrap()));
     assert_eq!(inputs.pods.len(), 1);

@@ -76,7 +76,7 @@ mod serde_util;
 mod validate;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod random_tests;
 
