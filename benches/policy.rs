@@ -166,22 +166,41 @@ fn world(pods: usize, policies: usize, seed: u64) -> World {
             values: vec![tier.to_owned()],
         }],
     };
+    let peer = |rng: &mut StdRng| {
+        if rng.random_bool(0.5) {
+            ip_block(rng)
+        } else {
+            Peer {
+                pod_selector: Some(tier_in(tier(rng))),
+                ..Peer::default()
+            }
+        }
+    };
+    // An ordered policy's rules: `count` ingress rules, at most one egress.
+    let ordered_ingress = |rng: &mut StdRng, count: std::ops::RangeInclusive<i32>| {
+        (0..rng.random_range(count))
+            .map(|_| OrderedIngressRule {
+                action: action(rng),
+                from: vec![peer(rng)],
+                ports: ports(rng),
+            })
+            .collect()
+    };
+    let ordered_egress = |rng: &mut StdRng| {
+        (0..rng.random_range(0..=1))
+            .map(|_| OrderedEgressRule {
+                action: action(rng),
+                to: vec![ip_block(rng)],
+                ports: ports(rng),
+            })
+            .collect()
+    };
     // A few cluster-wide policies, growing slowly with the cluster.
     let globals = 5 + policies / 200;
     let mut list = Vec::with_capacity(policies);
     for i in 0..policies {
         let (ns, _) = namespaces.choose(&mut rng).cloned().unwrap_or_default();
         let policy = if i < globals {
-            let peer = |rng: &mut StdRng| {
-                if rng.random_bool(0.5) {
-                    ip_block(rng)
-                } else {
-                    Peer {
-                        pod_selector: Some(tier_in(tier(rng))),
-                        ..Peer::default()
-                    }
-                }
-            };
             Policy::Ordered(OrderedPolicy {
                 scope: Scope::Global,
                 name: format!("global-{i}"),
@@ -195,20 +214,8 @@ fn world(pods: usize, policies: usize, seed: u64) -> World {
                     } else {
                         LabelSelector::labels([("tier", "db")])
                     },
-                    ingress: (0..rng.random_range(1..=2))
-                        .map(|_| OrderedIngressRule {
-                            action: action(&mut rng),
-                            from: vec![peer(&mut rng)],
-                            ports: ports(&mut rng),
-                        })
-                        .collect(),
-                    egress: (0..rng.random_range(0..=1))
-                        .map(|_| OrderedEgressRule {
-                            action: action(&mut rng),
-                            to: vec![ip_block(&mut rng)],
-                            ports: ports(&mut rng),
-                        })
-                        .collect(),
+                    ingress: ordered_ingress(&mut rng, 1..=2),
+                    egress: ordered_egress(&mut rng),
                 },
             })
         } else if rng.random_bool(0.7) {
@@ -279,16 +286,6 @@ fn world(pods: usize, policies: usize, seed: u64) -> World {
                 spec,
             })
         } else {
-            let peer = |rng: &mut StdRng| {
-                if rng.random_bool(0.5) {
-                    ip_block(rng)
-                } else {
-                    Peer {
-                        pod_selector: Some(tier_in(tier(rng))),
-                        ..Peer::default()
-                    }
-                }
-            };
             Policy::Ordered(OrderedPolicy {
                 scope: Scope::Namespace(ns),
                 name: format!("op-{i}"),
@@ -296,20 +293,8 @@ fn world(pods: usize, policies: usize, seed: u64) -> World {
                     order: Some(f64::from(rng.random_range(1..100u8))),
                     namespace_selector: None,
                     pod_selector: app_selector(&app(&mut rng)),
-                    ingress: (0..rng.random_range(0..=2))
-                        .map(|_| OrderedIngressRule {
-                            action: action(&mut rng),
-                            from: vec![peer(&mut rng)],
-                            ports: ports(&mut rng),
-                        })
-                        .collect(),
-                    egress: (0..rng.random_range(0..=1))
-                        .map(|_| OrderedEgressRule {
-                            action: action(&mut rng),
-                            to: vec![ip_block(&mut rng)],
-                            ports: ports(&mut rng),
-                        })
-                        .collect(),
+                    ingress: ordered_ingress(&mut rng, 0..=2),
+                    egress: ordered_egress(&mut rng),
                 },
             })
         };
