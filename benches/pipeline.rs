@@ -113,6 +113,7 @@ fn tables() -> Arc<Tables> {
                 underlay_ip: IpAddr::V4(peer_ip(i)),
                 vtep_mac: peer_mac(i),
                 backend: Backend::Vxlan,
+                source_ports: None,
             })
             .expect("peer");
     }

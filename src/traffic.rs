@@ -226,7 +226,7 @@ impl Drop for Background {
 }
 
 /// Stdout lines, read on a thread.
-pub(crate) fn lines_of(stdout: impl Read + Send + 'static) -> Receiver<String> {
+pub fn lines_of(stdout: impl Read + Send + 'static) -> Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {

@@ -138,6 +138,7 @@ fn tweed_and_a_kernel_vxlan_node_exchange_pod_traffic() {
             underlay_ip: kernel_ul.parse().unwrap(),
             vtep_mac: kernel_vtep.parse().unwrap(),
             backend: Backend::Vxlan,
+            source_ports: None,
         })
         .unwrap();
     let pod = Pod::attach(

@@ -124,6 +124,7 @@ fn set_peer(node: &Node, name: &str, other: &Node, theirs: &Overlay) {
             underlay_ip: other.underlay_ip,
             vtep_mac: other.api.dump().node.vtep_mac,
             backend: Backend::Vxlan,
+            source_ports: None,
         })
         .unwrap_or_else(|e| panic!("peer_set {name}: {e:?}"));
 }

@@ -28,6 +28,7 @@ fn set_peer(node: &Node, name: &str, other: &Node, subnets: &[&str], backend: Ba
             underlay_ip: other.underlay_ip,
             vtep_mac,
             backend,
+            source_ports: None,
         })
         .unwrap_or_else(|e| panic!("peer_set {name}: {e:?}"));
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tweed_dataplane::api::proto::MacAddr;
+use tweed_dataplane::api::proto::{MacAddr, PortRange};
 use tweed_dataplane::daemon::config::{self, Config};
 use tweed_dataplane::daemon::worker::MAX_WORKERS;
 
@@ -62,6 +62,10 @@ struct Args {
     /// The most flows tracked at once.
     #[arg(long, default_value_t = 262_144)]
     conntrack_capacity: usize,
+    /// The UDP ports VXLAN is sent from, FIRST-LAST (1 to 64 ports; peers
+    /// told of them drop VXLAN from other ports) [default: 8 the kernel picks].
+    #[arg(long)]
+    vxlan_source_ports: Option<PortRange>,
 }
 
 impl Args {
@@ -77,6 +81,14 @@ impl Args {
         }
         if self.vni > tweed_dataplane::wire::vxlan::MAX_VNI {
             return Err(format!("--vni {}: a VNI has 24 bits", self.vni));
+        }
+        if let Some(ports) = self.vxlan_source_ports
+            && ports.len() > config::MAX_VXLAN_SOURCE_PORTS
+        {
+            return Err(format!(
+                "--vxlan-source-ports {ports}: give at most {} ports",
+                config::MAX_VXLAN_SOURCE_PORTS
+            ));
         }
         if self.mtu < 576 {
             return Err(format!("--mtu {}: use at least 576", self.mtu));
@@ -97,6 +109,7 @@ impl Args {
                 .map(|m| m.0)
                 .unwrap_or_else(|| config::vtep_mac_for(self.underlay_ip)),
             conntrack_capacity: self.conntrack_capacity,
+            vxlan_source_ports: self.vxlan_source_ports,
         })
     }
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use tweed_dataplane::api::proto::{MacAddr, PeerSpec};
+use tweed_dataplane::api::proto::{MacAddr, PeerSpec, PortRange};
 
 use crate::config::Backend;
 
@@ -23,6 +23,10 @@ pub struct NodeRecord {
     pub vtep_mac: MacAddr,
     /// The encapsulation it speaks.
     pub backend: Backend,
+    /// The UDP ports it sends VXLAN from: peers drop VXLAN from its address
+    /// on any other port. Absent for static peers and older records: any port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vxlan_source_ports: Option<PortRange>,
 }
 
 impl NodeRecord {
@@ -40,6 +44,7 @@ impl NodeRecord {
             underlay_ip: self.underlay_ip,
             vtep_mac: self.vtep_mac,
             backend: self.backend,
+            source_ports: self.vxlan_source_ports,
         }
     }
 
@@ -77,6 +82,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_record_carries_its_vxlan_source_ports_to_the_peer_entry() {
+        let json = r#"{"name":"b","subnets":["10.244.4.0/24"],"underlay_ip":"192.168.0.2","vtep_mac":"02:77:c0:a8:00:02","backend":"vxlan","vxlan_source_ports":{"first":61000,"last":61007}}"#;
+        let record = NodeRecord::decode(json.as_bytes()).unwrap();
+        let ports = PortRange {
+            first: 61000,
+            last: 61007,
+        };
+        assert_eq!(record.peer_spec().source_ports, Some(ports));
+        assert_eq!(NodeRecord::decode(&record.encode()).unwrap(), record);
+        // A record without them (a static peer, an older node) accepts any port.
+        let old = r#"{"name":"b","subnets":["10.244.4.0/24"],"underlay_ip":"192.168.0.2","vtep_mac":"02:77:c0:a8:00:02","backend":"vxlan"}"#;
+        assert_eq!(
+            NodeRecord::decode(old.as_bytes())
+                .unwrap()
+                .peer_spec()
+                .source_ports,
+            None
+        );
+    }
+
+    #[test]
     fn the_node_address_is_the_first_host_of_each_subnet() {
         let record = NodeRecord {
             name: "a".into(),
@@ -87,6 +113,7 @@ mod tests {
             underlay_ip: "192.168.0.1".parse().unwrap(),
             vtep_mac: "02:77:c0:a8:00:01".parse().unwrap(),
             backend: Backend::Vxlan,
+            vxlan_source_ports: None,
         };
         let addrs: Vec<String> = record
             .node_addrs()

@@ -106,6 +106,7 @@ mod tests {
             underlay_ip: format!("192.168.0.{third}").parse().unwrap(),
             vtep_mac: format!("02:77:c0:a8:00:{third:02x}").parse().unwrap(),
             backend: Backend::Vxlan,
+            vxlan_source_ports: None,
         }
     }
 

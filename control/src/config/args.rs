@@ -9,6 +9,8 @@ use clap::Args;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use tweed_dataplane::api::proto::PortRange;
+
 use super::Backend;
 
 /// `tweed daemon` flags, also the keys of the config file (kebab-case).
@@ -40,6 +42,12 @@ pub struct DaemonArgs {
     /// The VXLAN UDP port (8472 speaks flannel's) [default: 4789].
     #[arg(long, value_name = "PORT")]
     pub vxlan_port: Option<u16>,
+    /// The UDP ports this node sends VXLAN from, FIRST-LAST (1 to 64 ports);
+    /// published to the other nodes, which drop VXLAN from this node's address
+    /// from any other port [default: 61000-61007].
+    #[arg(long, value_name = "FIRST-LAST")]
+    #[serde(default, deserialize_with = "super::port_range")]
+    pub vxlan_source_ports: Option<PortRange>,
     /// The UDP backend's port [default: 8285].
     #[arg(long, value_name = "PORT")]
     pub udp_port: Option<u16>,

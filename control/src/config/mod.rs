@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use tweed_dataplane::api::proto::PortRange;
 
 pub use args::DaemonArgs;
 pub use resolve::{ConfigError, Machine, load_file, merge, resolve};
@@ -38,6 +39,22 @@ pub fn parse_backend(text: &str) -> Result<Backend, String> {
     }
 }
 
+/// The file key `vxlan-source-ports`: `"FIRST-LAST"`, as the flag takes it.
+fn port_range<'de, D>(deserializer: D) -> Result<Option<PortRange>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+/// The default `vxlan-source-ports`: above Linux's default ephemeral range
+/// (32768-60999), so no outgoing connection holds them when the dataplane starts.
+pub const DEFAULT_VXLAN_SOURCE_PORTS: PortRange = PortRange {
+    first: 61000,
+    last: 61007,
+};
+
 /// Everything the daemon runs with, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DaemonConfig {
@@ -51,6 +68,8 @@ pub struct DaemonConfig {
     pub backend: Backend,
     /// VXLAN port.
     pub vxlan_port: u16,
+    /// The ports VXLAN leaves from (published in the node record).
+    pub vxlan_source_ports: PortRange,
     /// UDP backend port.
     pub udp_port: u16,
     /// VXLAN network identifier.

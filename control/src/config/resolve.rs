@@ -92,6 +92,7 @@ pub fn merge(flags: DaemonArgs, file: DaemonArgs) -> DaemonArgs {
         underlay_ip: flags.underlay_ip.or(file.underlay_ip),
         backend: flags.backend.or(file.backend),
         vxlan_port: flags.vxlan_port.or(file.vxlan_port),
+        vxlan_source_ports: flags.vxlan_source_ports.or(file.vxlan_source_ports),
         udp_port: flags.udp_port.or(file.udp_port),
         vni: flags.vni.or(file.vni),
         mtu: flags.mtu.or(file.mtu),
@@ -170,6 +171,19 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
             reason: format!("{lease_ttl} s is too short (2 at least)"),
         });
     }
+    let vxlan_source_ports = args
+        .vxlan_source_ports
+        .unwrap_or(super::DEFAULT_VXLAN_SOURCE_PORTS);
+    if vxlan_source_ports.len() > tweed_dataplane::daemon::config::MAX_VXLAN_SOURCE_PORTS {
+        return Err(ConfigError::Invalid {
+            flag: "vxlan-source-ports",
+            reason: format!(
+                "{vxlan_source_ports} holds {} ports; give at most {}",
+                vxlan_source_ports.len(),
+                tweed_dataplane::daemon::config::MAX_VXLAN_SOURCE_PORTS
+            ),
+        });
+    }
     let dataplane_bin = args.dataplane_bin.unwrap_or_else(|| {
         machine
             .exe_dir
@@ -183,6 +197,7 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
         underlay_ip,
         backend,
         vxlan_port: args.vxlan_port.unwrap_or(4789),
+        vxlan_source_ports,
         udp_port: args.udp_port.unwrap_or(8285),
         vni,
         mtu,
@@ -288,6 +303,27 @@ mod tests {
         assert!(!config.masquerade);
         assert_eq!(config.plans.len(), 2);
         assert_eq!(config.plans[1].subnet_len(), 64);
+    }
+
+    #[test]
+    fn vxlan_source_ports_come_from_the_file_or_default_and_are_bounded() {
+        let default = resolve(DaemonArgs::default(), machine()).unwrap();
+        assert_eq!(
+            default.vxlan_source_ports.to_string(),
+            "61000-61007",
+            "above Linux's default ephemeral range"
+        );
+        let file: DaemonArgs = toml::from_str("vxlan-source-ports = \"50000-50003\"\n").unwrap();
+        let config = resolve(file, machine()).unwrap();
+        assert_eq!(config.vxlan_source_ports.to_string(), "50000-50003");
+        let err = toml::from_str::<DaemonArgs>("vxlan-source-ports = \"5-1\"").unwrap_err();
+        assert!(err.to_string().contains("ends before it starts"), "{err}");
+        let wide = DaemonArgs {
+            vxlan_source_ports: Some("50000-50064".parse().unwrap()),
+            ..Default::default()
+        };
+        let err = resolve(wide, machine()).unwrap_err();
+        assert!(err.to_string().contains("at most 64"), "{err}");
     }
 
     #[test]

@@ -333,6 +333,8 @@ async fn peer_add(daemon: &Daemon, add: PeerAdd) -> Result<(), ApiError> {
         underlay_ip: add.underlay_ip,
         vtep_mac: add.vtep_mac,
         backend: add.backend,
+        // A kernel vxlan device sends from any port of its ephemeral range.
+        vxlan_source_ports: None,
     };
     // Subnets the peer no longer has are released.
     let old = daemon.view.borrow().statics.get(&add.name).cloned();

@@ -174,6 +174,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
                 tweed_dataplane::daemon::config::vtep_mac_for(config.underlay_ip),
             ),
             backend: config.backend,
+            vxlan_source_ports: Some(config.vxlan_source_ports),
         },
         plans: config.plans.clone(),
         previous: memory.subnets,

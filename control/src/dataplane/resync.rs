@@ -120,6 +120,7 @@ mod tests {
             underlay_ip: ip.parse().unwrap(),
             vtep_mac: MacAddr([2, 0, 0, 0, 0, 1]),
             backend: Backend::Vxlan,
+            source_ports: None,
         }
     }
 

@@ -86,6 +86,10 @@ impl Supervisor {
             ("--underlay-ip", config.underlay_ip.to_string()),
             ("--workers", config.workers.to_string()),
             ("--vxlan-port", config.vxlan_port.to_string()),
+            (
+                "--vxlan-source-ports",
+                config.vxlan_source_ports.to_string(),
+            ),
             ("--udp-port", config.udp_port.to_string()),
             ("--vni", config.vni.to_string()),
             ("--mtu", config.mtu.to_string()),

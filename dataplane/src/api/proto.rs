@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::table::endpoints::Mac;
 use crate::table::nexthop::{NextHop, PortId};
+pub use crate::table::peers::PortRange;
 use crate::table::peers::{Backend, Peer};
 
 pub use super::report::{
@@ -347,6 +348,11 @@ pub struct PeerSpec {
     pub vtep_mac: MacAddr,
     /// The encapsulation it speaks.
     pub backend: Backend,
+    /// The UDP source ports it sends VXLAN from (a tweed node's
+    /// `--vxlan-source-ports`); VXLAN from any other port is dropped. Absent:
+    /// any source port (a kernel `vxlan` device's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ports: Option<PortRange>,
 }
 
 impl From<&Peer> for PeerSpec {
@@ -357,6 +363,7 @@ impl From<&Peer> for PeerSpec {
             underlay_ip: peer.underlay_ip,
             vtep_mac: MacAddr(peer.vtep_mac),
             backend: peer.backend,
+            source_ports: peer.source_ports,
         }
     }
 }
@@ -369,6 +376,7 @@ impl From<PeerSpec> for Peer {
             underlay_ip: spec.underlay_ip,
             vtep_mac: spec.vtep_mac.0,
             backend: spec.backend,
+            source_ports: spec.source_ports,
         }
     }
 }

@@ -215,7 +215,7 @@ pub fn save(path: &Path, state: &StateFile) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::api::proto::{RouteVia, RuleActionSpec, RuleSpec, VerdictSpec};
-    use crate::table::peers::Backend;
+    use crate::table::peers::{Backend, PortRange};
 
     fn temp_dir(tag: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("tweed-state-{tag}-{}", std::process::id()));
@@ -257,6 +257,10 @@ mod tests {
                 underlay_ip: "192.168.0.2".parse().expect("ip"),
                 vtep_mac: MacAddr([2, 0, 0, 0, 0, 2]),
                 backend: Backend::Vxlan,
+                source_ports: Some(PortRange {
+                    first: 61000,
+                    last: 61007,
+                }),
             }],
             routes: vec![
                 RouteSpec {

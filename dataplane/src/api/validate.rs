@@ -268,6 +268,17 @@ pub fn peer(args: &PeerSpec) -> Result<(), ApiError> {
             format!("{} is not a unicast address", args.underlay_ip),
         ));
     }
+    if let Some(ports) = args.source_ports
+        && (ports.first == 0 || ports.last < ports.first)
+    {
+        return Err(invalid(
+            "peer_set.source_ports",
+            format!(
+                "{}-{} is no port range: give first and last, first at least 1 and last not below it",
+                ports.first, ports.last
+            ),
+        ));
+    }
     mac("peer_set.vtep_mac", args.vtep_mac.0)
 }
 

@@ -154,6 +154,22 @@ fn peers_are_checked() {
 }
 
 #[test]
+fn peer_source_ports_are_a_range() {
+    let with = |ports: &str| {
+        format!(
+            r#"{{"peer_set":{{"name":"node2","subnets":["10.244.2.0/24"],"underlay_ip":"192.168.0.2","vtep_mac":"02:00:00:00:00:02","backend":"vxlan","source_ports":{ports}}}}}"#
+        )
+    };
+    check(&with(r#"{"first":61000,"last":61007}"#)).expect("valid");
+    check(&with(r#"{"first":61000,"last":61000}"#)).expect("one port");
+    refused(&with(r#"{"first":0,"last":7}"#), "peer_set.source_ports");
+    refused(
+        &with(r#"{"first":61007,"last":61000}"#),
+        "peer_set.source_ports",
+    );
+}
+
+#[test]
 fn route_prefixes_have_no_host_bits() {
     check(r#"{"route_set":{"prefix":"0.0.0.0/0","via":"blackhole"}}"#).expect("valid");
     refused(

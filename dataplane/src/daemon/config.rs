@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::table::endpoints::Mac;
+use crate::table::peers::PortRange;
 use crate::table::tables::NodeConfig;
 use crate::wire::vxlan;
 
@@ -37,7 +38,15 @@ pub struct Config {
     pub vtep_mac: Mac,
     /// Most flows tracked at once.
     pub conntrack_capacity: usize,
+    /// The ports VXLAN leaves from; `None`: [`DEFAULT_VXLAN_SENDERS`] ports
+    /// the kernel picks.
+    pub vxlan_source_ports: Option<PortRange>,
 }
+
+/// VXLAN sending sockets when no source ports are given.
+pub const DEFAULT_VXLAN_SENDERS: usize = 8;
+/// The most VXLAN source ports (sending sockets per worker).
+pub const MAX_VXLAN_SOURCE_PORTS: usize = 64;
 
 impl Config {
     /// The node settings for the tables (the host MAC is filled in once the
@@ -51,6 +60,7 @@ impl Config {
             vxlan_port: self.vxlan_port,
             udp_port: self.udp_port,
             overlay_mtu: self.mtu,
+            underlay_ip: (!self.underlay_ip.is_unspecified()).then_some(self.underlay_ip),
         }
     }
 

@@ -31,9 +31,7 @@ use crate::sys::epoll::Epoll;
 use crate::table::conntrack::{Conntrack, ConntrackConfig};
 use crate::table::nexthop::NextHop;
 use crate::table::tables::TablesWriter;
-
-/// Source ports per worker for VXLAN: the flow hash picks one.
-const VXLAN_SENDERS: usize = 8;
+use config::DEFAULT_VXLAN_SENDERS;
 
 /// How long a stopping dataplane waits for pending tap removals (the rest
 /// stay listed in the state file for the next start).
@@ -136,12 +134,15 @@ pub fn run(config: Config) -> Result<(), RunError> {
     // (SO_REUSEPORT): a flow's outer source port then depends on its hash
     // only, not on which worker sent it, so the receiving node's reuseport
     // hash keeps the flow on one worker and one tap queue (no reordering).
-    let mut sender_ports = [0u16; VXLAN_SENDERS];
+    let mut sender_ports: Vec<u16> = match config.vxlan_source_ports {
+        Some(range) => range.ports().collect(),
+        None => vec![0; DEFAULT_VXLAN_SENDERS],
+    };
     for index in 0..workers {
         let epoll = Arc::new(Epoll::new().map_err(RunError::Epoll)?);
         let vxlan = bind(config.underlay_ip, config.vxlan_port)?;
         let udp = bind(config.underlay_ip, config.udp_port)?;
-        let mut vxlan_senders = Vec::with_capacity(VXLAN_SENDERS);
+        let mut vxlan_senders = Vec::with_capacity(sender_ports.len());
         for port in sender_ports.iter_mut() {
             let socket = bind(config.underlay_ip, *port)?;
             if *port == 0 {

@@ -57,6 +57,8 @@ drop_reasons! {
     DecapSpoofed => "decap_spoofed": "an encapsulated packet whose inner source is not in the sending peer's subnets",
     DecapNotLocal => "decap_not_local": "an encapsulated packet for a destination that is not a pod on this node",
     WrongBackend => "wrong_backend": "an encapsulated packet in a format the sending peer does not use",
+    TunnelPort => "tunnel_port": "UDP from a pod to a node's tunnel port (VXLAN or UDP encapsulation), which would inject overlay packets",
+    WrongSourcePort => "wrong_source_port": "an encapsulated packet from a source port the sending peer does not send from",
 }
 
 #[cfg(test)]

@@ -57,6 +57,9 @@ impl Pipeline<'_> {
             );
         }
         let (src_port, dst_port) = ip.flow_ports();
+        if matches!(from, From::Pod(_)) && self.is_for_tunnel_port(&ip, dst_port) {
+            return Action::Drop(DropReason::TunnelPort);
+        }
         let key = FlowKey {
             src: ip.src,
             dst: ip.dst,
@@ -144,6 +147,18 @@ impl Pipeline<'_> {
                 }
             },
         }
+    }
+
+    /// Whether a pod's packet is UDP to a node's tunnel port (VXLAN or UDP
+    /// encapsulation). Masqueraded by the node, it would reach the peer from
+    /// this node's underlay address and be decapsulated as if this dataplane
+    /// had sent it, inner source and all; so pods never reach those ports on
+    /// any node, as Calico blocks VXLAN from workloads.
+    fn is_for_tunnel_port(&self, ip: &Ip, dst_port: u16) -> bool {
+        let node = &self.tables.node;
+        ip.protocol == proto::UDP
+            && (dst_port == node.vxlan_port || dst_port == node.udp_port)
+            && self.tables.is_node_underlay(ip.dst)
     }
 
     /// Hands an allowed packet to the node's kernel: tracks its flow and

@@ -1,7 +1,8 @@
 //! Packets from peer nodes: decapsulation and the checks that guard it.
 //!
 //! An encapsulated packet is accepted only from a known peer's underlay
-//! address, in the backend that peer speaks, with our VNI and VTEP MAC
+//! address and a source port its dataplane sends from, in the backend that
+//! peer speaks, with our VNI and VTEP MAC
 //! (VXLAN), and with an inner source that routes back to that same peer
 //! (reverse-path check: a peer may only speak for its own pod subnets).
 //! It is then normalized into a tap frame and forwarded, to local pods and
@@ -18,7 +19,7 @@ use super::trace::{Stage, Tracer};
 use super::{Action, Counters, Pipeline};
 use crate::frame::Frame;
 use crate::table::nexthop::NextHop;
-use crate::table::peers::Backend;
+use crate::table::peers::{Backend, Peer};
 use crate::wire::virtio_net::VirtioNetHdr;
 use crate::wire::vxlan::{self, Vxlan};
 
@@ -42,6 +43,13 @@ impl Pipeline<'_> {
         };
         if peer.backend != backend {
             return Action::Drop(DropReason::WrongBackend);
+        }
+        if !sent_by_dataplane(peer, backend, src.port(), node.udp_port) {
+            tracer.stage(|| Stage::Decap {
+                peer: Some(peer_id),
+                passed: false,
+            });
+            return Action::Drop(DropReason::WrongSourcePort);
         }
         let (ip, src_mac) = match backend {
             Backend::Vxlan => {
@@ -113,6 +121,19 @@ impl Pipeline<'_> {
             counters,
             tracer,
         )
+    }
+}
+
+/// Whether the outer source port is one the peer's dataplane sends from:
+/// the UDP backend sends from its own port (tweed and flannel alike); a
+/// tweed node publishes the ports it sends VXLAN from. A process on the
+/// peer node without root cannot bind those ports while its dataplane holds
+/// them, and a pod's datagram the peer masquerades keeps the pod's own port
+/// (which the sending dataplane refuses to let out anyway: `tunnel_port`).
+fn sent_by_dataplane(peer: &Peer, backend: Backend, port: u16, udp_port: u16) -> bool {
+    match backend {
+        Backend::Udp => port == udp_port,
+        Backend::Vxlan => peer.source_ports.is_none_or(|ports| ports.contains(port)),
     }
 }
 

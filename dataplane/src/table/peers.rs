@@ -31,6 +31,71 @@ pub struct Peer {
     pub vtep_mac: Mac,
     /// The encapsulation it speaks.
     pub backend: Backend,
+    /// The UDP source ports it sends VXLAN from, when it publishes them (a
+    /// tweed node); `None` accepts any (a kernel `vxlan` device picks its
+    /// source port per flow from the whole ephemeral range).
+    pub source_ports: Option<PortRange>,
+}
+
+/// An inclusive range of UDP ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortRange {
+    /// The first port.
+    pub first: u16,
+    /// The last port (at least `first`).
+    pub last: u16,
+}
+
+impl PortRange {
+    /// Whether `port` is in the range.
+    #[inline]
+    pub fn contains(self, port: u16) -> bool {
+        (self.first..=self.last).contains(&port)
+    }
+
+    /// How many ports the range holds.
+    pub fn len(self) -> usize {
+        usize::from(self.last.saturating_sub(self.first)) + 1
+    }
+
+    /// Never: a range holds at least one port.
+    pub fn is_empty(self) -> bool {
+        false
+    }
+
+    /// The ports in order.
+    pub fn ports(self) -> impl Iterator<Item = u16> {
+        self.first..=self.last
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = String;
+
+    /// `FIRST-LAST` or a single `PORT`; port 0 and a reversed range are refused.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (first, last) = s.split_once('-').unwrap_or((s, s));
+        let parse = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .map_err(|e| format!("{p:?} is not a port: {e}"))
+        };
+        let (first, last) = (parse(first)?, parse(last)?);
+        if first == 0 {
+            return Err("port 0 cannot be bound as a source port".into());
+        }
+        if last < first {
+            return Err(format!("{first}-{last} ends before it starts"));
+        }
+        Ok(PortRange { first, last })
+    }
 }
 
 /// The peer table of one snapshot.

@@ -41,6 +41,9 @@ pub struct NodeConfig {
     pub udp_port: u16,
     /// The largest IP packet a pod may send across the overlay (path MTU).
     pub overlay_mtu: u16,
+    /// This node's underlay address, when it is bound to one: pods may not
+    /// send to its tunnel ports any more than to a peer's.
+    pub underlay_ip: Option<IpAddr>,
 }
 
 impl Default for NodeConfig {
@@ -53,6 +56,7 @@ impl Default for NodeConfig {
             vxlan_port: crate::wire::vxlan::DEFAULT_PORT,
             udp_port: 8285,
             overlay_mtu: 1450,
+            underlay_ip: None,
         }
     }
 }
@@ -94,6 +98,12 @@ impl Tables {
     #[inline]
     pub fn route_v6(&self, ip: u128) -> Option<NextHop> {
         NextHop::decode(self.fib6.lookup(ip)?)
+    }
+
+    /// Whether `ip` is a node's underlay address: a peer's, or this node's own.
+    #[inline]
+    pub fn is_node_underlay(&self, ip: IpAddr) -> bool {
+        self.node.underlay_ip == Some(ip) || self.peers.by_underlay(ip).is_some()
     }
 
     /// The route that covers `ip` and its next hop, for trace and dumps.

@@ -22,7 +22,7 @@ use crate::table::acl::{Classifier, RuleSet};
 use crate::table::conntrack::{Conntrack, ConntrackConfig};
 use crate::table::endpoints::{Endpoint, Mac};
 use crate::table::nexthop::{NextHop, PortId};
-use crate::table::peers::{Backend, Peer};
+use crate::table::peers::{Backend, Peer, PortRange};
 use crate::table::tables::{NodeConfig, Tables, TablesWriter};
 
 pub const GW_MAC: Mac = [0xee, 0xee, 0xee, 0xee, 0xee, 0x01];
@@ -42,7 +42,14 @@ pub const REMOTE_VX: Ipv4Addr = Ipv4Addr::new(10, 244, 2, 5);
 pub const REMOTE_VX6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x10, 0x244, 2, 0, 0, 0, 5);
 /// A pod behind peer node3 (flannel UDP).
 pub const REMOTE_UDP: Ipv4Addr = Ipv4Addr::new(10, 244, 3, 7);
+/// This node's own underlay address.
+pub const NODE1: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
 pub const NODE2: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 2);
+/// The ports node2's dataplane sends VXLAN from.
+pub const NODE2_SOURCE_PORTS: PortRange = PortRange {
+    first: 61000,
+    last: 61007,
+};
 pub const NODE3: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 3);
 pub const OUTSIDE: Ipv4Addr = Ipv4Addr::new(8, 8, 8, 8);
 pub const BLACKHOLED: Ipv4Addr = Ipv4Addr::new(10, 244, 9, 9);
@@ -73,6 +80,7 @@ impl Fixture {
             vxlan_port: 4789,
             udp_port: 8285,
             overlay_mtu: MTU,
+            underlay_ip: Some(IpAddr::V4(NODE1)),
         });
         writer
             .upsert_endpoint(endpoint(PORT_A, MAC_A, POD_A, POD_A6))
@@ -87,6 +95,7 @@ impl Fixture {
                 underlay_ip: IpAddr::V4(NODE2),
                 vtep_mac: PEER2_VTEP,
                 backend: Backend::Vxlan,
+                source_ports: Some(NODE2_SOURCE_PORTS),
             })
             .unwrap();
         writer
@@ -96,6 +105,7 @@ impl Fixture {
                 underlay_ip: IpAddr::V4(NODE3),
                 vtep_mac: PEER3_VTEP,
                 backend: Backend::Udp,
+                source_ports: None,
             })
             .unwrap();
         if default_route {
@@ -161,9 +171,11 @@ pub fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
+/// A datagram from a peer's dataplane: VXLAN from one of node2's source
+/// ports, flannel UDP from the UDP port.
 pub fn from_underlay(backend: Backend, ip: Ipv4Addr) -> Ingress {
     let port = if backend == Backend::Vxlan {
-        4789
+        NODE2_SOURCE_PORTS.first + 3
     } else {
         8285
     };

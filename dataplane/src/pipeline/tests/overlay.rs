@@ -296,6 +296,113 @@ fn decapsulation_refuses_strangers_and_wrong_headers() {
 }
 
 #[test]
+fn decapsulation_accepts_only_the_peers_dataplane_source_ports() {
+    let fx = Fixture::new();
+    let from = |backend, ip, port| Ingress::Underlay {
+        backend,
+        src: SocketAddr::new(IpAddr::V4(ip), port),
+    };
+    let input = vxlan(1, 0x08, VTEP_MAC, REMOTE_VX, POD_A);
+    // node2 publishes 61000-61007: both ends of the range pass, the ports
+    // beside it and a process's ephemeral port do not.
+    for port in [61000, 61007] {
+        let (action, _, _) = fx.run(from(Backend::Vxlan, NODE2, port), &input);
+        assert_eq!(action, Action::Deliver(PORT_A), "source port {port}");
+    }
+    for port in [60999, 61008, 4789, 40000] {
+        let (action, _, counters) = fx.run(from(Backend::Vxlan, NODE2, port), &input);
+        assert_eq!(
+            action,
+            Action::Drop(DropReason::WrongSourcePort),
+            "source port {port}"
+        );
+        assert_eq!(counters.drops[DropReason::WrongSourcePort as usize], 1);
+    }
+    // flannel's UDP format comes from the UDP port itself.
+    let bare = bare_udp4(REMOTE_UDP, POD_B, b"bare");
+    let (action, _, _) = fx.run(from(Backend::Udp, NODE3, 8285), &bare);
+    assert_eq!(action, Action::Deliver(PORT_B));
+    let (action, _, _) = fx.run(from(Backend::Udp, NODE3, 40000), &bare);
+    assert_eq!(action, Action::Drop(DropReason::WrongSourcePort));
+}
+
+#[test]
+fn a_peer_without_published_source_ports_is_accepted_from_any() {
+    let mut fx = Fixture::new();
+    let mut peer = fx
+        .writer
+        .peers()
+        .get(peer_id(&fx, "node2"))
+        .unwrap()
+        .clone();
+    peer.source_ports = None;
+    fx.writer.upsert_peer(peer).unwrap();
+    fx.tables = fx.writer.publish();
+    let src = SocketAddr::new(IpAddr::V4(NODE2), 40000);
+    let (action, _, _) = fx.run(
+        Ingress::Underlay {
+            backend: Backend::Vxlan,
+            src,
+        },
+        &vxlan(1, 0x08, VTEP_MAC, REMOTE_VX, POD_A),
+    );
+    assert_eq!(action, Action::Deliver(PORT_A), "a kernel vxlan peer");
+}
+
+/// A pod's UDP datagram to `dst:dport` whose payload is a whole VXLAN
+/// packet claiming to come from `inner_src`.
+fn crafted_vxlan(dst: Ipv4Addr, dport: u16, inner_src: Ipv4Addr) -> Vec<u8> {
+    let payload = vxlan(1, 0x08, PEER2_VTEP, inner_src, REMOTE_VX);
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(MAC_A, GW_MAC)
+        .ipv4(POD_A.octets(), dst.octets(), 64)
+        .udp(61003, dport)
+        .write(&mut out, &payload)
+        .unwrap();
+    out
+}
+
+#[test]
+fn pods_cannot_send_to_any_nodes_tunnel_ports() {
+    let fx = Fixture::new();
+    // To a peer's VXLAN and UDP ports, to this node's own, and with either port to either peer.
+    for (dst, dport) in [
+        (NODE2, 4789),
+        (NODE3, 8285),
+        (NODE2, 8285),
+        (NODE3, 4789),
+        (NODE1, 4789),
+        (NODE1, 8285),
+    ] {
+        let (action, _, counters) = fx.run(
+            Ingress::Port(PORT_A),
+            &tap(crafted_vxlan(dst, dport, REMOTE_VX)),
+        );
+        assert_eq!(
+            action,
+            Action::Drop(DropReason::TunnelPort),
+            "{dst}:{dport}"
+        );
+        assert_eq!(counters.drops[DropReason::TunnelPort as usize], 1);
+        assert_eq!(counters.to_host, 0);
+    }
+    // Other ports on the nodes, and the tunnel ports elsewhere, go to the host as before.
+    for (dst, dport) in [(NODE2, 4790), (NODE2, 53), (OUTSIDE, 4789)] {
+        let (action, _, _) = fx.run(
+            Ingress::Port(PORT_A),
+            &tap(crafted_vxlan(dst, dport, REMOTE_VX)),
+        );
+        assert_eq!(action, Action::ToHost, "{dst}:{dport}");
+    }
+    // TCP to the VXLAN port number is no tunnel traffic.
+    let (action, _, _) = fx.run(
+        Ingress::Port(PORT_A),
+        &tap(tcp4(MAC_A, POD_A, NODE2, 4789, b"")),
+    );
+    assert_eq!(action, Action::ToHost);
+}
+
+#[test]
 fn a_peer_may_only_speak_for_its_own_pods() {
     let fx = Fixture::new();
     // node2 sends a packet claiming to come from node3's subnet.

@@ -163,6 +163,22 @@ fn case(reason: DropReason) -> (Fixture, Ingress, Vec<u8>) {
             from_underlay(Backend::Udp, NODE2),
             bare_udp4(REMOTE_VX, POD_A, b""),
         ),
+        DropReason::TunnelPort => {
+            let mut out = Vec::new();
+            PacketBuilder::ethernet2(MAC_A, GW_MAC)
+                .ipv4(POD_A.octets(), NODE2.octets(), 64)
+                .udp(40000, 4789)
+                .write(&mut out, &vxlan_to(1, 8, PEER2_VTEP, POD_A, REMOTE_VX))
+                .unwrap();
+            (port_a, tap(out))
+        }
+        DropReason::WrongSourcePort => (
+            Ingress::Underlay {
+                backend: Backend::Vxlan,
+                src: SocketAddr::new(IpAddr::V4(NODE2), 40000),
+            },
+            vxlan_to(1, 8, VTEP_MAC, REMOTE_VX, POD_A),
+        ),
     };
     (fx, ingress, bytes)
 }
