@@ -159,6 +159,16 @@ impl ClusterPod {
     /// returns once its IPv4 address is usable. Panics with the API error if
     /// `pod_add` fails.
     pub fn add(daemon: &Daemon, prefix: &str, role: &str) -> Self {
+        Self::add_labelled(daemon, prefix, role, &[])
+    }
+
+    /// [`ClusterPod::add`] with these labels on the pod.
+    pub fn add_labelled(
+        daemon: &Daemon,
+        prefix: &str,
+        role: &str,
+        labels: &[(&str, &str)],
+    ) -> Self {
         let netns = Netns::new(prefix, role);
         let request = Request::PodAdd(PodAdd {
             container_id: format!("{prefix}-{role}"),
@@ -166,7 +176,10 @@ impl ClusterPod {
             ifname: IFNAME.into(),
             namespace: Some(POD_NAMESPACE.into()),
             name: Some(role.into()),
-            labels: Default::default(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             mtu: None,
         });
         let info = match call(daemon, request) {

@@ -28,6 +28,7 @@ s.listen(1)
 s.settimeout(timeout)
 print("ready", flush=True)
 c, peer = s.accept()
+print("peer", peer[0], flush=True)
 c.settimeout(timeout)
 h, n = hashlib.sha256(), 0
 while True:
@@ -250,7 +251,23 @@ pub fn tcp_transfer(
     bytes: usize,
     timeout: Duration,
 ) -> Result<(), String> {
+    let at = (server_addr, port);
+    tcp_transfer_via(client, at, server, at, bytes, timeout).map(|_| ())
+}
+
+/// [`tcp_transfer`] where the client dials `dial` (a Service address, a
+/// NodePort) and the sink listens on `listen` in `server`; returns the
+/// client address the sink saw.
+pub fn tcp_transfer_via(
+    client: &Netns,
+    dial: (IpAddr, u16),
+    server: &Netns,
+    listen: (IpAddr, u16),
+    bytes: usize,
+    timeout: Duration,
+) -> Result<IpAddr, String> {
     let secs = timeout.as_secs_f64().to_string();
+    let ((dial_addr, dial_port), (server_addr, port)) = (dial, listen);
     let sink = Background::start(
         server,
         TCP_SINK,
@@ -262,8 +279,8 @@ pub fn tcp_transfer(
         &[
             "-c",
             TCP_SOURCE,
-            &server_addr.to_string(),
-            &port.to_string(),
+            &dial_addr.to_string(),
+            &dial_port.to_string(),
             &bytes.to_string(),
             &secs,
         ],
@@ -272,16 +289,19 @@ pub fn tcp_transfer(
     let received = sink.finish(Duration::from_secs(5));
     if !sent.success() {
         return Err(format!(
-            "TCP source in {} → {server_addr}:{port}: {sent}\nsink: {received:?}",
+            "TCP source in {} → {dial_addr}:{dial_port}: {sent}\nsink: {received:?}",
             client.name()
         ));
     }
     let received = received?;
     let sent_line = sent.stdout.trim();
-    match received.last() {
-        Some(line) if line == sent_line => Ok(()),
-        other => Err(format!(
-            "TCP {bytes} bytes to {server_addr}:{port}: sent {sent_line:?}, received {other:?}"
+    let peer = received
+        .iter()
+        .find_map(|l| l.strip_prefix("peer ")?.parse::<IpAddr>().ok());
+    match (received.last(), peer) {
+        (Some(line), Some(peer)) if line == sent_line => Ok(peer),
+        (other, _) => Err(format!(
+            "TCP {bytes} bytes to {dial_addr}:{dial_port} (sink on {server_addr}:{port}): sent {sent_line:?}, received {other:?}"
         )),
     }
 }

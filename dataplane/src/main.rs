@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ipnet::IpNet;
 use tweed_dataplane::api::proto::{MacAddr, PortRange};
 use tweed_dataplane::daemon::config::{self, Config};
 use tweed_dataplane::daemon::worker::MAX_WORKERS;
@@ -66,6 +67,12 @@ struct Args {
     /// told of them drop VXLAN from other ports) [default: 8 the kernel picks].
     #[arg(long)]
     vxlan_source_ports: Option<PortRange>,
+    /// The cluster's Service range (kube-proxy's --service-cluster-ip-range;
+    /// once per family): a pod's egress policy is then checked against the
+    /// Service's backend, after the node's kernel translated the packet,
+    /// instead of against the Service address.
+    #[arg(long, value_name = "CIDR")]
+    service_cidr: Vec<IpNet>,
 }
 
 impl Args {
@@ -110,6 +117,7 @@ impl Args {
                 .unwrap_or_else(|| config::vtep_mac_for(self.underlay_ip)),
             conntrack_capacity: self.conntrack_capacity,
             vxlan_source_ports: self.vxlan_source_ports,
+            service_cidrs: self.service_cidr.iter().map(IpNet::trunc).collect(),
         })
     }
 }

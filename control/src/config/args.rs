@@ -27,6 +27,12 @@ pub struct DaemonArgs {
     /// The pod network, cut into node subnets; give it twice (IPv4 and IPv6) for dual-stack [default: 10.244.0.0/16].
     #[arg(long, value_name = "CIDR")]
     pub cluster_cidr: Option<Vec<IpNet>>,
+    /// The cluster's Service range, as kube-proxy's --service-cluster-ip-range
+    /// (once per family): pods' egress policy then applies to a Service's
+    /// backend after kube-proxy's translation, and untranslated traffic to it
+    /// is dropped [default: none: policy judges the Service address].
+    #[arg(long, value_name = "CIDR")]
+    pub service_cidr: Option<Vec<IpNet>>,
     /// The length of each node's IPv4 subnet [default: 24].
     #[arg(long, value_name = "LEN")]
     pub subnet_len: Option<u8>,

@@ -70,6 +70,8 @@ pub struct DaemonConfig {
     pub vxlan_port: u16,
     /// The ports VXLAN leaves from (published in the node record).
     pub vxlan_source_ports: PortRange,
+    /// The cluster's Service ranges (kube-proxy's), if given.
+    pub service_cidrs: Vec<IpNet>,
     /// UDP backend port.
     pub udp_port: u16,
     /// VXLAN network identifier.

@@ -87,6 +87,7 @@ pub fn merge(flags: DaemonArgs, file: DaemonArgs) -> DaemonArgs {
         config: flags.config,
         node_name: flags.node_name.or(file.node_name),
         cluster_cidr: flags.cluster_cidr.or(file.cluster_cidr),
+        service_cidr: flags.service_cidr.or(file.service_cidr),
         subnet_len: flags.subnet_len.or(file.subnet_len),
         subnet_len_v6: flags.subnet_len_v6.or(file.subnet_len_v6),
         underlay_ip: flags.underlay_ip.or(file.underlay_ip),
@@ -171,6 +172,34 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
             reason: format!("{lease_ttl} s is too short (2 at least)"),
         });
     }
+    let service_cidrs: Vec<IpNet> = args
+        .service_cidr
+        .unwrap_or_default()
+        .iter()
+        .map(IpNet::trunc)
+        .collect();
+    let v4 = service_cidrs
+        .iter()
+        .filter(|c| matches!(c, IpNet::V4(_)))
+        .count();
+    if v4 > 1 || service_cidrs.len() - v4 > 1 {
+        return Err(ConfigError::Invalid {
+            flag: "service-cidr",
+            reason: format!("give at most one IPv4 and one IPv6 range (got {service_cidrs:?})"),
+        });
+    }
+    if let Some((svc, cluster)) = service_cidrs.iter().find_map(|s| {
+        plans
+            .iter()
+            .map(SubnetPlan::cluster)
+            .find(|c| c.contains(&s.network()) || s.contains(&c.network()))
+            .map(|c| (*s, c))
+    }) {
+        return Err(ConfigError::Invalid {
+            flag: "service-cidr",
+            reason: format!("{svc} overlaps the cluster CIDR {cluster}"),
+        });
+    }
     let vxlan_source_ports = args
         .vxlan_source_ports
         .unwrap_or(super::DEFAULT_VXLAN_SOURCE_PORTS);
@@ -198,6 +227,7 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
         backend,
         vxlan_port: args.vxlan_port.unwrap_or(4789),
         vxlan_source_ports,
+        service_cidrs,
         udp_port: args.udp_port.unwrap_or(8285),
         vni,
         mtu,

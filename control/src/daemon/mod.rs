@@ -129,12 +129,30 @@ impl Daemon {
         if self.config.masquerade {
             host::masquerade::install(MASQUERADE_TABLE, &self.config.cluster_cidrs()).await?;
         }
+        host::filter::install(FILTER_TABLE, &self.filter_plan()).await?;
         Ok(())
+    }
+
+    /// The filter table: cluster sources only from tweed0 (when pods'
+    /// traffic to other nodes is masqueraded, so none arrives otherwise), and
+    /// untranslated Service traffic dropped.
+    fn filter_plan(&self) -> host::filter::FilterPlan {
+        host::filter::FilterPlan {
+            host_port: "tweed0".into(),
+            cluster_cidrs: if self.config.masquerade {
+                self.config.cluster_cidrs()
+            } else {
+                Vec::new()
+            },
+            service_cidrs: self.config.service_cidrs.clone(),
+        }
     }
 }
 
 /// The nftables table that holds the masquerade rule.
 pub const MASQUERADE_TABLE: &str = "tweed";
+/// The nftables table that holds the node's filter rules.
+pub const FILTER_TABLE: &str = "tweed_filter";
 
 /// Runs the node until SIGTERM or SIGINT.
 pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), DaemonError> {
@@ -255,6 +273,9 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         && let Err(e) = host::masquerade::remove(MASQUERADE_TABLE).await
     {
         tracing::warn!(error = %e, "removing the masquerade table");
+    }
+    if let Err(e) = host::filter::remove(FILTER_TABLE).await {
+        tracing::warn!(error = %e, "removing the filter table");
     }
     supervisor.stop().await;
     tracing::info!("stopped");

@@ -96,6 +96,12 @@ impl Supervisor {
             ("--vtep-mac", vtep),
         ]
         .into_iter()
+        .chain(
+            config
+                .service_cidrs
+                .iter()
+                .map(|cidr| ("--service-cidr", cidr.to_string())),
+        )
         .flat_map(|(flag, value)| [flag.to_owned(), value])
         .collect();
         Supervisor {

@@ -20,6 +20,10 @@ pub enum NftStep {
     Install,
     /// Deleting the masquerade table.
     Remove,
+    /// Replacing the filter table (anti-spoofing, untranslated Service traffic).
+    InstallFilter,
+    /// Deleting the filter table.
+    RemoveFilter,
 }
 
 impl std::fmt::Display for NftStep {
@@ -27,6 +31,8 @@ impl std::fmt::Display for NftStep {
         f.write_str(match self {
             NftStep::Install => "installing the masquerade table",
             NftStep::Remove => "removing the masquerade table",
+            NftStep::InstallFilter => "installing the filter table",
+            NftStep::RemoveFilter => "removing the filter table",
         })
     }
 }

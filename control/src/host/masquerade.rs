@@ -88,7 +88,7 @@ pub fn removal(table: &str) -> String {
 }
 
 /// A prefix alone, or an anonymous set `{ a, b }` of several; `None` for none.
-fn nft_set<N: std::fmt::Display>(nets: &[N]) -> Option<String> {
+pub(super) fn nft_set<N: std::fmt::Display>(nets: &[N]) -> Option<String> {
     match nets {
         [] => None,
         [one] => Some(one.to_string()),
@@ -122,7 +122,7 @@ pub fn nft_path() -> PathBuf {
 }
 
 /// Runs `nft -f -` with `script` on stdin; nft's stderr becomes the error.
-async fn run_nft(step: NftStep, script: &str) -> Result<(), HostError> {
+pub(super) async fn run_nft(step: NftStep, script: &str) -> Result<(), HostError> {
     let path = nft_path();
     let spawn_err = |path: &Path, source| HostError::NftSpawn {
         path: path.to_path_buf(),

@@ -5,7 +5,9 @@
 //! The dataplane owns the host port (`tweed0`, a tap in the node's netns) and answers
 //! ARP/NDP for the pods' gateway on it; the daemon, running in the same netns, gives
 //! the kernel its side: the node's addresses and routes to the cluster CIDRs on that
-//! port ([`routes`]), and an nftables masquerade table ([`masquerade`]). Every
+//! port ([`routes`]), an nftables masquerade table ([`masquerade`]), and a filter
+//! table that keeps cluster sources to the host port and drops Service traffic the
+//! node did not translate ([`filter`]). Every
 //! operation converges (running it again changes nothing) and every removal tolerates
 //! what is already gone, so a restarted daemon simply runs them again.
 //!
@@ -16,6 +18,7 @@
 
 pub mod detect;
 pub mod error;
+pub mod filter;
 pub mod forwarding;
 pub mod masquerade;
 mod netlink;

@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use ipnet::IpNet;
+
 use crate::table::endpoints::Mac;
 use crate::table::peers::PortRange;
 use crate::table::tables::NodeConfig;
@@ -41,6 +43,8 @@ pub struct Config {
     /// The ports VXLAN leaves from; `None`: [`DEFAULT_VXLAN_SENDERS`] ports
     /// the kernel picks.
     pub vxlan_source_ports: Option<PortRange>,
+    /// The cluster's Service address ranges (see `NodeConfig::service_cidrs`).
+    pub service_cidrs: Vec<IpNet>,
 }
 
 /// VXLAN sending sockets when no source ports are given.
@@ -61,6 +65,7 @@ impl Config {
             udp_port: self.udp_port,
             overlay_mtu: self.mtu,
             underlay_ip: (!self.underlay_ip.is_unspecified()).then_some(self.underlay_ip),
+            service_cidrs: self.service_cidrs.clone(),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::drop::DropReason;
+use super::flow_tag;
 use super::gateway::put_reply;
 use super::parse::{self, Ip, Transport, proto};
 use super::reply::{self, IcmpError};
@@ -12,7 +13,7 @@ use super::{Action, Counters, FlowLog, Pipeline};
 use crate::frame::Frame;
 use crate::offload::checksum;
 use crate::table::acl::{Classifier, Verdict};
-use crate::table::conntrack::{FlowKey, Hit, InsertOutcome, TcpFlags};
+use crate::table::conntrack::{Direction, FlowKey, Hit, InsertOutcome, TcpFlags};
 use crate::table::endpoints::{Endpoint, Mac};
 use crate::table::nexthop::NextHop;
 use crate::wire::virtio_net::{self, VirtioNetHdr};
@@ -75,12 +76,17 @@ impl Pipeline<'_> {
         };
         let hit = hit.or_else(|| self.related(frame, &ip));
         tracer.stage(|| Stage::Conntrack(hit));
-        if hit.is_some() {
+        if let Some(hit) = hit {
             counters.conntrack_hits += 1;
-        } else if let From::Pod(endpoint) = from {
+            if returns_to_host(hit) && !matches!(from, From::Host) {
+                // The node's kernel translated the original (kube-proxy's
+                // DNAT): only it can translate the reply back.
+                return self.hand_to_host::<T>(frame, &ip, Some(hit), &key, flags, counters);
+            }
+        } else if let Some(sender) = self.egress_checked(from, &ip) {
             let allowed = self.policy(
-                &endpoint.egress,
-                endpoint,
+                &sender.egress,
+                sender,
                 false,
                 ip.dst,
                 &key,
@@ -91,6 +97,13 @@ impl Pipeline<'_> {
                 return Action::Drop(DropReason::PolicyEgress);
             }
         }
+        // A flow that came in from the host port has been through the node's
+        // netfilter: its replies go back there.
+        let tag = if matches!(from, From::Host) {
+            flow_tag::VIA_HOST
+        } else {
+            0
+        };
 
         let hop = self.tables.route(ip.dst);
         tracer.stage(|| Stage::Route {
@@ -122,7 +135,7 @@ impl Pipeline<'_> {
                         return Action::Drop(DropReason::PolicyIngress);
                     }
                 }
-                self.track::<T>(hit, &key, flags, counters);
+                self.track::<T>(hit, &key, flags, tag, counters);
                 rewrite(frame, dst.mac, self.tables.node.gateway_mac, &ip);
                 Action::Deliver(port)
             }
@@ -130,7 +143,7 @@ impl Pipeline<'_> {
                 if let From::Peer = from {
                     return Action::Drop(DropReason::DecapNotLocal);
                 }
-                self.track::<T>(hit, &key, flags, counters);
+                self.track::<T>(hit, &key, flags, tag, counters);
                 self.encap(from, frame, vnet, src_mac, &ip, peer, counters)
             }
             Some(NextHop::Host) => match from {
@@ -146,6 +159,31 @@ impl Pipeline<'_> {
                     self.hand_to_host::<T>(frame, &ip, hit, &key, flags, counters)
                 }
             },
+        }
+    }
+
+    /// The local pod whose egress policy a new flow must pass, if any: the
+    /// sending pod; or, for a packet the node forwarded back from the host
+    /// port with a local pod's source, that pod (kube-proxy's DNAT of its
+    /// packet to a Service: policy applies to the real backend). A pod's
+    /// packet to a Service address (`service_cidrs`) is checked only then,
+    /// after the translation, not against the Service address.
+    fn egress_checked<'e>(&'e self, from: From<'e>, ip: &Ip) -> Option<&'e Endpoint> {
+        match from {
+            From::Pod(endpoint) => {
+                let to_service = self
+                    .tables
+                    .node
+                    .service_cidrs
+                    .iter()
+                    .any(|net| net.contains(&ip.dst));
+                (!to_service).then_some(endpoint)
+            }
+            From::Host => match self.tables.route(ip.src) {
+                Some(NextHop::Local(port)) => self.tables.endpoints.get(port),
+                _ => None,
+            },
+            From::Peer => None,
         }
     }
 
@@ -172,7 +210,9 @@ impl Pipeline<'_> {
         flags: Option<TcpFlags>,
         counters: &mut Counters,
     ) -> Action {
-        self.track::<T>(hit, key, flags, counters);
+        // Flows from pods and peers to the host: their replies come from
+        // the host port anyway.
+        self.track::<T>(hit, key, flags, 0, counters);
         rewrite(
             frame,
             self.tables.node.host_mac,
@@ -248,12 +288,13 @@ impl Pipeline<'_> {
         hit: Option<Hit>,
         key: &FlowKey,
         flags: Option<TcpFlags>,
+        tag: u32,
         counters: &mut Counters,
     ) {
         if hit.is_some() || T::DRY_RUN {
             return;
         }
-        match self.conntrack.insert(key, flags, 0, self.now_ms) {
+        match self.conntrack.insert(key, flags, tag, self.now_ms) {
             InsertOutcome::Busy => counters.conntrack_busy += 1,
             InsertOutcome::AlreadyPresent => {}
             _ => counters.conntrack_created += 1,
@@ -308,6 +349,12 @@ impl Pipeline<'_> {
         counters.note(reason);
         put_reply(frame, &answer, reason)
     }
+}
+
+/// Whether a packet of a tracked flow goes back to the host port: it is a
+/// reply, and the flow's original came in from there.
+fn returns_to_host(hit: Hit) -> bool {
+    hit.direction == Direction::Reply && hit.tag & flow_tag::VIA_HOST != 0
 }
 
 /// Trims the frame to its IP packet, rewrites the Ethernet addresses and decrements TTL / hop limit (patching

@@ -22,6 +22,7 @@ pub mod action;
 pub mod counters;
 pub mod drop;
 pub mod encap;
+pub mod flow_tag;
 mod forward;
 mod gateway;
 pub mod parse;

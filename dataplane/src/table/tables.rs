@@ -44,6 +44,11 @@ pub struct NodeConfig {
     /// This node's underlay address, when it is bound to one: pods may not
     /// send to its tunnel ports any more than to a peer's.
     pub underlay_ip: Option<IpAddr>,
+    /// The cluster's Service address ranges (kube-proxy's
+    /// `--service-cluster-ip-range`): a pod's packet to one is handed to the
+    /// host without its egress policy, which applies when the node's
+    /// kernel hands the translated packet back (see `pipeline::flow_tag`).
+    pub service_cidrs: Vec<IpNet>,
 }
 
 impl Default for NodeConfig {
@@ -57,6 +62,7 @@ impl Default for NodeConfig {
             udp_port: 8285,
             overlay_mtu: 1450,
             underlay_ip: None,
+            service_cidrs: Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! is checked by parsing it with etherparse.
 
 mod gateway;
+mod kube_proxy;
 mod local;
 mod malformed;
 mod node;
@@ -81,6 +82,7 @@ impl Fixture {
             udp_port: 8285,
             overlay_mtu: MTU,
             underlay_ip: Some(IpAddr::V4(NODE1)),
+            service_cidrs: Vec::new(),
         });
         writer
             .upsert_endpoint(endpoint(PORT_A, MAC_A, POD_A, POD_A6))

@@ -1,0 +1,481 @@
+//! Services through tweed with kube-proxy's own rules on the nodes: the
+//! iptables-mode and nftables-mode rules kube-proxy writes for four Services
+//! (tests/fixtures/kube-proxy/, with where their shape comes from) are loaded
+//! into both node namespaces, and pods use them as in a cluster:
+//!
+//! - a ClusterIP with its backend on the client's node, one with its backend
+//!   on the other node (checked TCP transfers; the backend sees the client
+//!   pod's own address);
+//! - hairpin: a pod reaching itself through its own Service (which
+//!   kube-proxy masquerades);
+//! - NodePorts from a host outside the cluster: `externalTrafficPolicy:
+//!   Cluster` (the backend sees the node) and `Local` (it sees the client);
+//! - DNS through a ClusterIP: a query to dnsmasq in a pod on the other node;
+//! - NetworkPolicy: the backend's ingress policy allows or denies by the
+//!   client pod's labels, and a pod's egress policy applies to the Service's
+//!   backend (the daemons run with `--service-cidr`).
+//!
+//! Replies must return through the node that translated the request, or the
+//! client answers them with a reset (and kube-proxy's `INVALID` drop bites).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
+
+use tweed_suite::cluster::{ClusterPod, NodeSpec, start_together};
+use tweed_suite::daemon::Daemon;
+use tweed_suite::etcd::Etcd;
+use tweed_suite::netns::Netns;
+use tweed_suite::privileged::require_root;
+use tweed_suite::traffic::{Listener, tcp_connect, tcp_transfer_via, wait_ping};
+use tweed_suite::underlay::Underlay;
+
+const PREFIX: &str = "kpx";
+const BASE: &str = "10.97.24";
+const CLUSTER: &str = "10.244.0.0/16";
+const SERVICES: &str = "10.120.0.0/16";
+const VIP_DNS: Ipv4Addr = Ipv4Addr::new(10, 120, 0, 10);
+const VIP_API: Ipv4Addr = Ipv4Addr::new(10, 120, 0, 11);
+const VIP_DB: Ipv4Addr = Ipv4Addr::new(10, 120, 0, 12);
+const VIP_SELF: Ipv4Addr = Ipv4Addr::new(10, 120, 0, 13);
+const FIRST: Duration = Duration::from_secs(20);
+const TRANSFER: Duration = Duration::from_secs(20);
+/// How long a connection that policy denies is given before it counts as blocked.
+const BLOCKED: Duration = Duration::from_secs(3);
+const BYTES: usize = 200_000;
+/// The name dnsmasq answers, with the API Service's address.
+const DNS_NAME: &str = "api.tweed.test";
+
+/// Asks ADDR:53 for NAME's A record over UDP and prints the address.
+/// Args: ADDR NAME.
+const DNS_QUERY: &str = r#"
+import socket, struct, sys
+server, name = sys.argv[1], sys.argv[2]
+q = struct.pack("!HHHHHH", 0x7477, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+q += struct.pack("!HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+for _ in range(5):
+    s.sendto(q, (server, 53))
+    try:
+        r, _ = s.recvfrom(4096)
+        break
+    except socket.timeout:
+        continue
+else:
+    sys.exit("no answer from %s" % server)
+if struct.unpack("!H", r[6:8])[0] == 0:
+    sys.exit("no answer record")
+print(socket.inet_ntoa(r[-4:]))
+"#;
+
+/// The policies: only `app=web` may reach `app=api` (TCP 8080); `app=other`
+/// may send only to `app=db` on TCP 80 (checked after kube-proxy's DNAT).
+const POLICIES: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-from-web, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress:
+    - from: [{podSelector: {matchLabels: {app: web}}}]
+      ports: [{protocol: TCP, port: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: other-to-db, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: other}}
+  policyTypes: [Egress]
+  egress:
+    - to: [{podSelector: {matchLabels: {app: db}}}]
+      ports: [{protocol: TCP, port: 80}]
+"#;
+
+/// The pods of the test and where they run.
+struct Pods {
+    web: ClusterPod,
+    other: ClusterPod,
+    api: ClusterPod,
+    hairpin: ClusterPod,
+    db: ClusterPod,
+    dns: ClusterPod,
+}
+
+/// A fixture with its placeholders filled for node `node` (`hosts_db`: db's
+/// endpoint is local there).
+fn render(fixture: &str, pods: &Pods, node_ip: IpAddr, hosts_db: bool) -> String {
+    let (keep, drop) = if hosts_db {
+        ("#local-db ", "#remote-db ")
+    } else {
+        ("#remote-db ", "#local-db ")
+    };
+    fixture
+        .lines()
+        .filter(|l| !l.starts_with(drop))
+        .map(|l| l.strip_prefix(keep).unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("{CLUSTER}", CLUSTER)
+        .replace("{SERVICES}", SERVICES)
+        .replace("{NODE_IP}", &node_ip.to_string())
+        .replace("{VIP_API}", &VIP_API.to_string())
+        .replace("{VIP_DB}", &VIP_DB.to_string())
+        .replace("{VIP_SELF}", &VIP_SELF.to_string())
+        .replace("{VIP_DNS}", &VIP_DNS.to_string())
+        .replace("{API}", &pods.api.ip().to_string())
+        .replace("{DB}", &pods.db.ip().to_string())
+        .replace("{SELF}", &pods.hairpin.ip().to_string())
+        .replace("{DNS}", &pods.dns.ip().to_string())
+        + "\n"
+}
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/kube-proxy")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Runs `program` in `ns` with `input` on stdin; panics with its stderr on failure.
+fn load(ns: &Netns, program: &str, args: &[&str], input: &str) {
+    use std::io::Write;
+    let mut child = ns
+        .command(program, args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program} in {}: {e}", ns.name()));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write the rules");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{program} {args:?} in {}: {}\n{input}",
+        ns.name(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Removes kube-proxy's iptables rules (iptables-nft keeps them in the
+/// `ip nat` and `ip filter` tables) and its nftables table.
+fn flush_kube_proxy(ns: &Netns) {
+    for table in ["nat", "filter"] {
+        let _ = ns.exec("nft", &["delete", "table", "ip", table]);
+    }
+    let _ = ns.exec("nft", &["delete", "table", "ip", "kube-proxy"]);
+}
+
+/// dnsmasq in `pod`, answering [`DNS_NAME`] with the API Service's address;
+/// killed on drop.
+struct Dnsmasq(Child);
+
+impl Dnsmasq {
+    fn start(pod: &ClusterPod) -> Self {
+        let address = format!("--address=/{DNS_NAME}/{VIP_API}");
+        let listen = format!("--listen-address={}", pod.ip());
+        Self(pod.netns.spawn(
+            "dnsmasq",
+            &[
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--no-poll",
+                "--bind-interfaces",
+                "--except-interface=lo",
+                &listen,
+                "--port=53",
+                "--pid-file=",
+                "--user=root",
+                "--conf-file=/dev/null",
+                &address,
+            ],
+        ))
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Transfers from `client` to `dial`, the sink in `server` on `listen`;
+/// returns the source address the sink saw.
+fn transfer(
+    what: &str,
+    client: &Netns,
+    dial: (IpAddr, u16),
+    server: &ClusterPod,
+    port: u16,
+) -> IpAddr {
+    tcp_transfer_via(
+        client,
+        dial,
+        &server.netns,
+        (server.ip(), port),
+        BYTES,
+        TRANSFER,
+    )
+    .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+fn resolve(pod: &ClusterPod) -> String {
+    let out = pod.netns.exec_bounded(
+        "python3",
+        &["-c", DNS_QUERY, &VIP_DNS.to_string(), DNS_NAME],
+        Duration::from_secs(15),
+    );
+    assert!(
+        out.success(),
+        "DNS through {VIP_DNS} from {}: {out}",
+        pod.info.name
+    );
+    out.stdout.trim().to_owned()
+}
+
+/// Every check of the Services, whichever mode wrote the rules.
+fn check_services(mode: &str, underlay: &Underlay, daemons: &[Daemon], pods: &Pods) {
+    let api = (IpAddr::V4(VIP_API), 80);
+    // A ClusterIP whose backend is on the client's node.
+    let seen = transfer(
+        &format!("{mode}: web → api's ClusterIP"),
+        &pods.web.netns,
+        api,
+        &pods.api,
+        8080,
+    );
+    assert_eq!(
+        seen,
+        pods.web.ip(),
+        "{mode}: api sees the client pod itself"
+    );
+    // One whose backend is on the other node.
+    let seen = transfer(
+        &format!("{mode}: web → db's ClusterIP (other node)"),
+        &pods.web.netns,
+        (IpAddr::V4(VIP_DB), 80),
+        &pods.db,
+        80,
+    );
+    assert_eq!(seen, pods.web.ip(), "{mode}: db sees the client pod itself");
+    // Hairpin: the pod through its own Service, masqueraded by kube-proxy.
+    transfer(
+        &format!("{mode}: hairpin → its own ClusterIP"),
+        &pods.hairpin.netns,
+        (IpAddr::V4(VIP_SELF), 80),
+        &pods.hairpin,
+        9090,
+    );
+    // NodePorts from a host outside the cluster (the underlay's switch).
+    let outside = underlay.switch();
+    let seen = transfer(
+        &format!("{mode}: outside → node0's NodePort 30080 (Cluster)"),
+        outside,
+        (underlay.node_ip(0), 30080),
+        &pods.api,
+        8080,
+    );
+    assert_ne!(
+        seen,
+        underlay.switch_ip(),
+        "{mode}: externalTrafficPolicy Cluster masquerades the client"
+    );
+    let seen = transfer(
+        &format!("{mode}: outside → node1's NodePort 30081 (Local)"),
+        outside,
+        (underlay.node_ip(1), 30081),
+        &pods.db,
+        80,
+    );
+    assert_eq!(
+        seen,
+        underlay.switch_ip(),
+        "{mode}: externalTrafficPolicy Local keeps the client's address"
+    );
+    // DNS through a ClusterIP, the server on the other node.
+    assert_eq!(
+        resolve(&pods.web),
+        VIP_API.to_string(),
+        "{mode}: web resolves {DNS_NAME}"
+    );
+    // Policy: api admits only app=web; other may send only to app=db.
+    let _api = Listener::start(&pods.api.netns, pods.api.ip(), 8080);
+    let _self = Listener::start(&pods.hairpin.netns, pods.hairpin.ip(), 9090);
+    assert!(
+        tcp_connect(&pods.web.netns, api.0, api.1, FIRST),
+        "{mode}: web may reach api through its Service"
+    );
+    assert!(
+        !tcp_connect(&pods.other.netns, api.0, api.1, BLOCKED),
+        "{mode}: api's ingress policy denies other through the Service"
+    );
+    assert!(
+        !tcp_connect(&pods.other.netns, IpAddr::V4(VIP_SELF), 80, BLOCKED),
+        "{mode}: other's egress policy applies to the Service's backend (self is not db)"
+    );
+    assert!(
+        tcp_connect(&pods.web.netns, IpAddr::V4(VIP_SELF), 80, FIRST),
+        "{mode}: web, without egress policy, reaches self's Service"
+    );
+    let _db = Listener::start(&pods.db.netns, pods.db.ip(), 80);
+    assert!(
+        tcp_connect(&pods.other.netns, IpAddr::V4(VIP_DB), 80, FIRST),
+        "{mode}: other's egress policy allows db, judged after the translation"
+    );
+    let _ = daemons;
+}
+
+#[test]
+fn services_work_with_kube_proxys_iptables_and_nftables_rules() {
+    if !require_root() {
+        return;
+    }
+    let underlay = Underlay::new(PREFIX, BASE, 2);
+    let etcd = Etcd::start(underlay.switch(), underlay.switch_ip());
+    let args: Vec<String> = [
+        "--etcd-endpoints",
+        etcd.endpoint(),
+        "--workers",
+        "1",
+        "--service-cidr",
+        SERVICES,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let specs = [
+        NodeSpec {
+            netns: underlay.node(0),
+            name: "node0",
+            args: &args,
+        },
+        NodeSpec {
+            netns: underlay.node(1),
+            name: "node1",
+            args: &args,
+        },
+    ];
+    let daemons = start_together(&specs);
+    let pods = Pods {
+        web: ClusterPod::add_labelled(&daemons[0], PREFIX, "web", &[("app", "web")]),
+        other: ClusterPod::add_labelled(&daemons[0], PREFIX, "other", &[("app", "other")]),
+        api: ClusterPod::add_labelled(&daemons[0], PREFIX, "api", &[("app", "api")]),
+        hairpin: ClusterPod::add_labelled(&daemons[0], PREFIX, "self", &[("app", "self")]),
+        db: ClusterPod::add_labelled(&daemons[1], PREFIX, "db", &[("app", "db")]),
+        dns: ClusterPod::add_labelled(&daemons[1], PREFIX, "dns", &[("app", "dns")]),
+    };
+    assert!(
+        wait_ping(&pods.web.netns, pods.db.ip(), FIRST),
+        "the pods reach each other across the overlay"
+    );
+    let policies =
+        std::env::temp_dir().join(format!("{PREFIX}-{}-policies.yaml", std::process::id()));
+    std::fs::write(&policies, POLICIES).expect("write the policies");
+    let applied = daemons[0].cli(&["policy", "apply", "-f", &policies.display().to_string()]);
+    let _ = std::fs::remove_file(&policies);
+    assert!(
+        applied.status.success(),
+        "policy apply: {}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let _dnsmasq = Dnsmasq::start(&pods.dns);
+
+    let iptables = fixture("iptables.rules");
+    for i in 0..2 {
+        let rules = render(&iptables, &pods, underlay.node_ip(i), i == 1);
+        load(underlay.node(i), "iptables-restore", &["--noflush"], &rules);
+    }
+    check_services("iptables", &underlay, &daemons, &pods);
+    for i in 0..2 {
+        flush_kube_proxy(underlay.node(i));
+    }
+
+    let nftables = fixture("nftables.nft");
+    for i in 0..2 {
+        let rules = render(&nftables, &pods, underlay.node_ip(i), i == 1);
+        load(underlay.node(i), "nft", &["-f", "-"], &rules);
+    }
+    check_services("nftables", &underlay, &daemons, &pods);
+    for i in 0..2 {
+        flush_kube_proxy(underlay.node(i));
+    }
+    spoofed_pod_sources_from_outside_are_dropped(&underlay, &pods);
+    drop(pods);
+    drop(daemons);
+    drop(etcd);
+}
+
+/// Connects from SRC to DST:PORT once, ignoring the outcome. Args: SRC DST PORT.
+const SPOOFED_CONNECT: &str = r#"
+import socket, sys
+for _ in range(3):
+    s = socket.socket()
+    s.bind((sys.argv[1], 0))
+    s.settimeout(0.5)
+    try:
+        s.connect((sys.argv[2], int(sys.argv[3])))
+    except OSError:
+        pass
+    s.close()
+"#;
+
+/// TCP segments `ns`'s kernel received (`Tcp: InSegs`, per namespace).
+fn tcp_in_segments(ns: &Netns) -> u64 {
+    let out = ns.exec("cat", &["/proc/net/snmp"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut tcp = text.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (
+        tcp.next().expect("Tcp header"),
+        tcp.next().expect("Tcp values"),
+    );
+    let i = names
+        .split_whitespace()
+        .position(|n| n == "InSegs")
+        .expect("InSegs");
+    values
+        .split_whitespace()
+        .nth(i)
+        .and_then(|v| v.parse().ok())
+        .expect("a count")
+}
+
+/// A host on the underlay that claims web's address and routes api through
+/// node0: api's policy admits web, so only the node's anti-spoofing (cluster
+/// sources come from tweed0 alone) keeps these SYNs from api.
+fn spoofed_pod_sources_from_outside_are_dropped(underlay: &Underlay, pods: &Pods) {
+    let outside = underlay.switch();
+    let web = format!("{}/32", pods.web.ip());
+    let api = format!("{}/32", pods.api.ip());
+    let node0 = underlay.node_ip(0).to_string();
+    outside.ip(&["addr", "add", &web, "dev", "lo"]);
+    outside.ip(&["route", "add", &api, "via", &node0]);
+    let before = tcp_in_segments(&pods.api.netns);
+    let out = outside.exec_bounded(
+        "python3",
+        &[
+            "-c",
+            SPOOFED_CONNECT,
+            &pods.web.ip().to_string(),
+            &pods.api.ip().to_string(),
+            "8080",
+        ],
+        Duration::from_secs(10),
+    );
+    let after = tcp_in_segments(&pods.api.netns);
+    outside.ip(&["route", "del", &api, "via", &node0]);
+    outside.ip(&["addr", "del", &web, "dev", "lo"]);
+    assert!(out.success(), "the spoofing connects ran: {out}");
+    assert_eq!(
+        after, before,
+        "no segment with web's forged address from outside reaches api"
+    );
+}
