@@ -712,33 +712,26 @@ fn endpoint_of(state: &PortState) -> Result<Endpoint, ApiError> {
 /// Policy denials of the ports that exist, named, in port order.
 fn policy_drops(
     inner: &Inner,
-    denied: &std::collections::HashMap<(PortId, bool, Option<RuleId>), u64>,
+    denied: &std::collections::HashMap<crate::pipeline::counters::DeniedBy, u64>,
 ) -> Vec<crate::api::report::PolicyDrops> {
     let mut out: Vec<_> = denied
         .iter()
-        .filter_map(|(&(port, ingress, rule), &packets)| {
-            let state = inner.ports.get(&port)?;
-            let spec = if ingress {
-                &state.ingress
-            } else {
-                &state.egress
-            };
-            let name = rule.and_then(|r| {
-                spec.rules
-                    .iter()
-                    .find(|s| s.id == r.0)
-                    .and_then(|s| s.name.clone())
-            });
+        .filter_map(|(by, &packets)| {
+            let state = inner.ports.get(&by.port)?;
             Some(crate::api::report::PolicyDrops {
                 port: state.info.name.clone(),
-                direction: if ingress { "ingress" } else { "egress" }.to_owned(),
-                rule: rule.map(|r| r.0),
-                name,
+                direction: if by.ingress { "ingress" } else { "egress" }.to_owned(),
+                rule: by.rule.map(|r| r.0),
+                // The name the rule had when it denied, not whatever rule
+                // holds its number now.
+                name: by.name.as_deref().map(str::to_owned),
                 packets,
             })
         })
         .collect();
-    out.sort_by(|a, b| (&a.port, &a.direction, a.rule).cmp(&(&b.port, &b.direction, b.rule)));
+    out.sort_by(|a, b| {
+        (&a.port, &a.direction, a.rule, &a.name).cmp(&(&b.port, &b.direction, b.rule, &b.name))
+    });
     out
 }
 

@@ -2,6 +2,7 @@
 //! summed across workers when read (no shared cache lines on the hot path).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::action::Action;
 use super::drop::DropReason;
@@ -12,6 +13,34 @@ use crate::table::nexthop::PortId;
 /// At most this many flow-log records wait in one worker's counters; beyond
 /// that records are counted as lost rather than stored.
 pub const FLOW_LOG_CAPACITY: usize = 4096;
+
+/// The rule a denial is counted under: its endpoint, direction, number and
+/// name. The name (the policy and rule it came from) is part of the key, so
+/// a later rule set that reuses the number for another rule starts its own
+/// count instead of inheriting the old rule's denials.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeniedBy {
+    /// The endpoint's port.
+    pub port: PortId,
+    /// Its ingress policy (else its egress policy).
+    pub ingress: bool,
+    /// The denying rule; `None`: the rule set's default.
+    pub rule: Option<RuleId>,
+    /// The rule's name, when it has one.
+    pub name: Option<Arc<str>>,
+}
+
+impl DeniedBy {
+    /// An unnamed rule's (or the default's) key, as tests look it up.
+    pub fn unnamed(port: PortId, ingress: bool, rule: Option<RuleId>) -> Self {
+        Self {
+            port,
+            ingress,
+            rule,
+            name: None,
+        }
+    }
+}
 
 /// One worker's counters.
 #[derive(Debug, Clone)]
@@ -32,9 +61,8 @@ pub struct Counters {
     pub conntrack_created: u64,
     /// Flows that could not be recorded because their slot was busy.
     pub conntrack_busy: u64,
-    /// Packets denied, by (endpoint's port, its ingress policy?, the rule
-    /// that denied them; `None`: the rule set's default).
-    pub denied_by_rule: HashMap<(PortId, bool, Option<RuleId>), u64>,
+    /// Packets denied, by the rule that denied them.
+    pub denied_by_rule: HashMap<DeniedBy, u64>,
     /// Log-rule records waiting to be written by the worker.
     pub flow_logs: Vec<FlowLog>,
     /// Log-rule records dropped because `flow_logs` was full.
@@ -125,7 +153,7 @@ impl Counters {
         self.conntrack_created += other.conntrack_created;
         self.conntrack_busy += other.conntrack_busy;
         for (rule, n) in &other.denied_by_rule {
-            *self.denied_by_rule.entry(*rule).or_default() += n;
+            *self.denied_by_rule.entry(rule.clone()).or_default() += n;
         }
         self.flow_logs_lost += other.flow_logs_lost;
     }

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::counters::DeniedBy;
 use super::drop::DropReason;
 use super::flow_tag;
 use super::gateway::put_reply;
@@ -274,9 +275,17 @@ impl Pipeline<'_> {
             });
         }
         if !allowed {
+            let name = outcome
+                .rule
+                .and_then(|rule| endpoint.rule_names.get(&(ingress, rule)).cloned());
             *counters
                 .denied_by_rule
-                .entry((endpoint.port, ingress, outcome.rule))
+                .entry(DeniedBy {
+                    port: endpoint.port,
+                    ingress,
+                    rule: outcome.rule,
+                    name,
+                })
                 .or_default() += 1;
         }
         allowed

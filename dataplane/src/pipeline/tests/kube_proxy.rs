@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::pipeline::DropReason;
+use crate::pipeline::counters::DeniedBy;
 use crate::pipeline::flow_tag;
 use crate::table::acl::{Rule, RuleAction, Verdict};
 
@@ -192,7 +193,9 @@ fn egress_policy_applies_to_the_backend_once_the_node_translated_the_packet() {
     );
     assert_eq!(denied, Action::Drop(DropReason::PolicyEgress));
     assert_eq!(
-        counters.denied_by_rule.get(&(PORT_A, false, None)),
+        counters
+            .denied_by_rule
+            .get(&DeniedBy::unnamed(PORT_A, false, None)),
         Some(&1)
     );
     // Packets from the host with other sources are not A's to judge.

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::pipeline::DropReason;
+use crate::pipeline::counters::DeniedBy;
 use crate::pipeline::trace::{Recorder, Stage};
 use crate::table::acl::{PortRange, Rule, RuleAction, RuleId, Verdict};
 use crate::table::conntrack::Direction;
@@ -53,7 +54,9 @@ fn egress_policy_denies_and_counts_the_default() {
     );
     assert_eq!(action, Action::Drop(DropReason::PolicyEgress));
     assert_eq!(
-        counters.denied_by_rule.get(&(PORT_A, false, None)),
+        counters
+            .denied_by_rule
+            .get(&DeniedBy::unnamed(PORT_A, false, None)),
         Some(&1)
     );
     assert_eq!(fx.conntrack.len(), 0, "a denied packet creates no flow");
@@ -99,7 +102,7 @@ fn a_deny_rule_is_counted_by_its_id() {
     assert_eq!(
         counters
             .denied_by_rule
-            .get(&(PORT_A, false, Some(RuleId(42)))),
+            .get(&DeniedBy::unnamed(PORT_A, false, Some(RuleId(42)))),
         Some(&1)
     );
 }
@@ -283,4 +286,48 @@ fn an_icmp_error_about_a_tracked_flow_is_related_and_passes() {
         fx.run(Ingress::Port(PORT_B), &tap(error)).0,
         Action::Deliver(PORT_A)
     );
+}
+
+#[test]
+fn denials_stay_with_the_rule_that_denied_after_its_number_is_reused() {
+    let mut fx = Fixture::new();
+    let deny_7 = RuleSet {
+        rules: vec![Rule {
+            protocol: Some(17),
+            ..Rule::any(7, 1, RuleAction::Deny)
+        }],
+        default: Verdict::Allow,
+    };
+    let named = |fx: &mut Fixture, name: &str| {
+        let mut ep = fx.writer.endpoints().get(PORT_A).cloned().unwrap();
+        ep.rule_names = std::sync::Arc::new(
+            [((false, RuleId(7)), std::sync::Arc::<str>::from(name))]
+                .into_iter()
+                .collect(),
+        );
+        fx.writer.upsert_endpoint(ep).unwrap();
+        fx.tables = fx.writer.publish();
+    };
+    fx.set_policy(PORT_A, &allow_all(), &deny_7);
+    named(&mut fx, "policy a rule 0");
+    let udp = tap(udp4(MAC_A, POD_A, OUTSIDE, 64, b""));
+    let (_, _, before) = fx.run(Ingress::Port(PORT_A), &udp);
+    // Another rule set gives number 7 to another rule of another policy.
+    named(&mut fx, "policy b rule 3");
+    let (_, _, after) = fx.run(Ingress::Port(PORT_A), &udp);
+    let mut all = before.clone();
+    all.merge(&after);
+    let names: Vec<_> = all
+        .denied_by_rule
+        .keys()
+        .map(|k| k.name.as_deref().unwrap_or("-").to_owned())
+        .collect();
+    assert_eq!(all.denied_by_rule.len(), 2, "{names:?}");
+    for name in ["policy a rule 0", "policy b rule 3"] {
+        let key = DeniedBy {
+            name: Some(name.into()),
+            ..DeniedBy::unnamed(PORT_A, false, Some(RuleId(7)))
+        };
+        assert_eq!(all.denied_by_rule.get(&key), Some(&1), "{name}");
+    }
 }
