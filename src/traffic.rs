@@ -128,6 +128,34 @@ b = c.recv(5)
 sys.exit(0 if b == b"hello" else "got %r" % b)
 "#;
 
+/// [`ping`] with `size` bytes of payload (`ping -s SIZE`): larger than the
+/// MTU, the echoes go out fragmented.
+pub fn ping_sized(ns: &Netns, dst: IpAddr, size: usize, count: u32, timeout: Duration) -> bool {
+    let (count, size, wait) = (
+        count.to_string(),
+        size.to_string(),
+        timeout.as_secs().max(1).to_string(),
+    );
+    ns.exec_bounded(
+        "ping",
+        &[
+            "-n",
+            "-q",
+            "-c",
+            &count,
+            "-s",
+            &size,
+            "-w",
+            &wait,
+            "-i",
+            "0.2",
+            &dst.to_string(),
+        ],
+        timeout + Duration::from_secs(2),
+    )
+    .success()
+}
+
 /// Pings `dst` from `ns`: true when all `count` echoes come back before
 /// `timeout` (`ping -c COUNT -w TIMEOUT -i 0.2`).
 pub fn ping(ns: &Netns, dst: IpAddr, count: u32, timeout: Duration) -> bool {

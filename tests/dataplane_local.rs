@@ -56,6 +56,12 @@ fn two_pods_on_one_node_exchange_icmp_tcp_and_udp() {
 
     udp_round_trip(&a.netns, &b.netns, b4, 5004, 1200, PING).unwrap();
     udp_round_trip(&b.netns, &a.netns, a6, 5005, 1200, PING).unwrap();
+    // Larger than the MTU: fragmented by the pod's kernel, every fragment
+    // forwarded (virtual reassembly gives the later ones the first's ports).
+    udp_round_trip(&a.netns, &b.netns, b4, 5006, 8000, PING)
+        .unwrap_or_else(|e| panic!("fragmented UDP: {e}"));
+    udp_round_trip(&b.netns, &a.netns, a6, 5007, 5000, PING)
+        .unwrap_or_else(|e| panic!("fragmented UDP over IPv6: {e}"));
 
     let stats = node.api.stats();
     assert!(

@@ -12,7 +12,7 @@ use tweed_suite::netns::{End, Netns, veth};
 use tweed_suite::node::Node;
 use tweed_suite::pod::Pod;
 use tweed_suite::privileged::require_root;
-use tweed_suite::traffic::{ping, tcp_transfer, udp_round_trip, wait_ping};
+use tweed_suite::traffic::{ping, ping_sized, tcp_transfer, udp_round_trip, wait_ping};
 
 const FIRST: Duration = Duration::from_secs(10);
 const PING: Duration = Duration::from_secs(5);
@@ -106,6 +106,16 @@ fn pods_on_two_nodes_talk_over_vxlan_then_udp() {
             .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
         udp_round_trip(&b.netns, &a.netns, a4, port + 3, 1400, PING)
             .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        // Datagrams larger than the pod MTU: the pods' kernels fragment
+        // them and every fragment must cross (virtual reassembly).
+        udp_round_trip(&b.netns, &a.netns, a4, port + 4, 6000, PING)
+            .unwrap_or_else(|e| panic!("{backend:?}, fragmented: {e}"));
+        udp_round_trip(&a.netns, &b.netns, b6, port + 5, 4000, PING)
+            .unwrap_or_else(|e| panic!("{backend:?}, fragmented IPv6: {e}"));
+        assert!(
+            ping_sized(&a.netns, b4, 3000, 3, PING),
+            "{backend:?}: 3 pings of 3000 bytes a → b"
+        );
         let after = n1.api.stats().actions.encapsulated;
         assert!(
             after > before,

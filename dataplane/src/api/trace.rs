@@ -214,6 +214,7 @@ pub fn action_name(action: &Action, names: &dyn Names) -> String {
             )
         }
         Action::Reply => "reply".to_owned(),
+        Action::Hold => "hold".to_owned(),
         Action::Drop(reason) => format!("drop {}", reason.name()),
     }
 }
@@ -228,6 +229,7 @@ fn verdict(action: &Action, names: &dyn Names) -> String {
             encap.dst
         ),
         Action::Reply => "answered by the dataplane".to_owned(),
+        Action::Hold => "held until its datagram's first fragment comes".to_owned(),
         Action::Drop(reason) => format!("dropped ({}): {}", reason.name(), reason.describe()),
     }
 }

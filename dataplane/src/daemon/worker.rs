@@ -31,10 +31,11 @@ use crate::offload::gro::TcpGro;
 use crate::offload::{fragment, gso};
 use crate::pipeline::encap::encapsulate;
 use crate::pipeline::parse::ETH_LEN;
-use crate::pipeline::{Action, Encap, Ingress, Pipeline, Split};
+use crate::pipeline::{Action, DropReason, Encap, Ingress, Pipeline, Split};
 use crate::sys::epoll::Epoll;
 use crate::sys::mmsg::{self, MAX_BATCH};
 use crate::sys::tap::TapQueue;
+use crate::table::fragments;
 use crate::table::nexthop::PortId;
 use crate::table::peers::Backend;
 use crate::table::tables::Tables;
@@ -47,6 +48,8 @@ pub const MAX_WORKERS: usize = 64;
 /// Room for the largest frame a tap hands over (a 64 KiB GSO super-frame and
 /// its virtio-net header) or the largest UDP datagram.
 const FRAME_CAPACITY: usize = 65_536 + virtio_net::LEN + ETH_LEN;
+/// Later fragments a worker holds for their first fragment at most.
+const MAX_HELD: usize = 64;
 /// How often counters are published.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
@@ -103,6 +106,7 @@ pub fn run(shared: Arc<Shared>, io: WorkerIo, clock: Instant) {
         gro: TcpGro::new(),
         gro_port: None,
         gro_bytes: 0,
+        held: Vec::new(),
         published: Instant::now(),
         io,
     };
@@ -136,7 +140,16 @@ struct Worker {
     gro_port: Option<PortId>,
     /// Ethernet bytes of the frames `gro` merged (for the port counters).
     gro_bytes: u64,
+    /// Later fragments that came before their datagram's first fragment.
+    held: Vec<Held>,
     published: Instant,
+}
+
+/// A frame the pipeline asked to hold ([`Action::Hold`]), as it was read.
+struct Held {
+    ingress: Ingress,
+    bytes: Vec<u8>,
+    since_ms: u64,
 }
 
 /// One underlay read and how far the worker has split it.
@@ -204,6 +217,9 @@ impl Worker {
                     }
                 }
             }
+        }
+        if !self.held.is_empty() {
+            self.retry_held(shared, &tables, &ports, now_ms);
         }
         self.write_flow_logs();
         if self.published.elapsed() >= PUBLISH_EVERY {
@@ -357,8 +373,65 @@ impl Worker {
         for k in 0..n {
             let action =
                 pipeline.process(ingress(k), &mut self.frames[k], &mut self.counters.pipeline);
+            if action == Action::Hold {
+                // The pipeline holds before it rewrites anything.
+                self.hold(ingress(k), k, now_ms);
+            }
             self.actions.push(action);
         }
+    }
+
+    /// Keeps a copy of frame `k` to decide again later, if there is room.
+    fn hold(&mut self, ingress: Ingress, k: usize, now_ms: u64) {
+        if self.held.len() >= MAX_HELD {
+            self.counters.pipeline.drops[DropReason::Fragment as usize] += 1;
+            return;
+        }
+        self.held.push(Held {
+            ingress,
+            bytes: self.frames[k].data().to_vec(),
+            since_ms: now_ms,
+        });
+    }
+
+    /// Decides the held fragments again: those whose first fragment came
+    /// go on, the others wait until [`fragments::LIFETIME_MS`] has passed.
+    fn retry_held(&mut self, shared: &Shared, tables: &Tables, ports: &PortIo, now_ms: u64) {
+        let held = std::mem::take(&mut self.held);
+        let mut ingresses = Vec::with_capacity(held.len().min(BATCH));
+        let mut since = Vec::with_capacity(held.len().min(BATCH));
+        let mut rest = Vec::new();
+        for h in held {
+            if now_ms.saturating_sub(h.since_ms) >= fragments::LIFETIME_MS {
+                self.counters.pipeline.drops[DropReason::Fragment as usize] += 1;
+                continue;
+            }
+            if ingresses.len() == BATCH {
+                rest.push(h);
+                continue;
+            }
+            let k = ingresses.len();
+            let buffer = self.frames[k].read_buffer();
+            let len = h.bytes.len().min(buffer.len());
+            buffer[..len].copy_from_slice(&h.bytes[..len]);
+            self.frames[k].set_len(len);
+            ingresses.push(h.ingress);
+            since.push(h.since_ms);
+        }
+        self.held = rest;
+        let before = self.held.len();
+        let n = ingresses.len();
+        self.decide(shared, tables, n, |k| ingresses[k], now_ms);
+        // Frames held again keep the time they were first held.
+        let mut first_held = (0..n)
+            .filter(|&k| self.actions[k] == Action::Hold)
+            .map(|k| since[k]);
+        for h in &mut self.held[before..] {
+            if let Some(t) = first_held.next() {
+                h.since_ms = t;
+            }
+        }
+        self.dispatch(tables, ports, n, None);
     }
 
     fn port_counters(&mut self, ingress: Ingress) -> &mut PortCounters {
@@ -426,7 +499,7 @@ impl Worker {
                     self.flush_tx();
                     self.split_and_send(peer.backend, tables.node.vni, encap, split, k);
                 }
-                Action::Drop(_) => {}
+                Action::Drop(_) | Action::Hold => {}
             }
         }
         self.flush_gro(ports);

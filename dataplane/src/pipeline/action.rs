@@ -24,6 +24,9 @@ pub enum Action {
     /// The frame was replaced by an answer (ARP, neighbour advertisement, echo
     /// reply, ICMP error); write it back out of the port it came from.
     Reply,
+    /// A later fragment whose datagram's first fragment has not been seen:
+    /// keep a copy and decide it again once that has come (a bounded time).
+    Hold,
     /// Discard the frame.
     Drop(DropReason),
 }

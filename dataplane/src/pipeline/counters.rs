@@ -55,6 +55,8 @@ pub struct Counters {
     pub encapsulated: u64,
     /// Answers sent (ARP, ND, echo, ICMP errors).
     pub replied: u64,
+    /// Later fragments held until their first fragment came (each time).
+    pub held: u64,
     /// Packets that matched an existing flow.
     pub conntrack_hits: u64,
     /// Flows created.
@@ -77,6 +79,7 @@ impl Default for Counters {
             to_host: 0,
             encapsulated: 0,
             replied: 0,
+            held: 0,
             conntrack_hits: 0,
             conntrack_created: 0,
             conntrack_busy: 0,
@@ -115,6 +118,7 @@ impl Counters {
             Action::ToHost => self.to_host += 1,
             Action::Encap(_) | Action::EncapSplit(..) => self.encapsulated += 1,
             Action::Reply => self.replied += 1,
+            Action::Hold => self.held += 1,
             Action::Drop(reason) => self.drops[*reason as usize] += 1,
         }
     }
@@ -149,6 +153,7 @@ impl Counters {
         self.to_host += other.to_host;
         self.encapsulated += other.encapsulated;
         self.replied += other.replied;
+        self.held += other.held;
         self.conntrack_hits += other.conntrack_hits;
         self.conntrack_created += other.conntrack_created;
         self.conntrack_busy += other.conntrack_busy;

@@ -36,7 +36,7 @@ drop_reasons! {
     ArpIgnored => "arp_ignored": "an ARP packet that needs no answer (a reply, an announcement, a probe for the sender itself)",
     MalformedIp => "malformed_ip": "an IP header with a bad version, header length or a length field that lies",
     MalformedL4 => "malformed_l4": "a TCP, UDP or ICMP header that is cut short or whose lengths lie",
-    Fragment => "fragment": "a non-first IPv4 fragment or an IPv6 fragment, which policy cannot classify",
+    Fragment => "fragment": "a later fragment whose datagram's first fragment did not come within 2 s (or more were waiting than a worker holds)",
     SpoofedMac => "spoofed_mac": "a pod sent from a MAC that is not its own",
     SpoofedIp => "spoofed_ip": "a pod sent from an IP address that is not its own",
     UnknownPort => "unknown_port": "the frame came from a port with no endpoint",

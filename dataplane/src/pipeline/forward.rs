@@ -16,6 +16,7 @@ use crate::offload::checksum;
 use crate::table::acl::{Classifier, Verdict};
 use crate::table::conntrack::{Direction, FlowKey, Hit, InsertOutcome, TcpFlags};
 use crate::table::endpoints::{Endpoint, Mac};
+use crate::table::fragments::DatagramId;
 use crate::table::nexthop::NextHop;
 use crate::wire::virtio_net::{self, VirtioNetHdr};
 
@@ -58,7 +59,10 @@ impl Pipeline<'_> {
                 counters,
             );
         }
-        let (src_port, dst_port) = ip.flow_ports();
+        let (src_port, dst_port) = match self.fragment_ports::<T>(&ip) {
+            Ok(ports) => ports,
+            Err(action) => return action,
+        };
         if matches!(from, From::Pod(_)) && self.is_for_tunnel_port(&ip, dst_port) {
             return Action::Drop(DropReason::TunnelPort);
         }
@@ -160,6 +164,34 @@ impl Pipeline<'_> {
                     self.hand_to_host::<T>(frame, &ip, hit, &key, flags, counters)
                 }
             },
+        }
+    }
+
+    /// The ports a packet's flow is known by. A datagram's first fragment
+    /// has them and they are remembered; a later fragment takes them from
+    /// there, or is held (a dry run drops it) until the first has come.
+    pub(super) fn fragment_ports<T: Tracer>(&self, ip: &Ip) -> Result<(u16, u16), Action> {
+        let Some(fragment) = ip.fragment else {
+            return Ok(ip.flow_ports());
+        };
+        let id = DatagramId {
+            src: ip.src,
+            dst: ip.dst,
+            protocol: ip.protocol,
+            id: fragment.id,
+        };
+        let fragments = self.conntrack.fragments();
+        if fragment.is_first() {
+            let ports = ip.flow_ports();
+            if !T::DRY_RUN {
+                fragments.remember(id, ports, self.now_ms);
+            }
+            return Ok(ports);
+        }
+        match fragments.ports(&id, self.now_ms) {
+            Some(ports) => Ok(ports),
+            None if T::DRY_RUN => Err(Action::Drop(DropReason::Fragment)),
+            None => Err(Action::Hold),
         }
     }
 
@@ -338,8 +370,11 @@ impl Pipeline<'_> {
         counters: &mut Counters,
     ) -> Action {
         let is_error = matches!(ip.transport, Transport::Icmp { kind, .. } if parse::is_icmp_error(ip.is_v6(), kind));
+        // Only a datagram's first fragment may be answered (RFC 792, RFC 4443 §2.4).
+        let later_fragment = ip.fragment.is_some_and(|f| !f.is_first());
         if matches!(from, From::Peer)
             || is_error
+            || later_fragment
             || ip.src.is_unspecified()
             || ip.src.is_multicast()
         {

@@ -8,8 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{
-    ArpPacketSlice, IpNumber, Ipv4HeaderSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice,
-    TcpHeaderSlice, UdpHeaderSlice,
+    ArpPacketSlice, IpNumber, Ipv4HeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice,
+    Ipv6HeaderSlice, TcpHeaderSlice, UdpHeaderSlice,
 };
 
 use super::drop::DropReason;
@@ -92,6 +92,26 @@ pub struct Ip {
     pub dont_fragment: bool,
     /// The transport header's facts.
     pub transport: Transport,
+    /// Where this packet is a fragment of a larger datagram; `None` if whole.
+    pub fragment: Option<Fragmentation>,
+}
+
+/// A fragment's place in its datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragmentation {
+    /// The datagram's identification (16 bits in IPv4, 32 in IPv6).
+    pub id: u32,
+    /// The fragment's offset in the datagram, in 8-byte units.
+    pub offset: u16,
+    /// More fragments follow.
+    pub more: bool,
+}
+
+impl Fragmentation {
+    /// Whether this is the first fragment, the one with the transport header.
+    pub fn is_first(&self) -> bool {
+        self.offset == 0
+    }
 }
 
 /// The transport header's facts.
@@ -117,6 +137,9 @@ pub enum Transport {
     },
     /// Any other protocol: no ports.
     Other,
+    /// A later fragment (not the first): its datagram's transport header
+    /// was in the first fragment.
+    Later,
 }
 
 impl Ip {
@@ -236,11 +259,18 @@ fn parse_ipv4(bytes: &[u8], l3: usize) -> Result<Ip, DropReason> {
     if len < header_len || len > bytes.len() {
         return Err(DropReason::MalformedIp);
     }
-    if header.fragments_offset().value() != 0 {
-        return Err(DropReason::Fragment);
-    }
+    let offset = header.fragments_offset().value();
+    let fragment = (offset != 0 || header.more_fragments()).then(|| Fragmentation {
+        id: u32::from(header.identification()),
+        offset,
+        more: header.more_fragments(),
+    });
     let protocol = header.protocol().0;
-    let transport = parse_transport(protocol, false, &bytes[header_len..len])?;
+    let transport = if offset != 0 {
+        Transport::Later
+    } else {
+        parse_transport(protocol, false, &bytes[header_len..len], fragment.is_some())?
+    };
     Ok(Ip {
         l3,
         l4: l3 + header_len,
@@ -251,6 +281,7 @@ fn parse_ipv4(bytes: &[u8], l3: usize) -> Result<Ip, DropReason> {
         ttl: header.ttl(),
         dont_fragment: header.dont_fragment(),
         transport,
+        fragment,
     })
 }
 
@@ -266,17 +297,32 @@ fn parse_ipv6(bytes: &[u8], l3: usize) -> Result<Ip, DropReason> {
     }
     let payload = &bytes[FIXED..len];
     let next = header.next_header();
-    let (protocol, l4_payload) = if is_extension_header(next) {
+    let (protocol, l4_payload, fragment) = if is_extension_header(next) {
         let (exts, protocol, rest) =
             Ipv6ExtensionsSlice::from_slice(next, payload).map_err(|_| DropReason::MalformedIp)?;
-        if exts.is_fragmenting_payload() {
-            return Err(DropReason::Fragment);
-        }
-        (protocol.0, rest)
+        let fragment = exts
+            .is_fragmenting_payload()
+            .then(|| {
+                exts.into_iter().find_map(|ext| match ext {
+                    Ipv6ExtensionSlice::Fragment(f) if f.is_fragmenting_payload() => {
+                        Some(Fragmentation {
+                            id: f.identification(),
+                            offset: f.fragment_offset().value(),
+                            more: f.more_fragments(),
+                        })
+                    }
+                    _ => None,
+                })
+            })
+            .flatten();
+        (protocol.0, rest, fragment)
     } else {
-        (next.0, payload)
+        (next.0, payload, None)
     };
-    let transport = parse_transport(protocol, true, l4_payload)?;
+    let transport = match fragment {
+        Some(f) if !f.is_first() => Transport::Later,
+        _ => parse_transport(protocol, true, l4_payload, fragment.is_some())?,
+    };
     Ok(Ip {
         l3,
         l4: l3 + (len - l4_payload.len()),
@@ -287,6 +333,7 @@ fn parse_ipv6(bytes: &[u8], l3: usize) -> Result<Ip, DropReason> {
         ttl: header.hop_limit(),
         dont_fragment: true,
         transport,
+        fragment,
     })
 }
 
@@ -294,7 +341,14 @@ fn is_extension_header(next: IpNumber) -> bool {
     matches!(next.0, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140)
 }
 
-fn parse_transport(protocol: u8, v6: bool, l4: &[u8]) -> Result<Transport, DropReason> {
+/// The transport header's facts; `partial`: the packet is a datagram's first
+/// fragment, so its length fields cover more than `l4` holds.
+fn parse_transport(
+    protocol: u8,
+    v6: bool,
+    l4: &[u8],
+    partial: bool,
+) -> Result<Transport, DropReason> {
     match protocol {
         proto::TCP => {
             let tcp = TcpHeaderSlice::from_slice(l4).map_err(|_| DropReason::MalformedL4)?;
@@ -313,7 +367,7 @@ fn parse_transport(protocol: u8, v6: bool, l4: &[u8]) -> Result<Transport, DropR
             let udp = UdpHeaderSlice::from_slice(l4).map_err(|_| DropReason::MalformedL4)?;
             let length = usize::from(udp.length());
             // Zero is legal only in IPv6 jumbograms, which tweed does not carry.
-            if length < 8 || length > l4.len() {
+            if length < 8 || (length > l4.len() && !partial) {
                 return Err(DropReason::MalformedL4);
             }
             Ok(Transport::Ports {

@@ -73,6 +73,10 @@ impl Pipeline<'_> {
                 let L3::Ip(ip) = parsed.l3 else {
                     return Action::Drop(DropReason::ArpIgnored);
                 };
+                // Held frames are decided again as they came: before any rewrite.
+                if let Err(action) = self.fragment_ports::<T>(&ip) {
+                    return action;
+                }
                 // [VXLAN 8][Ethernet] → [virtio-net 10][Ethernet]
                 frame.pull_front(vxlan::HEADER_LEN);
                 let Some(vnet) = frame.push_front(E) else {
@@ -86,6 +90,9 @@ impl Pipeline<'_> {
                     Ok(ip) => ip,
                     Err(reason) => return Action::Drop(reason),
                 };
+                if let Err(action) = self.fragment_ports::<T>(&ip) {
+                    return action;
+                }
                 // [IP] → [virtio-net 10][Ethernet 14][IP]
                 let ethertype = if ip.is_v6() {
                     ETHERTYPE_IPV6

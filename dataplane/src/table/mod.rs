@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod conntrack;
 pub mod endpoints;
+pub mod fragments;
 pub mod lpm;
 pub mod nexthop;
 pub mod peers;

@@ -162,7 +162,7 @@ fn arp_for_another_protocol_is_malformed() {
 }
 
 #[test]
-fn non_first_ipv4_fragments_are_dropped() {
+fn a_lone_later_ipv4_fragment_is_held_for_its_first() {
     let mut header = etherparse::Ipv4Header::new(
         8,
         64,
@@ -183,11 +183,11 @@ fn non_first_ipv4_fragments_are_dropped() {
     .unwrap();
     header.write(&mut out).unwrap();
     out.extend_from_slice(&[1; 8]);
-    assert_eq!(run_port_a(&tap(out)), Action::Drop(DropReason::Fragment));
+    assert_eq!(run_port_a(&tap(out)), Action::Hold);
 }
 
 #[test]
-fn ipv6_fragments_are_dropped() {
+fn an_ipv6_first_fragment_is_forwarded_by_its_ports() {
     let fragment = etherparse::Ipv6FragmentHeader::new(
         etherparse::IpNumber::UDP,
         etherparse::IpFragOffset::try_new(0).unwrap(),
@@ -216,7 +216,7 @@ fn ipv6_fragments_are_dropped() {
     ip.write(&mut out).unwrap();
     fragment.write(&mut out).unwrap();
     out.extend_from_slice(&body);
-    assert_eq!(run_port_a(&tap(out)), Action::Drop(DropReason::Fragment));
+    assert_eq!(run_port_a(&tap(out)), Action::Deliver(PORT_B));
 }
 
 #[test]

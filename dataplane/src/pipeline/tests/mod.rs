@@ -2,6 +2,7 @@
 //! (or is an etherparse-built frame with one field made to lie); every output
 //! is checked by parsing it with etherparse.
 
+mod fragments;
 mod gateway;
 mod kube_proxy;
 mod local;

@@ -8,6 +8,8 @@ use std::thread::yield_now;
 
 use ahash::RandomState;
 
+use crate::table::fragments::Fragments;
+
 use super::key::{Canon, FlowKey, protocol_of, unpack};
 use super::slot::{ADDR, KEY, SEEN, Slot, SlotGuard, Snapshot, TAG, key_word, tag_word};
 use super::state::{self, Direction, FlowState, TcpFlags, Timeouts};
@@ -25,6 +27,8 @@ const WRITE_RETRIES: u32 = 4;
 const BUCKET_LOCK_SPINS: u32 = 256;
 /// Attempts (with a yield between) of a control-path read or write of a slot.
 const PATIENT_RETRIES: u32 = 1000;
+/// Fragmented datagrams remembered at once.
+const FRAGMENT_CAPACITY: usize = 4096;
 /// Counter stripes (summed on read), so workers rarely share a counter line.
 const STRIPES: usize = 16;
 
@@ -110,6 +114,8 @@ pub struct Conntrack {
     timeouts: Timeouts,
     stripes: Box<[Stripe]>,
     sweep_cursor: AtomicUsize,
+    /// Fragmented datagrams' first-fragment ports (virtual reassembly).
+    fragments: Fragments,
 }
 
 impl fmt::Debug for Conntrack {
@@ -149,7 +155,14 @@ impl Conntrack {
             timeouts: config.timeouts,
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             sweep_cursor: AtomicUsize::new(0),
+            fragments: Fragments::new(FRAGMENT_CAPACITY),
         }
+    }
+
+    /// The fragment table that goes with the flows: later fragments of a
+    /// datagram take its first fragment's ports from it.
+    pub fn fragments(&self) -> &Fragments {
+        &self.fragments
     }
 
     /// Hot path: finds the flow of this packet (either direction), advances its
