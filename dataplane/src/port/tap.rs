@@ -56,14 +56,14 @@ pub struct PodLink {
     pub ipv6: Option<Ipv6Addr>,
 }
 
-pub(super) fn check_name(name: &str) -> Result<(), PortError> {
+pub(crate) fn check_name(name: &str) -> Result<(), PortError> {
     tap::check_ifname(name).map_err(|source| PortError::InvalidName {
         name: name.to_string(),
         source,
     })
 }
 
-pub(super) fn open_netns(path: &Path) -> Result<NetNs, PortError> {
+pub(crate) fn open_netns(path: &Path) -> Result<NetNs, PortError> {
     NetNs::open(path).map_err(|source| PortError::NetnsOpen {
         netns: path.to_path_buf(),
         source,
