@@ -159,7 +159,10 @@ fn pod_add_labels_follow_the_rules_of_tweed_label() {
             r#"{{"version":1,"request":{{"pod_add":{{"container_id":"c","netns":"/x","ifname":"eth0","labels":{labels}}}}}}}"#
         )
     };
-    assert_eq!(check(&add(r#"{"app":"web","example.com/tier":"a-1"}"#)), Ok(()));
+    assert_eq!(
+        check(&add(r#"{"app":"web","example.com/tier":"a-1"}"#)),
+        Ok(())
+    );
     for (labels, field) in [
         (r#"{"bad key":"x"}"#, "pod_add.labels"),
         (r#"{"-app":"x"}"#, "pod_add.labels"),

@@ -15,6 +15,7 @@ use crate::api::{ApiError, ErrorKind, Handler, Request, ResponseBody, ServerHand
 use crate::cluster::record::SubnetClaim;
 use crate::cluster::{NodeRecord, keys};
 use crate::dataplane::DataplaneError;
+use crate::dataplane::supervisor::PROBE_TIMEOUT;
 use crate::ipam::{Attachment, IpamError};
 use crate::metrics::{MetricsSnapshot, PoolUsage};
 use crate::pods::{PodError, PodRecord, PodRequest};
@@ -218,7 +219,18 @@ fn nodes(daemon: &Daemon) -> Vec<NodeInfo> {
 
 async fn status(daemon: &Daemon) -> StatusReply {
     let state = daemon.supervisor.state();
-    let ports = daemon.supervisor.dataplane().ports().await;
+    // Answers at once while the supervisor knows the dataplane is down, and
+    // within the health check's timeout otherwise.
+    let ports = if state.up {
+        daemon
+            .supervisor
+            .dataplane()
+            .within(PROBE_TIMEOUT)
+            .ports()
+            .await
+    } else {
+        Err(DataplaneError::Down)
+    };
     let health = daemon.health.lock().expect("health lock").peers();
     let peers = nodes(daemon)
         .into_iter()
@@ -242,7 +254,7 @@ async fn status(daemon: &Daemon) -> StatusReply {
             restarts: state.restarts,
             socket: daemon.supervisor.dataplane().socket().display().to_string(),
             ports: ports.as_ref().map_or(0, Vec::len),
-            error: ports.err().map(|e| e.to_string()).or(state.error),
+            error: state.error.or(ports.err().map(|e| e.to_string())),
         },
         peers,
     }
@@ -250,7 +262,12 @@ async fn status(daemon: &Daemon) -> StatusReply {
 
 /// The metrics of this node now.
 pub async fn metrics_snapshot(daemon: &Daemon) -> MetricsSnapshot {
-    let dataplane = daemon.supervisor.dataplane().stats().await.ok();
+    let dataplane = if daemon.supervisor.state().up {
+        let dp = daemon.supervisor.dataplane().within(PROBE_TIMEOUT);
+        dp.stats().await.ok()
+    } else {
+        None
+    };
     let peers = daemon.health.lock().expect("health lock").peers();
     MetricsSnapshot {
         node: daemon.config.node_name.clone(),
