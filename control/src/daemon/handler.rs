@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use super::{Daemon, policy_ops};
 use crate::api::node::{
     DataplaneStatus, NodeInfo, NodeKind, NodesReply, PeerAdd, PeerStatus, PeersReply, StatusReply,
+    StoreStatus,
 };
 use crate::api::pod::{PodInfo, PodsReply, ReleasedReply};
 use crate::api::proto::RoutesReply;
@@ -248,6 +249,14 @@ async fn status(daemon: &Daemon) -> StatusReply {
     StatusReply {
         node: node_info(&daemon.record(), NodeKind::This),
         store: daemon.store_description.clone(),
+        store_health: {
+            let health = daemon.store.health();
+            StoreStatus {
+                up: !health.failing,
+                error: health.error,
+                failures: health.failures,
+            }
+        },
         dataplane: DataplaneStatus {
             up: state.up && ports.is_ok(),
             pid: state.pid,
@@ -273,6 +282,7 @@ pub async fn metrics_snapshot(daemon: &Daemon) -> MetricsSnapshot {
         node: daemon.config.node_name.clone(),
         dataplane,
         dataplane_restarts: daemon.supervisor.state().restarts,
+        store: daemon.store.health(),
         peers,
         ipam: daemon
             .pods
