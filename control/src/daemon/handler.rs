@@ -401,7 +401,7 @@ fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 }
 
 pub(super) fn store_error(e: StoreError) -> ApiError {
-    ApiError::unavailable("the cluster store", e)
+    ApiError::unavailable("the cluster store", crate::store::error_chain(&e))
 }
 
 fn dataplane_error(e: DataplaneError) -> ApiError {
@@ -424,7 +424,9 @@ fn pod_error(e: PodError) -> ApiError {
     match e {
         PodError::Ipam(e @ IpamError::PoolExhausted { .. }) => ApiError::exhausted(e.to_string()),
         PodError::Ipam(e) => ApiError::invalid(e.to_string()),
-        PodError::Store { step, source } => ApiError::unavailable(step, source),
+        PodError::Store { step, source } => {
+            ApiError::unavailable(step, crate::store::error_chain(&source))
+        }
         PodError::Dataplane { step, source } => {
             let inner = dataplane_error(source);
             ApiError::new(inner.kind, format!("{step}: {}", inner.message))
