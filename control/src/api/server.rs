@@ -188,13 +188,18 @@ async fn accept_loop(
     own_uid: u32,
 ) {
     let mut connections = JoinSet::new();
+    let mut refused: u64 = 0;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let Some(admission) = gate.admit() else {
                         let max = gate.limits().max_connections;
-                        tracing::warn!(max, "control api: refused a connection over the cap");
+                        refused += 1;
+                        // A flood is logged, not every connection of it.
+                        if refused.is_power_of_two() {
+                            tracing::warn!(max, refused, "control api: refused connections over the cap");
+                        }
                         refuse(stream, &limits::too_many(max, "daemon"));
                         continue;
                     };

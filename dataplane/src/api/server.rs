@@ -161,6 +161,7 @@ fn accept_loop(
     gate: &Arc<Gate>,
     own_uid: u32,
 ) {
+    let mut refused: u64 = 0;
     loop {
         let accepted = listener.accept();
         if shutdown.load(Ordering::SeqCst) {
@@ -170,7 +171,11 @@ fn accept_loop(
             Ok((stream, _)) => {
                 let Some(admission) = gate.admit() else {
                     let max = gate.limits().max_connections;
-                    tracing::warn!(max, "api: refused a connection over the cap");
+                    refused += 1;
+                    // A flood is logged, not every connection of it.
+                    if refused.is_power_of_two() {
+                        tracing::warn!(max, refused, "api: refused connections over the cap");
+                    }
                     refuse(stream, &limits::too_many(max, "dataplane"));
                     continue;
                 };
