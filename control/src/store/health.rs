@@ -25,10 +25,16 @@ pub struct StoreHealth {
 }
 
 /// A store that records the outcome of every call (see the module docs).
-#[derive(Debug)]
+/// It shows as the store it wraps (`EmbeddedStore { path: .. }`).
 pub struct Monitored {
     inner: Arc<dyn Store>,
     health: Mutex<StoreHealth>,
+}
+
+impl std::fmt::Debug for Monitored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
 }
 
 impl Monitored {
