@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tweed_dataplane::api::proto::{ErrorKind, PortAdd};
+use tweed_suite::control::links;
 use tweed_suite::netns::Netns;
 use tweed_suite::node::Node;
 use tweed_suite::pod::{IFNAME, Pod};
@@ -35,19 +36,6 @@ fn add_request(name: &str, netns: &str, ipv4: &str) -> PortAdd {
         mac: None,
         mtu: None,
     }
-}
-
-/// The links of `netns` other than `lo`.
-fn links(netns: &Netns) -> Vec<String> {
-    netns
-        .ip_json(&["link", "show"])
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l["ifname"].as_str())
-        .filter(|n| *n != "lo")
-        .map(str::to_owned)
-        .collect()
 }
 
 #[test]

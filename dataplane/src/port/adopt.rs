@@ -17,15 +17,13 @@
 //! asks for (tweed derives a pod's MAC from its address, so a tap of another
 //! pod, or anybody else's, does not match). Anything else stays a conflict.
 
-use std::net::IpAddr;
-
 use rtnetlink::Handle;
 use rtnetlink::packet_core::Nla;
 use rtnetlink::packet_route::link::{InfoData, InfoTun, LinkAttribute, LinkInfo, LinkMessage};
 
 use super::PortError;
-use super::netlink::{self as nl, NlError, with_netlink_on_this_thread};
-use super::tap::{GATEWAY_V4, GATEWAY_V6, PodLink, check_name, make_persistent, open_netns};
+use super::netlink::{self as nl, with_netlink_on_this_thread};
+use super::tap::{PodLink, check_name, configure, make_persistent, open_netns};
 use crate::sys::tap::{self, TapQueue};
 
 /// `IFLA_TUN_*` attributes (linux/if_link.h).
@@ -150,74 +148,8 @@ async fn adopt_here(h: Handle, link: PodLink, queues: usize) -> Result<Vec<TapQu
         source,
     })?;
     make_persistent(&qs, &link.ifname)?;
-    ensure_configured(&h, &link, found.header.index).await?;
+    configure(&h, &link, true).await?;
     Ok(qs)
-}
-
-/// Gives an existing tap what a new one gets (see `tap::configure`),
-/// accepting what it has already: MTU, MAC, addresses, up, routes.
-async fn ensure_configured(h: &Handle, link: &PodLink, index: u32) -> Result<(), PortError> {
-    let netns = || link.netns.clone();
-    let ifname = || link.ifname.clone();
-    nl::set_mtu(h, index, u32::from(link.mtu))
-        .await
-        .map_err(|source| PortError::LinkSetMtu {
-            netns: netns(),
-            ifname: ifname(),
-            mtu: link.mtu,
-            source,
-        })?;
-    let addrs = link
-        .ipv4
-        .map(IpAddr::V4)
-        .into_iter()
-        .chain(link.ipv6.map(IpAddr::V6));
-    for addr in addrs {
-        exists_ok(nl::add_host_address(h, index, addr).await).map_err(|source| {
-            PortError::AddressAdd {
-                netns: netns(),
-                ifname: ifname(),
-                addr,
-                source,
-            }
-        })?;
-    }
-    nl::set_up(h, index)
-        .await
-        .map_err(|source| PortError::LinkUp {
-            netns: netns(),
-            ifname: ifname(),
-            source,
-        })?;
-    let route_err = |route: &'static str| {
-        move |source| PortError::RouteAdd {
-            netns: netns(),
-            ifname: ifname(),
-            route,
-            source,
-        }
-    };
-    if link.ipv4.is_some() {
-        exists_ok(nl::add_link_route_v4(h, index, GATEWAY_V4).await)
-            .map_err(route_err("169.254.1.1/32 scope link"))?;
-        exists_ok(nl::add_default_v4(h, index, GATEWAY_V4).await)
-            .map_err(route_err("default via 169.254.1.1"))?;
-    }
-    if link.ipv6.is_some() {
-        exists_ok(nl::add_default_v6(h, index, GATEWAY_V6).await)
-            .map_err(route_err("default via fe80::1"))?;
-    }
-    Ok(())
-}
-
-/// An addition that found what it adds already there succeeded.
-fn exists_ok(result: Result<(), NlError>) -> Result<(), NlError> {
-    match result {
-        Err(e) if matches!(&*e, rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == libc::EEXIST) => {
-            Ok(())
-        }
-        other => other,
-    }
 }
 
 #[cfg(test)]
