@@ -127,7 +127,16 @@ impl Dataplane {
         let path = self.socket.clone();
         let idle = self.idle.clone();
         let op = request.op().name();
-        let permit = self.calls.clone().acquire_owned().await;
+        // Waiting for a turn counts against the call's time too.
+        let permit = tokio::time::timeout(timeout, self.calls.clone().acquire_owned())
+            .await
+            .map_err(|_| DataplaneError::Unavailable {
+                path: self.socket.to_path_buf(),
+                source: io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{CONCURRENT} calls to the dataplane are still in flight"),
+                ),
+            })?;
         let joined = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut client = match reuse(&idle) {

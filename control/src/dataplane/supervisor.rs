@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use super::client::Dataplane;
+use super::client::{Dataplane, DataplaneError};
 use crate::config::DaemonConfig;
 
 /// How long a new dataplane may take to answer.
@@ -211,7 +211,8 @@ impl Supervisor {
             let why = match self.exited().await {
                 Some(why) => why,
                 None => match self.dataplane.within(PROBE_TIMEOUT).ports().await {
-                    Ok(_) => {
+                    // A refusal (too many connections, say) is an answer too.
+                    Ok(_) | Err(DataplaneError::Refused { .. }) => {
                         misses = 0;
                         self.mark_up_again();
                         continue;
