@@ -57,6 +57,20 @@ impl SingleNode {
         Self { daemon, underlay }
     }
 
+    /// [`SingleNode::start`] with the daemon's state directory at `state`
+    /// (e.g. a small tmpfs).
+    pub fn start_with_state(
+        prefix: &str,
+        base: &str,
+        state: &std::path::Path,
+        args: &[&str],
+    ) -> Self {
+        let underlay = Underlay::new(prefix, base, 1);
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let daemon = Daemon::start_with_state(underlay.node(0), "node0", state, &args);
+        Self { daemon, underlay }
+    }
+
     /// The daemon.
     pub fn daemon(&self) -> &Daemon {
         &self.daemon

@@ -56,6 +56,22 @@ impl Daemon {
     /// [`Daemon::start`] with another binary standing in for `tweed` (the
     /// harness's own tests use a fake one); the CLI runs it too.
     pub fn start_binary(bin: PathBuf, netns: &Netns, name: &str, args: &[String]) -> Self {
+        Self::start_full(bin, netns, name, None, args)
+    }
+
+    /// [`Daemon::start`] with `--state-dir STATE` (e.g. a small tmpfs)
+    /// instead of DIR/state.
+    pub fn start_with_state(netns: &Netns, name: &str, state: &Path, args: &[String]) -> Self {
+        Self::start_full(bins::bin(TWEED), netns, name, Some(state), args)
+    }
+
+    fn start_full(
+        bin: PathBuf,
+        netns: &Netns,
+        name: &str,
+        state: Option<&Path>,
+        args: &[String],
+    ) -> Self {
         assert!(
             !name.is_empty() && !name.contains('/'),
             "node name {name:?} must be a non-empty file name"
@@ -67,7 +83,8 @@ impl Daemon {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-        let args = daemon_args(name, &dir, args);
+        let state = state.map_or_else(|| dir.join("state"), Path::to_path_buf);
+        let args = daemon_args(name, &dir, &state, args);
         let mut daemon = Self {
             child: None,
             bin,
@@ -102,7 +119,9 @@ impl Daemon {
 
     /// `--state-dir`: what survives a restart.
     pub fn state_dir(&self) -> PathBuf {
-        self.dir.join("state")
+        let at = self.args.iter().position(|a| a == "--state-dir");
+        at.and_then(|i| self.args.get(i + 1))
+            .map_or_else(|| self.dir.join("state"), PathBuf::from)
     }
 
     /// The control socket, `run/control.sock`.
@@ -289,8 +308,8 @@ impl Drop for Daemon {
     }
 }
 
-/// `daemon --node-name NAME --run-dir DIR/run --state-dir DIR/state EXTRA...`.
-fn daemon_args(name: &str, dir: &Path, extra: &[String]) -> Vec<String> {
+/// `daemon --node-name NAME --run-dir DIR/run --state-dir STATE EXTRA...`.
+fn daemon_args(name: &str, dir: &Path, state: &Path, extra: &[String]) -> Vec<String> {
     let mut args = vec![
         "daemon".to_owned(),
         "--node-name".to_owned(),
@@ -298,7 +317,7 @@ fn daemon_args(name: &str, dir: &Path, extra: &[String]) -> Vec<String> {
         "--run-dir".to_owned(),
         dir.join("run").display().to_string(),
         "--state-dir".to_owned(),
-        dir.join("state").display().to_string(),
+        state.display().to_string(),
     ];
     args.extend(extra.iter().cloned());
     args
@@ -348,7 +367,12 @@ mod tests {
 
     #[test]
     fn daemon_args_put_the_harness_flags_before_the_callers() {
-        let args = daemon_args("node0", Path::new("/tmp/d"), &["--x".to_owned()]);
+        let args = daemon_args(
+            "node0",
+            Path::new("/tmp/d"),
+            Path::new("/tmp/d/state"),
+            &["--x".to_owned()],
+        );
         assert_eq!(
             args,
             [

@@ -15,6 +15,7 @@
 //! - [`pod`]: a pod: a netns attached to a node through `port_add`.
 //! - [`traffic`]: ping, checked TCP transfers, UDP round trips, TCP connects.
 //! - [`poll`]: waiting for a condition with a deadline instead of sleeping.
+//! - [`tmpfs`]: a small tmpfs to fill up, for the disk-full tests.
 //! - [`underlay`]: N node namespaces on one bridged switch namespace.
 //! - [`etcd`]: a private etcd inside a namespace.
 //! - [`daemon`]: a `tweed daemon` in a node namespace, and its CLI.
@@ -44,6 +45,7 @@ pub mod pod;
 pub mod poll;
 pub mod privileged;
 pub mod process;
+pub mod tmpfs;
 pub mod traffic;
 pub mod underlay;
 pub mod workload;

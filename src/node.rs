@@ -49,6 +49,18 @@ impl Node {
     /// already be configured there, with `extra` flags appended (e.g.
     /// `["--vxlan-port", "8472"]`). Returns once the API answers.
     pub fn start(netns: Netns, prefix: &str, underlay_ip: IpAddr, extra: &[&str]) -> Self {
+        Self::start_with_state(netns, prefix, underlay_ip, None, extra)
+    }
+
+    /// [`Node::start`] with the state file in `state_dir` (e.g. a small
+    /// tmpfs) instead of DIR.
+    pub fn start_with_state(
+        netns: Netns,
+        prefix: &str,
+        underlay_ip: IpAddr,
+        state_dir: Option<&Path>,
+        extra: &[&str],
+    ) -> Self {
         let dir = PathBuf::from(format!("/tmp/tw-{prefix}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
@@ -57,7 +69,7 @@ impl Node {
             "--socket".into(),
             socket.display().to_string(),
             "--state-dir".into(),
-            dir.display().to_string(),
+            state_dir.unwrap_or(&dir).display().to_string(),
             "--underlay-ip".into(),
             underlay_ip.to_string(),
             "--workers".into(),
@@ -80,11 +92,30 @@ impl Node {
     /// `192.168.250.1`) lives on the node's loopback as a /32 (not every
     /// kernel has the `dummy` link type), and the dataplane binds it.
     pub fn standalone(prefix: &str, underlay: &str, extra: &[&str]) -> Self {
+        Self::standalone_with_state(prefix, underlay, None, extra)
+    }
+
+    /// [`Node::standalone`] with the state file in `state_dir`.
+    pub fn standalone_with_state(
+        prefix: &str,
+        underlay: &str,
+        state_dir: Option<&Path>,
+        extra: &[&str],
+    ) -> Self {
         let netns = Netns::new(prefix, "node");
         let ip: IpAddr = underlay.parse().expect("underlay is an address");
         let len = if ip.is_ipv4() { "32" } else { "128" };
         netns.ip(&["addr", "add", &format!("{ip}/{len}"), "dev", "lo"]);
-        Self::start(netns, prefix, ip, extra)
+        Self::start_with_state(netns, prefix, ip, state_dir, extra)
+    }
+
+    /// The state file (`dataplane-state.json` in the state directory).
+    pub fn state_file(&self) -> PathBuf {
+        let at = self.args.iter().position(|a| a == "--state-dir");
+        let dir = at
+            .and_then(|i| self.args.get(i + 1))
+            .map_or(self.dir.clone(), PathBuf::from);
+        dir.join("dataplane-state.json")
     }
 
     /// A connection through the dataplane crate's own API client (bounded by

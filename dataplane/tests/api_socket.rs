@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tweed_dataplane::api::limits::Limits;
+use tweed_dataplane::api::line_client::LineClient;
 use tweed_dataplane::api::proto::{Empty, NameArgs, PortsReply, RouteSpec, RouteVia, VERSION};
 use tweed_dataplane::api::{
-    ApiError, Client, ClientError, ErrorKind, Handler, MAX_LINE, Request, ResponseBody,
-    ServerHandle, serve,
+    ApiError, Client, ClientError, ErrorKind, Handler, LIMITS, MAX_LINE, Request, ResponseBody,
+    ServerHandle, serve, serve_with,
 };
 
 /// Records every request that reaches it.
@@ -51,6 +54,11 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with(LIMITS)
+    }
+
+    /// A server with other bounds.
+    fn with(limits: Limits) -> Fixture {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "tweed-api-{}-{}",
@@ -62,8 +70,13 @@ impl Fixture {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let path = dir.join("api.sock");
         let recorder = Arc::new(Recorder::default());
-        let server =
-            serve(&path, recorder.clone(), Arc::new(AtomicBool::new(false))).expect("serve");
+        let server = serve_with(
+            &path,
+            recorder.clone(),
+            Arc::new(AtomicBool::new(false)),
+            limits,
+        )
+        .expect("serve");
         Fixture {
             recorder,
             server: Some(server),
@@ -396,4 +409,131 @@ fn a_connection_from_another_uid_is_forbidden() {
         .client()
         .call(Request::PortList(Empty {}))
         .expect("root is allowed");
+}
+
+/// Small bounds, for the tests of the bounds.
+fn small(max_connections: usize, buffer_budget: usize) -> Limits {
+    Limits {
+        max_line: 8 << 20,
+        max_connections,
+        request_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(2),
+        buffer_budget,
+    }
+}
+
+/// The error message of a raw reply line.
+fn message_of(reply: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(reply).expect("reply is JSON");
+    value["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+const PORT_LIST: &str = r#"{"version":1,"request":{"port_list":{}}}"#;
+
+#[test]
+fn connections_over_the_cap_are_refused_with_a_clear_error() {
+    let fixture = Fixture::with(small(2, 1 << 20));
+    let mut first = LineClient::connect(&fixture.path).expect("connect");
+    let mut second = LineClient::connect(&fixture.path).expect("connect");
+    // Both are served (a reply proves the server took them).
+    for client in [&mut first, &mut second] {
+        let reply = client.call_raw(PORT_LIST).expect("reply");
+        assert_eq!(kind_of(&reply), None, "{reply}");
+    }
+    let mut third = LineClient::connect(&fixture.path).expect("connect");
+    let reply = third.call_raw(PORT_LIST).expect("the refusal");
+    assert_eq!(kind_of(&reply).as_deref(), Some("io"), "{reply}");
+    assert!(
+        message_of(&reply).contains("at most 2 connections"),
+        "{reply}"
+    );
+    drop(first);
+    // The freed place is taken as soon as the server sees the close.
+    let mut answered = None;
+    let ok = poll(|| {
+        let Ok(mut client) = LineClient::connect(&fixture.path) else {
+            return false;
+        };
+        answered = client.call_raw(PORT_LIST).ok();
+        answered.as_deref().is_some_and(|r| kind_of(r).is_none())
+    });
+    assert!(
+        ok,
+        "a new connection is served once one closed: {answered:?}"
+    );
+}
+
+#[test]
+fn a_request_that_never_ends_is_answered_and_closed() {
+    let fixture = Fixture::with(small(4, 1 << 20));
+    let mut stream = UnixStream::connect(&fixture.path).expect("connect");
+    stream
+        .write_all(br#"{"version":1,"request":"#)
+        .expect("half a request");
+    let mut reply = String::new();
+    let mut reader = std::io::BufReader::new(stream);
+    std::io::BufRead::read_line(&mut reader, &mut reply).expect("the server answers");
+    assert_eq!(
+        kind_of(reply.trim_end()).as_deref(),
+        Some("invalid"),
+        "{reply}"
+    );
+    assert!(
+        message_of(&reply).contains("did not arrive whole"),
+        "{reply}"
+    );
+    let mut rest = String::new();
+    let _ = reader.read_to_string(&mut rest);
+    assert!(rest.is_empty(), "then the connection is closed: {rest:?}");
+    assert!(fixture.recorder.calls().is_empty());
+}
+
+#[test]
+fn an_idle_connection_is_closed() {
+    let fixture = Fixture::with(small(4, 1 << 20));
+    let mut stream = UnixStream::connect(&fixture.path).expect("connect");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("the server closes it");
+    assert!(rest.is_empty(), "closed without a word: {rest:?}");
+}
+
+#[test]
+fn lines_that_together_pass_the_budget_are_refused_as_busy() {
+    let budget = 3 << 20;
+    let fixture = Fixture::with(small(4, budget));
+    // A holds 2.5 MiB of a line: once the write returns, the server has read
+    // all but what the socket buffers (a few hundred KiB).
+    let mut a = UnixStream::connect(&fixture.path).expect("connect");
+    a.write_all(&vec![b' '; (5 << 20) / 2])
+        .expect("A's partial line");
+    let mut b = LineClient::connect(&fixture.path).expect("connect");
+    let line = format!("{PORT_LIST}{}", " ".repeat((3 << 20) / 2));
+    let reply = b.call_raw(&line).expect("B's refusal");
+    assert_eq!(kind_of(&reply).as_deref(), Some("io"), "{reply}");
+    assert!(message_of(&reply).contains("busy"), "{reply}");
+    drop(a);
+    let mut answered = None;
+    let ok = poll(|| {
+        let Ok(mut client) = LineClient::connect(&fixture.path) else {
+            return false;
+        };
+        answered = client.call_raw(&line).ok();
+        answered.as_deref().is_some_and(|r| kind_of(r).is_none())
+    });
+    assert!(ok, "the same line passes once A is gone: {answered:?}");
+}
+
+/// Polls `f` every 50 ms for up to 10 s.
+fn poll(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }

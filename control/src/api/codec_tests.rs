@@ -161,3 +161,18 @@ fn simple_requests_have_stable_lines() {
         r#"{"version":1,"request":{"peer_remove":{"name":"e"}}}"#
     );
 }
+
+#[test]
+fn a_label_given_twice_is_invalid_not_the_last_one_wins() {
+    let err = decode_request(
+        r#"{"version":1,"request":{"pod_add":{"container_id":"c","netns":"/x","ifname":"eth0","labels":{"app":"a","app":"b"}}}}"#,
+    )
+    .expect_err("a repeated key");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert!(
+        err.message
+            .starts_with("request.pod_add.labels: key `app` is given twice"),
+        "{}",
+        err.message
+    );
+}

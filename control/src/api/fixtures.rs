@@ -7,7 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use tweed_dataplane::api::proto::{RouteTarget, VerdictSpec};
 use tweed_dataplane::api::report::{ActionStats, ConntrackStats, PortStats, WorkerStats};
 
-use super::node::{DataplaneStatus, NodeInfo, NodeKind, PeerAdd, PeerStatus, StatusReply};
+use super::node::{
+    DataplaneStatus, NodeInfo, NodeKind, PeerAdd, PeerStatus, StatusReply, StoreStatus,
+};
 use super::pod::{GcArgs, PodAdd, PodDel, PodInfo};
 use super::proto::{
     Backend, Empty, MacAddr, NameArgs, Protocol, Request, RouteInfo, StatsReply, TraceFrom,
@@ -63,6 +65,11 @@ pub fn status() -> StatusReply {
     StatusReply {
         node: this_node(),
         store: "embedded /var/lib/tweed/state.redb".into(),
+        store_health: StoreStatus {
+            up: true,
+            error: None,
+            failures: 0,
+        },
         dataplane: DataplaneStatus {
             up: true,
             pid: Some(4242),

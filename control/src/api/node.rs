@@ -70,6 +70,18 @@ pub struct DataplaneStatus {
     pub error: Option<String>,
 }
 
+/// Whether the store works, as the daemon's calls showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreStatus {
+    /// The last call that reached the store worked.
+    pub up: bool,
+    /// Why the last call failed, while it is down.
+    pub error: Option<String>,
+    /// Calls that failed since the daemon started.
+    pub failures: u64,
+}
+
 /// A peer node and whether it can be reached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,6 +104,8 @@ pub struct StatusReply {
     pub node: NodeInfo,
     /// The store: `embedded PATH` or `etcd ENDPOINTS`.
     pub store: String,
+    /// Whether the store works.
+    pub store_health: StoreStatus,
     /// The dataplane process.
     pub dataplane: DataplaneStatus,
     /// Every other node and static peer.

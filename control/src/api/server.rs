@@ -8,13 +8,20 @@
 //! A connection handles one request at a time, so its replies come back in
 //! the order of its requests.
 //!
+//! [`LIMITS`] bound what clients can take (see
+//! `tweed_dataplane::api::limits`): 256 connections at once, a request line
+//! of at most 16 MiB that must arrive within 10 s of its first byte, idle
+//! connections closed after 5 minutes, and 64 MiB for all partial lines
+//! together. The socket file is created with mode 0600 (no window in which
+//! others may connect).
+//!
 //! A request reaches the handler only if the peer is root or the server's
 //! own uid, the line is JSON of the right version and shape, and
 //! [`validate::request`] passes; everything else is answered here.
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,8 +33,10 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tweed_dataplane::api::envelope;
+use tweed_dataplane::api::limits::{self, Admission, Gate, Limits};
 use tweed_dataplane::api::line::{self, Line};
 use tweed_dataplane::sys::cred::peer_uid;
+use tweed_dataplane::sys::umask::bind_owner_only;
 
 use super::codec::encode_response;
 use super::proto::{ApiError, Request, ResponseBody, VERSION};
@@ -36,6 +45,15 @@ use super::validate;
 /// The longest request line accepted; a longer one is answered with an
 /// error and the connection closed.
 pub const MAX_LINE: usize = 16 << 20;
+
+/// The control socket's bounds.
+pub const LIMITS: Limits = Limits {
+    max_line: MAX_LINE,
+    max_connections: 256,
+    request_timeout: Duration::from_secs(10),
+    idle_timeout: Duration::from_secs(300),
+    buffer_budget: 64 << 20,
+};
 
 /// A client that does not read its reply for this long is disconnected.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -112,6 +130,15 @@ impl Drop for ServerHandle {
 /// refusing if another server answers there), makes it mode 0600 and serves
 /// it on the current tokio runtime until the handle is dropped.
 pub async fn serve(path: &Path, handler: Arc<dyn Handler>) -> Result<ServerHandle, ServeError> {
+    serve_with(path, handler, LIMITS).await
+}
+
+/// [`serve`] with other bounds than [`LIMITS`] (tests use small ones).
+pub async fn serve_with(
+    path: &Path,
+    handler: Arc<dyn Handler>,
+    limits: Limits,
+) -> Result<ServerHandle, ServeError> {
     let step = |step: &'static str| {
         move |source: io::Error| ServeError::Io {
             step,
@@ -139,27 +166,47 @@ pub async fn serve(path: &Path, handler: Arc<dyn Handler>) -> Result<ServerHandl
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(step("creating the directory of"))?;
     }
-    let listener = UnixListener::bind(path).map_err(step("binding"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(step("setting mode 0600 on"))?;
+    let listener = bind_owner_only(path)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            UnixListener::from_std(l)
+        })
+        .map_err(step("binding"))?;
     // The socket file is created with the effective uid: ours.
     let own_uid = std::fs::metadata(path).map_err(step("inspecting"))?.uid();
-    let accept = tokio::spawn(accept_loop(listener, handler, own_uid));
+    let accept = tokio::spawn(accept_loop(listener, handler, Gate::new(limits), own_uid));
     Ok(ServerHandle {
         path: path.to_owned(),
         accept: Some(accept),
     })
 }
 
-async fn accept_loop(listener: UnixListener, handler: Arc<dyn Handler>, own_uid: u32) {
+async fn accept_loop(
+    listener: UnixListener,
+    handler: Arc<dyn Handler>,
+    gate: Arc<Gate>,
+    own_uid: u32,
+) {
     let mut connections = JoinSet::new();
+    let mut refused: u64 = 0;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    let Some(admission) = gate.admit() else {
+                        let max = gate.limits().max_connections;
+                        refused += 1;
+                        // A flood is logged, not every connection of it.
+                        if refused.is_power_of_two() {
+                            tracing::warn!(max, refused, "control api: refused connections over the cap");
+                        }
+                        refuse(stream, &limits::too_many(max, "daemon"));
+                        continue;
+                    };
                     let handler = Arc::clone(&handler);
+                    let limits = *gate.limits();
                     connections.spawn(async move {
-                        if let Err(e) = connection(stream, &*handler, own_uid).await {
+                        if let Err(e) = connection(stream, &*handler, admission, &limits, own_uid).await {
                             tracing::debug!("control api: connection ended: {e}");
                         }
                     });
@@ -176,32 +223,91 @@ async fn accept_loop(listener: UnixListener, handler: Arc<dyn Handler>, own_uid:
     }
 }
 
-/// Reads one line into `buf` (cleared first), at most [`MAX_LINE`] bytes,
-/// without its newline or a trailing `\r`.
-async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, buf: &mut Vec<u8>) -> io::Result<Line> {
+/// Answers a connection that will not be served with one error line and
+/// closes it, without waiting on the client.
+fn refuse(stream: UnixStream, message: &str) {
+    let mut line = encode_response(&Err(ApiError::unavailable("connect", message)));
+    line.push('\n');
+    let _ = stream.try_write(line.as_bytes());
+}
+
+/// How reading a request line ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Read {
+    /// As [`line::feed`] says.
+    Line(Line),
+    /// No request began within the idle timeout.
+    Idle,
+    /// A request began and did not end within the request timeout.
+    TooSlow,
+    /// The line would pass the shared buffer budget.
+    Busy,
+}
+
+/// Reads one line into `buf` (cleared first), without its newline or a
+/// trailing `\r`, within the bounds of `limits` and the budget of
+/// `admission`.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    admission: &mut Admission,
+    limits: &Limits,
+) -> io::Result<Read> {
     buf.clear();
+    // The first bytes may take the idle timeout; the rest of the line, the
+    // request timeout from there.
+    let mut deadline = tokio::time::Instant::now() + limits.idle_timeout;
+    let mut started = false;
     loop {
-        let (used, end) = line::feed(buf, reader.fill_buf().await?, MAX_LINE);
+        let available = match tokio::time::timeout_at(deadline, reader.fill_buf()).await {
+            Ok(available) => available?,
+            Err(_) if started => return Ok(Read::TooSlow),
+            Err(_) => return Ok(Read::Idle),
+        };
+        if !started && !available.is_empty() {
+            started = true;
+            deadline = tokio::time::Instant::now() + limits.request_timeout;
+        }
+        let (used, end) = line::feed(buf, available, limits.max_line);
         reader.consume(used);
+        if !admission.charge(buf.len()) {
+            return Ok(Read::Busy);
+        }
         if let Some(end) = end {
-            return Ok(end);
+            return Ok(Read::Line(end));
         }
     }
 }
 
-async fn connection(stream: UnixStream, handler: &dyn Handler, own_uid: u32) -> io::Result<()> {
+async fn connection(
+    stream: UnixStream,
+    handler: &dyn Handler,
+    mut admission: Admission,
+    limits: &Limits,
+    own_uid: u32,
+) -> io::Result<()> {
     let allowed: Result<(), ApiError> = envelope::authorise(peer_uid(stream.as_raw_fd()), own_uid);
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
     loop {
-        let reply = match read_line(&mut reader, &mut buf).await? {
-            Line::Eof => return Ok(()),
-            Line::TooLong => {
-                return write_reply(&mut writer, &Err(envelope::too_long(MAX_LINE))).await;
+        let read = read_line(&mut reader, &mut buf, &mut admission, limits).await?;
+        let reply = match read {
+            Read::Idle | Read::Line(Line::Eof) => return Ok(()),
+            Read::TooSlow => {
+                let error = ApiError::invalid(limits::too_slow(limits.request_timeout));
+                return write_reply(&mut writer, &Err(error)).await;
             }
-            Line::Complete if buf.iter().all(u8::is_ascii_whitespace) => continue,
-            Line::Complete => {
+            Read::Busy => {
+                let busy = limits::busy(limits.buffer_budget, "daemon");
+                let error = ApiError::unavailable("read the request", busy);
+                return write_reply(&mut writer, &Err(error)).await;
+            }
+            Read::Line(Line::TooLong) => {
+                return write_reply(&mut writer, &Err(envelope::too_long(limits.max_line))).await;
+            }
+            Read::Line(Line::Complete) if buf.iter().all(u8::is_ascii_whitespace) => continue,
+            Read::Line(Line::Complete) => {
                 if let Err(error) = &allowed {
                     tracing::warn!("control api: refused a request: {error}");
                     return write_reply(&mut writer, &Err(error.clone())).await;
@@ -209,6 +315,11 @@ async fn connection(stream: UnixStream, handler: &dyn Handler, own_uid: u32) -> 
                 answer(&buf, handler).await
             }
         };
+        // A large line's buffer is not kept while the connection idles.
+        if buf.capacity() > limits::FREE_BYTES {
+            buf = Vec::new();
+        }
+        admission.release();
         write_reply(&mut writer, &reply).await?;
     }
 }

@@ -8,6 +8,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Mutex;
 
+use tweed_dataplane::api::limits::Limits;
+
 use super::*;
 use crate::api::client::{Client, ClientError};
 use crate::api::fixtures::{self, TempDir};
@@ -60,11 +62,17 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Fixture {
+        Fixture::with(LIMITS).await
+    }
+
+    /// A server with other bounds.
+    async fn with(limits: Limits) -> Fixture {
         let dir = TempDir::new("api-server").expect("temp dir");
         let recorder = Arc::new(Recorder::default());
-        let server = serve(
+        let server = serve_with(
             &dir.path().join("control.sock"),
             Arc::clone(&recorder) as Arc<dyn Handler>,
+            limits,
         )
         .await
         .expect("serve");
@@ -287,4 +295,58 @@ fn a_missing_socket_says_the_daemon_is_not_running() {
             }
         }
     }
+}
+
+/// Small bounds, for the tests of the bounds.
+fn small(max_connections: usize) -> Limits {
+    Limits {
+        max_line: 1 << 20,
+        max_connections,
+        request_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(60),
+        buffer_budget: 1 << 20,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_over_the_cap_is_told_to_try_again() {
+    let fixture = Fixture::with(small(1)).await;
+    let path = fixture.path();
+    let (first, refused) = blocking(move || {
+        let mut first = Client::connect(&path).expect("connect");
+        let served = first.call(Request::PodList(Empty {}));
+        let mut second = Client::connect(&path).expect("connect");
+        let refused = second.call_raw(r#"{"version":1,"request":{"pod_list":{}}}"#);
+        (served, refused.expect("the refusal"))
+    })
+    .await;
+    assert!(first.is_ok(), "{first:?}");
+    let error = error_of(&refused);
+    assert_eq!(error.kind, ErrorKind::Unavailable, "{error:?}");
+    assert!(error.message.contains("at most 1 connections"), "{error:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_never_ends_is_answered_and_closed() {
+    let fixture = Fixture::with(small(4)).await;
+    let path = fixture.path();
+    let (reply, rest) = blocking(move || {
+        use std::io::{BufRead, Read, Write};
+        let mut stream = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+        stream
+            .write_all(br#"{"version":1,"request":"#)
+            .expect("half a request");
+        let mut reader = std::io::BufReader::new(stream);
+        let mut reply = String::new();
+        reader.read_line(&mut reply).expect("an answer");
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+        (reply, rest)
+    })
+    .await;
+    let error = error_of(reply.trim_end());
+    assert_eq!(error.kind, ErrorKind::Invalid, "{error:?}");
+    assert!(error.message.contains("did not arrive whole"), "{error:?}");
+    assert!(rest.is_empty(), "then closed: {rest:?}");
+    assert!(fixture.recorder.calls().is_empty());
 }

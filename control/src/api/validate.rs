@@ -173,6 +173,9 @@ pub fn pod_add(args: &PodAdd) -> Result<(), ApiError> {
     if let Some(name) = &args.name {
         pod_name_part("pod_add.name", name)?;
     }
+    // The same rules as `tweed label pod`: a pod cannot be given labels at
+    // ADD that it could never be given, or removed, later.
+    crate::policy::check_labels("pod_add", &args.labels, &[]).map_err(ApiError::invalid)?;
     if let Some(mtu) = args.mtu
         && mtu < MIN_MTU
     {

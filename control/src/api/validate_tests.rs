@@ -151,3 +151,30 @@ fn trace_uses_the_dataplane_checks() {
     );
     assert!(msg.starts_with("trace.protocol: "), "{msg}");
 }
+
+#[test]
+fn pod_add_labels_follow_the_rules_of_tweed_label() {
+    let add = |labels: &str| {
+        format!(
+            r#"{{"version":1,"request":{{"pod_add":{{"container_id":"c","netns":"/x","ifname":"eth0","labels":{labels}}}}}}}"#
+        )
+    };
+    assert_eq!(
+        check(&add(r#"{"app":"web","example.com/tier":"a-1"}"#)),
+        Ok(())
+    );
+    for (labels, field) in [
+        (r#"{"bad key":"x"}"#, "pod_add.labels"),
+        (r#"{"-app":"x"}"#, "pod_add.labels"),
+        (r#"{"app":"not ok!"}"#, "pod_add.labels.app"),
+    ] {
+        let line = add(labels);
+        let text = message(&line);
+        assert!(text.starts_with(field), "{line}: {text}");
+        // `tweed label pod` refuses the same.
+        let label = format!(
+            r#"{{"version":1,"request":{{"label_pod":{{"namespace":"n","name":"p","labels":{labels}}}}}}}"#
+        );
+        assert!(check(&label).is_err(), "{label}");
+    }
+}

@@ -58,6 +58,19 @@ fn dataplane_line(dp: &DataplaneStatus) -> String {
     format!("{} ({})", parts.join(", "), dp.socket)
 }
 
+fn store_line(status: &StatusReply) -> String {
+    let health = &status.store_health;
+    let state = if health.up { "up" } else { "failing" };
+    match health.failures {
+        0 => format!("{}, {state}", status.store),
+        n => format!(
+            "{}, {state} ({} since start)",
+            status.store,
+            plural(n, "failed call")
+        ),
+    }
+}
+
 fn reachable(peer: &PeerStatus) -> &'static str {
     match peer.reachable {
         Some(true) => "yes",
@@ -79,9 +92,12 @@ pub fn render_status(status: &StatusReply) -> String {
             format!("{} (vtep {})", node.underlay_ip, node.vtep_mac),
         ),
         ("backend", backend(node.backend).to_owned()),
-        ("store", status.store.clone()),
+        ("store", store_line(status)),
         ("dataplane", dataplane_line(&status.dataplane)),
     ];
+    if let Some(error) = &status.store_health.error {
+        pairs.insert(pairs.len() - 1, ("store error", error.clone()));
+    }
     if let Some(error) = &status.dataplane.error {
         pairs.push(("dataplane error", error.clone()));
     }

@@ -11,7 +11,7 @@ subnets:       10.244.1.0/24, fd00:1::/64
 node address:  192.168.0.1
 underlay:      192.168.0.1 (vtep 02:00:00:00:01:01)
 backend:       vxlan
-store:         embedded /var/lib/tweed/state.redb
+store:         embedded /var/lib/tweed/state.redb, up
 dataplane:     up, pid 4242, 1 restart, 2 ports (/run/tweed/dataplane.sock)
 
 NAME   KIND    SUBNETS        UNDERLAY     BACKEND  REACHABLE  RTT
@@ -41,6 +41,23 @@ fn status_with_the_dataplane_down_and_no_peers() {
         "{out}"
     );
     assert!(out.ends_with("\nno peers\n"), "{out}");
+}
+
+#[test]
+fn a_failing_store_shows_why() {
+    let mut status = fixtures::status();
+    status.store_health.up = false;
+    status.store_health.failures = 3;
+    status.store_health.error = Some("put failed: No space left on device".into());
+    let out = render_status(&status);
+    assert!(
+        out.contains(
+            "store:         embedded /var/lib/tweed/state.redb, failing (3 failed calls since start)\n\
+             store error:   put failed: No space left on device\n\
+             dataplane:     up"
+        ),
+        "{out}"
+    );
 }
 
 #[test]

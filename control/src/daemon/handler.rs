@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use super::{Daemon, policy_ops};
 use crate::api::node::{
     DataplaneStatus, NodeInfo, NodeKind, NodesReply, PeerAdd, PeerStatus, PeersReply, StatusReply,
+    StoreStatus,
 };
 use crate::api::pod::{PodInfo, PodsReply, ReleasedReply};
 use crate::api::proto::RoutesReply;
@@ -15,6 +16,7 @@ use crate::api::{ApiError, ErrorKind, Handler, Request, ResponseBody, ServerHand
 use crate::cluster::record::SubnetClaim;
 use crate::cluster::{NodeRecord, keys};
 use crate::dataplane::DataplaneError;
+use crate::dataplane::supervisor::PROBE_TIMEOUT;
 use crate::ipam::{Attachment, IpamError};
 use crate::metrics::{MetricsSnapshot, PoolUsage};
 use crate::pods::{PodError, PodRecord, PodRequest};
@@ -218,7 +220,18 @@ fn nodes(daemon: &Daemon) -> Vec<NodeInfo> {
 
 async fn status(daemon: &Daemon) -> StatusReply {
     let state = daemon.supervisor.state();
-    let ports = daemon.supervisor.dataplane().ports().await;
+    // Answers at once while the supervisor knows the dataplane is down, and
+    // within the health check's timeout otherwise.
+    let ports = if state.up {
+        daemon
+            .supervisor
+            .dataplane()
+            .within(PROBE_TIMEOUT)
+            .ports()
+            .await
+    } else {
+        Err(DataplaneError::Down)
+    };
     let health = daemon.health.lock().expect("health lock").peers();
     let peers = nodes(daemon)
         .into_iter()
@@ -236,13 +249,21 @@ async fn status(daemon: &Daemon) -> StatusReply {
     StatusReply {
         node: node_info(&daemon.record(), NodeKind::This),
         store: daemon.store_description.clone(),
+        store_health: {
+            let health = daemon.store.health();
+            StoreStatus {
+                up: !health.failing,
+                error: health.error,
+                failures: health.failures,
+            }
+        },
         dataplane: DataplaneStatus {
             up: state.up && ports.is_ok(),
             pid: state.pid,
             restarts: state.restarts,
             socket: daemon.supervisor.dataplane().socket().display().to_string(),
             ports: ports.as_ref().map_or(0, Vec::len),
-            error: ports.err().map(|e| e.to_string()).or(state.error),
+            error: state.error.or(ports.err().map(|e| e.to_string())),
         },
         peers,
     }
@@ -250,12 +271,18 @@ async fn status(daemon: &Daemon) -> StatusReply {
 
 /// The metrics of this node now.
 pub async fn metrics_snapshot(daemon: &Daemon) -> MetricsSnapshot {
-    let dataplane = daemon.supervisor.dataplane().stats().await.ok();
+    let dataplane = if daemon.supervisor.state().up {
+        let dp = daemon.supervisor.dataplane().within(PROBE_TIMEOUT);
+        dp.stats().await.ok()
+    } else {
+        None
+    };
     let peers = daemon.health.lock().expect("health lock").peers();
     MetricsSnapshot {
         node: daemon.config.node_name.clone(),
         dataplane,
         dataplane_restarts: daemon.supervisor.state().restarts,
+        store: daemon.store.health(),
         peers,
         ipam: daemon
             .pods
@@ -376,7 +403,7 @@ fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 }
 
 pub(super) fn store_error(e: StoreError) -> ApiError {
-    ApiError::unavailable("the cluster store", e)
+    ApiError::unavailable("the cluster store", crate::store::error_chain(&e))
 }
 
 fn dataplane_error(e: DataplaneError) -> ApiError {
@@ -399,7 +426,9 @@ fn pod_error(e: PodError) -> ApiError {
     match e {
         PodError::Ipam(e @ IpamError::PoolExhausted { .. }) => ApiError::exhausted(e.to_string()),
         PodError::Ipam(e) => ApiError::invalid(e.to_string()),
-        PodError::Store { step, source } => ApiError::unavailable(step, source),
+        PodError::Store { step, source } => {
+            ApiError::unavailable(step, crate::store::error_chain(&source))
+        }
         PodError::Dataplane { step, source } => {
             let inner = dataplane_error(source);
             ApiError::new(inner.kind, format!("{step}: {}", inner.message))

@@ -67,13 +67,23 @@ pub fn recall(config: &DaemonConfig) -> Memory {
         .unwrap_or_default()
 }
 
-/// Writes the memory atomically (temp file, rename).
+/// Writes the memory atomically (temp file, rename), mode 0600: it says
+/// which subnets the node holds, nobody else's business.
 pub fn remember(config: &DaemonConfig, memory: &Memory) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = memory_path(config);
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?,
-    )?;
+    let json = serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    // A temp file left by an older version keeps its mode otherwise.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(&json)?;
+    drop(file);
     std::fs::rename(tmp, path)
 }

@@ -7,12 +7,20 @@
 //! ADD and DEL on a loaded machine. An idle connection the dataplane has
 //! closed (it stopped or restarted) is noticed and dropped before use, and a
 //! connection on which a call failed is never reused, so no connection state
-//! survives a dataplane restart.
+//! survives a dataplane restart. A connection idle for [`MAX_IDLE`] is not
+//! reused either: the dataplane closes idle connections after five minutes,
+//! and one it is closing must never carry a request.
+//!
+//! At most [`CONCURRENT`] calls run at once, well under the dataplane's cap
+//! on connections, so a burst of CNI ADDs queues here instead of being
+//! refused there.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
 
 use tweed_dataplane::api::proto::{
     Empty, NameArgs, PeerSpec, PortAdd, PortInfo, RouteInfo, RouteSpec,
@@ -25,6 +33,12 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Idle connections kept for later calls, at most (calls rarely overlap).
 const IDLE: usize = 4;
+
+/// How long an idle connection may be kept for reuse.
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
+/// Calls in flight at once, at most (the dataplane serves 64 connections).
+const CONCURRENT: usize = 32;
 
 /// Why a dataplane call failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +63,9 @@ pub enum DataplaneError {
         /// Its answer.
         error: ApiError,
     },
+    /// The supervisor knows the dataplane is down (not asked).
+    #[error("the dataplane is down; the daemon is starting a new one")]
+    Down,
     /// It answered with the wrong kind of body.
     #[error("the dataplane answered {op} with an unexpected reply")]
     Unexpected {
@@ -72,7 +89,9 @@ impl DataplaneError {
 #[derive(Clone, Debug)]
 pub struct Dataplane {
     socket: Arc<PathBuf>,
-    idle: Arc<Mutex<Vec<Client>>>,
+    idle: Arc<Mutex<Vec<(Client, Instant)>>>,
+    calls: Arc<Semaphore>,
+    timeout: Duration,
 }
 
 impl Dataplane {
@@ -81,6 +100,8 @@ impl Dataplane {
         Dataplane {
             socket: Arc::new(socket.to_owned()),
             idle: Arc::new(Mutex::new(Vec::new())),
+            calls: Arc::new(Semaphore::new(CONCURRENT)),
+            timeout: CALL_TIMEOUT,
         }
     }
 
@@ -89,17 +110,45 @@ impl Dataplane {
         &self.socket
     }
 
+    /// The same API (sharing its connections), whose calls wait at most
+    /// `timeout` for an answer instead of [`CALL_TIMEOUT`]: for the health
+    /// check and `status`, which must not wait as long as a slow call may.
+    pub fn within(&self, timeout: Duration) -> Dataplane {
+        Dataplane {
+            timeout,
+            ..self.clone()
+        }
+    }
+
     /// Sends one request, on an idle connection if there is one that is
     /// still open, else on a new one.
     pub async fn call(&self, request: Request) -> Result<ResponseBody, DataplaneError> {
+        let timeout = self.timeout;
         let path = self.socket.clone();
         let idle = self.idle.clone();
         let op = request.op().name();
+        // Waiting for a turn counts against the call's time too.
+        let permit = tokio::time::timeout(timeout, self.calls.clone().acquire_owned())
+            .await
+            .map_err(|_| DataplaneError::Unavailable {
+                path: self.socket.to_path_buf(),
+                source: io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{CONCURRENT} calls to the dataplane are still in flight"),
+                ),
+            })?;
         let joined = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut client = match reuse(&idle) {
                 Some(client) => client,
                 None => connect(&path)?,
             };
+            client
+                .set_timeout(Some(timeout))
+                .map_err(|source| DataplaneError::Unavailable {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             let result = client.call(request);
             if matches!(result, Ok(_) | Err(ClientError::Api(_))) {
                 keep(&idle, client);
@@ -222,24 +271,20 @@ impl Dataplane {
     }
 }
 
-/// A new connection with the call timeout.
+/// A new connection.
 fn connect(path: &Path) -> Result<Client, DataplaneError> {
-    let unavailable = |source| DataplaneError::Unavailable {
+    Client::connect(path).map_err(|source| DataplaneError::Unavailable {
         path: path.to_path_buf(),
         source,
-    };
-    let client = Client::connect(path).map_err(unavailable)?;
-    client
-        .set_timeout(Some(CALL_TIMEOUT))
-        .map_err(unavailable)?;
-    Ok(client)
+    })
 }
 
-/// An idle connection that is still open, if any (stale ones are dropped).
-fn reuse(idle: &Mutex<Vec<Client>>) -> Option<Client> {
+/// An idle connection that is still open and not idle for too long, if any
+/// (the others are dropped).
+fn reuse(idle: &Mutex<Vec<(Client, Instant)>>) -> Option<Client> {
     let mut idle = idle.lock().ok()?;
-    while let Some(mut client) = idle.pop() {
-        if !client.is_stale() {
+    while let Some((mut client, since)) = idle.pop() {
+        if since.elapsed() < MAX_IDLE && !client.is_stale() {
             return Some(client);
         }
     }
@@ -247,11 +292,11 @@ fn reuse(idle: &Mutex<Vec<Client>>) -> Option<Client> {
 }
 
 /// Keeps a connection that just answered for a later call.
-fn keep(idle: &Mutex<Vec<Client>>, client: Client) {
+fn keep(idle: &Mutex<Vec<(Client, Instant)>>, client: Client) {
     if let Ok(mut idle) = idle.lock()
         && idle.len() < IDLE
     {
-        idle.push(client);
+        idle.push((client, Instant::now()));
     }
 }
 

@@ -3,10 +3,17 @@
 //! At start the daemon attaches to a dataplane that already answers on the
 //! socket (one a previous daemon left running: the dataplane outlives a daemon
 //! crash or upgrade, so pod traffic does not stop), or spawns its own. From then
-//! on a monitor notices when it dies (its own child: the exit; an attached
-//! one: the socket stops answering) and starts a new one, with a back-off, and
-//! bumps the *generation*: every change of generation makes the daemon push its
-//! whole state again (resync).
+//! on a monitor looks every [`CHECK_EVERY`]: a dataplane that exited (its own
+//! child: the exit; an attached one: its pid is gone) is started again at once;
+//! one that is alive but does not answer its API within [`PROBE_TIMEOUT`]
+//! [`HUNG_MISSES`] times in a row (stopped, deadlocked, stuck in the kernel) is
+//! killed (SIGKILL) and replaced, the same for a child and an attached one. A
+//! new one is started with a back-off, and the *generation* bumped: every change
+//! of generation makes the daemon push its whole state again (resync).
+//!
+//! The state `status` shows is kept here, so `status` (and CNI STATUS) answers
+//! from it at once while the dataplane does not: `up` is false from the first
+//! missed check.
 //!
 //! The child's pid is written to `RUN_DIR/dataplane.pid`, so a restarted daemon
 //! (or an operator) can find the dataplane it attached to. A clean daemon stop
@@ -20,15 +27,19 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use super::client::Dataplane;
+use super::client::{Dataplane, DataplaneError};
 use crate::config::DaemonConfig;
 
 /// How long a new dataplane may take to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often the monitor looks.
-const CHECK_EVERY: Duration = Duration::from_millis(500);
-/// Failed checks before an attached (not spawned) dataplane counts as dead.
-const ATTACHED_MISSES: u32 = 3;
+pub const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// How long a health check waits for the API's answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Missed health checks in a row before a live dataplane counts as hung.
+pub const HUNG_MISSES: u32 = 3;
+/// How long a killed dataplane may take to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(5);
 /// The longest pause between restart attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -132,7 +143,7 @@ impl Supervisor {
 
     /// Attaches to a running dataplane or spawns one; returns once it answers.
     pub async fn start(&self) -> Result<(), SupervisorError> {
-        if self.dataplane.alive().await {
+        if self.dataplane.within(PROBE_TIMEOUT).alive().await {
             let pid = std::fs::read_to_string(&self.pid_file)
                 .ok()
                 .and_then(|s| s.trim().parse().ok());
@@ -166,7 +177,7 @@ impl Supervisor {
                     "exited at start ({status})"
                 )));
             }
-            if self.dataplane.alive().await {
+            if self.dataplane.within(PROBE_TIMEOUT).alive().await {
                 break;
             }
             if tokio::time::Instant::now() > deadline {
@@ -198,7 +209,8 @@ impl Supervisor {
         state.error = Some(error);
     }
 
-    /// Watches the dataplane until `shutdown` fires, restarting it when it dies.
+    /// Watches the dataplane until `shutdown` fires, restarting it when it
+    /// dies or hangs.
     pub async fn monitor(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut misses = 0u32;
         loop {
@@ -206,36 +218,85 @@ impl Supervisor {
                 _ = tokio::time::sleep(CHECK_EVERY) => {}
                 _ = shutdown.changed() => return,
             }
-            let exited = {
-                let mut child = self.child.lock().await;
-                match child.as_mut().map(Child::try_wait) {
-                    Some(Ok(Some(status))) => {
-                        *child = None;
-                        Some(format!("exited ({status})"))
-                    }
-                    _ => None,
-                }
-            };
-            let dead = match exited {
-                Some(why) => Some(why),
-                None => {
-                    if self.dataplane.alive().await {
+            let why = match self.exited().await {
+                Some(why) => why,
+                None => match self.dataplane.within(PROBE_TIMEOUT).ports().await {
+                    // A refusal (too many connections, say) is an answer too.
+                    Ok(_) | Err(DataplaneError::Refused { .. }) => {
                         misses = 0;
-                        self.state.lock().expect("state lock").up = true;
-                        None
-                    } else {
-                        misses += 1;
-                        (misses >= ATTACHED_MISSES && self.child.lock().await.is_none())
-                            .then(|| "stopped answering".to_owned())
+                        self.mark_up_again();
+                        continue;
                     }
-                }
+                    Err(e) => {
+                        misses += 1;
+                        let error = format!(
+                            "the dataplane did not answer a health check ({misses} of {HUNG_MISSES} in a row): {e}"
+                        );
+                        tracing::warn!("{error}");
+                        self.mark_down(error);
+                        if misses < HUNG_MISSES {
+                            continue;
+                        }
+                        self.kill().await;
+                        format!("stopped answering ({HUNG_MISSES} health checks missed; killed it)")
+                    }
+                },
             };
-            let Some(why) = dead else { continue };
             misses = 0;
-            tracing::error!(reason = %why, "the dataplane died; starting a new one");
+            tracing::error!(reason = %why, "the dataplane is gone; starting a new one");
             self.mark_down(format!("the dataplane {why}"));
             self.restart_until_up(&mut shutdown).await;
         }
+    }
+
+    /// Why the dataplane is no longer running, if it is not: our child
+    /// exited, or the attached one's pid is gone.
+    async fn exited(&self) -> Option<String> {
+        let mut child = self.child.lock().await;
+        if let Some(running) = child.as_mut() {
+            return match running.try_wait() {
+                Ok(Some(status)) => {
+                    *child = None;
+                    Some(format!("exited ({status})"))
+                }
+                _ => None,
+            };
+        }
+        drop(child);
+        let pid = self.state().pid?;
+        (!is_dataplane(pid)).then(|| format!("(pid {pid}) exited"))
+    }
+
+    /// Kills a dataplane that does not answer (SIGKILL: a stopped process
+    /// would never handle SIGTERM) and waits until it is gone, so that the
+    /// next one can bind its sockets.
+    async fn kill(&self) {
+        let mut child = self.child.lock().await;
+        if let Some(mut running) = child.take() {
+            let _ = running.start_kill();
+            if tokio::time::timeout(KILL_WAIT, running.wait())
+                .await
+                .is_err()
+            {
+                tracing::error!("the killed dataplane did not exit in {KILL_WAIT:?}");
+            }
+            return;
+        }
+        drop(child);
+        let Some(pid) = self.state().pid.filter(|pid| is_dataplane(*pid)) else {
+            return;
+        };
+        crate::sys::kill(pid);
+        let deadline = tokio::time::Instant::now() + KILL_WAIT;
+        while is_dataplane(pid) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn mark_up_again(&self) {
+        let mut state = self.state.lock().expect("state lock");
+        state.up = true;
+        state.error = None;
     }
 
     async fn restart_until_up(&self, shutdown: &mut watch::Receiver<bool>) {
@@ -294,8 +355,22 @@ impl Supervisor {
     }
 }
 
-/// Whether process `pid` runs `tweed-dataplane` (its `comm`, at most 15 bytes).
+/// Whether process `pid` runs `tweed-dataplane` (its `comm`, at most 15
+/// bytes) and has not exited (a zombie has exited).
 fn is_dataplane(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| comm.trim_end() == "tweed-dataplane")
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim_end() == "tweed-dataplane");
+    comm && !is_zombie(pid)
+}
+
+/// Whether process `pid` is a zombie (state `Z` in `/proc/PID/stat`).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // "PID (COMM) STATE ...": the state follows the last ')'.
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().next().map(|s| s == "Z")
+        })
+        .unwrap_or(false)
 }

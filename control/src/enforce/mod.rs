@@ -133,8 +133,10 @@ impl Enforcer {
     }
 
     /// Compiles every local pod's rule sets and pushes those that changed,
-    /// all in one `policy_set_many` (one snapshot in the dataplane); if that
-    /// is refused (a port went away meanwhile), port by port.
+    /// in `policy_set_many` batches of at most [`plan::BATCH_BYTES`] (one
+    /// snapshot each in the dataplane: one for all of them but on a large
+    /// node); a batch that is refused (a port went away meanwhile), port by
+    /// port.
     async fn push(&self, state: &mut State) {
         let wanted = self.compile(&state.inputs);
         state.pushed.retain(|port, _| wanted.contains_key(port));
@@ -142,26 +144,29 @@ impl Enforcer {
         if sets.is_empty() {
             return;
         }
-        let names: Vec<String> = sets.iter().map(|s| s.name.clone()).collect();
-        let pushed = match self.dataplane.policy_set_many(sets.clone()).await {
-            Ok(()) => names,
-            Err(e) => {
-                tracing::debug!(error = %e, "pushing policy in one batch; retrying port by port");
-                let mut pushed = Vec::new();
-                for set in sets {
-                    let name = set.name.clone();
-                    match self.dataplane.policy_set(set).await {
-                        Ok(()) => pushed.push(name),
-                        // A port being created or removed right now; the
-                        // next change or resync pushes it again.
-                        Err(e) => {
-                            tracing::warn!(port = %name, error = %e, "pushing a pod's policy")
+        let mut pushed = Vec::new();
+        // Batches keep each request well under the dataplane's line limit;
+        // each is one snapshot there.
+        for batch in plan::batches(sets, plan::BATCH_BYTES) {
+            let names: Vec<String> = batch.iter().map(|s| s.name.clone()).collect();
+            match self.dataplane.policy_set_many(batch.clone()).await {
+                Ok(()) => pushed.extend(names),
+                Err(e) => {
+                    tracing::debug!(error = %e, "pushing policy in one batch; retrying port by port");
+                    for set in batch {
+                        let name = set.name.clone();
+                        match self.dataplane.policy_set(set).await {
+                            Ok(()) => pushed.push(name),
+                            // A port being created or removed right now; the
+                            // next change or resync pushes it again.
+                            Err(e) => {
+                                tracing::warn!(port = %name, error = %e, "pushing a pod's policy")
+                            }
                         }
                     }
                 }
-                pushed
             }
-        };
+        }
         for name in pushed {
             if let Some(rules) = wanted.get(&name) {
                 state.pushed.insert(name, rules.clone());

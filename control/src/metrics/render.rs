@@ -36,6 +36,18 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
         "Times the daemon restarted the dataplane.",
     )
     .sample(&[], snapshot.dataplane_restarts);
+    e.family(
+        "tweed_store_up",
+        Kind::Gauge,
+        "Whether the store's last call worked (1) or failed (0); see tweed status for why.",
+    )
+    .sample(&[], u64::from(!snapshot.store.failing));
+    e.family(
+        "tweed_store_errors_total",
+        Kind::Counter,
+        "Store calls that failed (the store unreachable or failing, not a refused request).",
+    )
+    .sample(&[], snapshot.store.failures);
     if let Some(stats) = &snapshot.dataplane {
         render_workers(&mut e, &stats.workers);
         render_dataplane(&mut e, stats);

@@ -13,6 +13,7 @@ use super::render;
 use crate::health::PeerHealth;
 use crate::metrics::checker::{check, value};
 use crate::metrics::{MetricsSnapshot, PoolUsage};
+use crate::store::StoreHealth;
 
 const ODD_PORT: &str = "ns/we\"ird\\pod\nname";
 
@@ -85,6 +86,7 @@ fn snapshot(dataplane: Option<StatsReply>) -> MetricsSnapshot {
         node: "node-a".into(),
         dataplane,
         dataplane_restarts: 2,
+        store: StoreHealth::default(),
         peers: vec![
             peer("node-b", Some(true), Some(1500)),
             peer("node-c", Some(false), None),
@@ -108,6 +110,8 @@ fn full_snapshot_is_well_formed_in_a_stable_order() {
             "tweed_node_info",
             "tweed_dataplane_up",
             "tweed_dataplane_restarts_total",
+            "tweed_store_up",
+            "tweed_store_errors_total",
             "tweed_worker_rx_packets_total",
             "tweed_worker_tx_packets_total",
             "tweed_worker_underlay_rx_packets_total",
@@ -145,6 +149,8 @@ fn values_land_in_their_series() {
         ("tweed_node_info", vec![("node", "node-a")], 1.0),
         ("tweed_dataplane_up", vec![], 1.0),
         ("tweed_dataplane_restarts_total", vec![], 2.0),
+        ("tweed_store_up", vec![], 1.0),
+        ("tweed_store_errors_total", vec![], 0.0),
         ("tweed_worker_rx_packets_total", vec![("worker", "1")], 20.0),
         ("tweed_worker_tx_packets_total", vec![("worker", "0")], 11.0),
         (
@@ -262,10 +268,25 @@ fn an_empty_node_is_still_well_formed() {
             policy_drops: vec![],
         }),
         dataplane_restarts: 0,
+        store: StoreHealth::default(),
         peers: Vec::new(),
         ipam: Vec::new(),
     };
     let text = render(&empty);
     let (_, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(value(&s, "tweed_peers", &[]), Some(0.0));
+}
+
+#[test]
+fn a_failing_store_shows_down_with_its_error_count() {
+    let mut failing = snapshot(Some(stats()));
+    failing.store = StoreHealth {
+        failing: true,
+        error: Some("put failed".into()),
+        failures: 4,
+    };
+    let text = render(&failing);
+    let (_, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(value(&s, "tweed_store_up", &[]), Some(0.0));
+    assert_eq!(value(&s, "tweed_store_errors_total", &[]), Some(4.0));
 }

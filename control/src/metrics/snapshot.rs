@@ -15,6 +15,9 @@ pub struct MetricsSnapshot {
     pub dataplane: Option<StatsReply>,
     /// How many times the daemon restarted the dataplane.
     pub dataplane_restarts: u64,
+    /// Whether the store works.
+    #[serde(skip)]
+    pub store: crate::store::StoreHealth,
     /// Reachability of every peer, as probed.
     pub peers: Vec<PeerHealth>,
     /// Address usage of each of this node's pod subnets.

@@ -158,6 +158,20 @@ impl StoreError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, StoreError::Unreachable { .. })
     }
+
+    /// True when the store itself failed (unreachable, a backend error, the
+    /// runtime going away), not the request (a missing lease, an invalid key, a
+    /// lost watch, a record that does not decode).
+    pub fn is_the_stores(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unreachable { .. }
+                | StoreError::Open { .. }
+                | StoreError::Embedded { .. }
+                | StoreError::Etcd { .. }
+                | StoreError::Shutdown { .. }
+        )
+    }
 }
 
 /// The source of an [`StoreError::Unreachable`] raised by a timeout.

@@ -39,6 +39,7 @@
 mod embedded;
 mod error;
 mod etcd;
+pub mod health;
 pub mod lease;
 
 use std::fmt;
@@ -53,6 +54,7 @@ use futures::Stream;
 pub use embedded::EmbeddedStore;
 pub use error::{NoAnswer, Op, StoreError};
 pub use etcd::EtcdStore;
+pub use health::{Monitored, StoreHealth};
 pub use lease::{Clock, ManualClock, MonotonicClock};
 
 /// A boxed, sendable future borrowing the store for `'a`.
@@ -187,6 +189,28 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Watches every key under `prefix` for changes committed after this resolves.
     fn watch<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<WatchStream, StoreError>>;
+
+    /// Whether the store works, as far as its calls showed (see [`health`]); a store
+    /// that does not watch itself says it works.
+    fn health(&self) -> StoreHealth {
+        StoreHealth::default()
+    }
+}
+
+/// `e` with its causes, `: `-separated, for a log line or `tweed status`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors repeat their cause in their own message.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Rejects the empty key (etcd has no such key; both backends refuse it alike).
@@ -232,8 +256,13 @@ impl StoreConfig {
 
 /// Opens the configured store: etcd if endpoints are given (checking that it answers),
 /// otherwise the embedded store in the state directory (created if missing), with its
-/// expired-lease sweeper running on the current tokio runtime.
+/// expired-lease sweeper running on the current tokio runtime. Either is [`Monitored`].
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    let store = open_backend(config).await?;
+    Ok(Arc::new(Monitored::new(store)))
+}
+
+async fn open_backend(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     if config.etcd_endpoints.is_empty() {
         std::fs::create_dir_all(&config.state_dir).map_err(|e| StoreError::Open {
             path: config.state_dir.clone(),

@@ -22,6 +22,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::json::{self, RawEnvelope};
+
 /// The error kinds the envelope layer answers with itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -57,28 +59,39 @@ where
     decode_request(line, version)
 }
 
-/// Decodes one request line (without its newline).
+/// Decodes one request line (without its newline), in the order the module
+/// docs give, without building a JSON tree of it (see [`super::json`]): a
+/// repeated key anywhere is `invalid`.
 pub fn decode_request<R, E>(line: &str, version: u32) -> Result<R, E>
 where
     R: DeserializeOwned,
     E: EnvelopeError,
 {
     let invalid = |message: String| E::envelope_error(Kind::Invalid, message);
-    let value: Value = serde_json::from_str(line)
-        .map_err(|e| E::envelope_error(Kind::BadJson, format!("the request is not JSON: {e}")))?;
-    let Value::Object(mut fields) = value else {
+    let envelope: RawEnvelope<'_> = serde_json::from_str(line).map_err(|e| {
+        E::envelope_error(
+            Kind::BadJson,
+            format!("the request is not JSON: {}", json::message(&e)),
+        )
+    })?;
+    if !envelope.object {
         return Err(invalid(format!(
             "the request must be a JSON object {{\"version\":{version},\"request\":{{...}}}}"
         )));
+    }
+    if let Some(field) = &envelope.duplicate {
+        return Err(invalid(format!(
+            "field `{field}` is given twice in the envelope; give it once"
+        )));
+    }
+    let Some(given) = envelope.version else {
+        return Err(invalid(format!(
+            "missing field `version`: add \"version\":{version}"
+        )));
     };
-    match fields.get("version") {
-        None => {
-            return Err(invalid(format!(
-                "missing field `version`: add \"version\":{version}"
-            )));
-        }
-        Some(Value::Number(n)) if n.as_u64() == Some(u64::from(version)) => {}
-        Some(Value::Number(n)) => {
+    match serde_json::from_str::<serde_json::Number>(given.get()) {
+        Ok(n) if n.as_u64() == Some(u64::from(version)) => {}
+        Ok(n) => {
             return Err(E::envelope_error(
                 Kind::UnsupportedVersion,
                 format!(
@@ -87,24 +100,37 @@ where
                 ),
             ));
         }
-        Some(other) => {
+        Err(_) => {
             return Err(invalid(format!(
-                "`version` must be the number {version}, not {other}"
+                "`version` must be the number {version}, not {}",
+                given.get()
             )));
         }
     }
-    if let Some(unknown) = fields.keys().find(|k| *k != "version" && *k != "request") {
+    if let Some(unknown) = &envelope.unknown {
         return Err(invalid(format!(
             "unknown field `{unknown}` in the envelope, expected `version` and `request`"
         )));
     }
-    let request = fields
-        .remove("request")
+    let request = envelope
+        .request
         .ok_or_else(|| invalid("missing field `request`".to_owned()))?;
+    if let Err(dup) = json::unique_keys(request.get()) {
+        let at = if dup.path.is_empty() {
+            "request".to_owned()
+        } else {
+            format!("request.{}", dup.path)
+        };
+        return Err(invalid(format!(
+            "{at}: key `{}` is given twice; give it once",
+            dup.key
+        )));
+    }
     // Decode with the path of the failing field, so a bad value is named.
-    serde_path_to_error::deserialize(request).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_str(request.get());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
+        let inner = json::message(e.inner());
         if path.is_empty() || path == "." {
             invalid(format!("request: {inner}"))
         } else {
@@ -287,6 +313,27 @@ mod tests {
             field.message.starts_with("request.echo.text: "),
             "{field:?}"
         );
+    }
+
+    #[test]
+    fn a_repeated_key_is_invalid_in_the_envelope_and_in_the_request() {
+        let twice = error(br#"{"version":3,"version":3,"request":{"echo":{"text":"a"}}}"#);
+        assert_eq!(twice.kind, "Invalid");
+        assert!(
+            twice.message.contains("`version` is given twice"),
+            "{twice:?}"
+        );
+        let inner = error(br#"{"version":3,"request":{"echo":{"text":"a","text":"b"}}}"#);
+        assert_eq!(inner.kind, "Invalid");
+        assert!(
+            inner
+                .message
+                .starts_with("request.echo: key `text` is given twice"),
+            "{inner:?}"
+        );
+        let ops = error(br#"{"version":3,"request":{"echo":{"text":"a"},"echo":{"text":"b"}}}"#);
+        assert_eq!(ops.kind, "Invalid");
+        assert!(ops.message.contains("`echo` is given twice"), "{ops:?}");
     }
 
     #[test]

@@ -47,9 +47,25 @@ impl LineClient {
         if !out.ends_with('\n') {
             out.push('\n');
         }
-        self.writer.write_all(out.as_bytes())?;
-        self.writer.flush()?;
-        self.read_line()
+        let sent = self
+            .writer
+            .write_all(out.as_bytes())
+            .and_then(|()| self.writer.flush());
+        match sent {
+            Ok(()) => self.read_line(),
+            // The server answered and hung up before taking the whole line
+            // (a refusal: too many connections, a line too long): its
+            // answer is still there to read.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                self.read_line().map_err(|_| e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether an idle connection is no use any more: the server closed it

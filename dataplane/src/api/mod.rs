@@ -5,6 +5,8 @@
 //! - [`report`]: the `stats` and `dump` answers (pure);
 //! - [`envelope`]: the NDJSON envelope and its decoding order, generic over
 //!   the protocol (pure; shared with the control daemon's API);
+//! - [`json`]: reading a request line without a JSON tree, repeated keys
+//!   refused (pure);
 //! - [`codec`]: lines to requests and replies to lines (pure);
 //! - [`validate`]: every check that needs no state, and the conversion of
 //!   rule sets to the classifier's model (pure);
@@ -12,6 +14,8 @@
 //! - [`state`]: the state file a restarted dataplane rebuilds from;
 //! - [`server`]: the socket, peer authorisation and the per-connection loop;
 //!   the state-changing work is a [`Handler`] supplied by the daemon;
+//! - [`limits`]: the connections, time and memory a server gives its
+//!   clients;
 //! - [`line`](mod@line): splitting a stream into bounded request lines (pure);
 //! - [`client`]: a blocking client for the control daemon and tests, over
 //!   [`line_client`], the line transport shared with the control daemon.
@@ -23,6 +27,8 @@
 pub mod client;
 pub mod codec;
 pub mod envelope;
+pub mod json;
+pub mod limits;
 pub mod line;
 pub mod line_client;
 pub mod proto;
@@ -35,6 +41,6 @@ pub mod validate;
 pub use client::{Client, ClientError};
 pub use codec::{decode_request, decode_response, encode_request, encode_response};
 pub use proto::{ApiError, Envelope, ErrorKind, Op, Request, ResponseBody, VERSION};
-pub use server::{Handler, MAX_LINE, ServerHandle, serve};
+pub use server::{Handler, LIMITS, MAX_LINE, ServerHandle, serve, serve_with};
 pub use state::{StateFile, load as load_state, save as save_state};
 pub use trace::{Names, TraceReply};

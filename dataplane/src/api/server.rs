@@ -4,7 +4,11 @@
 //!
 //! Plain std threads: one accepting, one per connection. The API is a
 //! control path with a handful of clients, so a thread per connection is
-//! simpler than an event loop and costs nothing that matters.
+//! simpler than an event loop, and [`LIMITS`] bound what that costs: at
+//! most 64 connections (so 64 threads) at once, a request line of at most
+//! 4 MiB that must arrive within 10 s of its first byte, idle connections
+//! closed after 5 minutes, and 64 MiB for all partial lines together (see
+//! [`super::limits`]).
 //!
 //! A request reaches the handler only if the peer is root or the server's
 //! own uid, the line is JSON of the right version and shape, and
@@ -13,25 +17,37 @@
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::codec::encode_response;
 use super::envelope;
+use super::limits::{self, Admission, Gate, Limits};
 use super::line::{self, Line};
 use super::proto::{ApiError, Request, ResponseBody, VERSION};
 use super::validate;
 use crate::sys::cred::peer_uid;
+use crate::sys::umask::bind_owner_only;
 
 /// The longest request line accepted; a longer one is answered with an
-/// error and the connection closed.
-pub const MAX_LINE: usize = 16 << 20;
+/// error and the connection closed. The largest requests are the daemon's
+/// `policy_set_many`, which it cuts into batches well below this.
+pub const MAX_LINE: usize = 4 << 20;
+
+/// The dataplane API's bounds.
+pub const LIMITS: Limits = Limits {
+    max_line: MAX_LINE,
+    max_connections: 64,
+    request_timeout: Duration::from_secs(10),
+    idle_timeout: Duration::from_secs(300),
+    buffer_budget: 64 << 20,
+};
 
 /// How often a connection blocked on reading looks at the shutdown flag.
 const POLL: Duration = Duration::from_millis(200);
@@ -85,6 +101,16 @@ pub fn serve(
     handler: Arc<dyn Handler>,
     shutdown: Arc<AtomicBool>,
 ) -> io::Result<ServerHandle> {
+    serve_with(path, handler, shutdown, LIMITS)
+}
+
+/// [`serve`] with other bounds than [`LIMITS`] (tests use small ones).
+pub fn serve_with(
+    path: &Path,
+    handler: Arc<dyn Handler>,
+    shutdown: Arc<AtomicBool>,
+    limits: Limits,
+) -> io::Result<ServerHandle> {
     let step = |what: &str, e: io::Error| {
         io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
     };
@@ -110,16 +136,16 @@ pub fn serve(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| step("creating the directory of", e))?;
     }
-    let listener = UnixListener::bind(path).map_err(|e| step("binding", e))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-        .map_err(|e| step("setting mode 0600 on", e))?;
+    // Mode 0600 from the start: no window in which others may connect.
+    let listener = bind_owner_only(path).map_err(|e| step("binding", e))?;
     // The socket file is created with the effective uid: ours.
     let own_uid = fs::metadata(path).map_err(|e| step("inspecting", e))?.uid();
 
     let flag = Arc::clone(&shutdown);
+    let gate = Gate::new(limits);
     let accept = std::thread::Builder::new()
         .name("api-accept".into())
-        .spawn(move || accept_loop(&listener, &handler, &flag, own_uid))
+        .spawn(move || accept_loop(&listener, &handler, &flag, &gate, own_uid))
         .map_err(|e| step("starting the accept thread for", e))?;
     Ok(ServerHandle {
         path: path.to_owned(),
@@ -132,8 +158,10 @@ fn accept_loop(
     listener: &UnixListener,
     handler: &Arc<dyn Handler>,
     shutdown: &Arc<AtomicBool>,
+    gate: &Arc<Gate>,
     own_uid: u32,
 ) {
+    let mut refused: u64 = 0;
     loop {
         let accepted = listener.accept();
         if shutdown.load(Ordering::SeqCst) {
@@ -141,13 +169,27 @@ fn accept_loop(
         }
         match accepted {
             Ok((stream, _)) => {
+                let Some(admission) = gate.admit() else {
+                    let max = gate.limits().max_connections;
+                    refused += 1;
+                    // A flood is logged, not every connection of it.
+                    if refused.is_power_of_two() {
+                        tracing::warn!(max, refused, "api: refused connections over the cap");
+                    }
+                    refuse(stream, &limits::too_many(max, "dataplane"));
+                    continue;
+                };
                 let handler = Arc::clone(handler);
                 let shutdown = Arc::clone(shutdown);
+                let limits = *gate.limits();
                 let spawned =
                     std::thread::Builder::new()
                         .name("api-conn".into())
                         .spawn(move || {
-                            if let Err(e) = connection(stream, &*handler, &shutdown, own_uid) {
+                            let ended = connection(
+                                stream, &*handler, &shutdown, admission, &limits, own_uid,
+                            );
+                            if let Err(e) = ended {
                                 tracing::debug!("api connection ended: {e}");
                             }
                         });
@@ -165,35 +207,76 @@ fn accept_loop(
     }
 }
 
-/// Reads one line into `buf` (cleared first), at most [`MAX_LINE`] bytes;
-/// `None` if the server is shutting down.
+/// Answers a connection that will not be served with one error line and
+/// closes it, without ever blocking the accept loop.
+fn refuse(mut stream: UnixStream, message: &str) {
+    let mut line = encode_response(&Err(ApiError::io("connect", message)));
+    line.push('\n');
+    if stream.set_nonblocking(true).is_ok() {
+        let _ = stream.write_all(line.as_bytes());
+    }
+}
+
+/// How reading a request line ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Read {
+    /// As [`line::feed`] says.
+    Line(Line),
+    /// The server is shutting down.
+    Stopped,
+    /// No request began within the idle timeout.
+    Idle,
+    /// A request began and did not end within the request timeout.
+    TooSlow,
+    /// The line would pass the shared buffer budget.
+    Busy,
+}
+
+/// Reads one line into `buf` (cleared first), within the bounds of `limits`
+/// and the budget of `admission`.
 fn read_line(
     reader: &mut BufReader<UnixStream>,
     buf: &mut Vec<u8>,
     shutdown: &AtomicBool,
-) -> io::Result<Option<Line>> {
+    admission: &mut Admission,
+    limits: &Limits,
+) -> io::Result<Read> {
     buf.clear();
+    let waiting = Instant::now();
+    let mut started: Option<Instant> = None;
     loop {
+        if shutdown.load(Ordering::SeqCst) {
+            return Ok(Read::Stopped);
+        }
+        match started {
+            Some(at) if at.elapsed() > limits.request_timeout => return Ok(Read::TooSlow),
+            None if waiting.elapsed() > limits.idle_timeout => return Ok(Read::Idle),
+            _ => {}
+        }
         let available = match reader.fill_buf() {
             Ok(available) => available,
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
-                if shutdown.load(Ordering::SeqCst) {
-                    return Ok(None);
-                }
                 continue;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let (used, end) = line::feed(buf, available, MAX_LINE);
+        if !available.is_empty() {
+            started.get_or_insert_with(Instant::now);
+        }
+        let (used, end) = line::feed(buf, available, limits.max_line);
         reader.consume(used);
-        if end.is_some() {
-            return Ok(end);
+        if !admission.charge(buf.len()) {
+            return Ok(Read::Busy);
+        }
+        if let Some(end) = end {
+            return Ok(Read::Line(end));
         }
     }
 }
@@ -202,6 +285,8 @@ fn connection(
     stream: UnixStream,
     handler: &dyn Handler,
     shutdown: &AtomicBool,
+    mut admission: Admission,
+    limits: &Limits,
     own_uid: u32,
 ) -> io::Result<()> {
     let allowed: Result<(), ApiError> = envelope::authorise(peer_uid(stream.as_raw_fd()), own_uid);
@@ -211,13 +296,25 @@ fn connection(
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
     loop {
-        let reply = match read_line(&mut reader, &mut buf, shutdown)? {
-            None | Some(Line::Eof) => return Ok(()),
-            Some(Line::TooLong) => {
-                return write_reply(&mut writer, &Err(envelope::too_long(MAX_LINE)));
+        let read = read_line(&mut reader, &mut buf, shutdown, &mut admission, limits)?;
+        let reply = match read {
+            Read::Stopped | Read::Idle | Read::Line(Line::Eof) => return Ok(()),
+            Read::TooSlow => {
+                let error = ApiError::invalid(limits::too_slow(limits.request_timeout));
+                return write_reply(&mut writer, &Err(error));
             }
-            Some(Line::Complete) if buf.iter().all(u8::is_ascii_whitespace) => continue,
-            Some(Line::Complete) => {
+            Read::Busy => {
+                let error = ApiError::io(
+                    "read the request",
+                    limits::busy(limits.buffer_budget, "dataplane"),
+                );
+                return write_reply(&mut writer, &Err(error));
+            }
+            Read::Line(Line::TooLong) => {
+                return write_reply(&mut writer, &Err(envelope::too_long(limits.max_line)));
+            }
+            Read::Line(Line::Complete) if buf.iter().all(u8::is_ascii_whitespace) => continue,
+            Read::Line(Line::Complete) => {
                 if let Err(error) = &allowed {
                     tracing::warn!("api: refused a request: {error}");
                     return write_reply(&mut writer, &Err(error.clone()));
@@ -225,6 +322,11 @@ fn connection(
                 answer(&buf, handler)
             }
         };
+        // A large line's buffer is not kept while the connection idles.
+        if buf.capacity() > limits::FREE_BYTES {
+            buf = Vec::new();
+        }
+        admission.release();
         write_reply(&mut writer, &reply)?;
     }
 }

@@ -4,6 +4,7 @@
 //! interfaces) built on the safe wrappers in [`crate::sys`] and on rtnetlink;
 //! the per-packet path only reads and writes the returned queues and sockets.
 
+pub mod adopt;
 pub mod error;
 pub mod host;
 pub mod netlink;

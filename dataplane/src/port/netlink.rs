@@ -114,6 +114,16 @@ pub fn is_not_found(e: &rtnetlink::Error) -> bool {
         if matches!(m.raw_code().abs(), libc::ENODEV | libc::ENOENT | libc::ESRCH))
 }
 
+/// An addition that found what it adds already there (`EEXIST`) succeeded.
+pub fn exists_ok(result: Result<(), NlError>) -> Result<(), NlError> {
+    match result {
+        Err(e) if matches!(&*e, rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == libc::EEXIST) => {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Looks a link up by name; `None` if there is none.
 pub async fn find_link(h: &Handle, name: &str) -> Result<Option<LinkMessage>, NlError> {
     let mut links = h.link().get().match_name(name).execute();

@@ -56,14 +56,14 @@ pub struct PodLink {
     pub ipv6: Option<Ipv6Addr>,
 }
 
-pub(super) fn check_name(name: &str) -> Result<(), PortError> {
+pub(crate) fn check_name(name: &str) -> Result<(), PortError> {
     tap::check_ifname(name).map_err(|source| PortError::InvalidName {
         name: name.to_string(),
         source,
     })
 }
 
-pub(super) fn open_netns(path: &Path) -> Result<NetNs, PortError> {
+pub(crate) fn open_netns(path: &Path) -> Result<NetNs, PortError> {
     NetNs::open(path).map_err(|source| PortError::NetnsOpen {
         netns: path.to_path_buf(),
         source,
@@ -107,7 +107,7 @@ async fn create_here(h: Handle, link: PodLink, queues: usize) -> Result<Vec<TapQ
     };
     // The tap exists from here on: any failure must remove it.
     let made = match make_persistent(&qs, &link.ifname) {
-        Ok(()) => configure(&h, &link).await,
+        Ok(()) => configure(&h, &link, false).await,
         Err(e) => Err(e),
     };
     match made {
@@ -135,8 +135,17 @@ pub(super) async fn lookup(h: &Handle, netns: &Path, name: &str) -> Result<u32, 
 }
 
 /// Inside the pod netns: MTU, MAC, addresses, qdisc, up, routes. Routes come
-/// last because the kernel refuses a nexthop on a link that is down.
-async fn configure(h: &Handle, link: &PodLink) -> Result<(), PortError> {
+/// last because the kernel refuses a nexthop on a link that is down. An
+/// `existing` tap (one being adopted) keeps the addresses and routes it has
+/// and its qdisc.
+pub(super) async fn configure(h: &Handle, link: &PodLink, existing: bool) -> Result<(), PortError> {
+    let added = |result| {
+        if existing {
+            nl::exists_ok(result)
+        } else {
+            result
+        }
+    };
     let netns = || link.netns.clone();
     let ifname = || link.ifname.clone();
     let index = lookup(h, &link.netns, &link.ifname).await?;
@@ -161,17 +170,17 @@ async fn configure(h: &Handle, link: &PodLink) -> Result<(), PortError> {
         .into_iter()
         .chain(link.ipv6.map(IpAddr::V6));
     for addr in addrs {
-        nl::add_host_address(h, index, addr)
-            .await
-            .map_err(|source| PortError::AddressAdd {
+        added(nl::add_host_address(h, index, addr).await).map_err(|source| {
+            PortError::AddressAdd {
                 netns: netns(),
                 ifname: ifname(),
                 addr,
                 source,
-            })?;
+            }
+        })?;
     }
     // Best effort: the default qdisc works too, only slower to set up.
-    if let Err(e) = nl::set_noqueue(h, index).await {
+    if !existing && let Err(e) = nl::set_noqueue(h, index).await {
         tracing::warn!(ifname = %link.ifname, netns = %link.netns.display(), error = %e, "could not give the tap the noqueue qdisc; keeping the default");
     }
     nl::set_up(h, index)
@@ -190,16 +199,13 @@ async fn configure(h: &Handle, link: &PodLink) -> Result<(), PortError> {
         }
     };
     if link.ipv4.is_some() {
-        nl::add_link_route_v4(h, index, GATEWAY_V4)
-            .await
+        added(nl::add_link_route_v4(h, index, GATEWAY_V4).await)
             .map_err(route_err("169.254.1.1/32 scope link"))?;
-        nl::add_default_v4(h, index, GATEWAY_V4)
-            .await
+        added(nl::add_default_v4(h, index, GATEWAY_V4).await)
             .map_err(route_err("default via 169.254.1.1"))?;
     }
     if link.ipv6.is_some() {
-        nl::add_default_v6(h, index, GATEWAY_V6)
-            .await
+        added(nl::add_default_v6(h, index, GATEWAY_V6).await)
             .map_err(route_err("default via fe80::1"))?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! The only place in this crate where `unsafe` is allowed: ioctls on taps,
-//! `setns`, epoll, batched socket calls and peer credentials. Every block
-//! carries a `// SAFETY:` comment; everything exported here is a safe API.
+//! `setns`, epoll, batched socket calls, peer credentials and a thread's own
+//! umask. Every block carries a `// SAFETY:` comment; everything exported
+//! here is a safe API.
 #![allow(unsafe_code)]
 
 pub mod cred;
@@ -8,6 +9,7 @@ pub mod epoll;
 pub mod mmsg;
 pub mod netns;
 pub mod tap;
+pub mod umask;
 
 use std::io;
 

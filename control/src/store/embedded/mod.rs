@@ -17,6 +17,14 @@
 //!
 //! Watches are a `tokio::sync::broadcast` channel of every event, filtered per watcher:
 //! in-process notification is all a single node needs.
+//!
+//! An I/O error (a full disk, above all) leaves redb unusable until the database is
+//! closed and opened again (every later call fails with "a previous I/O error
+//! occurred"). So the database lives in the locked state as an `Option`: an I/O error
+//! closes it, and the next call opens it again (redb then recovers the file to its last
+//! commit), failing as long as that fails. The store recovers by itself once space is
+//! back, without a daemon restart. The file is created with mode 0600: it holds every
+//! pod's name, labels and netns.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -43,15 +51,16 @@ pub struct EmbeddedStore {
 }
 
 struct Shared {
-    db: Database,
     path: PathBuf,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
     events: broadcast::Sender<WatchEvent>,
 }
 
-/// What the lock protects, besides the database's write side.
+/// What the lock protects: the database (closed after an I/O error until the next
+/// call opens it again) and what is kept beside it in memory.
 struct State {
+    db: Option<Database>,
     revision: u64,
     next_lease: i64,
     leases: Leases,
@@ -72,7 +81,7 @@ impl Shared {
         f: impl FnOnce(&mut Tables<'_>, u64, &mut Batch) -> Result<T, Fail>,
     ) -> Result<T, Fail> {
         let rev = state.revision + 1;
-        let txn = self.db.begin_write()?;
+        let txn = self.db(state)?.begin_write()?;
         let mut batch = Batch::default();
         let out = {
             let mut tables = Tables::open(&txn)?;
@@ -116,8 +125,35 @@ impl Shared {
         }
     }
 
-    fn get(&self, key: &str) -> Result<Option<KeyValue>, Fail> {
-        let txn = self.db.begin_read()?;
+    /// The open database, opening it again if an I/O error closed it.
+    fn db<'s>(&self, state: &'s mut State) -> Result<&'s Database, Fail> {
+        if state.db.is_none() {
+            let db = create_private(&self.path)?;
+            // A commit that failed late may have reached the disk after all.
+            let on_disk = load(&db, self.clock.now())?;
+            state.revision = state.revision.max(on_disk.revision);
+            state.next_lease = state.next_lease.max(on_disk.next_lease);
+            tracing::info!(path = %self.path.display(), "embedded store: opened the database again after an I/O error");
+            state.db = Some(db);
+        }
+        state
+            .db
+            .as_ref()
+            .ok_or_else(|| Fail::Corrupt("the database could not be opened".into()))
+    }
+
+    /// Closes the database after an I/O error, so that the next call opens it again.
+    fn close_after(&self, state: &mut State, fail: &Fail) {
+        if let Fail::Db(e) = fail
+            && is_io(e)
+            && state.db.take().is_some()
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "embedded store: closed the database after an I/O error; the next call opens it again");
+        }
+    }
+
+    fn get(&self, state: &mut State, key: &str) -> Result<Option<KeyValue>, Fail> {
+        let txn = self.db(state)?.begin_read()?;
         let kv = txn.open_table(KV)?;
         Ok(kv.get(key)?.map(|g| {
             let (rev, _, value) = g.value();
@@ -129,8 +165,8 @@ impl Shared {
         }))
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<KeyValue>, Fail> {
-        let txn = self.db.begin_read()?;
+    fn list(&self, state: &mut State, prefix: &str) -> Result<Vec<KeyValue>, Fail> {
+        let txn = self.db(state)?.begin_read()?;
         let kv = txn.open_table(KV)?;
         let mut out = Vec::new();
         for entry in kv.range(prefix..)? {
@@ -167,8 +203,12 @@ impl EmbeddedStore {
             path: path.clone(),
             source,
         };
-        let db = Database::create(&path).map_err(|e| open_err(Box::new(e)))?;
-        let state = load(&db, clock.now()).map_err(|f| match f {
+        let opened = create_private(&path).and_then(|db| {
+            let mut state = load(&db, clock.now())?;
+            state.db = Some(db);
+            Ok(state)
+        });
+        let state = opened.map_err(|f| match f {
             Fail::Db(e) => open_err(Box::new(e)),
             Fail::Corrupt(reason) => open_err(reason.into()),
             Fail::LeaseNotFound(id) => open_err(format!("lease {id} vanished").into()),
@@ -176,7 +216,6 @@ impl EmbeddedStore {
         let (events, _) = broadcast::channel(WATCH_BUFFER);
         Ok(EmbeddedStore {
             shared: Arc::new(Shared {
-                db,
                 path,
                 clock,
                 state: Mutex::new(state),
@@ -202,7 +241,11 @@ impl EmbeddedStore {
                 let Some(shared) = weak.upgrade() else { break };
                 let swept = tokio::task::spawn_blocking(move || {
                     let mut state = shared.lock();
-                    shared.reap_due(&mut state)
+                    let swept = shared.reap_due(&mut state);
+                    if let Err(f) = &swept {
+                        shared.close_after(&mut state, f);
+                    }
+                    swept
                 })
                 .await;
                 match swept {
@@ -228,8 +271,13 @@ impl EmbeddedStore {
         Box::pin(async move {
             let joined = tokio::task::spawn_blocking(move || {
                 let mut state = shared.lock();
-                shared.reap_due(&mut state)?;
-                f(&shared, &mut state)
+                let result = shared
+                    .reap_due(&mut state)
+                    .and_then(|()| f(&shared, &mut state));
+                if let Err(fail) = &result {
+                    shared.close_after(&mut state, fail);
+                }
+                result
             })
             .await;
             match joined {
@@ -245,6 +293,7 @@ impl EmbeddedStore {
 fn load(db: &Database, now: Duration) -> Result<State, Fail> {
     let txn = db.begin_write()?;
     let mut state = State {
+        db: None,
         revision: 0,
         next_lease: 1,
         leases: Leases::new(),
@@ -269,6 +318,28 @@ fn load(db: &Database, now: Duration) -> Result<State, Fail> {
     Ok(state)
 }
 
+/// Opens (or creates) the database file, made mode 0600 first: redb would create it
+/// with the process's umask, readable by everybody.
+fn create_private(path: &Path) -> Result<Database, Fail> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error| Fail::Db(redb::Error::Io(e));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    // A file an older version created keeps its mode otherwise.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    Ok(Database::create(path)?)
+}
+
+/// Whether redb failed on I/O (or because of an earlier I/O failure): then only closing
+/// and opening the database again lets it work on.
+fn is_io(e: &redb::Error) -> bool {
+    matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo)
+}
+
 fn lease_key(id: LeaseId) -> String {
     format!("lease {id}")
 }
@@ -287,12 +358,14 @@ impl Store for EmbeddedStore {
             return Box::pin(async { Err(e) });
         }
         let k = key.to_owned();
-        self.run(Op::Get, key.to_owned(), move |s, _| s.get(&k))
+        self.run(Op::Get, key.to_owned(), move |s, state| s.get(state, &k))
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<KeyValue>, StoreError>> {
         let p = prefix.to_owned();
-        self.run(Op::List, prefix.to_owned(), move |s, _| s.list(&p))
+        self.run(Op::List, prefix.to_owned(), move |s, state| {
+            s.list(state, &p)
+        })
     }
 
     fn put<'a>(

@@ -42,7 +42,8 @@ fail_from_redb!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::DatabaseError
 );
 
 impl Fail {
