@@ -57,6 +57,7 @@ drop_reasons! {
     DecapSpoofed => "decap_spoofed": "an encapsulated packet whose inner source is not in the sending peer's subnets",
     DecapNotLocal => "decap_not_local": "an encapsulated packet for a destination that is not a pod on this node",
     WrongBackend => "wrong_backend": "an encapsulated packet in a format the sending peer does not use",
+    GsoTooSmall => "gso_too_small": "a GSO super-frame whose segment size is below 88 bytes (Linux's smallest TCP MSS), which would split into thousands of packets",
     TunnelPort => "tunnel_port": "UDP from a pod to a node's tunnel port (VXLAN or UDP encapsulation), which would inject overlay packets",
     WrongSourcePort => "wrong_source_port": "an encapsulated packet from a source port the sending peer does not send from",
 }

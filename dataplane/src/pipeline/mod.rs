@@ -44,6 +44,11 @@ use crate::table::peers::Backend;
 use crate::table::tables::Tables;
 use crate::wire::virtio_net::{self, VirtioNetHdr};
 
+/// The smallest segment size a GSO super-frame may ask for: Linux's
+/// smallest TCP MSS (`TCP_MIN_MSS`). Below it a 64 KB super-frame would be
+/// split into thousands of packets.
+pub const MIN_GSO_SIZE: u16 = 88;
+
 /// Where a frame came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ingress {
@@ -121,7 +126,11 @@ impl<'a> Pipeline<'a> {
         if frame.len() < virtio_net::LEN {
             return Err(DropReason::Truncated);
         }
-        VirtioNetHdr::parse(frame.data()).map_err(|_| DropReason::BadVnetHeader)
+        let vnet = VirtioNetHdr::parse(frame.data()).map_err(|_| DropReason::BadVnetHeader)?;
+        if vnet.is_gso() && vnet.gso_size < MIN_GSO_SIZE {
+            return Err(DropReason::GsoTooSmall);
+        }
+        Ok(vnet)
     }
 }
 

@@ -163,6 +163,17 @@ fn case(reason: DropReason) -> (Fixture, Ingress, Vec<u8>) {
             from_underlay(Backend::Udp, NODE2),
             bare_udp4(REMOTE_VX, POD_A, b""),
         ),
+        DropReason::GsoTooSmall => {
+            let vnet = VirtioNetHdr {
+                gso_type: crate::wire::virtio_net::GSO_TCPV4,
+                gso_size: 1,
+                ..VirtioNetHdr::default()
+            };
+            (
+                port_a,
+                with_vnet(vnet, tcp4(MAC_A, POD_A, REMOTE_VX, 80, &[7; 3000])),
+            )
+        }
         DropReason::TunnelPort => {
             let mut out = Vec::new();
             PacketBuilder::ethernet2(MAC_A, GW_MAC)
