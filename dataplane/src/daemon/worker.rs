@@ -28,7 +28,7 @@ use super::shared::{PortCounters, PortIo, Shared, WorkerCounters};
 use super::tx::{Train, TrainOut, send_all, socket};
 use crate::frame::Frame;
 use crate::offload::gro::TcpGro;
-use crate::offload::{fragment, gso};
+use crate::offload::{fragment, gso, udp_gro};
 use crate::pipeline::encap::encapsulate;
 use crate::pipeline::parse::ETH_LEN;
 use crate::pipeline::{Action, DropReason, Encap, Ingress, Pipeline, Split};
@@ -166,13 +166,10 @@ struct RxDatagram {
 impl RxDatagram {
     /// The next datagram not yet handed over, if any.
     fn next(&mut self) -> Option<&[u8]> {
-        if self.offset >= self.len {
-            return None;
-        }
-        let start = self.offset;
-        let end = (start + self.segment.max(1)).min(self.len);
-        self.offset = end;
-        self.buf.get(start..end)
+        let rest = self.buf.get(self.offset..self.len)?;
+        let datagram = udp_gro::datagrams(rest, self.segment).next()?;
+        self.offset += datagram.len();
+        Some(datagram)
     }
 
     fn drained(&self) -> bool {

@@ -13,3 +13,4 @@ pub mod checksum;
 pub mod fragment;
 pub mod gro;
 pub mod gso;
+pub mod udp_gro;
