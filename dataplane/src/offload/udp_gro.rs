@@ -8,7 +8,11 @@
 
 /// The datagrams of a read of `buf` with segment size `segment`.
 pub fn datagrams(buf: &[u8], segment: usize) -> std::slice::Chunks<'_, u8> {
-    let size = if segment == 0 { buf.len().max(1) } else { segment };
+    let size = if segment == 0 {
+        buf.len().max(1)
+    } else {
+        segment
+    };
     buf.chunks(size)
 }
 
