@@ -30,6 +30,8 @@
 //!
 //! The code allocates nothing once `scratch` has grown to one segment.
 
+use std::ops::Range;
+
 use thiserror::Error;
 
 use crate::offload::checksum::{self, ChecksumError};
@@ -298,26 +300,109 @@ pub fn segment_tcp(
     scratch: &mut Vec<u8>,
     mut emit: impl FnMut(&[u8]),
 ) -> Result<usize, GsoError> {
+    let mut headers = Vec::new();
+    for_each_segment(frame, hdr, &mut headers, |headers, payload| {
+        scratch.clear();
+        scratch.extend_from_slice(headers);
+        scratch.extend_from_slice(frame.get(payload).unwrap_or_default());
+        emit(scratch);
+    })
+}
+
+/// One datagram of a gathered split: its headers in [`GatherPlan::headers`],
+/// its payload where it already is, in the super-frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatherPart {
+    /// The datagram's header bytes, a range of [`GatherPlan::headers`].
+    pub header: Range<usize>,
+    /// Its payload, a range of the super-frame that was split.
+    pub payload: Range<usize>,
+}
+
+/// A super-frame split without copying its payload: per segment, the
+/// headers written out (behind a fixed prefix such as the VXLAN header),
+/// and a slice of the super-frame. Sent with one gathered `sendmsg`.
+#[derive(Debug, Default)]
+pub struct GatherPlan {
+    /// Every segment's header bytes, one after the other.
+    pub headers: Vec<u8>,
+    /// The segments, in order.
+    pub parts: Vec<GatherPart>,
+}
+
+impl GatherPlan {
+    /// Forgets the last plan, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.headers.clear();
+        self.parts.clear();
+    }
+
+    /// The bytes of every datagram but the last (all are this long except
+    /// the last, which may be shorter).
+    pub fn segment_len(&self) -> usize {
+        self.parts
+            .first()
+            .map_or(0, |p| p.header.len() + p.payload.len())
+    }
+}
+
+/// Plans the segmentation of the TCP super-frame `frame` as
+/// [`segment_tcp`] would cut it, without copying its payload: each
+/// segment's headers go to `plan.headers`, after `prefix` and without the
+/// Ethernet header unless `keep_ethernet`; its payload stays in `frame`.
+/// The plan is cleared first. Returns the number of segments.
+pub fn plan_tcp(
+    frame: &[u8],
+    hdr: &VirtioNetHdr,
+    prefix: &[u8],
+    keep_ethernet: bool,
+    plan: &mut GatherPlan,
+) -> Result<usize, GsoError> {
+    plan.clear();
+    let skip = if keep_ethernet { 0 } else { ETH_LEN };
+    let GatherPlan {
+        headers: out,
+        parts,
+    } = plan;
+    let mut scratch = Vec::new();
+    for_each_segment(frame, hdr, &mut scratch, |headers, payload| {
+        let start = out.len();
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(headers.get(skip..).unwrap_or_default());
+        parts.push(GatherPart {
+            header: start..out.len(),
+            payload,
+        });
+    })
+}
+
+/// Calls `each` with every segment's finished headers (Ethernet to TCP,
+/// built in `headers`) and its payload range in `frame`, in order.
+fn for_each_segment(
+    frame: &[u8],
+    hdr: &VirtioNetHdr,
+    headers: &mut Vec<u8>,
+    mut each: impl FnMut(&[u8], Range<usize>),
+) -> Result<usize, GsoError> {
     let layout = parse(frame, hdr)?;
-    let (headers, payload) = frame.split_at(layout.payload);
+    let (original, payload) = frame.split_at(layout.payload);
     let l4 = layout.l4;
     let tcp_hl = layout.payload - l4;
     let seq0 = u32::from_be_bytes([
-        headers.get(l4 + 4).copied().unwrap_or(0),
-        headers.get(l4 + 5).copied().unwrap_or(0),
-        headers.get(l4 + 6).copied().unwrap_or(0),
-        headers.get(l4 + 7).copied().unwrap_or(0),
+        original.get(l4 + 4).copied().unwrap_or(0),
+        original.get(l4 + 5).copied().unwrap_or(0),
+        original.get(l4 + 6).copied().unwrap_or(0),
+        original.get(l4 + 7).copied().unwrap_or(0),
     ]);
-    let id0 = be16(headers, ETH_LEN + 4);
-    let flags0 = headers.get(l4 + 13).copied().unwrap_or(0);
+    let id0 = be16(original, ETH_LEN + 4);
+    let flags0 = original.get(l4 + 13).copied().unwrap_or(0);
     let mss = usize::from(hdr.gso_size);
     let count = payload.len().div_ceil(mss);
 
     for (i, chunk) in payload.chunks(mss).enumerate() {
-        scratch.clear();
-        scratch.extend_from_slice(headers);
-        scratch.extend_from_slice(chunk);
-        let seg = scratch.as_mut_slice();
+        headers.clear();
+        headers.extend_from_slice(original);
+        let seg = headers.as_mut_slice();
         let l4_len = tcp_hl + chunk.len();
 
         // The casts below cannot truncate: a segment is shorter than the
@@ -358,9 +443,13 @@ pub fn segment_tcp(
             *f = flags;
         }
         put16(seg, l4 + TCP_CSUM_OFFSET, 0);
+        // The TCP header is a multiple of 4 bytes long, so the payload's
+        // words continue the header's sum.
         let tcp_sum = checksum::sum(seg.get(l4..).unwrap_or_default(), pseudo);
+        let tcp_sum = checksum::sum(chunk, tcp_sum);
         put16(seg, l4 + TCP_CSUM_OFFSET, checksum::finish(tcp_sum));
-        emit(seg);
+        let start = layout.payload + i * mss;
+        each(seg, start..start + chunk.len());
     }
     Ok(count)
 }
@@ -615,6 +704,35 @@ mod tests {
                 fixture_v6(&mut rng, len, mss, tcp)
             };
             verify(&f, &segment(&f).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_gathered_plan_puts_the_same_bytes_on_the_wire() {
+        let mut rng = StdRng::seed_from_u64(0x6a7);
+        for (len, mss, keep_eth) in [(60_000, 1398, true), (4000, 1448, false), (100, 1448, true)] {
+            let tcp = tcp_header(&mut rng, true, true, true, true);
+            let f = fixture_v4(&mut rng, len, mss, true, tcp);
+            let mut copied = Vec::new();
+            let mut scratch = Vec::new();
+            segment_tcp(&f.frame, &f.hdr, &mut scratch, |s| copied.push(s.to_vec())).unwrap();
+            let prefix = [8u8, 0, 0, 0, 0, 0, 1, 0];
+            let mut plan = GatherPlan::default();
+            let count = plan_tcp(&f.frame, &f.hdr, &prefix, keep_eth, &mut plan).unwrap();
+            assert_eq!(count, copied.len());
+            for (part, whole) in plan.parts.iter().zip(&copied) {
+                let mut datagram = plan.headers[part.header.clone()].to_vec();
+                datagram.extend_from_slice(&f.frame[part.payload.clone()]);
+                let mut expected = prefix.to_vec();
+                expected.extend_from_slice(if keep_eth { whole } else { &whole[14..] });
+                assert_eq!(datagram, expected, "len {len} mss {mss}");
+            }
+            let first = plan.segment_len();
+            assert!(
+                plan.parts[..count - 1]
+                    .iter()
+                    .all(|p| p.header.len() + p.payload.len() == first)
+            );
         }
     }
 

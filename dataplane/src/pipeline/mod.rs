@@ -27,6 +27,7 @@ mod forward;
 mod gateway;
 pub mod parse;
 pub mod reply;
+pub mod split;
 pub mod trace;
 mod underlay;
 

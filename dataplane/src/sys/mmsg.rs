@@ -4,7 +4,7 @@
 //! Both calls return `WouldBlock` when nothing at all could be received or
 //! sent; a partial batch is a success with a smaller count.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
@@ -240,19 +240,31 @@ pub fn recv_gro(fd: RawFd, buf: &mut [u8]) -> io::Result<GroDatagram> {
 /// outgoing device cannot checksum (no GSO), `EINVAL` when a segment does not
 /// fit the path MTU.
 pub fn send_gso(fd: RawFd, buf: &[u8], segment: u16, dst: SocketAddr) -> io::Result<usize> {
+    let segment = (usize::from(segment) < buf.len()).then_some(segment);
+    send_vectored(fd, &[IoSlice::new(buf)], segment, dst)
+}
+
+/// Sends the bytes of `iov`, gathered in order, to `dst` without blocking:
+/// as one datagram, or with `segment` as datagrams of that many bytes each
+/// (the last may be shorter) with UDP GSO, under the limits of [`send_gso`].
+/// At most `UIO_MAXIOV` (1024) slices.
+pub fn send_vectored(
+    fd: RawFd,
+    iov: &[IoSlice<'_>],
+    segment: Option<u16>,
+    dst: SocketAddr,
+) -> io::Result<usize> {
     let addr = SockAddr::from(dst);
     let mut control = CmsgBuf([0; 32]);
-    let mut iov = libc::iovec {
-        iov_base: buf.as_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
     // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths).
     let mut msg: libc::msghdr = unsafe { zeroed() };
     msg.msg_name = addr.as_ptr() as *mut libc::c_void;
     msg.msg_namelen = addr.len();
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if usize::from(segment) < buf.len() {
+    // IoSlice is ABI-compatible with iovec on Unix (std guarantees it); the
+    // kernel only reads through these pointers.
+    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = iov.len() as _;
+    if let Some(segment) = segment {
         // SAFETY: computing a length, no memory access.
         let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
         msg.msg_control = control.0.as_mut_ptr().cast();
@@ -268,9 +280,9 @@ pub fn send_gso(fd: RawFd, buf: &[u8], segment: u16, dst: SocketAddr) -> io::Res
             libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(segment);
         }
     }
-    // SAFETY: `msg` points at one live iovec over the caller's buffer (only
-    // read by the kernel), at a socket address and, if set, a control buffer
-    // of the stated lengths; all outlive the call.
+    // SAFETY: `msg` points at the caller's live iovecs (only read by the
+    // kernel), at a socket address and, if set, a control buffer of the
+    // stated lengths; all outlive the call.
     let sent = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
     if sent < 0 {
         return Err(io::Error::last_os_error());

@@ -11,7 +11,7 @@
 //! The fds stay valid when the link is later moved to another netns.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
@@ -115,6 +115,12 @@ impl TapQueue {
         } else {
             Ok(n as usize)
         }
+    }
+
+    /// Writes one frame gathered from `iov` (virtio-net header first).
+    /// Nonblocking.
+    pub fn write_vectored(&self, iov: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&self.file).write_vectored(iov)
     }
 
     /// The interface name the queue is attached to (`TUNGETIFF`). After a
