@@ -26,6 +26,8 @@
 #   E2E_BIN       the tweed-dataplane binary (default target/release/tweed-dataplane)
 #   E2E_OUT       the JSON result (default target/e2e-results.json)
 #   E2E_KEEP_LOGS set to keep the work directory (iperf3 JSON, dataplane logs) after the run
+#   E2E_PERF      a directory: each tweed run of the first repeat is profiled there with
+#                 `perf record -g` on the dataplanes (TOPOLOGY-METRIC.data; read with `perf report -i`)
 #
 # Everything the script creates (netns, links inside them, processes, /tmp/e2e-PID) is named
 # with the prefix e2e-PID- and removed on exit, also on failure or Ctrl-C.
@@ -288,6 +290,15 @@ run_iperf() {
     if [[ $impl == tweed ]]; then
         for n in $TWEED_NODES; do api "$(sock "$n")" stats >"$file.$n.before" 2>/dev/null || true; done
     fi
+    local ppid="" pids=()
+    if [[ $impl == tweed && -n ${E2E_PERF:-} && $run == 1 ]]; then
+        mkdir -p "$E2E_PERF"
+        for n in $TWEED_NODES; do pids+=("$(cat "$WORK/$n/pid")"); done
+        perf record -q -g -p "$(IFS=,; echo "${pids[*]}")" -o "$E2E_PERF/${topo// /_}-${metric// /_}.data" \
+            -- sleep "$((SECS + OMIT))" >/dev/null 2>&1 &
+        ppid=$!
+        PIDS+=("$ppid")
+    fi
     # a fresh one-off server per run: a stuck server can never spoil the next run
     ip netns exec "$(ns "$srv")" timeout $((SECS + OMIT + IPERF_SLACK)) iperf3 -s -1 -B "$ip" >"$file.server" 2>&1 &
     spid=$!
@@ -305,6 +316,7 @@ run_iperf() {
         untrack "$cpid"
     fi
     stop_pid "$spid"
+    if [[ -n $ppid ]]; then wait "$ppid" || true; untrack "$ppid"; fi
     if [[ $impl == tweed ]]; then
         for n in $TWEED_NODES; do api "$(sock "$n")" stats >"$file.$n.after" 2>/dev/null || true; done
     fi

@@ -1,27 +1,18 @@
-//! Sending to the underlay: UDP GSO "trains" (the datagrams for one
-//! destination laid end to end and sent with one `sendmsg`), `sendmmsg`
-//! batches, and the choice of the socket a flow leaves from.
+//! Sending to the underlay: the datagrams a super-frame was split into, as
+//! gathered UDP GSO sends (per-segment headers and payload slices of the
+//! frame, one `sendmsg` for up to 64 datagrams), `sendmmsg` batches, and the
+//! choice of the socket a flow leaves from.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSlice};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::RawFd;
 
 use super::shared::WorkerCounters;
 use super::worker::WorkerIo;
+use crate::offload::gso::{GatherPart, GatherPlan};
 use crate::pipeline::Encap;
-use crate::sys::mmsg::{self, GSO_MAX_BYTES, GSO_MAX_SEGMENTS, MAX_BATCH};
+use crate::sys::mmsg::{self, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use crate::table::peers::Backend;
-
-/// Datagrams for one destination laid end to end for a UDP GSO send: all of
-/// `segment` bytes but the last, which may be shorter.
-#[derive(Debug, Default)]
-pub(super) struct Train {
-    pub(super) buf: Vec<u8>,
-    pub(super) segment: usize,
-    pub(super) count: usize,
-    /// The last datagram is shorter than `segment`: nothing may follow it.
-    pub(super) short: bool,
-}
 
 /// The socket an encapsulated frame leaves from: for VXLAN the sender socket
 /// the flow hash picks, so the outer source port varies per flow (RFC 7348
@@ -52,108 +43,88 @@ pub(super) fn send_all(counters: &mut WorkerCounters, fd: RawFd, msgs: &[(&[u8],
     counters.io_errors += (msgs.len() - sent) as u64;
 }
 
-/// A [`Train`] being filled for one destination.
-pub(super) struct TrainOut<'a> {
-    pub(super) fd: RawFd,
-    pub(super) dst: SocketAddr,
-    pub(super) counters: &'a mut WorkerCounters,
-    pub(super) gso: &'a mut bool,
-    pub(super) train: &'a mut Train,
-}
-
-impl TrainOut<'_> {
-    /// Appends the datagram `write` produces, first sending the train if
-    /// the datagram cannot join it.
-    pub(super) fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
-        let before = self.train.buf.len();
-        write(&mut self.train.buf);
-        let len = self.train.buf.len() - before;
-        if len == 0 {
-            return;
-        }
-        let t = &mut *self.train;
-        if t.count > 0
-            && (t.short
-                || len > t.segment
-                || t.count >= GSO_MAX_SEGMENTS
-                || t.buf.len() > GSO_MAX_BYTES)
-        {
-            send_train(
-                self.counters,
-                self.gso,
-                self.fd,
-                self.dst,
-                &t.buf[..before],
-                t.segment,
-                t.count,
-            );
-            t.buf.drain(..before);
-            t.count = 0;
-        }
-        if t.count == 0 {
-            t.segment = len;
-            t.short = false;
-        } else if len < t.segment {
-            t.short = true;
-        }
-        t.count += 1;
-    }
-
-    /// Sends what is left of the train.
-    pub(super) fn finish(&mut self) {
-        let t = &mut *self.train;
-        if t.count > 0 {
-            send_train(
-                self.counters,
-                self.gso,
-                self.fd,
-                self.dst,
-                &t.buf,
-                t.segment,
-                t.count,
-            );
-        }
-        t.buf.clear();
-        t.count = 0;
-        t.short = false;
-    }
-}
-
-/// Sends `count` datagrams laid end to end in `buf`, `segment` bytes each
-/// but the last: one UDP GSO send, or `sendmmsg` where GSO is refused.
-pub(super) fn send_train(
+/// Sends the datagrams of `plan` (headers in the plan, payloads ranges of
+/// `frame`) to `dst`: runs of up to [`GSO_MAX_SEGMENTS`] datagrams as one
+/// gathered UDP GSO `sendmsg` each, or one by one where GSO is refused.
+/// Returns how many datagrams could not be sent.
+pub(super) fn send_plan(
     counters: &mut WorkerCounters,
     gso: &mut bool,
     fd: RawFd,
     dst: SocketAddr,
-    buf: &[u8],
-    segment: usize,
-    count: usize,
+    frame: &[u8],
+    plan: &GatherPlan,
 ) {
-    if *gso && count > 1 {
-        // segment < buf.len() <= GSO_MAX_BYTES: it fits 16 bits.
-        match mmsg::send_gso(fd, buf, segment as u16, dst) {
-            Ok(_) => {
-                counters.underlay_tx += count as u64;
-                return;
+    let segment = plan.segment_len();
+    let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(2 * GSO_MAX_SEGMENTS);
+    let mut parts = plan.parts.as_slice();
+    while !parts.is_empty() {
+        // A run: every datagram `segment` bytes long but the last.
+        let mut n = 0;
+        let mut bytes = 0;
+        while n < parts.len() && n < GSO_MAX_SEGMENTS {
+            let len = parts[n].header.len() + parts[n].payload.len();
+            if len > segment || bytes + len > GSO_MAX_BYTES {
+                break;
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                counters.io_errors += count as u64;
-                return;
+            bytes += len;
+            n += 1;
+            if len < segment {
+                break;
             }
-            Err(e) => {
-                // EIO: the route's device cannot checksum, so GSO never
-                // works; anything else (EINVAL for a smaller path MTU) may
-                // be about this train only.
-                if e.raw_os_error() == Some(libc::EIO) {
-                    *gso = false;
+        }
+        let n = n.max(1);
+        let (run, rest) = parts.split_at(n);
+        parts = rest;
+        iov.clear();
+        for part in run {
+            push_part(&mut iov, plan, frame, part);
+        }
+        if *gso && n > 1 {
+            // segment <= GSO_MAX_BYTES: it fits 16 bits.
+            match mmsg::send_vectored(fd, &iov, Some(segment as u16), dst) {
+                Ok(_) => {
+                    counters.underlay_tx += n as u64;
+                    continue;
                 }
-                tracing::debug!(error = %e, "UDP GSO send refused; sending datagrams one by one");
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    counters.io_errors += n as u64;
+                    continue;
+                }
+                Err(e) => {
+                    // EIO: the route's device cannot checksum, so GSO never
+                    // works; anything else (EINVAL for a smaller path MTU)
+                    // may be about this run only.
+                    if e.raw_os_error() == Some(libc::EIO) {
+                        *gso = false;
+                    }
+                    tracing::debug!(error = %e, "UDP GSO send refused; sending datagrams one by one");
+                }
+            }
+        }
+        for part in run {
+            iov.clear();
+            push_part(&mut iov, plan, frame, part);
+            match mmsg::send_vectored(fd, &iov, None, dst) {
+                Ok(_) => counters.underlay_tx += 1,
+                Err(_) => counters.io_errors += 1,
             }
         }
     }
-    let msgs: Vec<(&[u8], SocketAddr)> = buf.chunks(segment.max(1)).map(|d| (d, dst)).collect();
-    for chunk in msgs.chunks(MAX_BATCH) {
-        send_all(counters, fd, chunk);
+}
+
+/// Appends a datagram's header and payload slices (empty ones left out).
+fn push_part<'a>(
+    iov: &mut Vec<IoSlice<'a>>,
+    plan: &'a GatherPlan,
+    frame: &'a [u8],
+    part: &GatherPart,
+) {
+    let header = plan.headers.get(part.header.clone()).unwrap_or_default();
+    let payload = frame.get(part.payload.clone()).unwrap_or_default();
+    for slice in [header, payload] {
+        if !slice.is_empty() {
+            iov.push(IoSlice::new(slice));
+        }
     }
 }

@@ -11,13 +11,16 @@
 //!
 //! - underlay reads use `UDP_GRO`: one read may hold many datagrams of one
 //!   flow, which are split into frames before the pipeline;
-//! - the segments of a split super-frame leave in UDP GSO sends (one
-//!   `sendmsg` for up to 64 datagrams), other encapsulated frames of a batch
-//!   in `sendmmsg` calls;
-//! - consecutive frames of one TCP flow delivered to a pod are merged into a
-//!   super-frame ([`TcpGro`]) and written to its tap in one go.
+//! - the segments of a split super-frame leave in gathered UDP GSO sends
+//!   (one `sendmsg` for up to 64 datagrams, their payload never copied),
+//!   other encapsulated frames of a batch in `sendmmsg` calls;
+//! - the segments of one TCP flow at the start of a `UDP_GRO` read are
+//!   decided once, by their first, and written to the pod's tap as one
+//!   super-frame gathered from the read ([`gro_run`]);
+//! - other consecutive frames of one TCP flow delivered to a pod are merged
+//!   into a super-frame ([`TcpGro`]) and written to its tap in one go.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSlice};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -25,13 +28,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::shared::{PortCounters, PortIo, Shared, WorkerCounters};
-use super::tx::{Train, TrainOut, send_all, socket};
+use super::tx::{send_all, send_plan, socket};
 use crate::frame::Frame;
 use crate::offload::gro::TcpGro;
-use crate::offload::{fragment, gso, udp_gro};
-use crate::pipeline::encap::encapsulate;
+use crate::offload::gro_run::{self, Run};
+use crate::offload::gso::GatherPlan;
+use crate::offload::udp_gro;
 use crate::pipeline::parse::ETH_LEN;
-use crate::pipeline::{Action, DropReason, Encap, Ingress, Pipeline, Split};
+use crate::pipeline::{Action, DropReason, Encap, Ingress, Pipeline, Split, split};
 use crate::sys::epoll::Epoll;
 use crate::sys::mmsg::{self, MAX_BATCH};
 use crate::sys::tap::TapQueue;
@@ -39,7 +43,7 @@ use crate::table::fragments;
 use crate::table::nexthop::PortId;
 use crate::table::peers::Backend;
 use crate::table::tables::Tables;
-use crate::wire::virtio_net;
+use crate::wire::{virtio_net, vxlan};
 
 /// Frames read from one source before moving to the next (fairness).
 pub const BATCH: usize = 64;
@@ -92,7 +96,6 @@ pub fn run(shared: Arc<Shared>, io: WorkerIo, clock: Instant) {
         counters: WorkerCounters::default(),
         events: Vec::with_capacity(256),
         scratch: Vec::new(),
-        inner: Vec::new(),
         rx: RxDatagram {
             buf: vec![0; FRAME_CAPACITY],
             len: 0,
@@ -101,7 +104,9 @@ pub fn run(shared: Arc<Shared>, io: WorkerIo, clock: Instant) {
             from: SocketAddr::from(([0, 0, 0, 0], 0)),
         },
         tx: Vec::with_capacity(BATCH),
-        train: Train::default(),
+        plan: GatherPlan::default(),
+        run: Run::default(),
+        run_headers: Vec::new(),
         gso: true,
         gro: TcpGro::new(),
         gro_port: None,
@@ -124,14 +129,18 @@ struct Worker {
     counters: WorkerCounters,
     events: Vec<(u64, bool)>,
     scratch: Vec<u8>,
-    inner: Vec<u8>,
     /// The last underlay read, possibly several datagrams (`UDP_GRO`).
     rx: RxDatagram,
     /// Encapsulated frames of the batch waiting for `sendmmsg`: socket,
     /// frame index, destination.
     tx: Vec<(RawFd, usize, SocketAddr)>,
-    /// Datagrams of a split frame gathered for one GSO send.
-    train: Train,
+    /// The datagrams a super-frame is split into (headers and payload
+    /// ranges), reused.
+    plan: GatherPlan,
+    /// The run of one flow's segments found in the last underlay read.
+    run: Run,
+    /// The headers of the super-frame that carries `run`.
+    run_headers: Vec<u8>,
     /// Whether UDP GSO sends work (cleared when the kernel refuses them).
     gso: bool,
     /// Frames to a pod being merged into one super-frame.
@@ -323,6 +332,12 @@ impl Worker {
                         self.rx.segment = read.segment;
                         self.rx.offset = 0;
                         self.rx.from = read.from;
+                        if backend == Backend::Vxlan && read.segment < read.len {
+                            // Frames of earlier reads leave first.
+                            self.decide_underlay(shared, tables, ports, backend, n, now_ms);
+                            n = 0;
+                            self.deliver_run(shared, tables, ports, now_ms);
+                        }
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(e) => {
@@ -336,25 +351,117 @@ impl Worker {
             if n == 0 {
                 break;
             }
-            self.counters.underlay_rx += n as u64;
-            let sources = std::mem::take(&mut self.sources);
-            self.decide(
-                shared,
-                tables,
-                n,
-                |k| Ingress::Underlay {
-                    backend,
-                    src: sources[k],
-                },
-                now_ms,
-            );
-            self.sources = sources;
-            self.dispatch(tables, ports, n, None);
+            self.decide_underlay(shared, tables, ports, backend, n, now_ms);
             may_read = false;
             if self.rx.drained() {
                 break;
             }
         }
+    }
+
+    /// Decides and sends the first `n` frames, read from the underlay.
+    fn decide_underlay(
+        &mut self,
+        shared: &Shared,
+        tables: &Tables,
+        ports: &PortIo,
+        backend: Backend,
+        n: usize,
+        now_ms: u64,
+    ) {
+        if n == 0 {
+            return;
+        }
+        self.counters.underlay_rx += n as u64;
+        let sources = std::mem::take(&mut self.sources);
+        self.decide(
+            shared,
+            tables,
+            n,
+            |k| Ingress::Underlay {
+                backend,
+                src: sources[k],
+            },
+            now_ms,
+        );
+        self.sources = sources;
+        self.dispatch(tables, ports, n, None);
+    }
+
+    /// Decides once for the run of one TCP flow's segments at the start of a
+    /// fresh `UDP_GRO` read (see [`gro_run`]): the pipeline decides the first,
+    /// and if it goes to a pod, the whole run is written to the pod's tap as
+    /// one super-frame, gathered from the read (its payload is not copied).
+    /// Whatever is not delivered that way stays in the read for the frame
+    /// by frame path.
+    fn deliver_run(&mut self, shared: &Shared, tables: &Tables, ports: &PortIo, now_ms: u64) {
+        let segment = self.rx.segment;
+        let read = &self.rx.buf[..self.rx.len];
+        gro_run::find(read, segment, vxlan::HEADER_LEN, &mut self.run);
+        if self.run.count < 2 {
+            return;
+        }
+        let first = &read[..segment.min(read.len())];
+        let buffer = self.frames[0].read_buffer();
+        let len = first.len().min(buffer.len());
+        buffer[..len].copy_from_slice(&first[..len]);
+        self.frames[0].set_len(len);
+        self.rx.offset = len;
+        self.sources[0] = self.rx.from;
+        let deliver = {
+            let from = self.rx.from;
+            self.decide(
+                shared,
+                tables,
+                1,
+                |_| Ingress::Underlay {
+                    backend: Backend::Vxlan,
+                    src: from,
+                },
+                now_ms,
+            );
+            match self.actions[0] {
+                Action::Deliver(port) => {
+                    gro_run::super_headers(self.frames[0].data(), &self.run, &mut self.run_headers)
+                        .then_some(port)
+                }
+                _ => None,
+            }
+        };
+        self.counters.underlay_rx += 1;
+        let Some(port) = deliver else {
+            self.dispatch(tables, ports, 1, None);
+            return;
+        };
+        let count = self.run.count;
+        let read = &self.rx.buf[..self.rx.len];
+        let mut iov = Vec::with_capacity(count + 1);
+        iov.push(IoSlice::new(&self.run_headers));
+        for p in &self.run.payloads {
+            iov.push(IoSlice::new(&read[p.clone()]));
+        }
+        let headers = self.run_headers.len() - virtio_net::LEN;
+        let bytes = (headers * count + self.run.payload_len()) as u64;
+        let queue = ports
+            .pods
+            .get(&port)
+            .and_then(|h| h.queues.get(self.io.index));
+        let written = queue.map(|q| q.write_vectored(&iov));
+        drop(iov);
+        match written {
+            Some(Ok(_)) => {
+                let counters = self.counters.ports.entry(port).or_default();
+                counters.tx_packets += count as u64;
+                counters.tx_bytes += bytes;
+            }
+            _ => self.counters.io_errors += count as u64,
+        }
+        // The pipeline counted the first segment; the others share its fate.
+        let others = count as u64 - 1;
+        self.counters.underlay_rx += others;
+        self.counters.pipeline.delivered += others;
+        self.counters.pipeline.conntrack_hits += others;
+        self.rx.offset = (count * segment).min(self.rx.len);
     }
 
     fn decide(
@@ -539,39 +646,25 @@ impl Worker {
         self.tx.clear();
     }
 
-    /// Segments a GSO super-frame or fragments an IPv4 packet, then
-    /// encapsulates every part and sends them in UDP GSO trains.
+    /// Segments a GSO super-frame or fragments an IPv4 packet into
+    /// encapsulated datagrams and sends them: the payload of a segment is
+    /// never copied, only its headers are written.
     fn split_and_send(&mut self, backend: Backend, vni: u32, encap: Encap, split: Split, k: usize) {
-        let mut out = TrainOut {
-            fd: socket(&self.io, backend, encap).as_raw_fd(),
-            dst: encap.dst,
-            counters: &mut self.counters,
-            gso: &mut self.gso,
-            train: &mut self.train,
-        };
-        let inner = &mut self.inner;
+        let fd = socket(&self.io, backend, encap).as_raw_fd();
         let eth = self.frames[k].data().get(virtio_net::LEN..).unwrap_or(&[]);
-        let result = {
-            let mut emit = |part: &[u8]| out.push(|buf| encapsulate(part, backend, vni, buf));
-            match split {
-                Split::Segment(hdr) => gso::segment_tcp(eth, &hdr, &mut self.scratch, &mut emit)
-                    .map_err(|e| e.to_string()),
-                Split::Fragment(mtu) => {
-                    let (l2, ip) = eth.split_at(eth.len().min(ETH_LEN));
-                    fragment::fragment_ipv4(ip, mtu, &mut self.scratch, |piece| {
-                        inner.clear();
-                        inner.extend_from_slice(l2);
-                        inner.extend_from_slice(piece);
-                        emit(inner);
-                    })
-                    .map_err(|e| e.to_string())
-                }
+        match split::plan(eth, split, backend, vni, &mut self.plan, &mut self.scratch) {
+            Ok(_) => send_plan(
+                &mut self.counters,
+                &mut self.gso,
+                fd,
+                encap.dst,
+                eth,
+                &self.plan,
+            ),
+            Err(error) => {
+                tracing::debug!(%error, "could not split an oversized frame");
+                self.counters.io_errors += 1;
             }
-        };
-        out.finish();
-        if let Err(error) = result {
-            tracing::debug!(%error, "could not split an oversized frame");
-            self.counters.io_errors += 1;
         }
     }
 }

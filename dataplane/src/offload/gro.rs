@@ -37,7 +37,7 @@ use crate::wire::virtio_net::{self, F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, VirtioNe
 
 /// Length of the virtio-net header in front of every frame.
 const E: usize = virtio_net::LEN;
-const ETH_LEN: usize = 14;
+pub(super) const ETH_LEN: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const IPV4_LEN: usize = 20;
@@ -57,19 +57,26 @@ pub const MAX_SEGMENTS: usize = 64;
 /// Where a candidate segment's headers are, offsets from the start of the
 /// frame (virtio-net header included).
 #[derive(Debug, Clone, Copy)]
-struct Segment {
+pub(super) struct Segment {
     v4: bool,
     /// Start of the TCP header.
     l4: usize,
     /// Start of the TCP payload.
-    payload: usize,
+    pub(super) payload: usize,
     seq: u32,
     flags: u8,
 }
 
+impl Segment {
+    /// Start of the TCP header.
+    pub(super) fn l4(&self) -> usize {
+        self.l4
+    }
+}
+
 /// The super-frame under construction.
 #[derive(Debug, Clone, Copy)]
-struct Open {
+pub(super) struct Open {
     first: Segment,
     /// Payload bytes of the first segment: the MSS.
     mss: usize,
@@ -120,15 +127,26 @@ fn same(a: &[u8], b: &[u8], range: std::ops::Range<usize>) -> bool {
     }
 }
 
-/// The candidate's headers, or `None` if it can never be merged.
+/// The candidate's headers, or `None` if it can never be merged: a frame
+/// behind a virtio-net header that asks for nothing (no GSO, no partial
+/// checksum).
 fn parse(frame: &[u8]) -> Option<Segment> {
-    let ip = E + ETH_LEN;
-    // No GSO and no partial checksum asked for; room for the smallest
-    // headers, so the subtractions below cannot underflow.
-    if frame.len() < ip + IPV4_LEN + TCP_LEN || frame[0] != 0 || frame[1] != 0 {
+    if frame.first_chunk::<2>() != Some(&[0, 0]) {
         return None;
     }
-    let (v4, l4) = match be16(frame, E + 12) {
+    parse_at(frame, E)
+}
+
+/// The headers of a TCP segment whose Ethernet header starts at `base`, or
+/// `None` if it can never be merged.
+pub(super) fn parse_at(frame: &[u8], base: usize) -> Option<Segment> {
+    let ip = base + ETH_LEN;
+    // Room for the smallest headers, so the subtractions below cannot
+    // underflow.
+    if frame.len() < ip + IPV4_LEN + TCP_LEN {
+        return None;
+    }
+    let (v4, l4) = match be16(frame, base + 12) {
         ETHERTYPE_IPV4 => {
             // Version 4, no options.
             if *frame.get(ip)? != 0x45
@@ -171,7 +189,9 @@ fn parse(frame: &[u8]) -> Option<Segment> {
 
 /// The partial sum of the segment's pseudo-header for `l4_len` TCP bytes.
 fn pseudo(frame: &[u8], seg: &Segment, l4_len: usize) -> u32 {
-    let ip = E + ETH_LEN;
+    // The IP header ends where TCP starts; its addresses are at fixed
+    // offsets from its start.
+    let ip = seg.l4 - if seg.v4 { IPV4_LEN } else { IPV6_LEN };
     if seg.v4 {
         let mut src = [0u8; 4];
         let mut dst = [0u8; 4];
@@ -188,7 +208,7 @@ fn pseudo(frame: &[u8], seg: &Segment, l4_len: usize) -> u32 {
 }
 
 /// Whether the TCP checksum of the segment that ends at `end` verifies.
-fn checksum_ok(frame: &[u8], seg: &Segment, end: usize) -> bool {
+pub(super) fn checksum_ok(frame: &[u8], seg: &Segment, end: usize) -> bool {
     let Some(tcp) = frame.get(seg.l4..end) else {
         return false;
     };
@@ -223,19 +243,12 @@ impl TcpGro {
         let Some(open) = self.open.as_mut() else {
             self.buf.clear();
             self.buf.extend_from_slice(frame);
-            self.open = Some(Open {
-                first: seg,
-                mss: frame.len() - seg.payload,
-                count: 1,
-                next_seq: seg.seq.wrapping_add((frame.len() - seg.payload) as u32),
-                checked: false,
-                closed: seg.flags & TCP_PSH != 0,
-                psh: seg.flags & TCP_PSH != 0,
-            });
+            self.open = Some(Open::new(seg, frame.len() - seg.payload));
             return true;
         };
         let len = frame.len() - seg.payload;
-        if open.closed || !continues(&self.buf, open, frame, &seg, len) {
+        let ip_len = self.buf.len() - (E + ETH_LEN);
+        if open.closed || !continues(&self.buf, E, open, ip_len, frame, &seg, len) {
             return false;
         }
         if !open.checked {
@@ -250,15 +263,7 @@ impl TcpGro {
             return false;
         }
         self.buf.extend_from_slice(&frame[seg.payload..]);
-        open.count += 1;
-        open.next_seq = open.next_seq.wrapping_add(len as u32);
-        if seg.flags & TCP_PSH != 0 {
-            open.psh = true;
-            open.closed = true;
-        }
-        if len < open.mss {
-            open.closed = true;
-        }
+        open.join(&seg, len);
         true
     }
 
@@ -270,59 +275,131 @@ impl TcpGro {
         if open.count == 1 {
             return Some(&self.buf);
         }
-        let first = open.first;
-        let buf = self.buf.as_mut_slice();
-        let ip = E + ETH_LEN;
-        let l4_len = buf.len() - first.l4;
-        // Both fit 16 bits: continues() bounds the IP length by MAX_IP_LEN,
-        // and the headers by the first segment's frame.
-        let gso_type = if first.v4 {
-            put16(buf, ip + 2, (buf.len() - ip) as u16);
-            put16(buf, ip + 10, 0);
-            let sum = checksum::sum(buf.get(ip..first.l4).unwrap_or_default(), 0);
-            put16(buf, ip + 10, checksum::finish(sum));
-            GSO_TCPV4
-        } else {
-            put16(buf, ip + 4, (buf.len() - first.l4) as u16);
-            GSO_TCPV6
-        };
-        if open.psh
-            && let Some(flags) = buf.get_mut(first.l4 + 13)
-        {
-            *flags |= TCP_PSH;
-        }
-        // NEEDS_CSUM: the checksum field holds the folded pseudo-header sum,
-        // and the kernel adds the rest.
-        let partial = checksum::fold(pseudo(buf, &first, l4_len));
-        put16(buf, first.l4 + TCP_CSUM_OFFSET, partial);
-        let hdr = VirtioNetHdr {
-            flags: F_NEEDS_CSUM,
-            gso_type,
-            hdr_len: (first.payload - E) as u16,
-            gso_size: open.mss as u16,
-            csum_start: (first.l4 - E) as u16,
-            csum_offset: TCP_CSUM_OFFSET as u16,
-        };
-        if let Some(vnet) = buf.first_chunk_mut::<E>() {
-            hdr.write(vnet);
-        }
+        let l4_len = self.buf.len() - open.first.l4;
+        finish_headers(&mut self.buf, &open, l4_len);
         Some(&self.buf)
     }
 }
 
-/// Whether `frame` (parsed as `seg`, `len` payload bytes) continues the open
-/// super-frame in `buf`.
-fn continues(buf: &[u8], open: &Open, frame: &[u8], seg: &Segment, len: usize) -> bool {
-    let first = &open.first;
+impl Open {
+    /// A super-frame opened by `first`, which carries `mss` payload bytes.
+    pub(super) fn new(first: Segment, mss: usize) -> Self {
+        Open {
+            first,
+            mss,
+            count: 1,
+            next_seq: first.seq.wrapping_add(mss as u32),
+            checked: false,
+            closed: first.flags & TCP_PSH != 0,
+            psh: first.flags & TCP_PSH != 0,
+        }
+    }
+
+    /// Segments merged so far.
+    pub(super) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no further segment may join.
+    pub(super) fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Payload bytes of the first segment.
+    pub(super) fn mss(&self) -> usize {
+        self.mss
+    }
+
+    /// Whether a merged segment carried PSH.
+    pub(super) fn psh(&self) -> bool {
+        self.psh
+    }
+
+    /// Records whether a merged segment carried PSH.
+    pub(super) fn set_psh(&mut self, psh: bool) {
+        self.psh = psh;
+    }
+
+    /// Counts in `seg`, which carries `len` payload bytes and continues the
+    /// super-frame.
+    pub(super) fn join(&mut self, seg: &Segment, len: usize) {
+        self.count += 1;
+        self.next_seq = self.next_seq.wrapping_add(len as u32);
+        if seg.flags & TCP_PSH != 0 {
+            self.psh = true;
+            self.closed = true;
+        }
+        if len < self.mss {
+            self.closed = true;
+        }
+    }
+}
+
+/// Turns the first segment's headers at the start of `buf` (virtio-net
+/// header included) into a super-frame's for `l4_len` TCP bytes in all:
+/// IP length (and IPv4 checksum), PSH if a merged segment had it, the
+/// pseudo-header sum for `NEEDS_CSUM`, and the virtio-net header asking
+/// the kernel to segment by the first segment's size.
+pub(super) fn finish_headers(buf: &mut [u8], open: &Open, l4_len: usize) {
+    let first = open.first;
     let ip = E + ETH_LEN;
+    // Both fit 16 bits: continues() bounds the IP length by MAX_IP_LEN, and
+    // the headers by the first segment's frame.
+    let gso_type = if first.v4 {
+        put16(buf, ip + 2, (first.l4 - ip + l4_len) as u16);
+        put16(buf, ip + 10, 0);
+        let sum = checksum::sum(buf.get(ip..first.l4).unwrap_or_default(), 0);
+        put16(buf, ip + 10, checksum::finish(sum));
+        GSO_TCPV4
+    } else {
+        put16(buf, ip + 4, l4_len as u16);
+        GSO_TCPV6
+    };
+    if open.psh
+        && let Some(flags) = buf.get_mut(first.l4 + 13)
+    {
+        *flags |= TCP_PSH;
+    }
+    // NEEDS_CSUM: the checksum field holds the folded pseudo-header sum, and
+    // the kernel adds the rest.
+    let partial = checksum::fold(pseudo(buf, &first, l4_len));
+    put16(buf, first.l4 + TCP_CSUM_OFFSET, partial);
+    let hdr = VirtioNetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type,
+        hdr_len: (first.payload - E) as u16,
+        gso_size: open.mss as u16,
+        csum_start: (first.l4 - E) as u16,
+        csum_offset: TCP_CSUM_OFFSET as u16,
+    };
+    if let Some(vnet) = buf.first_chunk_mut::<E>() {
+        hdr.write(vnet);
+    }
+}
+
+/// Whether `frame` (parsed as `seg`, `len` payload bytes) continues the open
+/// super-frame whose first segment is in `first` (both with the Ethernet
+/// header at `base`; the super-frame's IP packet is `ip_len` bytes so far).
+pub(super) fn continues(
+    first_frame: &[u8],
+    base: usize,
+    open: &Open,
+    ip_len: usize,
+    frame: &[u8],
+    seg: &Segment,
+    len: usize,
+) -> bool {
+    let buf = first_frame;
+    let first = &open.first;
+    let ip = base + ETH_LEN;
     if seg.v4 != first.v4
         || seg.l4 != first.l4
         || seg.payload != first.payload
         || seg.seq != open.next_seq
         || len > open.mss
         || open.count >= MAX_SEGMENTS
-        || buf.len() - ip + len > MAX_IP_LEN
-        || !same(buf, frame, E..ip)
+        || ip_len + len > MAX_IP_LEN
+        || !same(buf, frame, base..ip)
     {
         return false;
     }

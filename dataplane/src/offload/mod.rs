@@ -12,5 +12,6 @@
 pub mod checksum;
 pub mod fragment;
 pub mod gro;
+pub mod gro_run;
 pub mod gso;
 pub mod udp_gro;
