@@ -18,6 +18,15 @@ use tweed_suite::privileged::require_root;
 use tweed_suite::process;
 use tweed_suite::underlay::Underlay;
 
+/// Removes the test's directory (plugin, conflist) last.
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A foreground `ctr run --cni`, killed (and its task with it) on drop.
 struct Run<'a> {
     ctr: &'a Containerd,
@@ -101,6 +110,7 @@ fn containerd_ctr_run_cni_attaches_and_detaches() {
     let node = underlay.node(0);
     let daemon = Daemon::start(node, "node0", &[]);
     let dir = PathBuf::from(format!("/tmp/tw-cr-containerd-{}", std::process::id()));
+    let _dir = RemoveDir(dir.clone());
     let (bin_dir, conf_dir) = (dir.join("cni-bin"), dir.join("net.d"));
     let plugin = bins::bin("tweed-cni").display().to_string();
     let out = daemon.cli(&[
@@ -142,7 +152,7 @@ fn containerd_ctr_run_cni_attaches_and_detaches() {
     );
     assert_eq!(got.split_whitespace().next(), Some(want.as_str()), "b <- a");
     let out = process::run(
-        node.command(
+        &mut node.command(
             "sh",
             &["-c", &format!("curl -sf --max-time 20 http://{ip_b}/blob | md5sum")],
         ),
@@ -167,6 +177,4 @@ fn containerd_ctr_run_cni_attaches_and_detaches() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "libcni cache entries left: {left:?}");
-    drop(ctr);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,7 +11,6 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use tweed_suite::bins;
@@ -29,7 +28,7 @@ struct Setup {
     podman: Podman,
     daemon: Daemon,
     underlay: Underlay,
-    dir: PathBuf,
+    _dir: RemoveDir,
 }
 
 impl Setup {
@@ -55,7 +54,7 @@ impl Setup {
             podman,
             daemon,
             underlay,
-            dir,
+            _dir: RemoveDir(dir),
         }
     }
 
@@ -171,7 +170,8 @@ impl Setup {
     /// `curl` from the node: the body's md5.
     fn node_fetch_md5(&self, url: &str) -> String {
         let out = process::run(
-            self.node()
+            &mut self
+                .node()
                 .command("sh", &["-c", &format!("curl -sf --max-time 20 {url} | md5sum")]),
             Duration::from_secs(30),
         );
@@ -197,9 +197,13 @@ impl Setup {
     }
 }
 
-impl Drop for Setup {
+/// Removes the test's directory (plugin, conflist); the last field of
+/// [`Setup`], so it goes after podman and the daemon.
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -285,7 +289,7 @@ fn podman_runs_containers_on_tweed() {
         "a stopped container holds no pod"
     );
     s.podman.ok(&["start", "pm-b"]);
-    let ip_b = s.ip("pm-b");
+    s.ping("pm-a", s.ip("pm-b"));
     s.ping("pm-b", ip_a);
 
     // disconnect / connect / reload.
