@@ -103,13 +103,18 @@ impl Containerd {
     /// private mount namespace.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("nsenter");
-        cmd.arg(self.mount_ns.as_ref().expect("the holder runs").nsenter_arg())
-            .arg(format!("--net={}", self.node_netns))
-            .arg("ctr")
-            .arg("--address")
-            .arg(self.dir.join("containerd.sock"))
-            .args(["-n", NAMESPACE])
-            .args(args);
+        cmd.arg(
+            self.mount_ns
+                .as_ref()
+                .expect("the holder runs")
+                .nsenter_arg(),
+        )
+        .arg(format!("--net={}", self.node_netns))
+        .arg("ctr")
+        .arg("--address")
+        .arg(self.dir.join("containerd.sock"))
+        .args(["-n", NAMESPACE])
+        .args(args);
         cmd
     }
 
@@ -121,7 +126,12 @@ impl Containerd {
     /// Runs `ctr ARGS`, panics unless it succeeds; its stdout, trimmed.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.success(), "ctr {}: {out}\ncontainerd log:\n{}", args.join(" "), self.log());
+        assert!(
+            out.success(),
+            "ctr {}: {out}\ncontainerd log:\n{}",
+            args.join(" "),
+            self.log()
+        );
         out.stdout.trim().to_owned()
     }
 

@@ -23,12 +23,13 @@ pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
     std::fs::copy(BUSYBOX, bin.join("busybox")).unwrap_or_else(|e| {
         panic!("copy {BUSYBOX} (install busybox-static, see .ci/install-deps): {e}")
     });
-    let list = process::run(
-        Command::new(BUSYBOX).arg("--list"),
-        Duration::from_secs(10),
-    );
+    let list = process::run(Command::new(BUSYBOX).arg("--list"), Duration::from_secs(10));
     assert!(list.success(), "busybox --list: {list}");
-    for applet in list.stdout.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+    for applet in list
+        .stdout
+        .lines()
+        .filter(|a| !a.is_empty() && *a != "busybox")
+    {
         let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
     }
     let tar = dir.join("busybox.tar");
@@ -98,8 +99,11 @@ pub fn busybox_oci_archive(dir: &Path, name: &str) -> PathBuf {
         }],
     });
     std::fs::write(layout.join("index.json"), index.to_string()).expect("write index.json");
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
-        .expect("write oci-layout");
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("write oci-layout");
     let tar = dir.join("busybox-oci.tar");
     let out = process::run(
         Command::new("tar")

@@ -37,7 +37,10 @@ impl MountNs {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
             theirs.is_some() && theirs != own && exe.is_some_and(|e| e.ends_with("sleep"))
         });
-        assert!(moved, "the holder {pid} did not get a mount namespace of its own");
+        assert!(
+            moved,
+            "the holder {pid} did not get a mount namespace of its own"
+        );
         ns
     }
 
@@ -58,7 +61,11 @@ impl MountNs {
                 .arg(target),
             Duration::from_secs(10),
         );
-        assert!(out.success(), "bind {} on {target}: {out}", source.display());
+        assert!(
+            out.success(),
+            "bind {} on {target}: {out}",
+            source.display()
+        );
     }
 }
 

@@ -170,13 +170,18 @@ impl Setup {
     /// `curl` from the node: the body's md5.
     fn node_fetch_md5(&self, url: &str) -> String {
         let out = process::run(
-            &mut self
-                .node()
-                .command("sh", &["-c", &format!("curl -sf --max-time 20 {url} | md5sum")]),
+            &mut self.node().command(
+                "sh",
+                &["-c", &format!("curl -sf --max-time 20 {url} | md5sum")],
+            ),
             Duration::from_secs(30),
         );
         assert!(out.success(), "curl {url} from the node: {out}");
-        out.stdout.split_whitespace().next().unwrap_or_default().to_owned()
+        out.stdout
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     fn ping(&self, from: &str, to: IpAddr) {
@@ -232,7 +237,10 @@ fn podman_runs_containers_on_tweed() {
 
     // The network as podman reads it from install-cni's conflist.
     let networks = s.podman.ok(&["network", "ls", "--format", "{{.Name}}"]);
-    assert!(networks.lines().any(|n| n == "tweed"), "network ls: {networks}");
+    assert!(
+        networks.lines().any(|n| n == "tweed"),
+        "network ls: {networks}"
+    );
     let inspect = s.podman.ok(&["network", "inspect", "tweed"]);
     assert!(inspect.contains("\"tweed\""), "network inspect: {inspect}");
 
@@ -250,7 +258,11 @@ fn podman_runs_containers_on_tweed() {
     }
     let short: String = a.chars().take(12).collect();
     let table = String::from_utf8_lossy(&s.daemon.cli(&["pods"]).stdout).into_owned();
-    assert!(table.contains(&short), "tweed pods shows the container id: {table}");
+    assert!(
+        table.contains(&short),
+        "tweed pods shows the container id: {table}"
+    );
+    eprintln!("tweed pods under podman:\n{table}");
     assert_eq!(s.netns_mounts().len(), 2, "the daemon mounted both netns");
 
     // Ping both ways, a checked TCP transfer, container <-> node.
@@ -294,7 +306,10 @@ fn podman_runs_containers_on_tweed() {
 
     // disconnect / connect / reload.
     s.podman.ok(&["network", "disconnect", "tweed", "pm-b"]);
-    assert!(s.pods().iter().all(|(c, _, _)| c != &b), "disconnected: no pod");
+    assert!(
+        s.pods().iter().all(|(c, _, _)| c != &b),
+        "disconnected: no pod"
+    );
     s.podman.ok(&["network", "connect", "tweed", "pm-b"]);
     let ip_b = s.ip("pm-b");
     s.ping("pm-a", ip_b);
@@ -308,7 +323,10 @@ fn podman_runs_containers_on_tweed() {
     assert_eq!(s.pods(), Vec::new(), "no pods left");
     let routes = s.routes();
     for ip in [ip_a, ip_b] {
-        assert!(!routes.contains(&format!("{ip}/32")), "route to {ip} left: {routes}");
+        assert!(
+            !routes.contains(&format!("{ip}/32")),
+            "route to {ip} left: {routes}"
+        );
     }
     assert_eq!(s.netns_mounts(), Vec::<String>::new(), "netns mounts left");
 }
@@ -333,7 +351,9 @@ fn podman_static_ip_and_mac_are_honoured_or_refused() {
     );
     assert_eq!(s.ip("ps-fixed").to_string(), wanted);
     assert_eq!(s.mac("ps-fixed"), mac);
-    let inside = s.podman.ok(&["exec", "ps-fixed", "cat", "/sys/class/net/eth0/address"]);
+    let inside = s
+        .podman
+        .ok(&["exec", "ps-fixed", "cat", "/sys/class/net/eth0/address"]);
     assert_eq!(inside, mac, "the MAC on the pod's interface");
     assert!(
         s.pods()
@@ -352,19 +372,44 @@ fn podman_static_ip_and_mac_are_honoured_or_refused() {
         ("ps-health", &format!("{x}.{y}.{z}.1"), "not allocatable"),
     ] {
         let err = s.podman.fails(&[
-            "run", "-d", "--name", name, "--network", "tweed", "--ip", ip, IMAGE, "sleep", "1000",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "tweed",
+            "--ip",
+            ip,
+            IMAGE,
+            "sleep",
+            "1000",
         ]);
         assert!(err.contains(why), "--ip {ip}: {err}");
         let _ = s.podman.run(&["rm", "-f", "-t", "0", name]);
     }
     let err = s.podman.fails(&[
-        "run", "-d", "--name", "ps-mcast", "--network", "tweed", "--mac-address",
-        "01:00:5e:00:00:01", IMAGE, "sleep", "1000",
+        "run",
+        "-d",
+        "--name",
+        "ps-mcast",
+        "--network",
+        "tweed",
+        "--mac-address",
+        "01:00:5e:00:00:01",
+        IMAGE,
+        "sleep",
+        "1000",
     ]);
     assert!(err.contains("multicast"), "--mac-address multicast: {err}");
     let _ = s.podman.run(&["rm", "-f", "-t", "0", "ps-mcast"]);
-    assert_eq!(s.pods().len(), 2, "only probe and fixed hold pods: {:?}", s.pods());
-    s.podman.ok(&["rm", "-f", "-t", "0", "ps-fixed", "ps-probe"]);
+    assert_eq!(
+        s.pods().len(),
+        2,
+        "only probe and fixed hold pods: {:?}",
+        s.pods()
+    );
+    s.podman
+        .ok(&["rm", "-f", "-t", "0", "ps-fixed", "ps-probe"]);
     assert_eq!(s.pods(), Vec::new());
     assert_eq!(s.netns_mounts(), Vec::<String>::new());
 }

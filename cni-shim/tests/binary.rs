@@ -88,8 +88,16 @@ fn version_ignores_garbage_in_every_other_variable() {
         let out = child.wait_with_output().expect("wait for tweed-cni");
         assert!(out.status.success(), "stdin {stdin:?}: {out:?}");
         let answer = json(&out);
-        let expected = if stdin.contains("1.0.0") { "1.0.0" } else { "1.1.0" };
+        let expected = if stdin.contains("1.0.0") {
+            "1.0.0"
+        } else {
+            "1.1.0"
+        };
         assert_eq!(answer["cniVersion"], expected, "stdin {stdin:?}");
-        assert!(answer["supportedVersions"].as_array().is_some_and(|v| v.len() == 5));
+        assert!(
+            answer["supportedVersions"]
+                .as_array()
+                .is_some_and(|v| v.len() == 5)
+        );
     }
 }

@@ -118,7 +118,10 @@ fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
 }
 
 fn list(ips: &[IpAddr]) -> String {
-    ips.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(",")
+    ips.iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn env_error(msg: String) -> CniError {
@@ -170,7 +173,11 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.code, code::INVALID_ENV);
-        assert!(e.msg.starts_with("CNI_ARGS IP=\"10.244.0.300\""), "{}", e.msg);
+        assert!(
+            e.msg.starts_with("CNI_ARGS IP=\"10.244.0.300\""),
+            "{}",
+            e.msg
+        );
         let caps = ["nope".to_owned()];
         let e = wanted(Asked {
             cap_ips: &caps,
@@ -179,7 +186,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code, code::INVALID_CONFIG);
         assert!(e.msg.starts_with("runtimeConfig.ips[0]"), "{}", e.msg);
-        for bad in ["01:00:00:00:00:01", "00:00:00:00:00:00", "0a:58", "zz:00:00:00:00:00"] {
+        for bad in [
+            "01:00:00:00:00:01",
+            "00:00:00:00:00:00",
+            "0a:58",
+            "zz:00:00:00:00:00",
+        ] {
             let e = wanted(Asked {
                 arg_mac: Some(bad),
                 ..Asked::default()

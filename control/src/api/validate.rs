@@ -199,7 +199,10 @@ pub fn pod_add(args: &PodAdd) -> Result<(), ApiError> {
     if let Some(fd) = args.netns_fd
         && fd < 0
     {
-        return Err(invalid("pod_add.netns_fd", format!("{fd} is not a descriptor")));
+        return Err(invalid(
+            "pod_add.netns_fd",
+            format!("{fd} is not a descriptor"),
+        ));
     }
     Ok(())
 }

@@ -157,9 +157,11 @@ impl Pods {
                 });
             }
             // Refuses other addresses than the ones held.
-            inner
-                .pool
-                .decide_allocate_wanted(&request.container_id, &request.ifname, &request.ips)?;
+            inner.pool.decide_allocate_wanted(
+                &request.container_id,
+                &request.ifname,
+                &request.ips,
+            )?;
             let created = self.ensure_port(&record).await?;
             return Ok((record, created));
         }
@@ -182,7 +184,8 @@ impl Pods {
         );
         let mount = match &request.netns_handle {
             Some(ns) => {
-                let path = netns::mount_path(&self.netns_dir, &request.container_id, &request.ifname);
+                let path =
+                    netns::mount_path(&self.netns_dir, &request.container_id, &request.ifname);
                 netns::mount(ns, &request.netns, &path)?;
                 Some(path)
             }

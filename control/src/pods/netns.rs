@@ -60,7 +60,11 @@ pub enum NetnsError {
 /// The namespace the plugin handed over, when the daemon must mount it for
 /// the dataplane; `None` when the runtime's path works here as it is (or the
 /// plugin passed no descriptor: an older plugin, or a test).
-pub fn resolve(netns: &str, peer: Option<u32>, fd: Option<i32>) -> Result<Option<NetNs>, NetnsError> {
+pub fn resolve(
+    netns: &str,
+    peer: Option<u32>,
+    fd: Option<i32>,
+) -> Result<Option<NetNs>, NetnsError> {
     let Some(fd) = fd else {
         return Ok(None);
     };
@@ -161,7 +165,11 @@ mod tests {
 
     #[test]
     fn no_descriptor_keeps_the_path() {
-        assert!(resolve("/run/netns/whatever", Some(1), None).unwrap().is_none());
+        assert!(
+            resolve("/run/netns/whatever", Some(1), None)
+                .unwrap()
+                .is_none()
+        );
         let e = resolve("/run/netns/x", None, Some(3)).unwrap_err();
         assert!(e.to_string().contains("pid"), "{e}");
     }

@@ -136,18 +136,39 @@ mod tests {
             let w: Vec<IpAddr> = w.iter().map(|s| ip(s)).collect();
             take(p, cid, &w).unwrap_err()
         };
-        assert!(matches!(e(&mut p, "c2", &["10.9.9.9"]), IpamError::NotAllocatable { .. }));
-        assert!(matches!(e(&mut p, "c2", &["10.244.1.1"]), IpamError::NotAllocatable { .. }));
-        assert!(matches!(e(&mut p, "c2", &["10.244.1.255"]), IpamError::NotAllocatable { .. }));
-        assert!(matches!(e(&mut p, "c2", &["fd00::1"]), IpamError::NotAllocatable { .. }));
-        assert!(matches!(e(&mut p, "c2", &["10.244.1.7"]), IpamError::AddressInUse { .. }));
+        assert!(matches!(
+            e(&mut p, "c2", &["10.9.9.9"]),
+            IpamError::NotAllocatable { .. }
+        ));
+        assert!(matches!(
+            e(&mut p, "c2", &["10.244.1.1"]),
+            IpamError::NotAllocatable { .. }
+        ));
+        assert!(matches!(
+            e(&mut p, "c2", &["10.244.1.255"]),
+            IpamError::NotAllocatable { .. }
+        ));
+        assert!(matches!(
+            e(&mut p, "c2", &["fd00::1"]),
+            IpamError::NotAllocatable { .. }
+        ));
+        assert!(matches!(
+            e(&mut p, "c2", &["10.244.1.7"]),
+            IpamError::AddressInUse { .. }
+        ));
         assert!(matches!(
             e(&mut p, "c2", &["10.244.1.8", "10.244.1.9"]),
             IpamError::WantedTwice { .. }
         ));
-        assert!(matches!(e(&mut p, "c1", &["10.244.1.8"]), IpamError::HoldsOthers { .. }));
+        assert!(matches!(
+            e(&mut p, "c1", &["10.244.1.8"]),
+            IpamError::HoldsOthers { .. }
+        ));
         p.reserve(ip("10.244.1.20")).unwrap();
-        assert!(matches!(e(&mut p, "c2", &["10.244.1.20"]), IpamError::AddressReserved { .. }));
+        assert!(matches!(
+            e(&mut p, "c2", &["10.244.1.20"]),
+            IpamError::AddressReserved { .. }
+        ));
         assert_eq!(p.list().len(), 1, "no refusal took anything");
     }
 }
