@@ -181,6 +181,9 @@ impl ClusterPod {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             mtu: None,
+            ips: Vec::new(),
+            mac: None,
+            netns_fd: None,
         });
         let info = match call(daemon, request) {
             Ok(ResponseBody::Pod(info)) => info,

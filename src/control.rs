@@ -130,6 +130,9 @@ pub fn add_request(container_id: &str, netns: &Netns, name: &str) -> PodAdd {
         name: Some(name.to_owned()),
         labels: Default::default(),
         mtu: None,
+        ips: Vec::new(),
+        mac: None,
+        netns_fd: None,
     }
 }
 

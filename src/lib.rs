@@ -24,6 +24,11 @@
 //! - [`control`]: one node's daemon called on its control socket, and pods
 //!   attached through it.
 //! - [`cni`]: the CNI plugin run as a container runtime runs it.
+//! - [`image`]: a busybox rootfs to import as a container image.
+//! - [`containerd`]: a private containerd and `ctr`.
+//! - [`mountns`]: a private mount namespace held open by a process.
+//! - [`podman`]: a private podman (root, runroot, config, libcni cache)
+//!   run in a node's netns.
 //! - [`matrix`]: probe servers in every pod and the truth table of which
 //!   (from, to, probe) gets through, diffed readably against an expectation;
 //!   what network policy tests assert with.
@@ -35,13 +40,17 @@ pub mod api;
 pub mod bins;
 pub mod cluster;
 pub mod cni;
+pub mod containerd;
 pub mod control;
 pub mod daemon;
 pub mod etcd;
+pub mod image;
 pub mod matrix;
+pub mod mountns;
 pub mod netns;
 pub mod node;
 pub mod pod;
+pub mod podman;
 pub mod poll;
 pub mod privileged;
 pub mod process;

@@ -401,7 +401,36 @@ fn bad_inputs_are_refused_with_their_codes_and_leave_nothing() {
         config.as_bytes(),
     );
     assert_eq!(out.error_code(), 4, "netns that does not exist: {out:?}");
+    assert!(out.error_msg().contains("No such file"), "ENOENT: {out:?}");
     node.assert_nothing_held("after ADD into a missing netns");
+
+    // The kernel's cause, and what the path is instead of a netns.
+    let file = format!("/tmp/tw-cb-notns-{}", std::process::id());
+    std::fs::write(&file, b"").expect("write a plain file");
+    struct Remove<'a>(&'a str);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _remove = Remove(&file);
+    let under_file = format!("{file}/x");
+    for (netns, why) in [
+        (file.as_str(), "not a network namespace (a regular file)"),
+        (under_file.as_str(), "Not a directory"),
+        ("/proc/self/ns/mnt", "it is a mnt namespace"),
+    ] {
+        let out = plugin.run(
+            Vars {
+                netns: Some(netns),
+                ..add_vars
+            },
+            config.as_bytes(),
+        );
+        assert_eq!(out.error_code(), 4, "CNI_NETNS={netns}: {out:?}");
+        assert!(out.error_msg().contains(why), "CNI_NETNS={netns}: {out:?}");
+    }
+    node.assert_nothing_held("after ADD into things that are no netns");
 
     pod.ip(&[
         "link", "add", "eth0", "type", "veth", "peer", "name", "other",

@@ -333,6 +333,9 @@ fn failed_adds_leave_nothing_behind() {
         name: Some("missing".to_owned()),
         labels: Default::default(),
         mtu: None,
+        ips: Vec::new(),
+        mac: None,
+        netns_fd: None,
     };
     let err = refusal(pod_add(&mut client, &request));
     assert_eq!(err.kind, ErrorKind::Invalid, "netns {missing}: {err:?}");

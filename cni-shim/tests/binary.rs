@@ -60,3 +60,44 @@ fn undecodable_config_is_code_6_on_stdout_and_a_failure() {
         "{error}"
     );
 }
+
+/// libcni probes with `CNI_NETNS=dummy`; the spec lets a runtime pass anything
+/// in the other variables for VERSION, and stdin may be garbage or empty.
+#[test]
+fn version_ignores_garbage_in_every_other_variable() {
+    for stdin in [r#"{"cniVersion":"1.0.0"}"#, "", "{not json"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tweed-cni"))
+            .env_clear()
+            .env("CNI_COMMAND", "VERSION")
+            .env("CNI_NETNS", "dummy")
+            .env("CNI_CONTAINERID", "\u{1}garbage")
+            .env("CNI_IFNAME", "way/too/long/for/an/interface")
+            .env("CNI_ARGS", "no-pairs-here;;=")
+            .env("CNI_PATH", "relative:dirs")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tweed-cni");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait for tweed-cni");
+        assert!(out.status.success(), "stdin {stdin:?}: {out:?}");
+        let answer = json(&out);
+        let expected = if stdin.contains("1.0.0") {
+            "1.0.0"
+        } else {
+            "1.1.0"
+        };
+        assert_eq!(answer["cniVersion"], expected, "stdin {stdin:?}");
+        assert!(
+            answer["supportedVersions"]
+                .as_array()
+                .is_some_and(|v| v.len() == 5)
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The network configuration a runtime writes on stdin.
 //!
 //! The standard keys (`cniVersion`, `name`, `type`, `args.cni.labels`,
-//! `prevResult`, `runtimeConfig`, `cni.dev/valid-attachments`) plus tweed's
+//! `prevResult`, `runtimeConfig.ips` and `.mac`, `cni.dev/valid-attachments`) plus tweed's
 //! own: `socket` (the daemon's control socket, default
 //! [`DEFAULT_SOCKET`]), `dns` (copied into the result) and `mtu` (the pod
 //! interface's; the node's when absent). Unknown keys are ignored, as CNI
@@ -44,6 +44,18 @@ pub struct NetConf {
     pub prev_result: Option<Map<String, Value>>,
     /// `cni.dev/valid-attachments` (GC).
     pub valid_attachments: Option<Vec<ValidAttachment>>,
+    /// `runtimeConfig.ips` (the `ips` capability), as given.
+    pub runtime_ips: Vec<String>,
+    /// `runtimeConfig.mac` (the `mac` capability), as given.
+    pub runtime_mac: Option<String>,
+}
+
+/// The `runtimeConfig` keys tweed reads (`portMappings` is portmap's).
+#[derive(Deserialize, Default)]
+struct RawRuntime {
+    #[serde(default)]
+    ips: Vec<String>,
+    mac: Option<String>,
 }
 
 /// The result's `dns`: every field optional.
@@ -87,6 +99,8 @@ struct Raw {
     prev_result: Option<Map<String, Value>>,
     #[serde(rename = "cni.dev/valid-attachments")]
     valid_attachments: Option<Vec<ValidAttachment>>,
+    #[serde(rename = "runtimeConfig")]
+    runtime_config: Option<RawRuntime>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +201,7 @@ pub fn parse(stdin: &[u8]) -> Result<NetConf, CniError> {
     if let Some(prev) = &raw.prev_result {
         check_prev_result(prev)?;
     }
+    let runtime = raw.runtime_config.unwrap_or_default();
     let labels = raw
         .args
         .and_then(|a| a.cni)
@@ -204,6 +219,8 @@ pub fn parse(stdin: &[u8]) -> Result<NetConf, CniError> {
         labels,
         prev_result: raw.prev_result,
         valid_attachments: raw.valid_attachments,
+        runtime_ips: runtime.ips,
+        runtime_mac: runtime.mac,
     })
 }
 

@@ -3,9 +3,10 @@
 //! Required per command (SPEC 1.1.0, "Parameters"): ADD and CHECK need
 //! `CNI_CONTAINERID`, `CNI_NETNS` and `CNI_IFNAME`; DEL needs
 //! `CNI_CONTAINERID` and `CNI_IFNAME` (the netns may be gone already);
-//! STATUS, GC and VERSION need only `CNI_COMMAND`. `CNI_PATH` is not read:
+//! STATUS, GC and VERSION need only `CNI_COMMAND`, and VERSION reads
+//! nothing else at all (libcni sets `CNI_NETNS=dummy` for it). `CNI_PATH` is not read:
 //! tweed delegates to no other plugin. `CNI_ARGS` is `K=V;K=V`; tweed reads
-//! `K8S_POD_NAMESPACE` and `K8S_POD_NAME` and ignores other keys (runtimes
+//! `K8S_POD_NAMESPACE`, `K8S_POD_NAME`, `IP` and `MAC` and ignores other keys (runtimes
 //! add `IgnoreUnknown`, `K8S_POD_UID`, ...). A missing or malformed variable
 //! is error 4 naming it.
 
@@ -93,6 +94,10 @@ pub struct Env {
     pub pod_namespace: Option<String>,
     /// `K8S_POD_NAME` from `CNI_ARGS`.
     pub pod_name: Option<String>,
+    /// `IP` from `CNI_ARGS`, as given (see `spec::wanted`).
+    pub arg_ip: Option<String>,
+    /// `MAC` from `CNI_ARGS`, as given.
+    pub arg_mac: Option<String>,
 }
 
 impl Env {
@@ -116,6 +121,20 @@ impl Env {
                 ),
             )
         })?;
+        if command == Command::Version {
+            // libcni probes with CNI_NETNS=dummy and whatever else it has: the
+            // spec lets a runtime pass anything besides CNI_COMMAND here.
+            return Ok(Env {
+                command,
+                container_id: None,
+                netns: None,
+                ifname: None,
+                pod_namespace: None,
+                pod_name: None,
+                arg_ip: None,
+                arg_mac: None,
+            });
+        }
         let missing: Vec<&str> = command
             .required()
             .iter()
@@ -157,6 +176,8 @@ impl Env {
             ifname: var(IFNAME),
             pod_namespace: arg("K8S_POD_NAMESPACE"),
             pod_name: arg("K8S_POD_NAME"),
+            arg_ip: arg("IP"),
+            arg_mac: arg("MAC"),
         })
     }
 
@@ -266,6 +287,21 @@ mod tests {
         for cmd in ["STATUS", "GC", "VERSION"] {
             assert!(env(&[("CNI_COMMAND", cmd)]).is_ok(), "{cmd}");
         }
+    }
+
+    #[test]
+    fn version_ignores_garbage_in_every_other_variable() {
+        let e = env(&[
+            ("CNI_COMMAND", "VERSION"),
+            ("CNI_NETNS", "dummy"),
+            ("CNI_CONTAINERID", ""),
+            ("CNI_IFNAME", "not/an\0ifname"),
+            ("CNI_ARGS", "no pairs;;=x"),
+            ("CNI_PATH", "::"),
+        ])
+        .unwrap();
+        assert_eq!(e.command, Command::Version);
+        assert_eq!(e.netns, None);
     }
 
     #[test]

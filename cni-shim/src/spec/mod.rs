@@ -9,7 +9,8 @@
 //!   `CNI_ARGS`;
 //! - [`config`]: the network configuration on stdin;
 //! - [`result`]: the ADD result per version, merged into a `prevResult`;
-//! - [`check`]: what CHECK compares, and the differences it reports.
+//! - [`check`]: what CHECK compares, and the differences it reports;
+//! - [`wanted`]: the static addresses and MAC a runtime asks for.
 
 pub mod check;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod env;
 pub mod error;
 pub mod result;
 pub mod version;
+pub mod wanted;
 
 pub use config::NetConf;
 pub use env::{Command, Env};

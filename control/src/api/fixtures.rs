@@ -213,6 +213,9 @@ pub fn requests() -> Vec<Request> {
             name: Some(pod.name.clone()),
             labels: pod.labels.clone(),
             mtu: Some(1400),
+            ips: Vec::new(),
+            mac: None,
+            netns_fd: None,
         }),
         Request::PodDel(PodDel {
             container_id: pod.container_id.clone(),

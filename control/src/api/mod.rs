@@ -27,7 +27,7 @@ pub mod validate;
 pub use client::{Client, ClientError};
 pub use codec::{decode_request, decode_response, encode_request, encode_response};
 pub use proto::{ApiError, ErrorKind, Op, Request, ResponseBody, VERSION};
-pub use server::{Handler, LIMITS, MAX_LINE, ServeError, ServerHandle, serve, serve_with};
+pub use server::{Handler, LIMITS, MAX_LINE, Peer, ServeError, ServerHandle, serve, serve_with};
 
 /// The socket's file name inside the run directory.
 pub const SOCKET_NAME: &str = "control.sock";

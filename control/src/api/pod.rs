@@ -5,7 +5,7 @@
 //! container may have several interfaces.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,19 @@ pub struct PodAdd {
     /// The interface's MTU; the node's overlay MTU when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u16>,
+    /// The addresses the runtime asks for (CNI `IP=`, the `ips` capability),
+    /// at most one per family: given exactly, or the ADD fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<IpAddr>,
+    /// The MAC the runtime asks for (CNI `MAC=`, the `mac` capability).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<MacAddr>,
+    /// The plugin's open descriptor of the netns (the plugin keeps it open
+    /// until the answer): the daemon opens it as `/proc/PEER/fd/N`, so the
+    /// netns is the one the runtime named even when the daemon's mount
+    /// namespace does not show `netns` (SO_PEERCRED gives PEER).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_fd: Option<i32>,
 }
 
 /// `pod_del` arguments: without `ifname`, every interface of the container.

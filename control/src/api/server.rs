@@ -35,7 +35,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tweed_dataplane::api::envelope;
 use tweed_dataplane::api::limits::{self, Admission, Gate, Limits};
 use tweed_dataplane::api::line::{self, Line};
-use tweed_dataplane::sys::cred::peer_uid;
+use tweed_dataplane::sys::cred::{peer_pid, peer_uid};
 use tweed_dataplane::sys::umask::bind_owner_only;
 
 use super::codec::encode_response;
@@ -62,6 +62,26 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub trait Handler: Send + Sync + 'static {
     /// Does what `request` asks; on error changes nothing.
     fn handle(&self, request: Request) -> BoxFuture<'_, Result<ResponseBody, ApiError>>;
+
+    /// [`handle`](Self::handle), knowing who asked (for what refers to the
+    /// peer's own resources, like `pod_add.netns_fd`).
+    fn handle_from(
+        &self,
+        request: Request,
+        peer: Peer,
+    ) -> BoxFuture<'_, Result<ResponseBody, ApiError>> {
+        let _ = peer;
+        self.handle(request)
+    }
+}
+
+/// The process at the other end of a connection, as the kernel recorded it
+/// at `connect` (`SO_PEERCRED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// Its pid in the server's pid namespace; `None` if the kernel gave none
+    /// (the peer's pid namespace does not show in ours).
+    pub pid: Option<u32>,
 }
 
 /// Why the socket could not be served.
@@ -287,6 +307,12 @@ async fn connection(
     own_uid: u32,
 ) -> io::Result<()> {
     let allowed: Result<(), ApiError> = envelope::authorise(peer_uid(stream.as_raw_fd()), own_uid);
+    let peer = Peer {
+        pid: peer_pid(stream.as_raw_fd())
+            .ok()
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|&p| p > 0),
+    };
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
@@ -312,7 +338,7 @@ async fn connection(
                     tracing::warn!("control api: refused a request: {error}");
                     return write_reply(&mut writer, &Err(error.clone())).await;
                 }
-                answer(&buf, handler).await
+                answer(&buf, handler, peer).await
             }
         };
         // A large line's buffer is not kept while the connection idles.
@@ -325,11 +351,11 @@ async fn connection(
 }
 
 /// Decodes, checks and carries out one request line.
-async fn answer(line: &[u8], handler: &dyn Handler) -> Result<ResponseBody, ApiError> {
+async fn answer(line: &[u8], handler: &dyn Handler, peer: Peer) -> Result<ResponseBody, ApiError> {
     let request: Request = envelope::decode_request_bytes(line, VERSION)?;
     validate::request(&request)?;
     let op = request.op();
-    let handled = AssertUnwindSafe(async move { handler.handle(request).await })
+    let handled = AssertUnwindSafe(async move { handler.handle_from(request, peer).await })
         .catch_unwind()
         .await;
     handled.unwrap_or_else(|_| {

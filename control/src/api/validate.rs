@@ -184,6 +184,26 @@ pub fn pod_add(args: &PodAdd) -> Result<(), ApiError> {
             format!("{mtu} is outside {MIN_MTU}..=65535"),
         ));
     }
+    if let Some(mac) = args.mac {
+        from_dp(dp::mac("pod_add.mac", mac.0))?;
+    }
+    if args.ips.len() > 2 {
+        return Err(invalid(
+            "pod_add.ips",
+            format!(
+                "{} addresses asked for: an interface gets one per family",
+                args.ips.len()
+            ),
+        ));
+    }
+    if let Some(fd) = args.netns_fd
+        && fd < 0
+    {
+        return Err(invalid(
+            "pod_add.netns_fd",
+            format!("{fd} is not a descriptor"),
+        ));
+    }
     Ok(())
 }
 

@@ -30,10 +30,20 @@ pub struct InstallArgs {
 /// The file name of the conflist.
 pub const CONFLIST: &str = "10-tweed.conflist";
 
-/// The conflist: the minimal one, plus the socket when the daemon runs with
-/// another run directory.
+/// The `cniVersion` of the conflist: the newest one the libcni of current
+/// distributions reads (Debian 12's podman 4.3 and containerd 1.6 stop at
+/// 1.0.0); the plugin answers in whatever version a configuration asks for.
+pub const CONFLIST_VERSION: &str = "1.0.0";
+
+/// The conflist: tweed, which takes static addresses and MACs from the
+/// runtime (`ips`, `mac`), chained with the standard `portmap` plugin for
+/// published ports (`portMappings`); plus the socket when the daemon runs
+/// with another run directory.
 pub fn conflist(run_dir: &Path) -> String {
-    let mut plugin = serde_json::json!({ "type": "tweed" });
+    let mut plugin = serde_json::json!({
+        "type": "tweed",
+        "capabilities": { "ips": true, "mac": true },
+    });
     if run_dir != Path::new(DEFAULT_RUN_DIR) {
         plugin["socket"] = crate::api::socket_path(run_dir)
             .display()
@@ -41,9 +51,12 @@ pub fn conflist(run_dir: &Path) -> String {
             .into();
     }
     let list = serde_json::json!({
-        "cniVersion": "1.1.0",
+        "cniVersion": CONFLIST_VERSION,
         "name": "tweed",
-        "plugins": [plugin],
+        "plugins": [
+            plugin,
+            { "type": "portmap", "capabilities": { "portMappings": true } },
+        ],
     });
     let mut text = serde_json::to_string_pretty(&list).expect("a conflist always serializes");
     text.push('\n');
@@ -83,12 +96,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_conflist_is_the_minimal_one() {
+    fn the_default_conflist_chains_portmap_at_1_0_0() {
         let list: serde_json::Value =
             serde_json::from_str(&conflist(Path::new(DEFAULT_RUN_DIR))).unwrap();
         assert_eq!(
             list,
-            serde_json::json!({"cniVersion":"1.1.0","name":"tweed","plugins":[{"type":"tweed"}]})
+            serde_json::json!({"cniVersion":"1.0.0","name":"tweed","plugins":[
+                {"type":"tweed","capabilities":{"ips":true,"mac":true}},
+                {"type":"portmap","capabilities":{"portMappings":true}}
+            ]})
+        );
+    }
+
+    #[test]
+    fn deploy_holds_what_install_cni_writes() {
+        assert_eq!(
+            include_str!("../../../deploy/10-tweed.conflist"),
+            conflist(Path::new(DEFAULT_RUN_DIR))
         );
     }
 

@@ -12,7 +12,7 @@ use crate::api::node::{
 };
 use crate::api::pod::{PodInfo, PodsReply, ReleasedReply};
 use crate::api::proto::RoutesReply;
-use crate::api::{ApiError, ErrorKind, Handler, Request, ResponseBody, ServerHandle};
+use crate::api::{ApiError, ErrorKind, Handler, Peer, Request, ResponseBody, ServerHandle};
 use crate::cluster::record::SubnetClaim;
 use crate::cluster::{NodeRecord, keys};
 use crate::dataplane::DataplaneError;
@@ -37,15 +37,25 @@ struct Api(Arc<Daemon>);
 
 impl Handler for Api {
     fn handle(&self, request: Request) -> BoxFuture<'_, Result<ResponseBody, ApiError>> {
-        Box::pin(handle(&self.0, request))
+        Box::pin(handle(&self.0, request, Peer { pid: None }))
+    }
+
+    fn handle_from(
+        &self,
+        request: Request,
+        peer: Peer,
+    ) -> BoxFuture<'_, Result<ResponseBody, ApiError>> {
+        Box::pin(handle(&self.0, request, peer))
     }
 }
 
-async fn handle(daemon: &Daemon, request: Request) -> Result<ResponseBody, ApiError> {
+async fn handle(daemon: &Daemon, request: Request, peer: Peer) -> Result<ResponseBody, ApiError> {
     let dp = daemon.supervisor.dataplane();
     Ok(match request {
         Request::Status(_) => ResponseBody::Status(status(daemon).await),
         Request::PodAdd(add) => {
+            let netns_handle = crate::pods::netns::resolve(&add.netns, peer.pid, add.netns_fd)
+                .map_err(|e| netns_error(&e))?;
             let (record, port_created) = daemon
                 .pods
                 .add(PodRequest {
@@ -56,6 +66,9 @@ async fn handle(daemon: &Daemon, request: Request) -> Result<ResponseBody, ApiEr
                     name: add.name,
                     labels: add.labels,
                     mtu: add.mtu,
+                    ips: add.ips,
+                    mac: add.mac,
+                    netns_handle,
                 })
                 .await
                 .map_err(pod_error)?;
@@ -434,5 +447,20 @@ fn pod_error(e: PodError) -> ApiError {
             ApiError::new(inner.kind, format!("{step}: {}", inner.message))
         }
         PodError::Conflict { .. } => ApiError::conflict(e.to_string()),
+        PodError::Netns(e) => netns_error(&e),
+        PodError::MacDiffers { .. } => ApiError::invalid(e.to_string()),
     }
+}
+
+/// `invalid` naming `pod_add.netns`, so the plugin answers CNI code 4, with
+/// every cause (ENOENT, "not a network namespace", ...).
+fn netns_error(e: &crate::pods::netns::NetnsError) -> ApiError {
+    let mut msg = format!("pod_add.netns: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    ApiError::invalid(msg)
 }

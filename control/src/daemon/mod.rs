@@ -213,6 +213,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         &held.record.subnets,
         supervisor.dataplane().clone(),
         config.mtu,
+        &config.run_dir.join("netns"),
     )
     .await?;
 

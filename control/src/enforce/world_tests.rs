@@ -13,6 +13,7 @@ fn record(node_ns: &str, name: &str, ifname: &str, ip: &str) -> PodRecord {
         namespace: node_ns.to_owned(),
         name: name.to_owned(),
         netns: format!("/run/netns/{name}"),
+        dataplane_netns: None,
         port: format!("{node_ns}/{name}"),
         ipv4: Some(ip.parse().unwrap()),
         ipv6: None,

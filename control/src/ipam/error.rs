@@ -160,6 +160,36 @@ pub enum IpamError {
         addrs: String,
     },
 
+    /// Two different addresses of one family were asked for one attachment.
+    #[error(
+        "two {family} addresses asked for ({first} and {second}): an interface gets one \
+         address per family"
+    )]
+    WantedTwice {
+        /// Their family.
+        family: Family,
+        /// The first one asked for.
+        first: IpAddr,
+        /// The second one.
+        second: IpAddr,
+    },
+
+    /// An attachment asked for addresses other than the ones it already holds.
+    #[error(
+        "container {container_id} interface {ifname} already holds {held}, not {wanted}; \
+         delete it (CNI DEL) before asking for other addresses"
+    )]
+    HoldsOthers {
+        /// The container id.
+        container_id: String,
+        /// The interface name.
+        ifname: String,
+        /// The addresses it holds, comma-separated.
+        held: String,
+        /// The addresses asked for, comma-separated.
+        wanted: String,
+    },
+
     /// An address is reserved by the caller, so it cannot be allocated.
     #[error("address {addr} is reserved; unreserve it first")]
     AddressReserved {

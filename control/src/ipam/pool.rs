@@ -482,5 +482,7 @@ fn release_decision(leases: Vec<Lease>) -> Decision<Vec<Lease>> {
     }
 }
 
+mod wanted;
+
 #[cfg(test)]
 mod tests;

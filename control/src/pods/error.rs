@@ -1,5 +1,8 @@
 //! Errors of pod attachment.
 
+use tweed_dataplane::api::proto::MacAddr;
+
+use super::netns::NetnsError;
 use crate::dataplane::DataplaneError;
 use crate::ipam::IpamError;
 use crate::store::StoreError;
@@ -27,6 +30,24 @@ pub enum PodError {
         /// The dataplane's error.
         #[source]
         source: DataplaneError,
+    },
+    /// The runtime's netns cannot be reached from the daemon.
+    #[error("{0}")]
+    Netns(#[from] NetnsError),
+    /// A repeated ADD asks for another MAC than the attachment has.
+    #[error(
+        "container {container_id} interface {ifname} already has MAC {held}, not {wanted}; \
+         delete it (CNI DEL) before asking for another"
+    )]
+    MacDiffers {
+        /// The container id.
+        container_id: String,
+        /// The interface.
+        ifname: String,
+        /// Its MAC.
+        held: MacAddr,
+        /// The MAC asked for.
+        wanted: MacAddr,
     },
     /// Another writer holds the record.
     #[error("the pod record {key} already exists (another daemon with this node name?)")]

@@ -14,13 +14,18 @@
 //! its pool, so the store needs no transaction across pods).
 
 mod error;
+pub mod netns;
 pub mod record;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ipnet::IpNet;
 use tokio::sync::Mutex;
+use tweed_dataplane::api::proto::MacAddr;
+use tweed_dataplane::sys::netns::NetNs;
 
 pub use error::PodError;
 pub use record::PodRecord;
@@ -31,7 +36,7 @@ use crate::ipam::{Attachment, Change, PoolState};
 use crate::store::Store;
 
 /// What ADD asks for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct PodRequest {
     /// The runtime's container id.
     pub container_id: String,
@@ -47,6 +52,13 @@ pub struct PodRequest {
     pub labels: BTreeMap<String, String>,
     /// MTU (the node's when none).
     pub mtu: Option<u16>,
+    /// The addresses to give (at most one per family), else picked.
+    pub ips: Vec<IpAddr>,
+    /// The MAC to give, else derived from the address.
+    pub mac: Option<MacAddr>,
+    /// The netns, when the daemon cannot reach it by `netns` and must mount
+    /// it for the dataplane (see [`netns`]).
+    pub netns_handle: Option<NetNs>,
 }
 
 /// Address usage of one node subnet.
@@ -70,6 +82,7 @@ pub struct Pods {
     store: Arc<dyn Store>,
     node: String,
     mtu: u16,
+    netns_dir: PathBuf,
     dataplane: Dataplane,
     inner: Mutex<Inner>,
 }
@@ -89,13 +102,15 @@ fn store_err(step: &'static str) -> impl FnOnce(crate::store::StoreError) -> Pod
 impl Pods {
     /// Loads the node's pod records over a pool of `subnets`. Records whose
     /// addresses do not fit (the node's subnet changed) are kept, so DEL and GC
-    /// still find them, but hold no address of the pool.
+    /// still find them, but hold no address of the pool. Netns the daemon
+    /// must mount for the dataplane go under `netns_dir`.
     pub async fn load(
         store: Arc<dyn Store>,
         node: &str,
         subnets: &[IpNet],
         dataplane: Dataplane,
         mtu: u16,
+        netns_dir: &Path,
     ) -> Result<Self, PodError> {
         let listed = store
             .list(&keys::pods(node))
@@ -120,6 +135,7 @@ impl Pods {
             store,
             node: node.to_owned(),
             mtu,
+            netns_dir: netns_dir.to_owned(),
             dataplane,
             inner: Mutex::new(Inner { pool, records }),
         })
@@ -130,12 +146,30 @@ impl Pods {
         let mut inner = self.inner.lock().await;
         let attachment = Attachment::new(&request.container_id, &request.ifname)?;
         if let Some(record) = inner.records.get(&attachment).cloned() {
+            if let Some(mac) = request.mac
+                && mac != record.mac
+            {
+                return Err(PodError::MacDiffers {
+                    container_id: record.container_id,
+                    ifname: record.ifname,
+                    held: record.mac,
+                    wanted: mac,
+                });
+            }
+            // Refuses other addresses than the ones held.
+            inner.pool.decide_allocate_wanted(
+                &request.container_id,
+                &request.ifname,
+                &request.ips,
+            )?;
             let created = self.ensure_port(&record).await?;
             return Ok((record, created));
         }
-        let decision = inner
-            .pool
-            .decide_allocate(&request.container_id, &request.ifname)?;
+        let decision = inner.pool.decide_allocate_wanted(
+            &request.container_id,
+            &request.ifname,
+            &request.ips,
+        )?;
         let allocation = decision.outcome;
         let namespace = request.namespace.unwrap_or_else(|| "default".into());
         let name = request
@@ -148,26 +182,44 @@ impl Pods {
             &request.container_id,
             |n| inner.records.values().any(|r| r.port == n),
         );
+        let mount = match &request.netns_handle {
+            Some(ns) => {
+                let path =
+                    netns::mount_path(&self.netns_dir, &request.container_id, &request.ifname);
+                netns::mount(ns, &request.netns, &path)?;
+                Some(path)
+            }
+            None => None,
+        };
         let record = PodRecord {
             container_id: request.container_id,
             ifname: request.ifname,
             namespace,
             name,
             netns: request.netns,
+            dataplane_netns: mount.as_ref().map(|p| p.display().to_string()),
             port,
             ipv4: allocation.ipv4,
             ipv6: allocation.ipv6,
-            mac: record::pod_mac(&allocation),
+            mac: request.mac.unwrap_or_else(|| record::pod_mac(&allocation)),
             mtu: request.mtu.unwrap_or(self.mtu),
             labels: request.labels,
         };
+        let unmount = || {
+            if let Some(path) = &mount {
+                netns::unmount(path);
+            }
+        };
         let key = keys::pod(&self.node, &record.container_id, &record.ifname);
-        let created = self
-            .store
-            .create(&key, record.encode(), None)
-            .await
-            .map_err(store_err("persist the pod's address"))?;
+        let created = match self.store.create(&key, record.encode(), None).await {
+            Ok(created) => created,
+            Err(e) => {
+                unmount();
+                return Err(store_err("persist the pod's address")(e));
+            }
+        };
         if created.is_none() {
+            unmount();
             return Err(PodError::Conflict { key });
         }
         if let Some(change) = &decision.change {
@@ -176,6 +228,7 @@ impl Pods {
         inner.records.insert(attachment.clone(), record.clone());
         if let Err(source) = self.dataplane.port_add(record.port_add()).await {
             self.forget(&mut inner, &attachment).await;
+            unmount();
             return Err(PodError::Dataplane {
                 step: "create the pod's interface",
                 source,
@@ -268,6 +321,9 @@ impl Pods {
             })?;
             if let Err(e) = self.dataplane.port_remove(&record.port).await {
                 tracing::warn!(port = %record.port, error = %e, "removing the pod's interface; the next resync will");
+            }
+            if let Some(path) = &record.dataplane_netns {
+                netns::unmount(Path::new(path));
             }
             released.push(record);
         }

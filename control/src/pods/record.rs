@@ -22,8 +22,12 @@ pub struct PodRecord {
     pub namespace: String,
     /// The pod's name.
     pub name: String,
-    /// The pod's netns path.
+    /// The pod's netns path, as the runtime named it.
     pub netns: String,
+    /// Where the daemon mounted the netns for the dataplane, when the
+    /// runtime's path does not name it in the daemon's mount namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataplane_netns: Option<String>,
     /// The dataplane port's name (`NAMESPACE/NAME`, see [`port_name`]).
     pub port: String,
     /// IPv4 address.
@@ -59,11 +63,16 @@ impl PodRecord {
         }
     }
 
+    /// The netns path the dataplane opens.
+    pub fn dataplane_path(&self) -> &str {
+        self.dataplane_netns.as_deref().unwrap_or(&self.netns)
+    }
+
     /// The dataplane request that creates its port.
     pub fn port_add(&self) -> PortAdd {
         PortAdd {
             name: self.port.clone(),
-            netns: self.netns.clone(),
+            netns: self.dataplane_path().to_owned(),
             ifname: self.ifname.clone(),
             ipv4: self.ipv4,
             ipv6: self.ipv6,
@@ -91,7 +100,7 @@ impl WantedPort for PodRecord {
     fn matches(&self, port: &PortInfo) -> bool {
         port.ipv4 == self.ipv4
             && port.ipv6 == self.ipv6
-            && port.netns == self.netns
+            && port.netns == self.dataplane_path()
             && port.ifname == self.ifname
     }
 }

@@ -85,6 +85,85 @@ impl NetNs {
     }
 }
 
+/// `NS_GET_NSTYPE` from `<linux/nsfs.h>`: `_IO(0xb7, 0x3)`.
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// Why a path given as a network namespace cannot be used as one.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsFileError {
+    /// Opening the path failed (ENOENT, ENOTDIR, EACCES, ...).
+    #[error("cannot open {}", .path.display())]
+    Open {
+        /// The path.
+        path: PathBuf,
+        /// The cause, as the kernel gave it.
+        #[source]
+        source: io::Error,
+    },
+    /// The path opened, but is not a network namespace.
+    #[error("{} is not a network namespace ({what})", .path.display())]
+    NotNetns {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        what: String,
+    },
+}
+
+impl NetNs {
+    /// Opens `path` as a container runtime's netns must be opened (read-only,
+    /// close-on-exec, non-blocking, so a FIFO put there cannot hang us) and
+    /// checks that it is a network namespace (`NS_GET_NSTYPE`).
+    pub fn open_checked(path: &Path) -> Result<Self, NetnsFileError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|source| NetnsFileError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let not_netns = |what: String| NetnsFileError::NotNetns {
+            path: path.to_path_buf(),
+            what,
+        };
+        // SAFETY: NS_GET_NSTYPE takes no argument and writes no memory; the
+        // fd is open for the whole call. A non-nsfs file fails with ENOTTY.
+        let kind = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE) };
+        if kind < 0 {
+            let e = io::Error::last_os_error();
+            let what = match file.metadata() {
+                Ok(m) if m.is_dir() => "a directory".to_owned(),
+                Ok(m) if m.is_file() => "a regular file".to_owned(),
+                _ => format!("not a namespace file: {e}"),
+            };
+            return Err(not_netns(what));
+        }
+        if kind != libc::CLONE_NEWNET {
+            let name = match kind {
+                libc::CLONE_NEWNS => "mnt",
+                libc::CLONE_NEWPID => "pid",
+                libc::CLONE_NEWUTS => "uts",
+                libc::CLONE_NEWIPC => "ipc",
+                libc::CLONE_NEWUSER => "user",
+                libc::CLONE_NEWCGROUP => "cgroup",
+                _ => "another kind of",
+            };
+            return Err(not_netns(format!("it is a {name} namespace")));
+        }
+        Ok(NetNs {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The namespace file's metadata (its device and inode name the namespace).
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        self.file.metadata()
+    }
+}
+
 impl AsRawFd for NetNs {
     fn as_raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()
