@@ -4,8 +4,10 @@
 //!
 //! - [`wire`]: typed views over the headers tweed parses itself (VXLAN, the
 //!   virtio-net header); everything else is parsed with etherparse.
-//! - [`offload`]: checksum arithmetic, TCP segmentation of GSO super-frames and
-//!   IPv4 fragmentation: pure byte transformations.
+//! - [`offload`]: checksum arithmetic, TCP segmentation of GSO super-frames
+//!   (copied or planned as gathered segments), receive coalescing (copied, or
+//!   found as a run in a `UDP_GRO` read) and IPv4 fragmentation: pure byte
+//!   transformations.
 //! - [`table`]: the tables the workers read without locks: longest-prefix match,
 //!   policy classifiers, connection tracking, endpoints and peers.
 //! - [`pipeline`]: the forwarding decision, a pure function of (tables, frame)

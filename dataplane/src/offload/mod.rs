@@ -6,8 +6,10 @@
 //! caller's `scratch` buffer, and no panic on any input; a malformed input is
 //! a typed error naming what is wrong. Functions that produce several packets
 //! build each in `scratch` and hand it to an `emit` callback, in wire order.
-//! The exception is [`gro::TcpGro`], which owns its buffer (it keeps a
-//! super-frame across calls) and whose refusals are answers, not errors.
+//! The exceptions are [`gro::TcpGro`], which owns its buffer (it keeps a
+//! super-frame across calls) and whose refusals are answers, not errors, and
+//! the gathered forms ([`gso::plan_tcp`], [`gro_run`]), which write headers
+//! only and describe payloads as ranges of the caller's buffer.
 
 pub mod checksum;
 pub mod fragment;
