@@ -8,7 +8,8 @@
 //! 10.244.3.0/24 and fd00:3::/64) and `kvx` (a kernel `vxlan` device at
 //! 192.168.0.4 that sends from any port, pods 10.244.4.0/24 and
 //! fd00:4::/64); the default routes go to the host; 10.244.9.0/24 is a
-//! blackhole. This node's underlay address is 192.168.0.1.
+//! blackhole; 10.244.1.1 is the node's own overlay address. This node's
+//! underlay address is 192.168.0.1.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -124,8 +125,111 @@ fn build() -> World {
     writer
         .set_route(net("10.244.9.0/24"), NextHop::Blackhole)
         .expect("route");
+    writer
+        .set_route(net("10.244.1.1/32"), NextHop::Node)
+        .expect("route");
     World {
         tables: writer.publish(),
         conntrack: Conntrack::new(ConntrackConfig::new(256, [1, 2, 3, 4])),
     }
+}
+
+/// Splits `data` into request lines as the API servers do (`line::feed`,
+/// lines of at most `max` bytes; a longer one ends the stream, as the
+/// servers close the connection) and calls `each` with every line.
+pub fn lines(mut data: &[u8], max: usize, mut each: impl FnMut(&[u8])) {
+    use tweed_dataplane::api::line::{self, Line};
+    let mut buf = Vec::new();
+    loop {
+        // The servers' buffered readers hand over what they have; feed
+        // the stream in pieces of a few sizes so lines span reads.
+        let piece = data.len().min(1 + buf.len() % 7 * 13);
+        let (used, end) = line::feed(&mut buf, &data[..piece], max);
+        data = &data[used..];
+        match end {
+            None => continue,
+            Some(Line::Complete) => {
+                each(&buf);
+                buf.clear();
+            }
+            Some(Line::Eof | Line::TooLong) => return,
+        }
+    }
+}
+
+/// Addresses to classify a rule set at: each rule's remote and except
+/// prefixes' first and last addresses and their neighbours, plus a few
+/// fixed ones.
+pub fn probe_addresses(set: &tweed_dataplane::table::acl::RuleSet) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = vec![
+        IpAddr::from([10, 244, 1, 2]),
+        IpAddr::from([0, 0, 0, 0]),
+        IpAddr::from([255, 255, 255, 255]),
+        "fd00::2".parse().expect("v6"),
+        "::".parse().expect("v6"),
+    ];
+    for rule in &set.rules {
+        for net in rule.remote.iter().chain(&rule.remote_except) {
+            let (first, last) = (net.network(), net.broadcast());
+            out.extend([first, last]);
+            out.extend(step(first, -1));
+            out.extend(step(last, 1));
+        }
+        if out.len() > 24 {
+            break;
+        }
+    }
+    out
+}
+
+fn step(ip: IpAddr, by: i8) -> Option<IpAddr> {
+    match ip {
+        IpAddr::V4(a) => u32::from(a)
+            .checked_add_signed(i32::from(by))
+            .map(|n| IpAddr::V4(Ipv4Addr::from(n))),
+        IpAddr::V6(a) => u128::from(a)
+            .checked_add_signed(i128::from(by))
+            .map(|n| IpAddr::V6(Ipv6Addr::from(n))),
+    }
+}
+
+/// Compiles `set` and checks that the classifier agrees with the reference
+/// walk ([`classify_linear`]) at every probe; the compile error, if any.
+///
+/// [`classify_linear`]: tweed_dataplane::table::acl::classify_linear
+pub fn check_classifier(
+    set: &tweed_dataplane::table::acl::RuleSet,
+) -> Result<(), tweed_dataplane::table::acl::CompileError> {
+    use tweed_dataplane::table::acl::classify_linear;
+    let classifier = Classifier::compile(set)?;
+    let mut ports = vec![0u16, 1, 80, 65535];
+    let mut protocols = vec![1u8, 6, 17, 58, 132, 255];
+    for rule in set.rules.iter().take(16) {
+        if let Some(p) = rule.protocol {
+            protocols.push(p);
+        }
+        if let Some(r) = rule.ports {
+            ports.extend([r.first, r.last, r.first.wrapping_sub(1), r.last.wrapping_add(1)]);
+        }
+    }
+    // Bounded, so a large rule set costs a few thousand walks, not millions.
+    protocols.sort_unstable();
+    protocols.dedup();
+    protocols.truncate(8);
+    ports.sort_unstable();
+    ports.dedup();
+    ports.truncate(12);
+    for remote in probe_addresses(set).into_iter().take(24) {
+        for &protocol in &protocols {
+            for &port in &ports {
+                let fast = classifier.classify(remote, protocol, port);
+                let slow = classify_linear(set, remote, protocol, port);
+                assert_eq!(
+                    fast, &slow,
+                    "classifier and reference disagree at {remote} proto {protocol} port {port}"
+                );
+            }
+        }
+    }
+    Ok(())
 }
