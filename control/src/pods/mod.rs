@@ -137,6 +137,8 @@ impl Pods {
             .pool
             .decide_allocate(&request.container_id, &request.ifname)?;
         let allocation = decision.outcome;
+        let mtu = request.mtu.unwrap_or(self.mtu);
+        record::check_mtu(mtu, &allocation).map_err(PodError::Invalid)?;
         let namespace = request.namespace.unwrap_or_else(|| "default".into());
         let name = request
             .name
@@ -158,7 +160,7 @@ impl Pods {
             ipv4: allocation.ipv4,
             ipv6: allocation.ipv6,
             mac: record::pod_mac(&allocation),
-            mtu: request.mtu.unwrap_or(self.mtu),
+            mtu,
             labels: request.labels,
         };
         let key = keys::pod(&self.node, &record.container_id, &record.ifname);

@@ -52,26 +52,29 @@ const OPS: [Op; 19] = [
 const NODE_MTU: u16 = 1450;
 
 /// The dataplane request `Pods::add` makes for `add`, with a dual-stack
-/// allocation and the longest port name it can pick (the name taken).
-fn port_add_for(add: &PodAdd) -> PortAdd {
+/// allocation and the longest port name it can pick (the name taken), or
+/// `None` where `Pods::add` refuses the pod before that.
+fn port_add_for(add: &PodAdd) -> Option<PortAdd> {
     let allocation = Allocation {
         ipv4: Some(Ipv4Addr::new(10, 244, 1, 2)),
         ipv6: Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)),
     };
+    let mtu = add.mtu.unwrap_or(NODE_MTU);
+    record::check_mtu(mtu, &allocation).ok()?;
     let namespace = add.namespace.clone().unwrap_or_else(|| "default".into());
     let name = add
         .name
         .clone()
         .unwrap_or_else(|| add.container_id.chars().take(12).collect());
-    PortAdd {
+    Some(PortAdd {
         name: record::port_name(&namespace, &name, &add.ifname, &add.container_id, |_| true),
         netns: add.netns.clone(),
         ifname: add.ifname.clone(),
         ipv4: allocation.ipv4,
         ipv6: allocation.ipv6,
         mac: Some(pod_mac(&allocation)),
-        mtu: Some(u32::from(add.mtu.unwrap_or(NODE_MTU))),
-    }
+        mtu: Some(u32::from(mtu)),
+    })
 }
 
 fn answer(line: &[u8]) {
@@ -100,8 +103,9 @@ fn answer(line: &[u8]) {
     assert_eq!(back, request, "round trip through {again}");
     match &request {
         Request::PodAdd(add) => {
-            let port_add = port_add_for(add);
-            if let Err(e) = dp::port_add(&port_add) {
+            if let Some(port_add) = port_add_for(add)
+                && let Err(e) = dp::port_add(&port_add)
+            {
                 panic!("the daemon accepts {add:?} but the dataplane refuses its port: {e}");
             }
         }
