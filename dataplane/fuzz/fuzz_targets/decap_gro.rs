@@ -110,6 +110,9 @@ impl Merge {
         }
         let segments = self.gro.segments();
         if let Some(frame) = self.gro.flush() {
+            if tweed_fuzz::verbose() {
+                eprintln!("to the pod: {} bytes, {segments} segments", frame.len());
+            }
             check_merged(frame, segments);
         }
     }
@@ -131,7 +134,11 @@ fn decide(
         let len = datagram.len().min(buffer.len());
         buffer[..len].copy_from_slice(&datagram[..len]);
         frame.set_len(len);
-        match pipeline.process(ingress, frame, counters) {
+        let action = pipeline.process(ingress, frame, counters);
+        if tweed_fuzz::verbose() {
+            eprintln!("{} bytes from {src}: {action:?}", datagram.len());
+        }
+        match action {
             Action::Deliver(port) => {
                 check_delivered(backend, src, frame.data());
                 merge.deliver(port, frame.data());

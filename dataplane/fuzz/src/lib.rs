@@ -47,6 +47,13 @@ fn net(s: &str) -> IpNet {
     s.parse().expect("valid CIDR")
 }
 
+/// Whether `TWEED_FUZZ_VERBOSE` is set: targets then print what they
+/// decide, to check that seeds reach what they are meant to.
+pub fn verbose() -> bool {
+    static VERBOSE: OnceLock<bool> = OnceLock::new();
+    *VERBOSE.get_or_init(|| std::env::var_os("TWEED_FUZZ_VERBOSE").is_some())
+}
+
 /// The node, built on first use.
 pub fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
