@@ -16,7 +16,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tweed_dataplane::api::proto::{ApiError, Op};
-use tweed_dataplane::api::{Request, codec, envelope, validate, MAX_LINE, VERSION};
+use tweed_dataplane::api::{MAX_LINE, Request, VERSION, codec, envelope, validate};
 
 const OPS: [Op; 14] = [
     Op::PortAdd,

@@ -83,7 +83,10 @@ fn check_merged(frame: &[u8], segments: usize) {
     }
     let hdr = VirtioNetHdr::parse(frame).expect("a merged frame has a virtio-net header");
     assert!(hdr.gso_size > 0, "a merged frame names its segment size");
-    assert!(frame.len() <= virtio_net::LEN + 14 + 0xffff, "within one IP packet");
+    assert!(
+        frame.len() <= virtio_net::LEN + 14 + 0xffff,
+        "within one IP packet"
+    );
 }
 
 /// The worker's pod-bound GRO: merge consecutive frames for one port.
@@ -183,7 +186,13 @@ fuzz_target!(|data: &[u8]| {
     let mut held = Vec::new();
     for datagram in udp_gro::datagrams(read, segment) {
         assert!(!datagram.is_empty(), "no empty datagram from a read");
-        held.extend(decide(&pipeline, ingress, datagram, &mut counters, &mut merge));
+        held.extend(decide(
+            &pipeline,
+            ingress,
+            datagram,
+            &mut counters,
+            &mut merge,
+        ));
     }
     merge.flush();
     // The worker decides held fragments again after the batch.

@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use libfuzzer_sys::fuzz_target;
-use tweed_control::policy::{Compiler, Labels, PodIdentity, Policy, Target, World, parse_documents};
+use tweed_control::policy::{
+    Compiler, Labels, PodIdentity, Policy, Target, World, parse_documents,
+};
 use tweed_dataplane::api::validate as dp;
 
 fn pod(ns: &str, name: &str, labels: &[(&str, &str)], n: u8) -> PodIdentity {
@@ -29,7 +31,9 @@ fn pod(ns: &str, name: &str, labels: &[(&str, &str)], n: u8) -> PodIdentity {
             .map(|&(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
         ipv4: Some([10, 244, 1, n].into()),
-        ipv6: (n % 2 == 0).then(|| [0xfd00, 0, 0, 0, 0, 0, 0, u16::from(n)].into()),
+        ipv6: n
+            .is_multiple_of(2)
+            .then(|| [0xfd00, 0, 0, 0, 0, 0, 0, u16::from(n)].into()),
     }
 }
 
@@ -44,7 +48,10 @@ fn world(policies: Vec<Policy>) -> World {
             pod("dev", "tool", &[("app", "tool")], 6),
             pod("default", "x", &[], 7),
         ],
-        namespaces: BTreeMap::from([("prod".to_owned(), team("a")), ("dev".to_owned(), team("b"))]),
+        namespaces: BTreeMap::from([
+            ("prod".to_owned(), team("a")),
+            ("dev".to_owned(), team("b")),
+        ]),
         policies,
         node_addrs: vec![IpAddr::from([10, 244, 1, 1])],
     }
@@ -76,7 +83,9 @@ fuzz_target!(|data: &[u8]| {
         for (field, spec) in [("ingress", &endpoint.ingress), ("egress", &endpoint.egress)] {
             let set = match dp::rule_set(field, spec) {
                 Ok(set) => set,
-                Err(e) => panic!("pod {i}: the compiled {field} set is refused by the dataplane: {e}"),
+                Err(e) => {
+                    panic!("pod {i}: the compiled {field} set is refused by the dataplane: {e}")
+                }
             };
             if let Err(e) = tweed_fuzz::check_classifier(&set) {
                 panic!("pod {i}: the compiled {field} set does not compile: {e}");

@@ -117,7 +117,10 @@ fn build() -> World {
         writer
             .upsert_peer(Peer {
                 name: name.into(),
-                subnets: vec![net(&format!("10.244.{n}.0/24")), net(&format!("fd00:{n}::/64"))],
+                subnets: vec![
+                    net(&format!("10.244.{n}.0/24")),
+                    net(&format!("fd00:{n}::/64")),
+                ],
                 underlay_ip: IpAddr::from([192, 168, 0, n]),
                 vtep_mac: [2, 0, 0, 0, 2, n],
                 backend,
@@ -216,7 +219,12 @@ pub fn check_classifier(
             protocols.push(p);
         }
         if let Some(r) = rule.ports {
-            ports.extend([r.first, r.last, r.first.wrapping_sub(1), r.last.wrapping_add(1)]);
+            ports.extend([
+                r.first,
+                r.last,
+                r.first.wrapping_sub(1),
+                r.last.wrapping_add(1),
+            ]);
         }
     }
     // Bounded, so a large rule set costs a few thousand walks, not millions.
