@@ -7,18 +7,19 @@
 //! prints the result, or the spec's error JSON, on stdout; an error exits 1.
 //! It never panics to the runtime: a panic is turned into an error JSON too.
 //!
-//! - `spec`: the protocol, pure (env, config, results, errors, CHECK's diff);
+//! - `spec` (the library, `lib.rs`): the protocol, pure (env, config,
+//!   results, errors, CHECK's diff);
 //! - `cmd`: the commands, over the daemon's client;
 //! - `netns`: what CHECK reads from the pod's netns.
 
 mod cmd;
 mod netns;
-mod spec;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use serde_json::Value;
+use tweed_cni::spec;
 
 use spec::{CniError, CniVersion, Command, Env, code, config};
 

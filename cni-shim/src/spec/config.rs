@@ -225,16 +225,36 @@ pub fn parse(stdin: &[u8]) -> Result<NetConf, CniError> {
 }
 
 /// The lists tweed appends to must be lists, so a result can always be
-/// built (checked before the daemon is asked for anything).
+/// built (checked before the daemon is asked for anything), and an IP's
+/// `interface` must index one of `interfaces`: tweed appends its interface
+/// after them, so an IP pointing past them would land on tweed's own
+/// interface in the result, and CHECK would then refuse it.
 fn check_prev_result(prev: &Map<String, Value>) -> Result<(), CniError> {
+    let invalid = |msg: String| CniError::new(code::INVALID_CONFIG, msg);
     for key in ["interfaces", "ips", "routes"] {
         match prev.get(key) {
             None | Some(Value::Null) | Some(Value::Array(_)) => {}
             Some(other) => {
-                return Err(CniError::new(
-                    code::INVALID_CONFIG,
-                    format!("prevResult.{key} must be a list, not {other}"),
-                ));
+                return Err(invalid(format!(
+                    "prevResult.{key} must be a list, not {other}"
+                )));
+            }
+        }
+    }
+    let count = prev
+        .get("interfaces")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let ips = prev.get("ips").and_then(Value::as_array);
+    for (i, ip) in ips.into_iter().flatten().enumerate() {
+        match ip.get("interface") {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n < count as u64) => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "prevResult.ips[{i}].interface: {other} is not an index of \
+                     prevResult.interfaces ({count} listed)"
+                )));
             }
         }
     }
@@ -302,6 +322,26 @@ mod tests {
         let e =
             parse_str(r#"{"cniVersion":"1.0.0","name":"n","prevResult":{"ips":{}}}"#).unwrap_err();
         assert!(e.msg.starts_with("prevResult.ips"), "{}", e.msg);
+    }
+
+    /// Found by the `cni_stdin` fuzz target: an IP of `prevResult` naming
+    /// an interface that is not listed ended up on tweed's own interface in
+    /// the ADD result, and CHECK then failed that result (code 101).
+    #[test]
+    fn a_prev_result_ip_must_name_a_listed_interface() {
+        let conf =
+            |prev: &str| format!(r#"{{"cniVersion":"1.0.0","name":"n","prevResult":{prev}}}"#);
+        let ok = r#"{"interfaces":[{"name":"lo"}],"ips":[{"address":"127.0.0.1/8","interface":0},{"address":"10.0.0.1/8"}]}"#;
+        parse_str(&conf(ok)).expect("index 0 of one interface");
+        for bad in [
+            r#"{"ips":[{"address":"10.0.0.1/8","interface":0}]}"#,
+            r#"{"interfaces":[{"name":"lo"}],"ips":[{"address":"10.0.0.1/8","interface":1}]}"#,
+            r#"{"interfaces":[{"name":"lo"}],"ips":[{"address":"10.0.0.1/8","interface":"0"}]}"#,
+        ] {
+            let e = parse_str(&conf(bad)).expect_err(bad);
+            assert_eq!(e.code, code::INVALID_CONFIG, "{bad}");
+            assert!(e.msg.contains("prevResult.ips[0].interface"), "{}", e.msg);
+        }
     }
 
     #[test]

@@ -446,6 +446,7 @@ fn pod_error(e: PodError) -> ApiError {
             let inner = dataplane_error(source);
             ApiError::new(inner.kind, format!("{step}: {}", inner.message))
         }
+        PodError::Invalid(message) => ApiError::invalid(message),
         PodError::Conflict { .. } => ApiError::conflict(e.to_string()),
         PodError::Netns(e) => netns_error(&e),
         PodError::MacDiffers { .. } => ApiError::invalid(e.to_string()),

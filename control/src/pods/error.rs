@@ -49,6 +49,10 @@ pub enum PodError {
         /// The MAC asked for.
         wanted: MacAddr,
     },
+    /// The pod's interface cannot be made as asked, for a reason the
+    /// request alone did not show (its MTU against the node's families).
+    #[error("{0}")]
+    Invalid(String),
     /// Another writer holds the record.
     #[error("the pod record {key} already exists (another daemon with this node name?)")]
     Conflict {

@@ -171,6 +171,8 @@ impl Pods {
             &request.ips,
         )?;
         let allocation = decision.outcome;
+        let mtu = request.mtu.unwrap_or(self.mtu);
+        record::check_mtu(mtu, &allocation).map_err(PodError::Invalid)?;
         let namespace = request.namespace.unwrap_or_else(|| "default".into());
         let name = request
             .name
@@ -202,7 +204,7 @@ impl Pods {
             ipv4: allocation.ipv4,
             ipv6: allocation.ipv6,
             mac: request.mac.unwrap_or_else(|| record::pod_mac(&allocation)),
-            mtu: request.mtu.unwrap_or(self.mtu),
+            mtu,
             labels: request.labels,
         };
         let unmount = || {

@@ -119,6 +119,14 @@ pub fn pod_mac(allocation: &Allocation) -> MacAddr {
     MacAddr([0x0a, 0x58, tail[0], tail[1], tail[2], tail[3]])
 }
 
+/// Checks an interface MTU against the addresses it will carry, as the
+/// dataplane checks the port (IPv6 needs 1280): a pod whose port the
+/// dataplane would refuse is refused before its address is taken.
+pub fn check_mtu(mtu: u16, allocation: &Allocation) -> Result<(), String> {
+    tweed_dataplane::api::validate::mtu("pod_add.mtu", u32::from(mtu), allocation.ipv6.is_some())
+        .map_err(|e| e.message)
+}
+
 /// The dataplane port name of a pod interface: `NAMESPACE/NAME`, with
 /// `:IFNAME` for interfaces other than `eth0`; if another attachment already
 /// uses that name (a pod recreated under the same name before the old one was
@@ -144,6 +152,25 @@ pub fn port_name(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `control_api` fuzz target: `pod_add` with an MTU under
+    /// 1280 passed the daemon's checks on a dual-stack node, and the
+    /// dataplane then refused the port.
+    #[test]
+    fn an_mtu_under_1280_is_refused_only_with_ipv6() {
+        let v4 = Allocation {
+            ipv4: Some(Ipv4Addr::new(10, 244, 1, 2)),
+            ipv6: None,
+        };
+        let dual = Allocation {
+            ipv6: Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)),
+            ..v4
+        };
+        assert_eq!(check_mtu(600, &v4), Ok(()));
+        assert_eq!(check_mtu(1280, &dual), Ok(()));
+        let e = check_mtu(600, &dual).expect_err("IPv6 needs 1280");
+        assert!(e.contains("pod_add.mtu") && e.contains("1280"), "{e}");
+    }
 
     #[test]
     fn port_names_are_namespace_slash_name_and_stay_unique() {

@@ -22,6 +22,11 @@ use crate::table::acl::{
 
 /// The longest name (a DNS name's limit).
 pub const MAX_NAME: usize = 253;
+/// The longest port name: a `NAMESPACE/POD` whose halves may each be a
+/// [`MAX_NAME`] name (a Kubernetes pod name alone may be 253 characters, so
+/// the pair may not fit in one name), with room for the suffixes the control
+/// daemon adds (`:IFNAME`, `@CONTAINER`).
+pub const MAX_PORT_NAME: usize = 1024;
 /// The longest Linux interface name (`IFNAMSIZ - 1`).
 pub const MAX_IFNAME: usize = 15;
 /// The smallest MTU (the IPv4 minimum datagram every host accepts, RFC 791).
@@ -57,14 +62,16 @@ pub fn request(request: &Request) -> Result<(), ApiError> {
 
 /// A name: non-empty, at most [`MAX_NAME`] characters, no whitespace or control characters.
 pub fn name(field: &str, value: &str) -> Result<(), ApiError> {
+    name_within(field, value, MAX_NAME)
+}
+
+/// A [`name`] of at most `max` characters.
+fn name_within(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(invalid(field, "must not be empty"));
     }
-    if value.chars().count() > MAX_NAME {
-        return Err(invalid(
-            field,
-            format!("is longer than {MAX_NAME} characters"),
-        ));
+    if value.chars().count() > max {
+        return Err(invalid(field, format!("is longer than {max} characters")));
     }
     if let Some(c) = value.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid(
@@ -75,9 +82,10 @@ pub fn name(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A port name: a [`name`] of the form `NAMESPACE/POD`.
+/// A port name: a [`name`] of up to [`MAX_PORT_NAME`] characters, of the
+/// form `NAMESPACE/POD`.
 pub fn port_name(field: &str, value: &str) -> Result<(), ApiError> {
-    name(field, value)?;
+    name_within(field, value, MAX_PORT_NAME)?;
     match value.split_once('/') {
         Some((ns, pod)) if !ns.is_empty() && !pod.is_empty() && !pod.contains('/') => Ok(()),
         _ => Err(invalid(

@@ -88,11 +88,33 @@ fn names_are_checked() {
     ] {
         refused(&format!(r#"{{"port_remove":{{"name":"{name}"}}}}"#), needle);
     }
-    let long = format!("ns/{}", "p".repeat(251));
-    refused(&format!(r#"{{"port_remove":{{"name":"{long}"}}}}"#), "253");
-    let ok = format!("ns/{}", "p".repeat(250));
-    check(&format!(r#"{{"port_remove":{{"name":"{ok}"}}}}"#)).expect("253 characters");
+    let long = format!("ns/{}", "p".repeat(MAX_PORT_NAME - 2));
+    refused(
+        &format!(r#"{{"port_remove":{{"name":"{long}"}}}}"#),
+        &MAX_PORT_NAME.to_string(),
+    );
+    let ok = format!("ns/{}", "p".repeat(MAX_PORT_NAME - 3));
+    check(&format!(r#"{{"port_remove":{{"name":"{ok}"}}}}"#)).expect("a port name at the limit");
+    let peer = "n".repeat(MAX_NAME + 1);
+    refused(&format!(r#"{{"peer_remove":{{"name":"{peer}"}}}}"#), "253");
     check(r#"{"peer_remove":{"name":"node2"}}"#).expect("peer names need no slash");
+}
+
+/// Found by the `control_api` fuzz target: a Kubernetes pod may have a
+/// 63-character namespace and a 253-character name, and the control daemon
+/// adds `:IFNAME` and `@CONTAINER` to its port name; the dataplane refused
+/// such a port after the daemon had accepted the pod and taken its address.
+#[test]
+fn the_longest_kubernetes_pod_fits_a_port_name() {
+    let name = format!(
+        "{}/{}:net15characters@0123456789ab",
+        "n".repeat(63),
+        "p".repeat(253)
+    );
+    check(&format!(
+        r#"{{"port_add":{{"name":"{name}","netns":"/run/netns/x","ifname":"eth0","ipv4":"10.244.1.2"}}}}"#
+    ))
+    .expect("the longest Kubernetes pod's port name");
 }
 
 #[test]
