@@ -311,6 +311,8 @@ impl Worker {
             self.io.udp.as_raw_fd()
         };
         let mut may_read = true;
+        // Datagrams of fresh reads delivered as runs in this call.
+        let mut ran = 0;
         loop {
             let mut n = 0;
             while n < BATCH {
@@ -336,7 +338,12 @@ impl Worker {
                             // Frames of earlier reads leave first.
                             self.decide_underlay(shared, tables, ports, backend, n, now_ms);
                             n = 0;
-                            self.deliver_run(shared, tables, ports, now_ms);
+                            // Runs count against the batch too: no more
+                            // fresh reads once a batch's worth went out.
+                            ran += self.deliver_run(shared, tables, ports, now_ms);
+                            if ran >= BATCH {
+                                may_read = false;
+                            }
                         }
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -393,13 +400,19 @@ impl Worker {
     /// and if it goes to a pod, the whole run is written to the pod's tap as
     /// one super-frame, gathered from the read (its payload is not copied).
     /// Whatever is not delivered that way stays in the read for the frame
-    /// by frame path.
-    fn deliver_run(&mut self, shared: &Shared, tables: &Tables, ports: &PortIo, now_ms: u64) {
+    /// by frame path. Returns how many datagrams it took from the read.
+    fn deliver_run(
+        &mut self,
+        shared: &Shared,
+        tables: &Tables,
+        ports: &PortIo,
+        now_ms: u64,
+    ) -> usize {
         let segment = self.rx.segment;
         let read = &self.rx.buf[..self.rx.len];
         gro_run::find(read, segment, vxlan::HEADER_LEN, &mut self.run);
         if self.run.count < 2 {
-            return;
+            return 0;
         }
         let first = &read[..segment.min(read.len())];
         let buffer = self.frames[0].read_buffer();
@@ -407,7 +420,6 @@ impl Worker {
         buffer[..len].copy_from_slice(&first[..len]);
         self.frames[0].set_len(len);
         self.rx.offset = len;
-        self.sources[0] = self.rx.from;
         let deliver = {
             let from = self.rx.from;
             self.decide(
@@ -431,7 +443,7 @@ impl Worker {
         self.counters.underlay_rx += 1;
         let Some(port) = deliver else {
             self.dispatch(tables, ports, 1, None);
-            return;
+            return 1;
         };
         let count = self.run.count;
         let read = &self.rx.buf[..self.rx.len];
@@ -462,6 +474,7 @@ impl Worker {
         self.counters.pipeline.delivered += others;
         self.counters.pipeline.conntrack_hits += others;
         self.rx.offset = (count * segment).min(self.rx.len);
+        count
     }
 
     fn decide(
