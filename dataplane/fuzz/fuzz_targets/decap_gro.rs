@@ -16,7 +16,10 @@
 //!   and with an inner source inside that peer's subnets;
 //! - nothing from the underlay is encapsulated again (no relaying) or
 //!   answered;
-//! - a merged super-frame is a well-formed GSO frame for the pod.
+//! - a merged super-frame is a well-formed GSO frame for the pod;
+//! - a run the worker decides once ([`gro_run`]) gets the verdict each of
+//!   its segments gets on its own, and the super-frame it writes is byte
+//!   for byte what merging the separately decided segments gives.
 
 #![no_main]
 
@@ -26,11 +29,13 @@ use std::net::{IpAddr, SocketAddr};
 use libfuzzer_sys::fuzz_target;
 use tweed_dataplane::frame::Frame;
 use tweed_dataplane::offload::gro::TcpGro;
+use tweed_dataplane::offload::gro_run::{self, Run};
 use tweed_dataplane::offload::udp_gro;
 use tweed_dataplane::pipeline::{Action, Counters, Ingress, Pipeline};
 use tweed_dataplane::table::nexthop::PortId;
 use tweed_dataplane::table::peers::Backend;
 use tweed_dataplane::wire::virtio_net::{self, VirtioNetHdr};
+use tweed_dataplane::wire::vxlan;
 use tweed_fuzz::world;
 
 /// The worker's frame size: a 64 KiB datagram plus the headers
@@ -156,6 +161,61 @@ fn decide(
     })
 }
 
+/// Checks the run at the start of `read` (VXLAN only) against deciding its
+/// segments one by one.
+fn check_run(pipeline: &Pipeline<'_>, ingress: Ingress, read: &[u8], segment: usize) {
+    let Ingress::Underlay {
+        backend: Backend::Vxlan,
+        ..
+    } = ingress
+    else {
+        return;
+    };
+    let mut run = Run::default();
+    gro_run::find(read, segment, vxlan::HEADER_LEN, &mut run);
+    if run.count < 2 {
+        return;
+    }
+    let mut counters = Counters::default();
+    let mut gro = TcpGro::new();
+    let mut first = None;
+    let mut headers = Vec::new();
+    for datagram in udp_gro::datagrams(read, segment).take(run.count) {
+        let mut frame = Frame::with_capacity(FRAME_CAPACITY);
+        let buffer = frame.read_buffer();
+        let len = datagram.len().min(buffer.len());
+        buffer[..len].copy_from_slice(&datagram[..len]);
+        frame.set_len(len);
+        let action = pipeline.process(ingress, &mut frame, &mut counters);
+        match first {
+            None => {
+                first = Some(action);
+                if let Action::Deliver(_) = action {
+                    assert!(
+                        gro_run::super_headers(frame.data(), &run, &mut headers),
+                        "the decided first segment gives the run's headers"
+                    );
+                }
+            }
+            Some(verdict) => assert_eq!(action, verdict, "a run's segments share a verdict"),
+        }
+        if let Action::Deliver(_) = action {
+            assert!(gro.push(frame.data()), "a run's segment merges");
+        }
+    }
+    if tweed_fuzz::verbose() {
+        eprintln!("a run of {} decided once: {first:?}", run.count);
+    }
+    if let Some(Action::Deliver(_)) = first {
+        let merged = gro.flush().expect("merged");
+        let mut rebuilt = headers;
+        for p in &run.payloads {
+            rebuilt.extend_from_slice(&read[p.clone()]);
+        }
+        assert!(rebuilt == merged, "the run's super-frame is the merged one");
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((head, read)) = data.split_first_chunk::<5>() else {
         return;
@@ -195,6 +255,7 @@ fuzz_target!(|data: &[u8]| {
         ));
     }
     merge.flush();
+    check_run(&pipeline, ingress, read, segment);
     // The worker decides held fragments again after the batch.
     for datagram in held {
         decide(&pipeline, ingress, &datagram, &mut counters, &mut merge);
