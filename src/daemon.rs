@@ -183,6 +183,25 @@ impl Daemon {
         self.run_cli(&cli_args(&self.run_dir(), args, false))
     }
 
+    /// Runs `tweed install-cni` into `dir`/cni-bin (the built `tweed-cni`)
+    /// and `dir`/net.d, as a user would for a runtime; panics if it fails.
+    /// Returns (plugin directory, configuration directory).
+    pub fn install_cni(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let (bin_dir, conf_dir) = (dir.join("cni-bin"), dir.join("net.d"));
+        let plugin = bins::bin("tweed-cni").display().to_string();
+        let out = self.cli(&[
+            "install-cni",
+            "--bin-dir",
+            &bin_dir.display().to_string(),
+            "--conf-dir",
+            &conf_dir.display().to_string(),
+            "--plugin",
+            &plugin,
+        ]);
+        assert!(out.status.success(), "install-cni: {out:?}");
+        (bin_dir, conf_dir)
+    }
+
     /// Runs `tweed --run-dir DIR/run ARGS... -o json` and parses its stdout;
     /// panics with its stderr if it fails or prints no JSON.
     pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {

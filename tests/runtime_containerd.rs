@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use tweed_suite::bins;
 use tweed_suite::containerd::{Containerd, IMAGE, NAMESPACE};
 use tweed_suite::daemon::Daemon;
 use tweed_suite::poll;
@@ -112,18 +111,7 @@ fn containerd_ctr_run_cni_attaches_and_detaches() {
     let daemon = Daemon::start(node, "node0", &[]);
     let dir = PathBuf::from(format!("/tmp/tw-cr-containerd-{}", std::process::id()));
     let _dir = RemoveDir(dir.clone());
-    let (bin_dir, conf_dir) = (dir.join("cni-bin"), dir.join("net.d"));
-    let plugin = bins::bin("tweed-cni").display().to_string();
-    let out = daemon.cli(&[
-        "install-cni",
-        "--bin-dir",
-        &bin_dir.display().to_string(),
-        "--conf-dir",
-        &conf_dir.display().to_string(),
-        "--plugin",
-        &plugin,
-    ]);
-    assert!(out.status.success(), "install-cni: {out:?}");
+    let (bin_dir, conf_dir) = daemon.install_cni(&dir);
     let ctr = Containerd::new(&dir.join("containerd"), node, &conf_dir, &bin_dir);
 
     let mut a = web(&ctr, "ct-a");

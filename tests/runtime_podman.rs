@@ -13,7 +13,6 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tweed_suite::bins;
 use tweed_suite::daemon::Daemon;
 use tweed_suite::netns::Netns;
 use tweed_suite::podman::{IMAGE, Podman};
@@ -37,18 +36,7 @@ impl Setup {
         let underlay = Underlay::new(prefix, base, 1);
         let daemon = Daemon::start(underlay.node(0), "node0", &[]);
         let dir = PathBuf::from(format!("/tmp/tw-{prefix}-podman-{}", std::process::id()));
-        let (bin_dir, conf_dir) = (dir.join("cni-bin"), dir.join("net.d"));
-        let plugin = bins::bin("tweed-cni").display().to_string();
-        let out = daemon.cli(&[
-            "install-cni",
-            "--bin-dir",
-            &bin_dir.display().to_string(),
-            "--conf-dir",
-            &conf_dir.display().to_string(),
-            "--plugin",
-            &plugin,
-        ]);
-        assert!(out.status.success(), "install-cni: {out:?}");
+        let (bin_dir, conf_dir) = daemon.install_cni(&dir);
         let podman = Podman::new(&dir.join("podman"), underlay.node(0), &conf_dir, &bin_dir);
         Setup {
             podman,
