@@ -4,34 +4,17 @@
 //! found must rebuild exactly what [`crate::offload::gro::TcpGro`] merges
 //! from the same segments.
 
-use etherparse::PacketBuilder;
-
 use super::*;
 use crate::offload::gro::TcpGro;
 use crate::offload::gso::segment_tcp;
-use crate::wire::virtio_net::{F_NEEDS_CSUM, GSO_TCPV4, VirtioNetHdr};
+use crate::offload::test_frames::tcp4_super_frame;
 use crate::wire::vxlan;
 
 const VXLAN: usize = vxlan::HEADER_LEN;
 
 /// The Ethernet segments of a `len`-byte TCP payload cut at `mss`.
 fn segments(len: usize, mss: u16) -> Vec<Vec<u8>> {
-    let payload: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
-    let mut frame = Vec::new();
-    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4([10, 244, 1, 2], [10, 244, 2, 5], 64)
-        .tcp(40000, 80, 1000, 64000)
-        .ack(9)
-        .write(&mut frame, &payload)
-        .unwrap();
-    let hdr = VirtioNetHdr {
-        flags: F_NEEDS_CSUM,
-        gso_type: GSO_TCPV4,
-        hdr_len: 54,
-        gso_size: mss,
-        csum_start: 34,
-        csum_offset: 16,
-    };
+    let (frame, hdr) = tcp4_super_frame(len, mss);
     let mut out = Vec::new();
     segment_tcp(&frame, &hdr, &mut Vec::new(), |s| out.push(s.to_vec())).unwrap();
     out

@@ -17,3 +17,6 @@ pub mod gro;
 pub mod gro_run;
 pub mod gso;
 pub mod udp_gro;
+
+#[cfg(test)]
+pub(crate) mod test_frames;

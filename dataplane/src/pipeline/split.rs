@@ -80,7 +80,7 @@ mod tests {
     use etherparse::{PacketBuilder, SlicedPacket};
 
     use super::*;
-    use crate::wire::virtio_net::{F_NEEDS_CSUM, GSO_TCPV4, VirtioNetHdr};
+    use crate::offload::test_frames::tcp4_super_frame;
 
     fn datagrams(frame: &[u8], plan: &GatherPlan) -> Vec<Vec<u8>> {
         plan.parts
@@ -93,29 +93,9 @@ mod tests {
             .collect()
     }
 
-    fn super_frame(len: usize) -> (Vec<u8>, VirtioNetHdr) {
-        let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-        let mut frame = Vec::new();
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4([10, 244, 1, 2], [10, 244, 2, 5], 63)
-            .tcp(40000, 80, 1, 64000)
-            .ack(9)
-            .write(&mut frame, &payload)
-            .unwrap();
-        let hdr = VirtioNetHdr {
-            flags: F_NEEDS_CSUM,
-            gso_type: GSO_TCPV4,
-            hdr_len: 54,
-            gso_size: 1398,
-            csum_start: 34,
-            csum_offset: 16,
-        };
-        (frame, hdr)
-    }
-
     #[test]
     fn a_super_frame_becomes_vxlan_segments_that_parse_and_carry_every_byte() {
-        let (frame, hdr) = super_frame(10_000);
+        let (frame, hdr) = tcp4_super_frame(10_000, 1398);
         let mut plan_out = GatherPlan::default();
         let n = plan(
             &frame,
@@ -141,7 +121,7 @@ mod tests {
 
     #[test]
     fn the_udp_format_carries_bare_ip_segments() {
-        let (frame, hdr) = super_frame(3000);
+        let (frame, hdr) = tcp4_super_frame(3000, 1398);
         let mut plan_out = GatherPlan::default();
         plan(
             &frame,
@@ -182,7 +162,7 @@ mod tests {
         assert!(plan_out.parts.iter().all(|p| p.payload.is_empty()));
         let bad = plan(
             &frame[..20],
-            Split::Segment(super_frame(10).1),
+            Split::Segment(tcp4_super_frame(10, 1398).1),
             Backend::Vxlan,
             1,
             &mut plan_out,
