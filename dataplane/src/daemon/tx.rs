@@ -46,7 +46,7 @@ pub(super) fn send_all(counters: &mut WorkerCounters, fd: RawFd, msgs: &[(&[u8],
 /// Sends the datagrams of `plan` (headers in the plan, payloads ranges of
 /// `frame`) to `dst`: runs of up to [`GSO_MAX_SEGMENTS`] datagrams as one
 /// gathered UDP GSO `sendmsg` each, or one by one where GSO is refused.
-/// Returns how many datagrams could not be sent.
+/// Datagrams sent and not sent are counted in `counters`.
 pub(super) fn send_plan(
     counters: &mut WorkerCounters,
     gso: &mut bool,

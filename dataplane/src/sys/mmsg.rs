@@ -233,21 +233,13 @@ pub fn recv_gro(fd: RawFd, buf: &mut [u8]) -> io::Result<GroDatagram> {
     Ok(GroDatagram { len, from, segment })
 }
 
-/// Sends `buf` to `dst` as datagrams of `segment` bytes each (the last may be
-/// shorter) in one call, with UDP GSO (`UDP_SEGMENT`), without blocking.
-/// `buf` must hold at most [`GSO_MAX_SEGMENTS`] segments and
-/// [`GSO_MAX_BYTES`] bytes. Returns the bytes sent. Fails with `EIO` when the
-/// outgoing device cannot checksum (no GSO), `EINVAL` when a segment does not
-/// fit the path MTU.
-pub fn send_gso(fd: RawFd, buf: &[u8], segment: u16, dst: SocketAddr) -> io::Result<usize> {
-    let segment = (usize::from(segment) < buf.len()).then_some(segment);
-    send_vectored(fd, &[IoSlice::new(buf)], segment, dst)
-}
-
 /// Sends the bytes of `iov`, gathered in order, to `dst` without blocking:
 /// as one datagram, or with `segment` as datagrams of that many bytes each
-/// (the last may be shorter) with UDP GSO, under the limits of [`send_gso`].
-/// At most `UIO_MAXIOV` (1024) slices.
+/// (the last may be shorter) in one call with UDP GSO (`UDP_SEGMENT`). The
+/// bytes must make at most [`GSO_MAX_SEGMENTS`] segments and
+/// [`GSO_MAX_BYTES`] bytes, in at most `UIO_MAXIOV` (1024) slices. Returns
+/// the bytes sent. Fails with `EIO` when the outgoing device cannot checksum
+/// (no GSO), `EINVAL` when a segment does not fit the path MTU.
 pub fn send_vectored(
     fd: RawFd,
     iov: &[IoSlice<'_>],
@@ -330,7 +322,9 @@ mod tests {
         let (a, b) = pair();
         let payload: Vec<u8> = (0..350u32).map(|i| i as u8).collect();
         let dst = b.local_addr().expect("addr");
-        let sent = send_gso(a.as_raw_fd(), &payload, 100, dst).expect("send_gso");
+        // Gathered from two slices, one segment straddling them.
+        let iov = [IoSlice::new(&payload[..130]), IoSlice::new(&payload[130..])];
+        let sent = send_vectored(a.as_raw_fd(), &iov, Some(100), dst).expect("send");
         assert_eq!(sent, 350);
         let reads = read_all(&b, 350);
         let lens: Vec<usize> = reads.iter().map(|(d, _)| d.len()).collect();
@@ -346,7 +340,8 @@ mod tests {
         enable_udp_gro(b.as_raw_fd()).expect("UDP_GRO");
         let payload: Vec<u8> = (0..350u32).map(|i| (i * 7) as u8).collect();
         let dst = b.local_addr().expect("addr");
-        send_gso(a.as_raw_fd(), &payload, 100, dst).expect("send_gso");
+        let iov = [IoSlice::new(&payload[..30]), IoSlice::new(&payload[30..])];
+        send_vectored(a.as_raw_fd(), &iov, Some(100), dst).expect("send");
         let reads = read_all(&b, 350);
         let joined: Vec<u8> = reads.iter().flat_map(|(d, _)| d.clone()).collect();
         assert_eq!(joined, payload);
@@ -360,7 +355,7 @@ mod tests {
         let (a, b) = pair();
         enable_udp_gro(b.as_raw_fd()).expect("UDP_GRO");
         let dst = b.local_addr().expect("addr");
-        send_gso(a.as_raw_fd(), &[1, 2, 3], 100, dst).expect("send");
+        send_vectored(a.as_raw_fd(), &[IoSlice::new(&[1, 2, 3])], None, dst).expect("send");
         let reads = read_all(&b, 3);
         assert_eq!(reads, [(vec![1, 2, 3], 3)]);
     }
