@@ -12,6 +12,7 @@ pub mod enforce;
 pub mod health;
 pub mod host;
 pub mod ipam;
+pub mod kubernetes;
 pub mod metrics;
 pub mod pods;
 pub mod policy;

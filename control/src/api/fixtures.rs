@@ -92,6 +92,7 @@ pub fn status() -> StatusReply {
                 last_error: Some("no answer within 1s".into()),
             },
         ],
+        datasource: None,
     }
 }
 

@@ -110,6 +110,42 @@ pub struct StatusReply {
     pub dataplane: DataplaneStatus,
     /// Every other node and static peer.
     pub peers: Vec<PeerStatus>,
+    /// The Kubernetes datasource, when the node reads the API server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasource: Option<DatasourceStatus>,
+}
+
+/// How current the Kubernetes datasource is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasourceStatus {
+    /// `kubernetes`.
+    pub kind: String,
+    /// The API server's URL.
+    pub server: String,
+    /// Some resource has not been listed yet or its watch is failing: the
+    /// node enforces the last state it saw.
+    pub stale: bool,
+    /// Per resource.
+    pub resources: Vec<ResourceStatus>,
+}
+
+/// One watched resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceStatus {
+    /// The resource (`pods`, `networkpolicies`, ...).
+    pub resource: String,
+    /// Its first listing is done.
+    pub synced: bool,
+    /// Objects that gave tweed something.
+    pub objects: u64,
+    /// The watch's last error since its last good event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Objects tweed refused, with why (`NS/NAME: reason`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<String>,
 }
 
 /// `peer_add` arguments: a static peer.

@@ -40,8 +40,9 @@ pub struct LeaseRequest {
 /// A held lease: the store lease and the published record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldLease {
-    /// The store lease everything hangs on.
-    pub lease: LeaseId,
+    /// The store lease everything hangs on; none when the node's subnets
+    /// come from its Kubernetes Node object.
+    pub lease: Option<LeaseId>,
     /// The published record (with the subnets).
     pub record: NodeRecord,
 }
@@ -57,7 +58,10 @@ pub async fn acquire(
         .await
         .map_err(at("grant the node lease"))?;
     match claim_all(store, request, lease).await {
-        Ok(record) => Ok(HeldLease { lease, record }),
+        Ok(record) => Ok(HeldLease {
+            lease: Some(lease),
+            record,
+        }),
         Err(e) => {
             let _ = store.revoke(lease).await;
             Err(e)

@@ -90,7 +90,7 @@ async fn a_restarted_node_moves_its_live_claim_to_the_new_lease() {
     assert_eq!(second.record.subnets, first.record.subnets);
     assert_ne!(second.lease, first.lease);
     // The old lease ending takes nothing with it.
-    f.store.revoke(first.lease).await.unwrap();
+    f.store.revoke(first.lease.unwrap()).await.unwrap();
     let claim = f
         .store
         .get(&keys::subnet(&first.record.subnets[0]))
@@ -111,7 +111,7 @@ async fn an_expired_node_gets_its_remembered_subnet_back_if_free() {
         .unwrap();
     f.clock.advance(Duration::from_secs(30));
     assert!(
-        !renew(&f.store, b.lease).await.unwrap(),
+        !renew(&f.store, b.lease.unwrap()).await.unwrap(),
         "the lease expired"
     );
     assert!(f.store.list(keys::NODES).await.unwrap().is_empty());

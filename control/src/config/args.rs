@@ -72,6 +72,15 @@ pub struct DaemonArgs {
     /// etcd v3 client URLs, comma-separated; without them the embedded store is used.
     #[arg(long, value_name = "URLS", value_delimiter = ',')]
     pub etcd_endpoints: Option<Vec<String>>,
+    /// Where the cluster's state comes from: embedded (one node), etcd, or
+    /// kubernetes (nodes, pods, namespaces and policies from the API server)
+    /// [default: etcd with --etcd-endpoints, else embedded].
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub datasource: Option<super::DatasourceKind>,
+    /// The kubeconfig of --datasource kubernetes [default: in-cluster: the pod's
+    /// service account and KUBERNETES_SERVICE_HOST].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9101) [default: off].
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,

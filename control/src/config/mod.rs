@@ -7,6 +7,7 @@
 //! and passed in as [`Machine`], so resolving stays pure and testable.
 
 mod args;
+pub mod datasource;
 mod resolve;
 
 use std::net::{IpAddr, SocketAddr};
@@ -17,6 +18,7 @@ use ipnet::IpNet;
 use tweed_dataplane::api::proto::PortRange;
 
 pub use args::DaemonArgs;
+pub use datasource::{Datasource, DatasourceKind};
 pub use resolve::{ConfigError, Machine, load_file, merge, resolve};
 pub use tweed_dataplane::table::peers::Backend;
 
@@ -86,6 +88,8 @@ pub struct DaemonConfig {
     pub run_dir: PathBuf,
     /// etcd endpoints; empty: embedded store.
     pub etcd_endpoints: Vec<String>,
+    /// Where the cluster's state comes from.
+    pub datasource: Datasource,
     /// Prometheus endpoint, if any.
     pub metrics_addr: Option<SocketAddr>,
     /// Subnet lease TTL.

@@ -100,6 +100,8 @@ pub fn merge(flags: DaemonArgs, file: DaemonArgs) -> DaemonArgs {
         workers: flags.workers.or(file.workers),
         state_dir: flags.state_dir.or(file.state_dir),
         etcd_endpoints: flags.etcd_endpoints.or(file.etcd_endpoints),
+        datasource: flags.datasource.or(file.datasource),
+        kubeconfig: flags.kubeconfig.or(file.kubeconfig),
         metrics_addr: flags.metrics_addr.or(file.metrics_addr),
         lease_ttl: flags.lease_ttl.or(file.lease_ttl),
         health_port: flags.health_port.or(file.health_port),
@@ -213,6 +215,9 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
             ),
         });
     }
+    let etcd_endpoints = args.etcd_endpoints.unwrap_or_default();
+    let datasource =
+        super::datasource::resolve(args.datasource, etcd_endpoints.clone(), args.kubeconfig)?;
     let dataplane_bin = args.dataplane_bin.unwrap_or_else(|| {
         machine
             .exe_dir
@@ -236,7 +241,8 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
             .state_dir
             .unwrap_or_else(|| PathBuf::from("/var/lib/tweed")),
         run_dir: PathBuf::from(crate::api::DEFAULT_RUN_DIR),
-        etcd_endpoints: args.etcd_endpoints.unwrap_or_default(),
+        etcd_endpoints,
+        datasource,
         metrics_addr: args.metrics_addr,
         lease_ttl: Duration::from_secs(lease_ttl),
         health_port: args.health_port.unwrap_or(9098),

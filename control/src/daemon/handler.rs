@@ -53,7 +53,10 @@ async fn handle(daemon: &Daemon, request: Request, peer: Peer) -> Result<Respons
     let dp = daemon.supervisor.dataplane();
     Ok(match request {
         Request::Status(_) => ResponseBody::Status(status(daemon).await),
-        Request::PodAdd(add) => {
+        Request::PodAdd(mut add) => {
+            if let Some(labels) = kube_labels(daemon, &add).await? {
+                add.labels = labels;
+            }
             let netns_handle = crate::pods::netns::resolve(&add.netns, peer.pid, add.netns_fd)
                 .map_err(|e| netns_error(&e))?;
             let (record, port_created) = daemon
@@ -261,6 +264,7 @@ async fn status(daemon: &Daemon) -> StatusReply {
         .collect();
     StatusReply {
         node: node_info(&daemon.record(), NodeKind::This),
+        datasource: daemon.kube.as_ref().map(|k| k.report()),
         store: daemon.store_description.clone(),
         store_health: {
             let health = daemon.store.health();
@@ -415,7 +419,36 @@ fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+/// How long a pod ADD waits for the API server's watch to show the pod.
+const POD_WATCH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// With the Kubernetes datasource, the labels of the pod being added, from
+/// the API server (kubelet passes none to the CNI). The ADD can come before
+/// the watch has seen the pod: it waits [`POD_WATCH_WAIT`] for it.
+async fn kube_labels(
+    daemon: &Daemon,
+    add: &crate::api::pod::PodAdd,
+) -> Result<Option<crate::policy::Labels>, ApiError> {
+    let (Some(source), Some(namespace), Some(name)) = (&daemon.kube, &add.namespace, &add.name)
+    else {
+        return Ok(None);
+    };
+    match source.pod_labels(namespace, name, POD_WATCH_WAIT).await {
+        Some(labels) => Ok(Some(labels)),
+        None => Err(ApiError::unavailable(
+            "the Kubernetes API server",
+            format!(
+                "pod {namespace}/{name} was not seen in {}s of watching pods (does it exist, and may tweed list pods?)",
+                POD_WATCH_WAIT.as_secs()
+            ),
+        )),
+    }
+}
+
 pub(super) fn store_error(e: StoreError) -> ApiError {
+    if matches!(e, StoreError::Managed { .. }) {
+        return ApiError::new(ErrorKind::Conflict, e.to_string());
+    }
     ApiError::unavailable("the cluster store", crate::store::error_chain(&e))
 }
 

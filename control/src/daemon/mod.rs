@@ -26,12 +26,13 @@ use tokio::sync::watch;
 
 use crate::cluster::lease::{self, HeldLease, LeaseRequest};
 use crate::cluster::{ClusterError, ClusterView, NodeRecord};
-use crate::config::{ConfigError, DaemonArgs, DaemonConfig};
+use crate::config::{ConfigError, DaemonArgs, DaemonConfig, Datasource};
 use crate::dataplane::Supervisor;
 use crate::dataplane::supervisor::SupervisorError;
 use crate::enforce::Enforcer;
 use crate::health::HealthBook;
 use crate::host::{self, HostError, HostPlan};
+use crate::kubernetes::{KubeError, KubeSource, claim};
 use crate::pods::{PodError, Pods};
 use crate::store::{self, Store, StoreConfig, StoreError};
 
@@ -61,6 +62,9 @@ pub enum DaemonError {
     /// The pod records could not be loaded.
     #[error("load the pods: {0}")]
     Pods(#[from] PodError),
+    /// The Kubernetes datasource failed.
+    #[error("kubernetes datasource")]
+    Kube(#[from] KubeError),
     /// Host networking failed.
     #[error("set up the host: {0}")]
     Host(#[from] HostError),
@@ -86,6 +90,8 @@ pub struct Daemon {
     view: watch::Receiver<ClusterView>,
     health: Arc<Mutex<HealthBook>>,
     enforcer: Arc<Enforcer>,
+    /// The API server, with `--datasource kubernetes`.
+    kube: Option<KubeSource>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -149,6 +155,9 @@ impl Daemon {
     }
 }
 
+/// How long start-up waits for the API server's first listings.
+const KUBE_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The nftables table that holds the masquerade rule.
 pub const MASQUERADE_TABLE: &str = "tweed";
 /// The nftables table that holds the node's filter rules.
@@ -169,14 +178,21 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         etcd_endpoints: config.etcd_endpoints.clone(),
         etcd_timeout: Duration::from_secs(5),
     };
-    let store = store::open(&store_config).await?;
-    let store_description = if config.etcd_endpoints.is_empty() {
-        format!(
-            "embedded {}",
-            config.state_dir.join(store::EMBEDDED_FILE).display()
-        )
-    } else {
-        format!("etcd {}", config.etcd_endpoints.join(","))
+    let local = store::open(&store_config).await?;
+    let embedded = config.state_dir.join(store::EMBEDDED_FILE);
+    let (kube, store, store_description) = match &config.datasource {
+        Datasource::Kubernetes { kubeconfig } => {
+            let source = KubeSource::connect(kubeconfig.as_deref()).await?;
+            let description = format!(
+                "kubernetes {} (this node's pods: embedded {})",
+                source.server(),
+                embedded.display()
+            );
+            let store = source.store(local, &config.node_name);
+            (Some(source), store, description)
+        }
+        Datasource::Etcd(endpoints) => (None, local, format!("etcd {}", endpoints.join(","))),
+        Datasource::Embedded => (None, local, format!("embedded {}", embedded.display())),
     };
 
     let supervisor = Arc::new(Supervisor::new(&config));
@@ -198,8 +214,35 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         previous: memory.subnets,
         ttl: config.lease_ttl,
     };
-    let held = lease::acquire(&store, &lease_request).await?;
-    tracing::info!(subnets = ?held.record.subnets, lease = %held.lease, "leased the node's subnets");
+    // The watches start before the claim: other nodes' records and the
+    // policies are being listed while this node waits for its pod CIDR.
+    let mut kube_tasks = tokio::task::JoinSet::new();
+    let held = match &kube {
+        Some(source) => {
+            source.spawn(&config.node_name, &mut kube_tasks);
+            let record = claim::claim(
+                source.client(),
+                lease_request.record.clone(),
+                &config.cluster_cidrs(),
+            )
+            .await?;
+            tracing::info!(subnets = ?record.subnets, "the node's subnets, from its Node's spec.podCIDRs");
+            if !source.wait_synced(KUBE_SYNC_TIMEOUT).await {
+                tracing::warn!(
+                    "not every resource is listed from the API server yet; starting with what is (tweed status shows which)"
+                );
+            }
+            HeldLease {
+                lease: None,
+                record,
+            }
+        }
+        None => {
+            let held = lease::acquire(&store, &lease_request).await?;
+            tracing::info!(subnets = ?held.record.subnets, lease = ?held.lease, "leased the node's subnets");
+            held
+        }
+    };
     let memory = setup::Memory {
         node: config.node_name.clone(),
         subnets: held.record.subnets.clone(),
@@ -244,6 +287,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         view: view_rx,
         health: Arc::new(Mutex::new(HealthBook::default())),
         enforcer: enforcer.clone(),
+        kube,
     });
     host::routes::wait_for_link("tweed0", Duration::from_secs(10)).await?;
     daemon.install_host().await?;
@@ -254,7 +298,9 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
     tasks.spawn(crate::cluster::watch::follow(store.clone(), view_tx));
     tasks.spawn(supervisor.clone().monitor(stop_rx.clone()));
     tasks.spawn(sync::follow(daemon.clone(), stop_rx.clone()));
-    tasks.spawn(renew::run(daemon.clone(), stop_rx.clone()));
+    if daemon.lease().lease.is_some() {
+        tasks.spawn(renew::run(daemon.clone(), stop_rx.clone()));
+    }
     tasks.spawn(enforcer.follow(stop_rx.clone()));
     spawn_health(&daemon, &mut tasks, &stop_rx).await;
     spawn_metrics(&daemon, &mut tasks, &stop_rx).await?;
@@ -266,6 +312,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
     let _ = stop_tx.send(true);
     drop(server);
     tasks.abort_all();
+    kube_tasks.abort_all();
     let plan = daemon.host_plan();
     if let Err(e) = host::routes::remove(&plan).await {
         tracing::warn!(error = %e, "removing the host routes");

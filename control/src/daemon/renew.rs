@@ -16,8 +16,10 @@ pub async fn run(daemon: Arc<Daemon>, mut shutdown: tokio::sync::watch::Receiver
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
-        let held = daemon.lease();
-        match lease::renew(&daemon.store, held.lease).await {
+        let Some(held) = daemon.lease().lease else {
+            return;
+        };
+        match lease::renew(&daemon.store, held).await {
             Ok(true) => {}
             Ok(false) => reacquire(&daemon).await,
             Err(e) => tracing::warn!(error = %e, "renewing the node lease; retrying"),

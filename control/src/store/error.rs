@@ -143,6 +143,17 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The key is read from the Kubernetes API server (`--datasource
+    /// kubernetes`): tweed does not write it; nothing changed.
+    #[error(
+        "{op} {key:?}: in Kubernetes mode this comes from the API server; change it there (kubectl)"
+    )]
+    Managed {
+        /// The operation.
+        op: Op,
+        /// The key.
+        key: String,
+    },
     /// The runtime shut down while a blocking database call was queued.
     #[error("{op} {key:?} abandoned: the runtime is shutting down")]
     Shutdown {

@@ -52,6 +52,7 @@ use std::time::Duration;
 use futures::Stream;
 
 pub use embedded::EmbeddedStore;
+pub(crate) use embedded::watch_stream;
 pub use error::{NoAnswer, Op, StoreError};
 pub use etcd::EtcdStore;
 pub use health::{Monitored, StoreHealth};

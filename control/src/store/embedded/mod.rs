@@ -513,7 +513,7 @@ impl Store for EmbeddedStore {
 }
 
 /// The events under `prefix` from `rx`; ends with `WatchLost` if the receiver lagged.
-fn watch_stream(rx: broadcast::Receiver<WatchEvent>, prefix: String) -> WatchStream {
+pub(crate) fn watch_stream(rx: broadcast::Receiver<WatchEvent>, prefix: String) -> WatchStream {
     futures::stream::unfold(Some((rx, prefix)), |state| async move {
         let (mut rx, prefix) = state?;
         loop {
