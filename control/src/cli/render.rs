@@ -6,7 +6,7 @@ use std::fmt::Display;
 use ipnet::IpNet;
 
 use super::table::{Table, key_values};
-use crate::api::node::{DataplaneStatus, NodeInfo, PeerStatus, StatusReply};
+use crate::api::node::{DataplaneStatus, DatasourceStatus, NodeInfo, PeerStatus, StatusReply};
 use crate::api::pod::PodInfo;
 use crate::api::proto::{Backend, RouteInfo};
 
@@ -71,6 +71,39 @@ fn store_line(status: &StatusReply) -> String {
     }
 }
 
+/// `datasource`: current or stale, then one line per resource that is not
+/// listed yet, failing, or has objects tweed refused.
+fn datasource_lines(source: &DatasourceStatus) -> Vec<(&'static str, String)> {
+    let state = if source.stale {
+        "STALE: enforcing the last state seen"
+    } else {
+        "current"
+    };
+    let objects: u64 = source.resources.iter().map(|r| r.objects).sum();
+    let mut out = vec![(
+        "datasource",
+        format!(
+            "{} {}, {state} ({} from {})",
+            source.kind,
+            source.server,
+            plural(objects, "object"),
+            plural(source.resources.len() as u64, "resource")
+        ),
+    )];
+    for r in &source.resources {
+        if !r.synced {
+            out.push(("not listed yet", r.resource.clone()));
+        }
+        if let Some(error) = &r.error {
+            out.push(("watch failing", format!("{}: {error}", r.resource)));
+        }
+        for refused in &r.rejected {
+            out.push(("refused", format!("{} {refused}", r.resource)));
+        }
+    }
+    out
+}
+
 fn reachable(peer: &PeerStatus) -> &'static str {
     match peer.reachable {
         Some(true) => "yes",
@@ -100,6 +133,9 @@ pub fn render_status(status: &StatusReply) -> String {
     }
     if let Some(error) = &status.dataplane.error {
         pairs.push(("dataplane error", error.clone()));
+    }
+    if let Some(source) = &status.datasource {
+        pairs.extend(datasource_lines(source));
     }
     let mut out = key_values(&pairs);
     out.push('\n');

@@ -117,3 +117,34 @@ PREFIX         NEXT-HOP
     );
     assert_eq!(render_routes(&[]), "no routes\n");
 }
+
+#[test]
+fn a_stale_kubernetes_datasource_says_which_watch_fails_and_what_was_refused() {
+    use crate::api::node::{DatasourceStatus, ResourceStatus};
+    let mut status = fixtures::status();
+    let resource = |name: &str, objects| ResourceStatus {
+        resource: name.into(),
+        synced: true,
+        objects,
+        error: None,
+        rejected: Vec::new(),
+    };
+    let mut pods = resource("pods", 40);
+    pods.error = Some("connection refused".into());
+    let mut policies = resource("networkpolicies", 2);
+    policies.rejected = vec!["prod/db: spec.ingress[0]: bad port".into()];
+    status.datasource = Some(DatasourceStatus {
+        kind: "kubernetes".into(),
+        server: "https://10.96.0.1/".into(),
+        stale: true,
+        resources: vec![pods, policies, resource("nodes", 3)],
+    });
+    let out = render_status(&status);
+    for line in [
+        "kubernetes https://10.96.0.1/, STALE: enforcing the last state seen (45 objects from 3 resources)\n",
+        "watch failing:  pods: connection refused\n",
+        "refused:        networkpolicies prod/db: spec.ingress[0]: bad port\n",
+    ] {
+        assert!(out.contains(line), "{line:?} missing from\n{out}");
+    }
+}
