@@ -25,6 +25,8 @@
 //!   attached through it.
 //! - [`cni`]: the CNI plugin run as a container runtime runs it.
 //! - [`image`]: a busybox rootfs to import as a container image.
+//! - [`kubelet`]: pods attached through the CNI plugin with the `CNI_ARGS`
+//!   kubelet passes (namespace and name, no labels).
 //! - [`containerd`]: a private containerd and `ctr`.
 //! - [`mountns`]: a private mount namespace held open by a process.
 //! - [`podman`]: a private podman (root, runroot, config, libcni cache)
@@ -45,6 +47,7 @@ pub mod control;
 pub mod daemon;
 pub mod etcd;
 pub mod image;
+pub mod kubelet;
 pub mod matrix;
 pub mod mountns;
 pub mod netns;
