@@ -75,9 +75,8 @@ impl KubeletPod {
 
     /// [`Self::try_add`], panicking with the plugin's error if ADD fails.
     pub fn add(plugin: &Plugin, prefix: &str, namespace: &str, name: &str) -> Self {
-        Self::try_add(plugin, prefix, namespace, name).unwrap_or_else(|(outcome, _)| {
-            panic!("CNI ADD {namespace}/{name}: {}", outcome.stdout)
-        })
+        Self::try_add(plugin, prefix, namespace, name)
+            .unwrap_or_else(|(outcome, _)| panic!("CNI ADD {namespace}/{name}: {}", outcome.stdout))
     }
 
     /// Its IPv4 address (panics if it has none).

@@ -100,7 +100,12 @@ impl ControlPlane {
     /// Attaches pod `namespace/name` through the plugin of `daemon` and
     /// writes its addresses to the Pod's status, as kubelet does.
     fn attach(&self, daemon: &Daemon, prefix: &str, namespace: &str, name: &str) -> KubeletPod {
-        let pod = KubeletPod::add(&Plugin::new(&daemon.control_socket()), prefix, namespace, name);
+        let pod = KubeletPod::add(
+            &Plugin::new(&daemon.control_socket()),
+            prefix,
+            namespace,
+            name,
+        );
         self.api.set_pod_ips(namespace, name, &pod.ips);
         pod
     }
@@ -211,7 +216,9 @@ fn policy_comes_from_the_api_server() {
     // A second, real client: kubectl.
     let file = cp.api.dir().join("db-from-front.yaml");
     std::fs::write(&file, DB_FROM_FRONT).expect("write the manifest");
-    let out = cp.api.kubectl(&["apply", "-f", &file.display().to_string()]);
+    let out = cp
+        .api
+        .kubectl(&["apply", "-f", &file.display().to_string()]);
     assert!(out.status.success(), "kubectl apply: {out:?}");
     let front = harness
         .all_allowed()
@@ -222,10 +229,14 @@ fn policy_comes_from_the_api_server() {
 
     // Labels change through the API: dev/web is no longer front, ops joins
     // the shop.
-    let out = cp.api.kubectl(&["label", "pod", "web", "-n", "dev", "tier-"]);
+    let out = cp
+        .api
+        .kubectl(&["label", "pod", "web", "-n", "dev", "tier-"]);
     assert!(out.status.success(), "kubectl label: {out:?}");
     converge(&harness, &front.clone().deny("dev/web", "prod/db", "*"));
-    let out = cp.api.kubectl(&["label", "pod", "mon", "-n", "ops", "tier=front"]);
+    let out = cp
+        .api
+        .kubectl(&["label", "pod", "mon", "-n", "ops", "tier=front"]);
     assert!(out.status.success(), "kubectl label: {out:?}");
     let out = cp
         .api
@@ -321,8 +332,14 @@ fn two_nodes_from_pod_cidrs_and_annotations() {
     let web = cp.attach(&daemons[0], "kpb", "shop", "web");
     let other = cp.attach(&daemons[0], "kpb", "shop", "other");
     let db = cp.attach(&daemons[1], "kpb", "shop", "db");
-    assert!(wait_ping(&web.netns, db.ipv4(), CONVERGE), "web -> db across nodes");
-    assert!(wait_ping(&db.netns, other.ipv4(), CONVERGE), "db -> other across nodes");
+    assert!(
+        wait_ping(&web.netns, db.ipv4(), CONVERGE),
+        "web -> db across nodes"
+    );
+    assert!(
+        wait_ping(&db.netns, other.ipv4(), CONVERGE),
+        "db -> other across nodes"
+    );
 
     // Node b's policy selects node a's pods by the labels of their Pods.
     cp.api.apply(
@@ -341,7 +358,12 @@ spec:
         !tcp_connect(&other.netns, db.ipv4(), 5432, Duration::from_secs(1))
     });
     assert!(enforced, "other -> db is not blocked");
-    assert!(tcp_connect(&web.netns, db.ipv4(), 5432, Duration::from_secs(2)));
+    assert!(tcp_connect(
+        &web.netns,
+        db.ipv4(),
+        5432,
+        Duration::from_secs(2)
+    ));
 
     // A Node deleted from the API server: its peer and routes go.
     let b_subnet: ipnet::IpNet = "10.244.2.0/24".parse().unwrap();
@@ -375,15 +397,26 @@ fn watch_faults_keep_enforcing_and_converge() {
     // Dropped watches: the watchers watch again from where they were.
     cp.api.drop_watches();
     cp.api.apply(DEFAULT_DENY_PROD);
-    assert!(converges_to(false), "the deny did not arrive after a dropped watch");
+    assert!(
+        converges_to(false),
+        "the deny did not arrive after a dropped watch"
+    );
 
     // 410 Gone: history compacted, watches dropped, a change meanwhile.
-    let lists_before = cp.api.stats()["lists"]["networkpolicies"].as_u64().unwrap_or(0);
+    let lists_before = cp.api.stats()["lists"]["networkpolicies"]
+        .as_u64()
+        .unwrap_or(0);
     cp.api.compact();
     cp.api.drop_watches();
-    cp.api.delete("networkpolicies", Some("prod"), "default-deny");
-    assert!(converges_to(true), "the delete did not arrive after 410 Gone");
-    let lists_after = cp.api.stats()["lists"]["networkpolicies"].as_u64().unwrap_or(0);
+    cp.api
+        .delete("networkpolicies", Some("prod"), "default-deny");
+    assert!(
+        converges_to(true),
+        "the delete did not arrive after 410 Gone"
+    );
+    let lists_after = cp.api.stats()["lists"]["networkpolicies"]
+        .as_u64()
+        .unwrap_or(0);
     assert!(
         lists_after > lists_before,
         "no relist after 410 ({lists_before} -> {lists_after})"
@@ -397,7 +430,8 @@ fn watch_faults_keep_enforcing_and_converge() {
     let down_at = Instant::now();
     cp.api.down_for(down_for);
     // Changed while nobody can watch (through the server's own socket).
-    cp.api.delete("networkpolicies", Some("prod"), "default-deny");
+    cp.api
+        .delete("networkpolicies", Some("prod"), "default-deny");
     assert!(
         poll::wait(down_for / 2, || status(&daemon)
             .datasource
@@ -408,7 +442,10 @@ fn watch_faults_keep_enforcing_and_converge() {
         assert!(!open(), "enforcement changed while the API server was down");
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(converges_to(true), "no convergence after the API server came back");
+    assert!(
+        converges_to(true),
+        "no convergence after the API server came back"
+    );
     assert!(poll::wait(CONVERGE, || status(&daemon)
         .datasource
         .is_some_and(|d| !d.stale)));
@@ -442,7 +479,10 @@ fn a_pod_add_waits_for_the_watch_or_says_why() {
     let (outcome, _netns) = KubeletPod::try_add(&plugin, "kpd", "prod", "ghost")
         .err()
         .expect("an ADD for a Pod that does not exist fails");
-    assert!(started.elapsed() >= Duration::from_secs(9), "it did not wait");
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "it did not wait"
+    );
     assert!(
         outcome.error_msg().contains("prod/ghost") && outcome.stdout.contains("was not seen"),
         "{}",

@@ -16,13 +16,16 @@
 //!   the mirror for what the API server owns, the local embedded store for
 //!   the node's own pod records (their IPAM leases) and static peers.
 //! - [`status`]: how current the mirror is (`tweed status`).
+//! - [`backoff`]: how long a failed list or watch waits.
 //! - I/O: [`client`] (kubeconfig or in-cluster), [`claim`] (this node's pod
-//!   CIDRs and annotations), [`watch`] (kube-runtime watchers → reflectors).
+//!   CIDRs and annotations), [`watch`] (a list-and-watch loop per resource →
+//!   its reflector).
 //!
 //! While the API server cannot be reached the mirror keeps its last state,
 //! so the dataplane goes on enforcing it; `tweed status` says the datasource
 //! is stale until every watch has caught up again.
 
+pub mod backoff;
 pub mod claim;
 pub mod client;
 pub mod error;

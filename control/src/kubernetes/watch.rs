@@ -1,17 +1,30 @@
-//! One watch loop per resource: kube-runtime's watcher (list, then watch from
-//! the list's resourceVersion, bookmarks, a relist on 410 Gone or a lost
-//! connection, exponential backoff on errors) → the resource's
-//! [`Reflector`] → the [`Mirror`]. The loops run until the daemon stops.
+//! One list-and-watch loop per resource, with the API's semantics spelled
+//! out (as client-go's reflector does them):
+//!
+//! 1. **List** every object; the list's `resourceVersion` is where the watch
+//!    starts. The listing replaces what the resource held ([`Reflector`]:
+//!    objects deleted while nobody watched lose their entries here).
+//! 2. **Watch** from that version, with bookmarks: ADDED/MODIFIED/DELETED
+//!    change the mirror; every event and bookmark moves the version on. A
+//!    watch that ends (the server's timeout, a dropped connection) is opened
+//!    again from the last version, so nothing between is missed.
+//! 3. **410 Gone** (the version was compacted away), as an HTTP status or an
+//!    ERROR event: back to 1.
+//! 4. Any other failure: [`Backoff`], then the step that failed again.
+//!
+//! The resource is current from a completed list or an accepted watch
+//! until the next failure ([`SourceStatus`]): that is what `tweed status`
+//! calls stale. The loops run until the daemon stops.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
+use kube::api::{ListParams, WatchEvent, WatchParams};
 use kube::{Api, ResourceExt};
 use serde::de::DeserializeOwned;
 
+use super::backoff::Backoff;
 use super::mirror::Mirror;
 use super::reflect::{ObjectId, Reflector};
 use super::status::SourceStatus;
@@ -36,6 +49,16 @@ fn id_of<K: ResourceExt>(object: &K) -> ObjectId {
     }
 }
 
+/// Why a watch stopped.
+enum Ended {
+    /// The server closed it: watch again from the version reached.
+    Closed,
+    /// The version is gone (410): list again.
+    Gone,
+    /// It failed: back off, then watch again.
+    Failed(String),
+}
+
 /// Follows `api`'s objects into the mirror, reporting as `resource`.
 pub async fn follow<K>(api: Api<K>, resource: &'static str, sink: Sink)
 where
@@ -43,43 +66,128 @@ where
 {
     sink.status.expect(resource);
     let mut reflector = Reflector::default();
-    let events = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let mut backoff = Backoff::default();
+    loop {
+        let mut version = match list(&api, resource, &sink, &mut reflector).await {
+            Ok(version) => version,
+            Err(error) => {
+                sink.status.failed(resource, error);
+                tokio::time::sleep(backoff.next_wait()).await;
+                continue;
+            }
+        };
+        backoff.reset();
+        loop {
+            match watch(&api, resource, &sink, &mut reflector, &mut version).await {
+                Ended::Closed => {}
+                Ended::Gone => {
+                    tracing::info!(resource, "the watch's version is gone (410); listing again");
+                    break;
+                }
+                Ended::Failed(error) => {
+                    tracing::warn!(resource, %error, "watching the API server; retrying");
+                    sink.status.failed(resource, error);
+                    tokio::time::sleep(backoff.next_wait()).await;
+                }
+            }
+        }
+    }
+}
+
+/// Lists every object into the reflector; the list's version.
+async fn list<K>(
+    api: &Api<K>,
+    resource: &'static str,
+    sink: &Sink,
+    reflector: &mut Reflector,
+) -> Result<String, String>
+where
+    K: Translate + kube::Resource + Clone + DeserializeOwned + Debug,
+{
+    let listed = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("list {resource}: {}", crate::store::error_chain(&e)))?;
+    reflector.init();
+    for object in &listed.items {
+        reflector.init_apply(id_of(object), object.entries(&sink.context));
+    }
+    sink.mirror.apply(reflector.init_done());
+    sink.status.current(resource, reflector);
+    tracing::info!(
+        resource,
+        objects = reflector.objects(),
+        "listed from the API server"
+    );
+    Ok(listed.metadata.resource_version.unwrap_or_default())
+}
+
+/// Watches from `version`, applying events and moving `version` on.
+async fn watch<K>(
+    api: &Api<K>,
+    resource: &'static str,
+    sink: &Sink,
+    reflector: &mut Reflector,
+    version: &mut String,
+) -> Ended
+where
+    K: Translate + kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let events = match api.watch(&WatchParams::default(), version).await {
+        Ok(events) => events,
+        Err(kube::Error::Api(status)) if status.code == 410 => return Ended::Gone,
+        Err(e) => {
+            return Ended::Failed(format!(
+                "watch {resource}: {}",
+                crate::store::error_chain(&e)
+            ));
+        }
+    };
+    // Accepted: from here every change after `version` arrives.
+    sink.status.current(resource, reflector);
     futures::pin_mut!(events);
     while let Some(event) = events.next().await {
-        match event {
-            Ok(Event::Init) => {
-                reflector.init();
-                continue;
-            }
-            Ok(Event::InitApply(object)) => {
-                reflector.init_apply(id_of(&object), object.entries(&sink.context));
-                continue;
-            }
-            Ok(Event::InitDone) => {
-                let ops = reflector.init_done();
-                tracing::info!(
-                    resource,
-                    objects = reflector.objects(),
-                    "listed from the API server"
-                );
-                sink.mirror.apply(ops);
-            }
-            Ok(Event::Apply(object)) => {
+        let ops = match event {
+            Ok(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
+                advance(version, &object);
                 let id = id_of(&object);
                 let translated = object.entries(&sink.context);
                 if let Err(reason) = &translated {
                     tracing::warn!(resource, object = %id, %reason, "ignoring an object tweed cannot use");
                 }
-                sink.mirror.apply(reflector.apply(id, translated));
+                reflector.apply(id, translated)
             }
-            Ok(Event::Delete(object)) => sink.mirror.apply(reflector.delete(&id_of(&object))),
-            Err(e) => {
-                let chain = crate::store::error_chain(&e);
-                tracing::warn!(resource, error = %chain, "watching the API server; retrying");
-                sink.status.failed(resource, chain);
+            Ok(WatchEvent::Deleted(object)) => {
+                advance(version, &object);
+                reflector.delete(&id_of(&object))
+            }
+            Ok(WatchEvent::Bookmark(bookmark)) => {
+                *version = bookmark.metadata.resource_version;
                 continue;
             }
-        }
-        sink.status.current(resource, &reflector);
+            Ok(WatchEvent::Error(status)) if status.code == 410 => return Ended::Gone,
+            Ok(WatchEvent::Error(status)) => {
+                return Ended::Failed(format!(
+                    "watch {resource}: {} ({})",
+                    status.message, status.code
+                ));
+            }
+            Err(e) => {
+                return Ended::Failed(format!(
+                    "watch {resource}: {}",
+                    crate::store::error_chain(&e)
+                ));
+            }
+        };
+        sink.mirror.apply(ops);
+        sink.status.current(resource, reflector);
+    }
+    Ended::Closed
+}
+
+/// Moves `version` to `object`'s.
+fn advance<K: kube::Resource>(version: &mut String, object: &K) {
+    if let Some(v) = &object.meta().resource_version {
+        v.clone_into(version);
     }
 }
