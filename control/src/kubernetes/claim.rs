@@ -19,7 +19,9 @@ use crate::cluster::NodeRecord;
 const RETRY: Duration = Duration::from_secs(2);
 
 /// Waits for the Node's pod CIDRs, checks them against `cluster`,
-/// publishes `record`'s annotations, and returns the record with the subnets.
+/// publishes `record`'s annotations, and returns the record with the
+/// subnets. Failures of the API server are logged and retried; only CIDRs
+/// outside the cluster's end it.
 pub async fn claim(
     client: &kube::Client,
     mut record: NodeRecord,
@@ -32,19 +34,25 @@ pub async fn claim(
         move |source| KubeError::Node { step, node, source }
     };
     let mut said = String::new();
-    let subnets = loop {
-        let gap = match nodes.get_opt(&name).await.map_err(at("read"))? {
-            Some(node) => match pod_cidrs(&node) {
-                Ok(subnets) => break subnets,
-                Err(gap) => gap.to_string(),
-            },
-            None => format!(
-                "node {name} is not registered with the API server yet (is --node-name kubelet's node name?)"
-            ),
-        };
+    let mut note = |gap: String| {
         if gap != said {
-            tracing::warn!(reason = %gap, "waiting for this node's pod CIDR");
+            tracing::warn!(reason = %gap, "waiting for this node's pod CIDR; retrying");
             said = gap;
+        }
+    };
+    // Every failure is waited out: the API server may be starting, the
+    // RBAC not applied yet, the Node not registered or its CIDR not
+    // allocated; the log says which.
+    let subnets = loop {
+        match nodes.get_opt(&name).await {
+            Ok(Some(node)) => match pod_cidrs(&node) {
+                Ok(subnets) => break subnets,
+                Err(gap) => note(gap.to_string()),
+            },
+            Ok(None) => note(format!(
+                "node {name} is not registered with the API server yet (is --node-name kubelet's node name?)"
+            )),
+            Err(source) => note(crate::store::error_chain(&at("read")(source))),
         }
         tokio::time::sleep(RETRY).await;
     };
@@ -59,9 +67,17 @@ pub async fn claim(
     }
     record.subnets = subnets;
     let patch = serde_json::json!({"metadata": {"annotations": annotations(&record)}});
-    nodes
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(at("annotate"))?;
-    Ok(record)
+    loop {
+        match nodes
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return Ok(record),
+            Err(source) => {
+                let e = at("annotate")(source);
+                tracing::warn!(error = %crate::store::error_chain(&e), "publishing this node's annotations; retrying");
+            }
+        }
+        tokio::time::sleep(RETRY).await;
+    }
 }
