@@ -312,6 +312,11 @@ pub async fn metrics_snapshot(daemon: &Daemon) -> MetricsSnapshot {
                 used: u.used,
             })
             .collect(),
+        datasource: daemon
+            .kube
+            .as_ref()
+            .map(|k| k.report().resources)
+            .unwrap_or_default(),
     }
 }
 

@@ -54,7 +54,39 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
     }
     render_peers(&mut e, &snapshot.peers);
     render_ipam(&mut e, snapshot);
+    render_datasource(&mut e, snapshot);
     e.finish()
+}
+
+/// The Kubernetes datasource, per resource (no samples in the other modes).
+fn render_datasource(e: &mut Exposition, snapshot: &MetricsSnapshot) {
+    let mut f = e.family(
+        "tweed_datasource_current",
+        Kind::Gauge,
+        "Whether a resource watched from the Kubernetes API server is listed and its watch working (1) or stale (0).",
+    );
+    for r in &snapshot.datasource {
+        f.sample(
+            &[("resource", &r.resource)],
+            u64::from(r.synced && r.error.is_none()),
+        );
+    }
+    let mut f = e.family(
+        "tweed_datasource_objects",
+        Kind::Gauge,
+        "Objects of a resource the node holds from the Kubernetes API server.",
+    );
+    for r in &snapshot.datasource {
+        f.sample(&[("resource", &r.resource)], r.objects);
+    }
+    let mut f = e.family(
+        "tweed_datasource_refused",
+        Kind::Gauge,
+        "Objects tweed refused (a policy that does not validate); tweed status names them.",
+    );
+    for r in &snapshot.datasource {
+        f.sample(&[("resource", &r.resource)], r.rejected.len() as u64);
+    }
 }
 
 /// The per-worker counter families, labelled `worker`.

@@ -97,6 +97,7 @@ fn snapshot(dataplane: Option<StatsReply>) -> MetricsSnapshot {
             capacity: 253,
             used: 5,
         }],
+        datasource: Vec::new(),
     }
 }
 
@@ -132,6 +133,9 @@ fn full_snapshot_is_well_formed_in_a_stable_order() {
             "tweed_peer_rtt_seconds",
             "tweed_ipam_addresses_capacity",
             "tweed_ipam_addresses_used",
+            "tweed_datasource_current",
+            "tweed_datasource_objects",
+            "tweed_datasource_refused",
         ]
     );
     assert_eq!(
@@ -271,6 +275,7 @@ fn an_empty_node_is_still_well_formed() {
         store: StoreHealth::default(),
         peers: Vec::new(),
         ipam: Vec::new(),
+        datasource: Vec::new(),
     };
     let text = render(&empty);
     let (_, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -289,4 +294,52 @@ fn a_failing_store_shows_down_with_its_error_count() {
     let (_, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(value(&s, "tweed_store_up", &[]), Some(0.0));
     assert_eq!(value(&s, "tweed_store_errors_total", &[]), Some(4.0));
+}
+
+#[test]
+fn the_kubernetes_datasource_shows_per_resource() {
+    use crate::api::node::ResourceStatus;
+    let mut kube = snapshot(Some(stats()));
+    kube.datasource = vec![
+        ResourceStatus {
+            resource: "pods".into(),
+            synced: true,
+            objects: 12,
+            error: Some("connection refused".into()),
+            rejected: Vec::new(),
+        },
+        ResourceStatus {
+            resource: "networkpolicies".into(),
+            synced: true,
+            objects: 3,
+            error: None,
+            rejected: vec!["prod/bad: port 70000".into()],
+        },
+    ];
+    let text = render(&kube);
+    let (_, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(
+        value(&s, "tweed_datasource_current", &[("resource", "pods")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "tweed_datasource_current",
+            &[("resource", "networkpolicies")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&s, "tweed_datasource_objects", &[("resource", "pods")]),
+        Some(12.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "tweed_datasource_refused",
+            &[("resource", "networkpolicies")]
+        ),
+        Some(1.0)
+    );
 }

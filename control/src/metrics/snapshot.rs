@@ -22,6 +22,9 @@ pub struct MetricsSnapshot {
     pub peers: Vec<PeerHealth>,
     /// Address usage of each of this node's pod subnets.
     pub ipam: Vec<PoolUsage>,
+    /// The Kubernetes datasource's resources, when the node reads the API server.
+    #[serde(default)]
+    pub datasource: Vec<crate::api::node::ResourceStatus>,
 }
 
 /// Address usage of one pod subnet.
