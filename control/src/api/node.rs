@@ -130,6 +130,10 @@ pub struct DatasourceStatus {
     pub resources: Vec<ResourceStatus>,
 }
 
+fn served_by_default() -> bool {
+    true
+}
+
 /// One watched resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +142,10 @@ pub struct ResourceStatus {
     pub resource: String,
     /// Its first listing is done.
     pub synced: bool,
+    /// The API server serves it (false: a custom resource whose CRD is not
+    /// installed; it counts as empty and is listed again now and then).
+    #[serde(default = "served_by_default")]
+    pub served: bool,
     /// Objects that gave tweed something.
     pub objects: u64,
     /// The watch's last error since its last good event.

@@ -94,6 +94,15 @@ fn datasource_lines(source: &DatasourceStatus) -> Vec<(&'static str, String)> {
         if !r.synced {
             out.push(("not listed yet", r.resource.clone()));
         }
+        if !r.served {
+            out.push((
+                "not served",
+                format!(
+                    "{} (install its CRD: deploy/kubernetes/tweed-crds.yaml)",
+                    r.resource
+                ),
+            ));
+        }
         if let Some(error) = &r.error {
             out.push(("watch failing", format!("{}: {error}", r.resource)));
         }

@@ -125,6 +125,7 @@ fn a_stale_kubernetes_datasource_says_which_watch_fails_and_what_was_refused() {
     let resource = |name: &str, objects| ResourceStatus {
         resource: name.into(),
         synced: true,
+        served: true,
         objects,
         error: None,
         rejected: Vec::new(),

@@ -13,6 +13,7 @@ use super::reflect::Reflector;
 #[derive(Debug, Default, Clone)]
 struct Resource {
     synced: bool,
+    unserved: bool,
     objects: usize,
     error: Option<String>,
     rejected: Vec<String>,
@@ -35,6 +36,7 @@ impl SourceStatus {
         let mut all = self.lock();
         let r = all.entry(resource).or_default();
         r.synced = reflector.synced();
+        r.unserved = false;
         r.objects = reflector.objects();
         r.error = None;
         r.rejected = reflector
@@ -42,6 +44,18 @@ impl SourceStatus {
             .iter()
             .map(|(id, why)| format!("{id}: {why}"))
             .collect();
+    }
+
+    /// The API server does not serve `resource` (404: its CRD is not
+    /// installed): it counts as listed and empty.
+    pub fn unserved(&self, resource: &'static str) {
+        let mut all = self.lock();
+        let r = all.entry(resource).or_default();
+        *r = Resource {
+            synced: true,
+            unserved: true,
+            ..Resource::default()
+        };
     }
 
     /// `resource`'s watch failed (it retries with backoff).
@@ -66,6 +80,7 @@ impl SourceStatus {
                 .map(|(name, r)| ResourceStatus {
                     resource: (*name).to_owned(),
                     synced: r.synced,
+                    served: !r.unserved,
                     objects: r.objects as u64,
                     error: r.error.clone(),
                     rejected: r.rejected.clone(),
@@ -101,5 +116,16 @@ mod tests {
             report.resources[0].error.as_deref(),
             Some("connection refused")
         );
+    }
+
+    #[test]
+    fn an_unserved_resource_counts_as_listed_and_empty() {
+        let status = SourceStatus::default();
+        status.expect("globalpolicies.tweed.dev");
+        status.unserved("globalpolicies.tweed.dev");
+        assert!(status.synced());
+        let report = status.report("s");
+        assert!(!report.stale);
+        assert!(!report.resources[0].served);
     }
 }

@@ -69,7 +69,11 @@ where
     let mut backoff = Backoff::default();
     loop {
         let mut version = match list(&api, resource, &sink, &mut reflector).await {
-            Ok(version) => version,
+            Ok(Some(version)) => version,
+            Ok(None) => {
+                tokio::time::sleep(UNSERVED_RETRY).await;
+                continue;
+            }
             Err(error) => {
                 sink.status.failed(resource, error);
                 tokio::time::sleep(backoff.next_wait()).await;
@@ -94,20 +98,39 @@ where
     }
 }
 
-/// Lists every object into the reflector; the list's version.
+/// How often a resource the API server does not serve is listed again.
+const UNSERVED_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Lists every object into the reflector; the list's version, or none if
+/// the API server does not serve the resource (its objects are gone then).
 async fn list<K>(
     api: &Api<K>,
     resource: &'static str,
     sink: &Sink,
     reflector: &mut Reflector,
-) -> Result<String, String>
+) -> Result<Option<String>, String>
 where
     K: Translate + kube::Resource + Clone + DeserializeOwned + Debug,
 {
-    let listed = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| format!("list {resource}: {}", crate::store::error_chain(&e)))?;
+    let listed = match api.list(&ListParams::default()).await {
+        Ok(listed) => listed,
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            reflector.init();
+            sink.mirror.apply(reflector.init_done());
+            sink.status.unserved(resource);
+            tracing::info!(
+                resource,
+                "not served by the API server (is its CRD installed?); listing again in 30 s"
+            );
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(format!(
+                "list {resource}: {}",
+                crate::store::error_chain(&e)
+            ));
+        }
+    };
     reflector.init();
     for object in &listed.items {
         reflector.init_apply(id_of(object), object.entries(&sink.context));
@@ -119,7 +142,7 @@ where
         objects = reflector.objects(),
         "listed from the API server"
     );
-    Ok(listed.metadata.resource_version.unwrap_or_default())
+    Ok(Some(listed.metadata.resource_version.unwrap_or_default()))
 }
 
 /// Watches from `version`, applying events and moving `version` on.

@@ -304,6 +304,7 @@ fn the_kubernetes_datasource_shows_per_resource() {
         ResourceStatus {
             resource: "pods".into(),
             synced: true,
+            served: true,
             objects: 12,
             error: Some("connection refused".into()),
             rejected: Vec::new(),
@@ -311,6 +312,7 @@ fn the_kubernetes_datasource_shows_per_resource() {
         ResourceStatus {
             resource: "networkpolicies".into(),
             synced: true,
+            served: true,
             objects: 3,
             error: None,
             rejected: vec!["prod/bad: port 70000".into()],
