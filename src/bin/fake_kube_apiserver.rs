@@ -44,7 +44,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--socket" => out.socket = Some(PathBuf::from(value()?)),
             "--bookmark-interval-ms" => {
                 let v = value()?;
-                let ms: u64 = v.parse().map_err(|e| format!("--bookmark-interval-ms {v}: {e}"))?;
+                let ms: u64 = v
+                    .parse()
+                    .map_err(|e| format!("--bookmark-interval-ms {v}: {e}"))?;
                 out.bookmark = Duration::from_millis(ms.max(1));
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
@@ -72,7 +74,11 @@ fn main() -> ExitCode {
         bookmark_interval: args.bookmark,
         advertise,
     });
-    let tcp = match args.listen.map(|a| http::bind_tcp(a).map(|l| (a, l))).transpose() {
+    let tcp = match args
+        .listen
+        .map(|a| http::bind_tcp(a).map(|l| (a, l)))
+        .transpose()
+    {
         Ok(t) => t,
         Err(e) => {
             eprintln!("fake-kube-apiserver: listen on {:?}: {e}", args.listen);

@@ -91,6 +91,9 @@ mod tests {
         assert_eq!(parse_response(plain).unwrap(), (404, b"{}".to_vec()));
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab\n\r\n1\r\nc\r\n0\r\n\r\n";
         assert_eq!(parse_response(chunked).unwrap(), (200, b"ab\nc".to_vec()));
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab").is_err());
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+                .is_err()
+        );
     }
 }

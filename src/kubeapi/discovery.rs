@@ -46,7 +46,10 @@ pub fn group_list() -> Value {
 /// `/api/v1` (group "") or `/apis/GROUP/VERSION`; `None` for one not served.
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
-    for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
+    for r in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
         resources.push(json!({
             "name": r.plural,
             "singularName": r.singular,

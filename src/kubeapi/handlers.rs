@@ -32,7 +32,9 @@ pub fn filter(namespace: Option<String>, query: &Query) -> Result<Filter, ApiErr
 
 /// The body as JSON (or YAML, when the content type says so).
 fn body(req: &Request) -> Result<Value, ApiError> {
-    let yaml = req.header("content-type").is_some_and(|c| c.contains("yaml"));
+    let yaml = req
+        .header("content-type")
+        .is_some_and(|c| c.contains("yaml"));
     let parsed = if yaml {
         serde_yaml_ng::from_slice::<Value>(&req.body).map_err(|e| e.to_string())
     } else {
@@ -66,11 +68,17 @@ pub fn resource(
         }
         ("PUT", Target::Object(name)) => {
             let obj = body(req)?;
-            server.store().replace(res, ns, name, obj, Part::Main).map(|o| (200, o))
+            server
+                .store()
+                .replace(res, ns, name, obj, Part::Main)
+                .map(|o| (200, o))
         }
         ("PUT", Target::Status(name)) => {
             let obj = body(req)?;
-            server.store().replace(res, ns, name, obj, Part::Status).map(|o| (200, o))
+            server
+                .store()
+                .replace(res, ns, name, obj, Part::Status)
+                .map(|o| (200, o))
         }
         ("PATCH", Target::Object(name)) => patch(server, req, res, ns, name, Part::Main),
         ("PATCH", Target::Status(name)) => patch(server, req, res, ns, name, Part::Status),
@@ -110,7 +118,14 @@ fn list(server: &Server, res: usize, namespace: Option<String>, query: &Query) -
 
 /// PATCH by content type: merge, strategic merge (as merge), apply (as a
 /// merge that creates a missing object).
-fn patch(server: &Server, req: &Request, res: usize, ns: Option<&str>, name: &str, part: Part) -> Answer {
+fn patch(
+    server: &Server,
+    req: &Request,
+    res: usize,
+    ns: Option<&str>,
+    name: &str,
+    part: Part,
+) -> Answer {
     let content_type = req.header("content-type").unwrap_or("");
     let mut doc = body(req)?;
     let mut store = server.store();
@@ -124,7 +139,9 @@ fn patch(server: &Server, req: &Request, res: usize, ns: Option<&str>, name: &st
             }
             if store.get(res, ns, name).is_err() && part == Part::Main {
                 doc["metadata"]["name"] = json!(name);
-                return store.create(res, ns, doc, &Stamp::fresh()).map(|o| (201, o));
+                return store
+                    .create(res, ns, doc, &Stamp::fresh())
+                    .map(|o| (201, o));
             }
         }
         other => return Err(ApiError::unsupported_media(other)),
@@ -133,14 +150,22 @@ fn patch(server: &Server, req: &Request, res: usize, ns: Option<&str>, name: &st
 }
 
 /// DELETE on a collection: deletes what the selectors select.
-fn delete_collection(server: &Server, res: usize, namespace: Option<String>, query: &Query) -> Answer {
+fn delete_collection(
+    server: &Server,
+    res: usize,
+    namespace: Option<String>,
+    query: &Query,
+) -> Answer {
     let r = &RESOURCES[res];
     let filter = filter(namespace, query)?;
     let mut store = server.store();
     let (items, _) = store.list(res, &filter);
     let mut deleted = Vec::new();
     for item in items {
-        let name = item["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let name = item["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let ns = item["metadata"]["namespace"].as_str().map(str::to_owned);
         deleted.push(store.delete(res, ns.as_deref(), &name)?);
     }

@@ -62,7 +62,10 @@ pub fn serve_tcp(server: Arc<Server>, addr: SocketAddr, listener: TcpListener) {
     loop {
         if let Some(until) = server.down_until() {
             if listener.take().is_some() {
-                eprintln!("fake-kube-apiserver: TCP down for {:?}", until - Instant::now());
+                eprintln!(
+                    "fake-kube-apiserver: TCP down for {:?}",
+                    until - Instant::now()
+                );
             }
             std::thread::sleep(ACCEPT_POLL);
             continue;
@@ -89,7 +92,9 @@ pub fn serve_tcp(server: Arc<Server>, addr: SocketAddr, listener: TcpListener) {
                     continue;
                 };
                 let server = server.clone();
-                std::thread::spawn(move || connection(&server, Sock::Tcp(keep), true, read, stream));
+                std::thread::spawn(move || {
+                    connection(&server, Sock::Tcp(keep), true, read, stream)
+                });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
             Err(e) => {

@@ -81,7 +81,8 @@ fn resource(name: &str) -> usize {
 pub fn documents(manifest: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(manifest) {
-        let value = Value::deserialize(doc).unwrap_or_else(|e| panic!("manifest does not parse: {e}"));
+        let value =
+            Value::deserialize(doc).unwrap_or_else(|e| panic!("manifest does not parse: {e}"));
         match value {
             Value::Null => {}
             v if v["kind"] == "List" => {
@@ -104,7 +105,8 @@ impl FakeApiServer {
         let socket = dir.join("api.sock");
         let addr = SocketAddr::new(ip, port);
         let log_path = dir.join("apiserver.log");
-        let log = File::create(&log_path).unwrap_or_else(|e| panic!("create {}: {e}", log_path.display()));
+        let log = File::create(&log_path)
+            .unwrap_or_else(|e| panic!("create {}: {e}", log_path.display()));
         let err = log.try_clone().expect("dup the log fd");
         let child = netns
             .command(bin.to_str().expect("the binary's path is UTF-8"), &[])
@@ -141,13 +143,23 @@ impl FakeApiServer {
                 exited = Some(status);
                 return true;
             }
-            self.try_call("GET", "/version", None, b"").is_ok_and(|(code, _)| code == 200)
+            self.try_call("GET", "/version", None, b"")
+                .is_ok_and(|(code, _)| code == 200)
         });
         if let Some(status) = exited {
             self.child = None;
-            panic!("{BINARY} in {} exited during start-up ({status}); its log:\n{}", self.netns, self.log());
+            panic!(
+                "{BINARY} in {} exited during start-up ({status}); its log:\n{}",
+                self.netns,
+                self.log()
+            );
         }
-        assert!(ready, "{BINARY} in {} did not answer within {START_TIMEOUT:?}; its log:\n{}", self.netns, self.log());
+        assert!(
+            ready,
+            "{BINARY} in {} did not answer within {START_TIMEOUT:?}; its log:\n{}",
+            self.netns,
+            self.log()
+        );
     }
 
     /// `http://IP:PORT`, the server URL for a kubeconfig.
@@ -176,24 +188,59 @@ impl FakeApiServer {
         std::fs::read_to_string(self.dir.join("apiserver.log")).unwrap_or_default()
     }
 
-    fn try_call(&self, method: &str, target: &str, content_type: Option<&str>, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-        client::call(&self.socket, method, target, content_type, body, CALL_TIMEOUT)
+    fn try_call(
+        &self,
+        method: &str,
+        target: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
+        client::call(
+            &self.socket,
+            method,
+            target,
+            content_type,
+            body,
+            CALL_TIMEOUT,
+        )
     }
 
     /// One request on the socket; the status code and the JSON body (Null
     /// when it is not JSON). Panics when the socket does not answer.
-    pub fn request(&self, method: &str, target: &str, content_type: Option<&str>, body: Option<&Value>) -> (u16, Value) {
-        let bytes = body.map(|b| serde_json::to_vec(b).expect("JSON")).unwrap_or_default();
+    pub fn request(
+        &self,
+        method: &str,
+        target: &str,
+        content_type: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).expect("JSON"))
+            .unwrap_or_default();
         let (code, raw) = self
-            .try_call(method, target, content_type.or(body.map(|_| "application/json")), &bytes)
+            .try_call(
+                method,
+                target,
+                content_type.or(body.map(|_| "application/json")),
+                &bytes,
+            )
             .unwrap_or_else(|e| panic!("{method} {target} on {}: {e}", self.socket.display()));
         (code, serde_json::from_slice(&raw).unwrap_or(Value::Null))
     }
 
     /// Like [`FakeApiServer::request`], panicking unless the code is 2xx.
-    fn ok(&self, method: &str, target: &str, content_type: Option<&str>, body: Option<&Value>) -> Value {
+    fn ok(
+        &self,
+        method: &str,
+        target: &str,
+        content_type: Option<&str>,
+        body: Option<&Value>,
+    ) -> Value {
         let (code, value) = self.request(method, target, content_type, body);
-        assert!((200..300).contains(&code), "{method} {target}: {code} {value}");
+        assert!(
+            (200..300).contains(&code),
+            "{method} {target}: {code} {value}"
+        );
         value
     }
 
@@ -206,15 +253,22 @@ impl FakeApiServer {
             let kind = doc["kind"].as_str().unwrap_or_default();
             let res = resources::by_kind(api_version, kind)
                 .unwrap_or_else(|| panic!("the fake serves no {api_version} {kind}"));
-            let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
-            let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            let ns = doc["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_owned();
+            let name = doc["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let (code, created) = self.request("POST", &api_path(res, &ns, None), None, Some(&doc));
             let stored = match code {
                 201 => created,
                 409 if created["reason"] == "AlreadyExists" => {
                     let current = self.ok("GET", &api_path(res, &ns, Some(&name)), None, None);
                     let mut doc = doc.clone();
-                    doc["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+                    doc["metadata"]["resourceVersion"] =
+                        current["metadata"]["resourceVersion"].clone();
                     self.ok("PUT", &api_path(res, &ns, Some(&name)), None, Some(&doc))
                 }
                 _ => panic!("create {kind} {ns}/{name}: {code} {created}"),
@@ -246,9 +300,20 @@ impl FakeApiServer {
     }
 
     /// Applies a JSON merge patch to an object; returns it as stored.
-    pub fn patch_merge(&self, resource_name: &str, namespace: &str, name: &str, patch: &Value) -> Value {
+    pub fn patch_merge(
+        &self,
+        resource_name: &str,
+        namespace: &str,
+        name: &str,
+        patch: &Value,
+    ) -> Value {
         let res = resource(resource_name);
-        self.ok("PATCH", &api_path(res, namespace, Some(name)), Some("application/merge-patch+json"), Some(patch))
+        self.ok(
+            "PATCH",
+            &api_path(res, namespace, Some(name)),
+            Some("application/merge-patch+json"),
+            Some(patch),
+        )
     }
 
     /// Writes a pod's `status.podIP`/`podIPs` (and phase Running) through
@@ -262,18 +327,29 @@ impl FakeApiServer {
             "podIPs": ip_list,
         }});
         let path = format!("{}/status", api_path(res, namespace, Some(name)));
-        self.ok("PATCH", &path, Some("application/merge-patch+json"), Some(&patch))
+        self.ok(
+            "PATCH",
+            &path,
+            Some("application/merge-patch+json"),
+            Some(&patch),
+        )
     }
 
     /// Cuts every open watch mid-stream; returns how many.
     pub fn drop_watches(&self) -> u64 {
-        self.ok("POST", "/fake/drop-watches", None, None)["dropped"].as_u64().unwrap_or(0)
+        self.ok("POST", "/fake/drop-watches", None, None)["dropped"]
+            .as_u64()
+            .unwrap_or(0)
     }
 
-    /// Moves the compaction point to now: resuming any watch from an older
-    /// version gets 410 Expired. Returns the compaction version.
+    /// Moves the compaction point to now and cuts every open watch (at
+    /// once, so none can pass on a newer version first): every watch
+    /// resumes from an older version and gets 410 Expired. Returns the
+    /// compaction version.
     pub fn compact(&self) -> u64 {
-        self.ok("POST", "/fake/compact", None, None)["compacted"].as_u64().unwrap_or(0)
+        self.ok("POST", "/fake/compact", None, None)["compacted"]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     /// Closes the TCP listener and every TCP connection for `time`; the
@@ -303,7 +379,10 @@ impl FakeApiServer {
     /// Runs the real kubectl in the server's namespace with its kubeconfig
     /// (and a private discovery cache).
     pub fn kubectl(&self, args: &[&str]) -> Bounded {
-        assert!(Path::new(KUBECTL).is_file(), "{KUBECTL} is not installed (apt-get install kubernetes-client)");
+        assert!(
+            Path::new(KUBECTL).is_file(),
+            "{KUBECTL} is not installed (apt-get install kubernetes-client)"
+        );
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.netns, KUBECTL])
             .arg("--kubeconfig")
@@ -330,7 +409,11 @@ impl Drop for FakeApiServer {
             eprintln!("{BINARY} in {} ignored SIGTERM; killed it", self.netns);
         }
         if std::thread::panicking() {
-            eprintln!("==== {BINARY} log ({}) ====\n{}==== end of log ====", self.netns, self.log());
+            eprintln!(
+                "==== {BINARY} log ({}) ====\n{}==== end of log ====",
+                self.netns,
+                self.log()
+            );
         }
         if let Err(e) = std::fs::remove_dir_all(&self.dir)
             && e.kind() != std::io::ErrorKind::NotFound
@@ -346,13 +429,19 @@ mod tests {
 
     #[test]
     fn paths_and_documents() {
-        assert_eq!(api_path(resource("pods"), "shop", Some("a")), "/api/v1/namespaces/shop/pods/a");
+        assert_eq!(
+            api_path(resource("pods"), "shop", Some("a")),
+            "/api/v1/namespaces/shop/pods/a"
+        );
         assert_eq!(api_path(resource("nodes"), "shop", None), "/api/v1/nodes");
         assert_eq!(
             api_path(resource("netpol"), "d", None),
             "/apis/networking.k8s.io/v1/namespaces/d/networkpolicies"
         );
         let docs = documents("a: 1\n---\n---\nkind: List\nitems:\n- b: 2\n- c: 3\n");
-        assert_eq!(docs, vec![json!({"a": 1}), json!({"b": 2}), json!({"c": 3})]);
+        assert_eq!(
+            docs,
+            vec![json!({"a": 1}), json!({"b": 2}), json!({"c": 3})]
+        );
     }
 }

@@ -71,7 +71,15 @@ const fn res(
 
 /// Every resource the fake serves (all at version v1).
 pub const RESOURCES: &[Resource] = &[
-    res("", "namespaces", "namespace", "Namespace", false, true, &["ns"]),
+    res(
+        "",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        true,
+        &["ns"],
+    ),
     res("", "nodes", "node", "Node", false, true, &["no"]),
     res("", "pods", "pod", "Pod", true, true, &["po"]),
     res("", "services", "service", "Service", true, true, &["svc"]),
@@ -93,7 +101,15 @@ pub const RESOURCES: &[Resource] = &[
         false,
         &["netpol"],
     ),
-    res("tweed.dev", "policies", "policy", "Policy", true, false, &[]),
+    res(
+        "tweed.dev",
+        "policies",
+        "policy",
+        "Policy",
+        true,
+        false,
+        &[],
+    ),
     res(
         "tweed.dev",
         "globalpolicies",
@@ -120,7 +136,8 @@ pub const VERBS: &[&str] = &[
 ];
 
 /// The namespaces the real server creates at start-up.
-pub const INITIAL_NAMESPACES: &[&str] = &["default", "kube-node-lease", "kube-public", "kube-system"];
+pub const INITIAL_NAMESPACES: &[&str] =
+    &["default", "kube-node-lease", "kube-public", "kube-system"];
 
 /// The index of `plural` under `group`/`version`.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<usize> {

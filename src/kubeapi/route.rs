@@ -62,7 +62,10 @@ impl Query {
 
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `key` is `true` or `1`.
@@ -178,7 +181,10 @@ mod tests {
             route("/apis/tweed.dev/v1"),
             Route::Discovery("tweed.dev".into(), "v1".into())
         );
-        assert_eq!(res(route("/api/v1/pods")), ("pods", None, Target::Collection));
+        assert_eq!(
+            res(route("/api/v1/pods")),
+            ("pods", None, Target::Collection)
+        );
         assert_eq!(
             res(route("/api/v1/namespaces/shop/pods/web/status")),
             ("pods", Some("shop".into()), Target::Status("web".into()))
@@ -199,7 +205,10 @@ mod tests {
         assert_eq!(route("/api/v1/pods/web"), Route::Unknown);
         assert_eq!(route("/api/v1/namespaces/a/nodes/n"), Route::Unknown);
         assert_eq!(route("/apis/nope/v1/things"), Route::Unknown);
-        assert_eq!(route("/fake/drop-watches"), Route::Admin("drop-watches".into()));
+        assert_eq!(
+            route("/fake/drop-watches"),
+            Route::Admin("drop-watches".into())
+        );
     }
 
     #[test]

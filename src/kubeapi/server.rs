@@ -95,7 +95,7 @@ impl Server {
     /// A server with the initial namespaces.
     pub fn new(config: Config) -> Arc<Self> {
         Arc::new(Self {
-            store: Mutex::new(Store::new(&Stamp::fresh())),
+            store: Mutex::new(Store::new(Stamp::fresh)),
             changed: Condvar::new(),
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
@@ -179,18 +179,39 @@ impl Server {
         }
     }
 
-    /// Cuts every connection `pick` selects mid-stream; returns how many.
-    fn abort_where(&self, pick: impl Fn(&Conn) -> bool) -> usize {
+    /// Marks every connection `pick` selects as cut and shuts its socket;
+    /// returns how many.
+    fn cut(&self, pick: impl Fn(&Conn) -> bool) -> usize {
         let mut n = 0;
         for c in lock(&self.conns).values().filter(|c| pick(c)) {
             c.aborted.store(true, Ordering::SeqCst);
             c.sock.shutdown();
             n += 1;
         }
+        n
+    }
+
+    /// Cuts every connection `pick` selects mid-stream; returns how many.
+    fn abort_where(&self, pick: impl Fn(&Conn) -> bool) -> usize {
+        let n = self.cut(pick);
         // Take the store lock so no watch is between its check and its wait.
         drop(self.store());
         self.notify();
         n
+    }
+
+    /// Moves the compaction point to now and cuts every open watch, in one
+    /// step under the store's lock: no watch can pass on a version at or
+    /// past the new point (in an event or a bookmark) before it is cut, so
+    /// every client resumes from an older version and gets 410. Returns the
+    /// compaction version and how many watches were cut.
+    pub fn compact(&self) -> (u64, usize) {
+        let mut store = self.store();
+        let rv = store.compact();
+        let n = self.cut(|c| c.watching);
+        drop(store);
+        self.notify();
+        (rv, n)
     }
 
     /// Cuts every open watch; returns how many.
@@ -239,13 +260,17 @@ impl Server {
     }
 
     /// The admin routes (unix socket only).
-    fn admin(&self, method: &str, what: &str, query: &route::Query) -> Result<(u16, Value), ApiError> {
+    fn admin(
+        &self,
+        method: &str,
+        what: &str,
+        query: &route::Query,
+    ) -> Result<(u16, Value), ApiError> {
         match (method, what) {
             ("POST", "drop-watches") => Ok((200, json!({"dropped": self.drop_watches()}))),
             ("POST", "compact") => {
-                let rv = self.store().compact();
-                self.notify();
-                Ok((200, json!({"compacted": rv})))
+                let (rv, cut) = self.compact();
+                Ok((200, json!({"compacted": rv, "dropped": cut})))
             }
             ("POST", "down") => {
                 let secs: f64 = query

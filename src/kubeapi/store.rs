@@ -105,8 +105,9 @@ fn spec_part(object: &Value) -> Value {
 }
 
 impl Store {
-    /// A store holding the namespaces the real server starts with.
-    pub fn new(stamp: &Stamp) -> Self {
+    /// A store holding the namespaces the real server starts with, each
+    /// stamped by a call of `stamp`.
+    pub fn new(mut stamp: impl FnMut() -> Stamp) -> Self {
         let mut store = Self {
             rv: 0,
             compacted: 0,
@@ -115,7 +116,12 @@ impl Store {
         };
         for ns in INITIAL_NAMESPACES {
             store
-                .create(namespaces(), None, json!({"metadata": {"name": ns}}), stamp)
+                .create(
+                    namespaces(),
+                    None,
+                    json!({"metadata": {"name": ns}}),
+                    &stamp(),
+                )
                 .expect("a fresh store takes the initial namespaces");
         }
         store
@@ -173,7 +179,9 @@ impl Store {
     /// Checks `kind`/`apiVersion` (when given) and sets them.
     fn typed(r: &Resource, mut body: Value) -> Result<Value, ApiError> {
         if !body.is_object() {
-            return Err(ApiError::bad_request("the request body is not a JSON object"));
+            return Err(ApiError::bad_request(
+                "the request body is not a JSON object",
+            ));
         }
         let want = r.api_version();
         if let Some(av) = body.get("apiVersion").and_then(Value::as_str)
@@ -209,7 +217,10 @@ impl Store {
             return Ok(());
         }
         let ns = ns.ok_or_else(|| {
-            ApiError::bad_request(format!("{} is namespaced: the URL must name a namespace", r.plural))
+            ApiError::bad_request(format!(
+                "{} is namespaced: the URL must name a namespace",
+                r.plural
+            ))
         })?;
         if let Some(given) = meta["namespace"].as_str()
             && !given.is_empty()
@@ -271,13 +282,17 @@ impl Store {
         Self::place(r, ns, &mut obj)?;
         let ns = obj["metadata"]["namespace"].as_str().map(str::to_owned);
         if let Some(ns) = &ns
-            && !self.objects.contains_key(&(namespaces(), String::new(), ns.clone()))
+            && !self
+                .objects
+                .contains_key(&(namespaces(), String::new(), ns.clone()))
         {
             return Err(ApiError::not_found("namespaces", ns).about(ns, "", "namespaces"));
         }
         let key = self.key(res, ns.as_deref(), &name);
         if self.objects.contains_key(&key) {
-            return Err(ApiError::already_exists(&r.qualified(), &name).about(&name, r.group, r.plural));
+            return Err(
+                ApiError::already_exists(&r.qualified(), &name).about(&name, r.group, r.plural)
+            );
         }
         let rv = self.next_rv();
         let meta = &mut obj["metadata"];
@@ -356,7 +371,13 @@ impl Store {
                 }
             }
         }
-        for key in ["name", "uid", "creationTimestamp", "generation", "resourceVersion"] {
+        for key in [
+            "name",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "resourceVersion",
+        ] {
             match current["metadata"].get(key) {
                 Some(v) => new["metadata"][key] = v.clone(),
                 None => {
@@ -462,24 +483,40 @@ mod tests {
 
     #[test]
     fn create_sets_server_fields_and_bumps_the_version() {
-        let mut s = Store::new(&stamp());
+        let mut s = Store::new(stamp);
         let start = s.rv();
         assert_eq!(start, INITIAL_NAMESPACES.len() as u64);
-        let p = s.create(pods(), Some("default"), pod("a", "web"), &stamp()).unwrap();
+        let p = s
+            .create(pods(), Some("default"), pod("a", "web"), &stamp())
+            .unwrap();
         assert_eq!(p["metadata"]["resourceVersion"], (start + 1).to_string());
         assert_eq!(p["metadata"]["uid"], "u");
         assert_eq!(p["metadata"]["namespace"], "default");
         assert_eq!(p["metadata"]["generation"], 1);
         let ns = s.get(namespaces(), None, "kube-system").unwrap();
-        assert_eq!(ns["metadata"]["labels"][NAMESPACE_NAME_LABEL], "kube-system");
-        let e = s.create(pods(), Some("default"), pod("a", "web"), &stamp()).unwrap_err();
+        assert_eq!(
+            ns["metadata"]["labels"][NAMESPACE_NAME_LABEL],
+            "kube-system"
+        );
+        let e = s
+            .create(pods(), Some("default"), pod("a", "web"), &stamp())
+            .unwrap_err();
         assert_eq!((e.code, e.reason), (409, "AlreadyExists"));
-        let e = s.create(pods(), Some("nope"), pod("b", "web"), &stamp()).unwrap_err();
+        let e = s
+            .create(pods(), Some("nope"), pod("b", "web"), &stamp())
+            .unwrap_err();
         assert_eq!((e.code, e.reason), (404, "NotFound"));
-        let e = s.create(pods(), Some("default"), json!({"metadata": {}}), &stamp()).unwrap_err();
+        let e = s
+            .create(pods(), Some("default"), json!({"metadata": {}}), &stamp())
+            .unwrap_err();
         assert_eq!(e.code, 422);
         let g = s
-            .create(pods(), Some("default"), json!({"metadata": {"generateName": "x-"}}), &stamp())
+            .create(
+                pods(),
+                Some("default"),
+                json!({"metadata": {"generateName": "x-"}}),
+                &stamp(),
+            )
             .unwrap();
         assert_eq!(g["metadata"]["name"], "x-abcde");
         let e = s
@@ -490,14 +527,24 @@ mod tests {
 
     #[test]
     fn replace_checks_the_version_and_keeps_status() {
-        let mut s = Store::new(&stamp());
-        let p = s.create(pods(), Some("default"), pod("a", "web"), &stamp()).unwrap();
+        let mut s = Store::new(stamp);
+        let p = s
+            .create(pods(), Some("default"), pod("a", "web"), &stamp())
+            .unwrap();
         let mut stale = p.clone();
         stale["metadata"]["resourceVersion"] = json!("1");
-        let e = s.replace(pods(), Some("default"), "a", stale, Part::Main).unwrap_err();
+        let e = s
+            .replace(pods(), Some("default"), "a", stale, Part::Main)
+            .unwrap_err();
         assert_eq!((e.code, e.reason), (409, "Conflict"));
         let st = s
-            .patch(pods(), Some("default"), "a", &json!({"status": {"podIP": "10.0.0.5"}}), Part::Status)
+            .patch(
+                pods(),
+                Some("default"),
+                "a",
+                &json!({"status": {"podIP": "10.0.0.5"}}),
+                Part::Status,
+            )
             .unwrap();
         assert_eq!(st["status"]["podIP"], "10.0.0.5");
         assert_eq!(st["metadata"]["generation"], 1);
@@ -505,25 +552,44 @@ mod tests {
         let mut next = st.clone();
         next["status"] = json!({});
         next["spec"]["nodeName"] = json!("n2");
-        let m = s.replace(pods(), Some("default"), "a", next, Part::Main).unwrap();
+        let m = s
+            .replace(pods(), Some("default"), "a", next, Part::Main)
+            .unwrap();
         assert_eq!(m["status"]["podIP"], "10.0.0.5");
         assert_eq!(m["metadata"]["generation"], 2);
         // A write that changes nothing makes no version.
         let rv = s.rv();
-        let same = s.replace(pods(), Some("default"), "a", m.clone(), Part::Main).unwrap();
+        let same = s
+            .replace(pods(), Some("default"), "a", m.clone(), Part::Main)
+            .unwrap();
         assert_eq!((same, s.rv()), (m, rv));
     }
 
     #[test]
     fn events_replay_writes_and_expire_at_compaction() {
-        let mut s = Store::new(&stamp());
+        let mut s = Store::new(stamp);
         let start = s.rv();
-        s.create(pods(), Some("default"), pod("a", "web"), &stamp()).unwrap();
-        s.patch(pods(), Some("default"), "a", &json!({"metadata": {"labels": {"app": "db"}}}), Part::Main)
+        s.create(pods(), Some("default"), pod("a", "web"), &stamp())
             .unwrap();
+        s.patch(
+            pods(),
+            Some("default"),
+            "a",
+            &json!({"metadata": {"labels": {"app": "db"}}}),
+            Part::Main,
+        )
+        .unwrap();
         s.delete(pods(), Some("default"), "a").unwrap();
-        let kinds: Vec<_> = s.events_after(pods(), start).unwrap().iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, [EventType::Added, EventType::Modified, EventType::Deleted]);
+        let kinds: Vec<_> = s
+            .events_after(pods(), start)
+            .unwrap()
+            .iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [EventType::Added, EventType::Modified, EventType::Deleted]
+        );
         assert_eq!(s.events_after(pods(), start + 2).unwrap().len(), 1);
         let last = s.rv();
         let point = s.compact();
@@ -534,10 +600,18 @@ mod tests {
 
     #[test]
     fn deleting_a_namespace_deletes_its_objects() {
-        let mut s = Store::new(&stamp());
-        s.create(namespaces(), None, json!({"metadata": {"name": "shop"}}), &stamp()).unwrap();
-        s.create(pods(), Some("shop"), pod("a", "web"), &stamp()).unwrap();
-        s.create(pods(), Some("default"), pod("b", "web"), &stamp()).unwrap();
+        let mut s = Store::new(stamp);
+        s.create(
+            namespaces(),
+            None,
+            json!({"metadata": {"name": "shop"}}),
+            &stamp(),
+        )
+        .unwrap();
+        s.create(pods(), Some("shop"), pod("a", "web"), &stamp())
+            .unwrap();
+        s.create(pods(), Some("default"), pod("b", "web"), &stamp())
+            .unwrap();
         s.delete(namespaces(), None, "shop").unwrap();
         let filter = Filter {
             labels: LabelSelector::parse("app=web").unwrap(),

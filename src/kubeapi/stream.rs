@@ -69,7 +69,12 @@ pub fn watch(
         "" | "0" => None,
         v => match v.parse::<u64>() {
             Ok(v) => Some(v),
-            Err(_) => return early(w, ApiError::bad_request(format!("invalid resourceVersion {v:?}"))),
+            Err(_) => {
+                return early(
+                    w,
+                    ApiError::bad_request(format!("invalid resourceVersion {v:?}")),
+                );
+            }
         },
     };
     let timeout = query
@@ -142,7 +147,11 @@ pub fn watch(
             wire::write_chunk(w, &line(&watch::bookmark(r, cursor)))?;
             next_bookmark = now + interval;
         }
-        let wake = if bookmarks { deadline.min(next_bookmark) } else { deadline };
+        let wake = if bookmarks {
+            deadline.min(next_bookmark)
+        } else {
+            deadline
+        };
         let mut out = Vec::new();
         {
             let mut store = server.store();

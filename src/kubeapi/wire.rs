@@ -119,7 +119,8 @@ fn read_chunked(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
         let mut limit = MAX_HEAD;
         let line = read_line(r, &mut limit)?.ok_or_else(|| bad("EOF in chunked body"))?;
         let size = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| bad(format!("bad chunk size {size:?}")))?;
+        let size =
+            usize::from_str_radix(size, 16).map_err(|_| bad(format!("bad chunk size {size:?}")))?;
         if size == 0 {
             while read_line(r, &mut limit)?.is_some_and(|l| !l.is_empty()) {}
             return Ok(body);
@@ -215,7 +216,10 @@ mod tests {
             PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext\r\nde\r\n0\r\n\r\n";
         let mut r = BufReader::new(&raw[..]);
         let a = read_request(&mut r).unwrap().unwrap();
-        assert_eq!((a.method.as_str(), a.target.as_str(), a.close), ("GET", "/api", false));
+        assert_eq!(
+            (a.method.as_str(), a.target.as_str(), a.close),
+            ("GET", "/api", false)
+        );
         assert_eq!(a.header("host"), Some("x"));
         let b = read_request(&mut r).unwrap().unwrap();
         assert_eq!((b.body.as_slice(), b.close), (&b"{}"[..], true));
