@@ -52,3 +52,6 @@ pub mod store;
 pub mod stream;
 pub mod watch;
 pub mod wire;
+
+#[cfg(test)]
+mod server_tests;
