@@ -116,8 +116,8 @@ fn list(server: &Server, res: usize, namespace: Option<String>, query: &Query) -
     ))
 }
 
-/// PATCH by content type: merge, strategic merge (as merge), apply (as a
-/// merge that creates a missing object).
+/// PATCH by content type: merge, JSON patch, strategic merge (as merge),
+/// apply (as a merge that creates a missing object).
 fn patch(
     server: &Server,
     req: &Request,
@@ -132,6 +132,19 @@ fn patch(
     let media = content_type.split(';').next().unwrap_or("").trim();
     match media {
         "application/merge-patch+json" => {}
+        "application/json-patch+json" => {
+            let mut current = store.get(res, ns, name)?;
+            patch::json_patch(&mut current, &doc).map_err(|e| {
+                ApiError::invalid(
+                    RESOURCES[res].kind,
+                    name,
+                    format!("the JSON patch does not apply: {e}"),
+                )
+            })?;
+            return store
+                .replace(res, ns, name, current, part)
+                .map(|o| (200, o));
+        }
         "application/strategic-merge-patch+json" => patch::strip_directives(&mut doc),
         "application/apply-patch+yaml" => {
             if let Some(m) = doc["metadata"].as_object_mut() {

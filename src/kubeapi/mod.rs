@@ -17,23 +17,29 @@
 //! namespace deletion deletes what is in it.
 //!
 //! Simplified: a strategic merge patch is applied as a JSON merge patch (a
-//! list replaces the whole list; `$` directives are dropped); server-side
-//! apply (`apply-patch+yaml`) is a merge patch that creates a missing
-//! object, with no field ownership; JSON patch (RFC 6902) is refused (415);
-//! no authentication or authorization, no admission, no field validation or
-//! defaulting (a Pod gets no status, no phase); deletes are immediate (no
-//! graceful deletion, no finalizers, no garbage collection beyond
-//! namespaces); tweed.dev resources are served whether or not their CRD was
-//! created, and have no status subresource; no pagination (`limit` is
-//! ignored, everything comes in one page); `resourceVersionMatch` is ignored
-//! and a list always answers with the current state.
+//! list replaces the whole list; `$` directives are dropped), while merge
+//! (RFC 7386) and JSON (RFC 6902) patches are real; server-side apply
+//! (`apply-patch+yaml`) is a merge patch that creates a missing object, with
+//! no field ownership; no authentication or authorization, no admission, no
+//! field validation or defaulting (a Pod gets no status, no phase); deletes
+//! are immediate (no graceful deletion, no finalizers, no garbage collection
+//! beyond namespaces); tweed.dev resources are served whether or not their
+//! CRD was created, and have no status subresource; no pagination (`limit`
+//! is ignored, everything comes in one page); `resourceVersionMatch` is
+//! ignored and a list always answers with the current state; lists are JSON
+//! only (no `as=Table`, so `kubectl get` prints NAME and AGE).
 //!
 //! Layout: [`resources`] (the table), [`store`] (objects, versions, event
 //! log), [`select`], [`patch`], [`watch`] (events as a watch sees them),
 //! [`discovery`], [`route`], [`status`] (errors), [`stamp`] (uid, time) are
 //! pure and unit-tested; [`wire`] is HTTP/1.1 framing; [`server`],
-//! [`handlers`], [`stream`] and [`http`] serve; [`stats`] is what the admin
-//! route reports; [`process`] runs the binary from a test.
+//! [`handlers`], [`stream`] and [`http`] serve (tested end to end through
+//! `Server::handle` in `server_tests.rs`); [`stats`] is what the admin route
+//! reports; [`process`] runs the binary from a test and [`client`] is how it
+//! calls the unix socket.
+//!
+//! kubectl needs `--validate=false` for `apply` and `create`: the fake
+//! serves no OpenAPI documents, which client-side validation downloads.
 
 pub mod client;
 pub mod discovery;
