@@ -267,6 +267,73 @@ async fn watch_scenario(api: &FakeApiServer) {
     task.abort();
 }
 
+#[test]
+fn kube_rs_streaming_list_watcher_gets_initial_events_without_listing() {
+    if !require_root() {
+        return;
+    }
+    let (ns, api) = start("kapi-stream");
+    api.apply(PODS);
+    let netns = NetNs::open(Path::new(&ns.path())).expect("open the test netns");
+    let fake = api.clone();
+    netns
+        .run(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime")
+                .block_on(streaming_scenario(&fake))
+        })
+        .expect("run the client in the test netns");
+}
+
+/// `sendInitialEvents=true`: the initial state comes as ADDED events ended
+/// by a bookmark, and after a 410 the watcher starts over the same way.
+async fn streaming_scenario(api: &FakeApiServer) {
+    let config = kube::Config::new(api.url().parse().expect("the fake's URL"));
+    let pods: Api<Pod> = Api::all(Client::try_from(config).expect("a kube client"));
+    let (reader, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(pods, watcher::Config::default().streaming_lists()),
+    )
+    .default_backoff();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while stream.next().await.is_some() {}
+    });
+    converge(
+        &reader,
+        &want(&[("a", "web"), ("b", "db")]),
+        "initial events",
+    )
+    .await;
+    api.apply(&pod("c", "web"));
+    assert!(api.delete("pods", "shop", "a"));
+    converge(
+        &reader,
+        &want(&[("b", "db"), ("c", "web")]),
+        "after create, delete",
+    )
+    .await;
+    api.compact();
+    api.apply(&pod("d", "db"));
+    until("a 410", || api.stats().expired_of("pods") >= 1).await;
+    converge(
+        &reader,
+        &want(&[("b", "db"), ("c", "web"), ("d", "db")]),
+        "after 410",
+    )
+    .await;
+    let stats = api.stats();
+    assert_eq!(
+        stats.lists_of("pods"),
+        0,
+        "a streaming list never lists: {stats:?}"
+    );
+    task.abort();
+}
+
 /// Runs kubectl, panicking with its output unless it succeeds.
 fn kubectl(api: &FakeApiServer, args: &[&str]) -> String {
     let out = api.kubectl(args);
