@@ -32,9 +32,11 @@ pub fn filter(namespace: Option<String>, query: &Query) -> Result<Filter, ApiErr
 
 /// The body as JSON (or YAML, when the content type says so).
 fn body(req: &Request) -> Result<Value, ApiError> {
-    let yaml = req
-        .header("content-type")
-        .is_some_and(|c| c.contains("yaml"));
+    let content_type = req.header("content-type").unwrap_or("");
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        return Err(ApiError::unsupported_media(content_type));
+    }
+    let yaml = content_type.contains("yaml");
     let parsed = if yaml {
         serde_yaml_ng::from_slice::<Value>(&req.body).map_err(|e| e.to_string())
     } else {

@@ -40,6 +40,11 @@
 //!
 //! kubectl needs `--validate=false` for `apply` and `create`: the fake
 //! serves no OpenAPI documents, which client-side validation downloads.
+//! Bodies are JSON (or YAML); kubectl's generator commands (`create
+//! namespace`, `create deployment`, ...) send protobuf, which gets 415
+//! UnsupportedMediaType: write the object and `apply -f` it. `get` (also
+//! `-w`, `-l`, `--field-selector`), `apply -f`, `create -f`, `label`,
+//! `annotate`, `delete`, `run` work.
 
 pub mod client;
 pub mod discovery;
