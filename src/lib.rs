@@ -18,6 +18,9 @@
 //! - [`tmpfs`]: a small tmpfs to fill up, for the disk-full tests.
 //! - [`underlay`]: N node namespaces on one bridged switch namespace.
 //! - [`etcd`]: a private etcd inside a namespace.
+//! - [`kubeapi`]: a fake Kubernetes API server (list, watch, 410, bookmarks,
+//!   CRUD, discovery for kubectl) run in a namespace, with admin calls to cut
+//!   watches, compact and go down; what the Kubernetes datasource tests use.
 //! - [`daemon`]: a `tweed daemon` in a node namespace, and its CLI.
 //! - [`cluster`]: daemons started together, pods attached through
 //!   `control.sock`, and the daemons' answers as typed values.
@@ -47,6 +50,7 @@ pub mod control;
 pub mod daemon;
 pub mod etcd;
 pub mod image;
+pub mod kubeapi;
 pub mod kubelet;
 pub mod matrix;
 pub mod mountns;
