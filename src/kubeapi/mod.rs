@@ -34,7 +34,8 @@
 //! [`discovery`], [`route`], [`status`] (errors), [`stamp`] (uid, time) are
 //! pure and unit-tested; [`wire`] is HTTP/1.1 framing; [`server`],
 //! [`handlers`], [`stream`] and [`http`] serve (tested end to end through
-//! `Server::handle` in `server_tests.rs`); [`stats`] is what the admin route
+//! `Server::handle` in `server_tests.rs`; the store in `store_tests.rs`);
+//! [`stats`] is what the admin route
 //! reports; [`process`] runs the binary from a test and [`client`] is how it
 //! calls the unix socket.
 //!
@@ -66,3 +67,5 @@ pub mod wire;
 
 #[cfg(test)]
 mod server_tests;
+#[cfg(test)]
+mod store_tests;
