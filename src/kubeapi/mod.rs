@@ -30,13 +30,13 @@
 //! only (no `as=Table`, so `kubectl get` prints NAME and AGE).
 //!
 //! Layout: [`resources`] (the table), [`store`] (objects, versions, event
-//! log), [`select`], [`patch`], [`watch`] (events as a watch sees them),
-//! [`discovery`], [`route`], [`status`] (errors), [`stamp`] (uid, time) are
-//! pure and unit-tested; [`wire`] is HTTP/1.1 framing; [`server`],
-//! [`handlers`], [`stream`] and [`http`] serve (tested end to end through
-//! `Server::handle` in `server_tests.rs`); [`stats`] is what the admin route
-//! reports; [`process`] runs the binary from a test and [`client`] is how it
-//! calls the unix socket.
+//! log; tested in `store_tests.rs`), [`select`], [`patch`], [`watch`]
+//! (events as a watch sees them), [`discovery`], [`route`], [`status`]
+//! (errors), [`stamp`] (uid, time) are pure and unit-tested; [`wire`] is
+//! HTTP/1.1 framing; [`server`], [`handlers`], [`stream`] and [`http`] serve
+//! (tested end to end through `Server::handle` in `server_tests.rs`);
+//! [`stats`] is what the admin route reports; [`process`] runs the binary
+//! from a test and [`client`] is how it calls the unix socket.
 //!
 //! kubectl needs `--validate=false` for `apply` and `create`: the fake
 //! serves no OpenAPI documents, which client-side validation downloads.
@@ -66,3 +66,5 @@ pub mod wire;
 
 #[cfg(test)]
 mod server_tests;
+#[cfg(test)]
+mod store_tests;

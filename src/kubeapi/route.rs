@@ -145,7 +145,7 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
     let target = match rest[1..] {
         [] => Target::Collection,
         [name] => Target::Object(name.to_owned()),
-        [name, "status"] => Target::Status(name.to_owned()),
+        [name, "status"] if RESOURCES[res].status => Target::Status(name.to_owned()),
         _ => return Route::Unknown,
     };
     if RESOURCES[res].namespaced != namespace.is_some() && target != Target::Collection {
@@ -205,6 +205,11 @@ mod tests {
         assert_eq!(route("/api/v1/pods/web"), Route::Unknown);
         assert_eq!(route("/api/v1/namespaces/a/nodes/n"), Route::Unknown);
         assert_eq!(route("/apis/nope/v1/things"), Route::Unknown);
+        // Only resources with a status subresource have one.
+        assert_eq!(
+            route("/apis/tweed.dev/v1/globalpolicies/g/status"),
+            Route::Unknown
+        );
         assert_eq!(
             route("/fake/drop-watches"),
             Route::Admin("drop-watches".into())

@@ -213,3 +213,62 @@ fn admin_routes_only_on_the_unix_socket() {
     let (code, api) = json_call(&s, &tcp, "GET", "/api", Value::Null);
     assert_eq!((code, api["versions"][0].as_str()), (200, Some("v1")));
 }
+
+#[test]
+fn drop_watches_cuts_a_running_watch_mid_stream() {
+    use std::io::Read;
+    let s = server();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let c = s
+        .register(Sock::Unix(a.try_clone().unwrap()), false)
+        .unwrap();
+    let watcher = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let req = Request {
+                method: "GET".into(),
+                target: format!("{PODS}?watch=1"),
+                headers: Vec::new(),
+                body: Vec::new(),
+                close: false,
+            };
+            let mut out = a;
+            s.handle(&req, &c, &mut out).map(|_| ())
+        })
+    };
+    // The watch is open once the server counts it.
+    assert!(crate::poll::wait(Duration::from_secs(10), || s
+        .stats()
+        .watches_open
+        == 1));
+    assert_eq!(s.drop_watches(), 1);
+    assert!(
+        watcher.join().unwrap().is_err(),
+        "a cut watch ends in an error"
+    );
+    let mut raw = Vec::new();
+    b.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "no final chunk: the stream was cut, not ended"
+    );
+    assert_eq!(s.stats().watches_open, 0);
+}
+
+#[test]
+fn down_refuses_tcp_connections_but_not_the_unix_socket() {
+    let s = server();
+    let tcp = conn(&s, true);
+    assert_eq!(s.go_down(Duration::from_secs(3600)), 1);
+    assert!(tcp.aborted());
+    let (a, _b) = UnixStream::pair().unwrap();
+    assert!(
+        s.register(Sock::Unix(a), true).is_none(),
+        "no TCP client while down"
+    );
+    let unix = conn(&s, false);
+    assert!(!unix.aborted());
+    assert!(s.down_until().is_some());
+}
