@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use tweed_suite::cluster::{NodeSpec, routes_prefix, start_together, status};
 use tweed_suite::cni::Plugin;
 use tweed_suite::daemon::Daemon;
-use tweed_suite::kubeapi::FakeApiServer;
+use tweed_suite::kubeapi::process::FakeApiServer;
 use tweed_suite::kubelet::KubeletPod;
 use tweed_suite::matrix::{DEFAULT_PROBES, Expected, Harness, Member, differences};
 use tweed_suite::poll;
@@ -134,6 +134,19 @@ fn cli_ok(daemon: &Daemon, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("the CLI prints UTF-8")
 }
 
+/// The labels `tweed pods` shows for pod `namespace/name`.
+fn labels_of(daemon: &Daemon, namespace: &str, name: &str) -> serde_json::Value {
+    let pods = daemon.cli_json(&["pods"]);
+    pods["pods"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|p| p["namespace"] == namespace && p["name"] == name)
+        })
+        .map(|p| p["labels"].clone())
+        .unwrap_or_else(|| panic!("no pod {namespace}/{name} in {pods}"))
+}
+
 const DEFAULT_DENY_PROD: &str = r#"
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -197,8 +210,7 @@ fn policy_comes_from_the_api_server() {
     let source = reply.datasource.expect("status shows the datasource");
     assert!(!source.stale, "{source:?}");
     // The labels came from the API server: the CNI passed none.
-    let listed = cli_ok(&daemon, &["pods", "-o", "json"]);
-    assert!(listed.contains("\"tier\":\"front\""), "{listed}");
+    assert_eq!(labels_of(&daemon, "prod", "web")["tier"], "front");
 
     let harness = Harness::start(
         attached
@@ -219,7 +231,7 @@ fn policy_comes_from_the_api_server() {
     let out = cp
         .api
         .kubectl(&["apply", "-f", &file.display().to_string()]);
-    assert!(out.status.success(), "kubectl apply: {out:?}");
+    assert!(out.success(), "kubectl apply: {out}");
     let front = harness
         .all_allowed()
         .deny("*", "prod/*", "*")
@@ -232,16 +244,16 @@ fn policy_comes_from_the_api_server() {
     let out = cp
         .api
         .kubectl(&["label", "pod", "web", "-n", "dev", "tier-"]);
-    assert!(out.status.success(), "kubectl label: {out:?}");
+    assert!(out.success(), "kubectl label: {out}");
     converge(&harness, &front.clone().deny("dev/web", "prod/db", "*"));
     let out = cp
         .api
         .kubectl(&["label", "pod", "mon", "-n", "ops", "tier=front"]);
-    assert!(out.status.success(), "kubectl label: {out:?}");
+    assert!(out.success(), "kubectl label: {out}");
     let out = cp
         .api
         .kubectl(&["label", "namespace", "ops", "team=shop", "--overwrite"]);
-    assert!(out.status.success(), "kubectl label: {out:?}");
+    assert!(out.success(), "kubectl label: {out}");
     converge(
         &harness,
         &front
@@ -255,7 +267,7 @@ fn policy_comes_from_the_api_server() {
     let out = cp
         .api
         .kubectl(&["label", "pod", "mon", "-n", "ops", "quarantine=true"]);
-    assert!(out.status.success(), "kubectl label: {out:?}");
+    assert!(out.success(), "kubectl label: {out}");
     converge(
         &harness,
         &front
@@ -284,12 +296,12 @@ fn policy_comes_from_the_api_server() {
     assert!(refused, "{}", cli_ok(&daemon, &["status"]));
 
     for (kind, ns, name) in [
-        ("globalpolicies", None, "quarantine"),
-        ("networkpolicies", Some("prod"), "default-deny"),
-        ("networkpolicies", Some("prod"), "db-from-front"),
-        ("networkpolicies", Some("prod"), "bad"),
+        ("globalpolicies", "", "quarantine"),
+        ("networkpolicies", "prod", "default-deny"),
+        ("networkpolicies", "prod", "db-from-front"),
+        ("networkpolicies", "prod", "bad"),
     ] {
-        cp.api.delete(kind, ns, name);
+        assert!(cp.api.delete(kind, ns, name), "delete {kind} {name}");
     }
     converge(&harness, &harness.all_allowed());
 }
@@ -322,7 +334,7 @@ fn two_nodes_from_pod_cidrs_and_annotations() {
     ]);
     // Each daemon published its underlay address on its Node.
     for (i, name) in names.iter().enumerate() {
-        let node = cp.api.get("nodes", None, name);
+        let node = cp.api.get("nodes", "", name).expect("the Node exists");
         assert_eq!(
             node["metadata"]["annotations"]["tweed.dev/underlay-ip"],
             cp.underlay.node_ip(i).to_string(),
@@ -368,7 +380,7 @@ spec:
     // A Node deleted from the API server: its peer and routes go.
     let b_subnet: ipnet::IpNet = "10.244.2.0/24".parse().unwrap();
     assert!(routes_prefix(&daemons[0], b_subnet));
-    cp.api.delete("nodes", None, names[1]);
+    assert!(cp.api.delete("nodes", "", names[1]));
     assert!(
         poll::wait(CONVERGE, || !routes_prefix(&daemons[0], b_subnet)),
         "node a still routes node b's subnet"
@@ -403,20 +415,14 @@ fn watch_faults_keep_enforcing_and_converge() {
     );
 
     // 410 Gone: history compacted, watches dropped, a change meanwhile.
-    let lists_before = cp.api.stats()["lists"]["networkpolicies"]
-        .as_u64()
-        .unwrap_or(0);
+    let lists_before = cp.api.stats().lists_of("networkpolicies");
     cp.api.compact();
-    cp.api.drop_watches();
-    cp.api
-        .delete("networkpolicies", Some("prod"), "default-deny");
+    assert!(cp.api.delete("networkpolicies", "prod", "default-deny"));
     assert!(
         converges_to(true),
         "the delete did not arrive after 410 Gone"
     );
-    let lists_after = cp.api.stats()["lists"]["networkpolicies"]
-        .as_u64()
-        .unwrap_or(0);
+    let lists_after = cp.api.stats().lists_of("networkpolicies");
     assert!(
         lists_after > lists_before,
         "no relist after 410 ({lists_before} -> {lists_after})"
@@ -430,8 +436,7 @@ fn watch_faults_keep_enforcing_and_converge() {
     let down_at = Instant::now();
     cp.api.down_for(down_for);
     // Changed while nobody can watch (through the server's own socket).
-    cp.api
-        .delete("networkpolicies", Some("prod"), "default-deny");
+    assert!(cp.api.delete("networkpolicies", "prod", "default-deny"));
     assert!(
         poll::wait(down_for / 2, || status(&daemon)
             .datasource
@@ -470,8 +475,7 @@ fn a_pod_add_waits_for_the_watch_or_says_why() {
         cp.pod("prod", "late", node, "app: late");
         add.join().expect("the ADD thread")
     });
-    let listed = cli_ok(&daemon, &["pods", "-o", "json"]);
-    assert!(listed.contains("\"app\":\"late\""), "{listed}");
+    assert_eq!(labels_of(&daemon, "prod", "late")["app"], "late");
     drop(pod);
 
     // No such Pod: a clear, retryable error, and nothing left behind.

@@ -278,10 +278,13 @@ pub async fn pod_attached(daemon: &Daemon, record: &crate::pods::PodRecord, port
 /// After pods were released on this node: their records leave the inputs,
 /// and the labels set on a pod with no attachment left are forgotten (a pod
 /// created again under the same name starts with the labels it is given).
+/// With the Kubernetes datasource the labels are the Pod object's, which
+/// the API server removes with the Pod.
 pub async fn pods_released(daemon: &Daemon, released: &[crate::pods::PodRecord]) {
     if released.is_empty() {
         return;
     }
+    let forget_labels = daemon.kube.is_none();
     let node = daemon.config.node_name.clone();
     let mut orphaned = Vec::new();
     daemon
@@ -290,7 +293,7 @@ pub async fn pods_released(daemon: &Daemon, released: &[crate::pods::PodRecord])
             for r in released {
                 inputs.delete(&keys::pod(&node, &r.container_id, &r.ifname));
             }
-            for r in released {
+            for r in released.iter().filter(|_| forget_labels) {
                 if inputs.pod(&r.namespace, &r.name).is_none() {
                     let key = keys::pod_labels(&r.namespace, &r.name);
                     if inputs.delete(&key) {
