@@ -220,7 +220,7 @@ fn run_daemon(run_dir: PathBuf, args: crate::config::DaemonArgs) -> Result<(), C
         .map_err(CliError::Runtime)?;
     runtime
         .block_on(crate::daemon::run(run_dir, args))
-        .map_err(|e| CliError::Daemon(e.to_string()))
+        .map_err(|e| CliError::Daemon(crate::store::error_chain(&e)))
 }
 
 /// The request `command` makes; a trace without `--src` first looks the

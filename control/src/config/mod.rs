@@ -86,6 +86,8 @@ pub struct DaemonConfig {
     pub run_dir: PathBuf,
     /// etcd endpoints; empty: embedded store.
     pub etcd_endpoints: Vec<String>,
+    /// etcd's TLS and user settings.
+    pub etcd_auth: crate::store::EtcdAuth,
     /// Prometheus endpoint, if any.
     pub metrics_addr: Option<SocketAddr>,
     /// Subnet lease TTL.
