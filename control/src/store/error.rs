@@ -84,9 +84,9 @@ pub enum StoreError {
     Tls {
         /// The configured endpoints, comma-separated.
         endpoints: String,
-        /// rustls's reason.
+        /// rustls's reason, or [`ClosedAfterHandshake`].
         #[source]
-        source: rustls::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// etcd refused to authenticate the user.
     #[error(
@@ -206,6 +206,15 @@ impl StoreError {
         )
     }
 }
+
+/// The source of a [`StoreError::Tls`] when etcd closed the connection without a
+/// TLS alert that rustls could report (etcd does so when it requires a client
+/// certificate and got none it trusts).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "etcd closed the connection during the TLS handshake or right after it, as it does when it requires a client certificate and got none it trusts"
+)]
+pub struct ClosedAfterHandshake;
 
 /// The source of an [`StoreError::Unreachable`] raised by a timeout.
 #[derive(Debug, thiserror::Error)]

@@ -29,7 +29,7 @@ use etcd_client::{
 };
 use futures::StreamExt;
 
-use super::error::{NoAnswer, Op, StoreError};
+use super::error::{ClosedAfterHandshake, NoAnswer, Op, StoreError};
 use super::etcd_auth::EtcdAuth;
 use super::etcd_tls;
 use super::lease::granted_ttl;
@@ -97,7 +97,7 @@ impl EtcdStore {
         let connecting = Client::connect(endpoints, Some(options));
         let client = bounded(&joined, timeout, Op::Open, &joined, None, connecting)
             .await
-            .map_err(|e| opening(e, user))?;
+            .map_err(|e| opening(e, auth.uses_tls(), user))?;
         let store = EtcdStore {
             client,
             endpoints: joined,
@@ -108,7 +108,7 @@ impl EtcdStore {
         store
             .call(Op::Open, &store.endpoints, None, maintenance.status())
             .await
-            .map_err(|e| opening(e, None))?;
+            .map_err(|e| opening(e, auth.uses_tls(), None))?;
         tracing::info!(endpoints = %store.endpoints, auth = %auth.describe(), "connected to etcd");
         Ok(store)
     }
@@ -166,36 +166,81 @@ async fn bounded<T>(
     }
 }
 
-/// Names the step a connection failed in: TLS, or (`user` given while authenticating
-/// it) the user; any other failure stays as it was.
-fn opening(e: StoreError, user: Option<&str>) -> StoreError {
+/// Names the step a connection failed in: TLS (`tls`: the connection uses it), or
+/// (`user` given while authenticating it) the user; any other failure stays as it was.
+///
+/// A TLS failure is a rustls error (or, with TLS, its text) in the chain, or, with TLS, etcd closing the
+/// connection before any answer ([`closed_by_etcd`]): rustls sees no alert when etcd
+/// drops a client without an acceptable certificate, only the closed connection; a
+/// refused or unrouted connection is neither.
+fn opening(e: StoreError, tls: bool, user: Option<&str>) -> StoreError {
     match e {
         StoreError::Unreachable { endpoints, source } => {
-            let tls = source
-                .downcast_ref::<etcd_client::Error>()
-                .and_then(etcd_tls::tls_cause);
-            match tls {
-                Some(tls) => StoreError::Tls {
+            let etcd = source.downcast_ref::<etcd_client::Error>();
+            if let Some(cause) = etcd.and_then(|e| etcd_tls::tls_cause(e, tls)) {
+                StoreError::Tls {
                     endpoints,
-                    source: tls,
-                },
-                None => StoreError::Unreachable { endpoints, source },
+                    source: cause,
+                }
+            } else if tls && etcd.is_some_and(closed_by_etcd) {
+                StoreError::Tls {
+                    endpoints,
+                    source: Box::new(ClosedAfterHandshake),
+                }
+            } else {
+                StoreError::Unreachable { endpoints, source }
             }
         }
-        StoreError::Etcd { op, key, source } => match (etcd_tls::tls_cause(&source), user) {
-            (Some(tls), _) => StoreError::Tls {
-                endpoints: key,
-                source: tls,
-            },
-            (None, Some(user)) if refuses_user(&source) => StoreError::Authenticate {
-                endpoints: key,
-                user: user.to_owned(),
-                source,
-            },
-            (None, _) => StoreError::Etcd { op, key, source },
-        },
+        StoreError::Etcd { op, key, source } => {
+            if let Some(cause) = etcd_tls::tls_cause(&source, tls) {
+                return StoreError::Tls {
+                    endpoints: key,
+                    source: cause,
+                };
+            }
+            if tls && closed_by_etcd(&source) {
+                return StoreError::Tls {
+                    endpoints: key,
+                    source: Box::new(ClosedAfterHandshake),
+                };
+            }
+            match user {
+                Some(user) if refuses_user(&source) => StoreError::Authenticate {
+                    endpoints: key,
+                    user: user.to_owned(),
+                    source,
+                },
+                _ => StoreError::Etcd { op, key, source },
+            }
+        }
         e => e,
     }
+}
+
+/// Whether etcd closed the connection under a request: gRPC "cancelled" (hyper saw
+/// the connection close), or a broken pipe, reset or early end of stream in the chain
+/// (the close came while the request was being written).
+fn closed_by_etcd(e: &etcd_client::Error) -> bool {
+    use std::io::ErrorKind as K;
+    let etcd_client::Error::GRpcStatus(status) = e else {
+        return false;
+    };
+    if i32::from(status.code()) == GRPC_CANCELLED {
+        return true;
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(status);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// Whether etcd's answer to an authentication refuses the user: a wrong name or

@@ -62,11 +62,13 @@ fn read_pem(flag: &'static str, path: &Path, kind: Pem) -> Result<Vec<u8>, EtcdA
 }
 
 /// The TLS failure behind `e`, if it is one: a certificate that does not verify, or
-/// an alert from etcd such as "certificate required".
+/// an alert from etcd such as "bad certificate". `tls`: the connection is TLS, so an
+/// "invalid data" I/O error in the chain is TLS's too (rustls reports some alerts
+/// only as such an error's text).
 ///
 /// etcd-client's error names no `source()`, so its transport error or gRPC status is
-/// opened here and its chain searched for a rustls error.
-pub(super) fn tls_cause(e: &etcd_client::Error) -> Option<rustls::Error> {
+/// opened here and its chain searched.
+pub(super) fn tls_cause(e: &etcd_client::Error, tls: bool) -> Option<Box<dyn Error + Send + Sync>> {
     use etcd_client::Error as E;
     let first: &(dyn Error + 'static) = match e {
         E::TransportError(e) => e,
@@ -74,23 +76,32 @@ pub(super) fn tls_cause(e: &etcd_client::Error) -> Option<rustls::Error> {
         E::IoError(e) => e,
         _ => return None,
     };
-    in_chain(first)
+    in_chain(first, tls)
 }
 
-/// The first rustls error in `e`'s chain.
-fn in_chain(e: &(dyn Error + 'static)) -> Option<rustls::Error> {
+/// A TLS failure that reached us only as text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TlsText(String);
+
+/// The first rustls error in `e`'s chain (or, `tls`, invalid-data I/O error).
+fn in_chain(e: &(dyn Error + 'static), tls: bool) -> Option<Box<dyn Error + Send + Sync>> {
     let mut next = Some(e);
     while let Some(e) = next {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls.clone());
+        if let Some(cause) = e.downcast_ref::<rustls::Error>() {
+            return Some(Box::new(cause.clone()));
         }
-        // An `io::Error` made from another error hides it from `source()`.
-        if let Some(tls) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls.clone());
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            // An `io::Error` made from another error hides it from `source()`.
+            if let Some(cause) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                return Some(Box::new(cause.clone()));
+            }
+            if tls && io.kind() == std::io::ErrorKind::InvalidData {
+                return Some(Box::new(TlsText(io.to_string())));
+            }
         }
         next = e.source();
     }
@@ -108,14 +119,22 @@ mod tests {
         struct Outer(#[source] std::io::Error);
         let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, alert);
-        assert!(matches!(
-            in_chain(&Outer(io)),
-            Some(rustls::Error::AlertReceived(_))
-        ));
+        let found = in_chain(&Outer(io), false).expect("found");
+        assert!(found.is::<rustls::Error>(), "{found}");
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(in_chain(&Outer(refused)).is_none());
+        assert!(in_chain(&Outer(refused), true).is_none());
         let io = std::io::Error::other(rustls::Error::DecryptError);
-        assert!(tls_cause(&etcd_client::Error::IoError(io)).is_some());
+        assert!(tls_cause(&etcd_client::Error::IoError(io), false).is_some());
+        // rustls turns some alerts into text only: TLS's when the connection is.
+        let text = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "received fatal alert: BadCertificate",
+            )
+        };
+        assert!(in_chain(&Outer(text()), false).is_none());
+        let found = in_chain(&Outer(text()), true).expect("found");
+        assert_eq!(found.to_string(), "received fatal alert: BadCertificate");
     }
 
     #[test]
