@@ -53,6 +53,8 @@ pub enum Output {
 }
 
 /// The subcommands.
+// Parsed once per process: the daemon's many flags make one variant large, at no cost.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the control daemon (serves RUN_DIR/control.sock).
