@@ -9,6 +9,12 @@
 //! tests. Drop stops it (SIGTERM, then SIGKILL after a grace period), prints
 //! its log when the test is failing, and removes the directory.
 //!
+//! [`Etcd::start_secure`] starts it the way kubeadm's etcd runs, and more:
+//! `https://IP:2379` with a server certificate, client certificates required
+//! (`--client-cert-auth`), and authentication on, a `tweed` user allowed
+//! read-write under `/tweed/` only (see [`crate::etcd_tls`]); its certificates
+//! are made per test in `DIR/pki`.
+//!
 //! The heartbeat is 50 ms and the election timeout 500 ms (etcd's defaults
 //! are 100 ms / 1 s): a lone member elects itself sooner, and etcd's minimum
 //! lease TTL (1.5 election timeouts) drops below a second, so lease expiry
@@ -20,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use crate::etcd_tls::{self, ETCDCTL, Pki};
 use crate::netns::Netns;
 use crate::poll;
 use crate::process;
@@ -52,13 +59,29 @@ pub struct Etcd {
     endpoint: String,
     netns: String,
     dir: PathBuf,
+    /// The certificates, for [`Etcd::start_secure`].
+    pki: Option<Pki>,
 }
+
+/// The prefix the `tweed` user may read and write under, with [`Etcd::start_secure`].
+pub const TWEED_PREFIX: &str = "/tweed/";
 
 impl Etcd {
     /// Starts etcd in `netns` on `listen_ip` (an address configured there)
     /// and waits until it answers healthy. Panics, with etcd's log, if it
     /// exits or does not become healthy in time.
     pub fn start(netns: &Netns, listen_ip: IpAddr) -> Self {
+        Self::start_full(netns, listen_ip, false)
+    }
+
+    /// [`Etcd::start`] with TLS, client certificates and authentication on:
+    /// the `tweed` user of [`crate::etcd_tls`] may read and write under
+    /// [`TWEED_PREFIX`]. [`Etcd::pki`] has the files a client needs.
+    pub fn start_secure(netns: &Netns, listen_ip: IpAddr) -> Self {
+        Self::start_full(netns, listen_ip, true)
+    }
+
+    fn start_full(netns: &Netns, listen_ip: IpAddr, secure: bool) -> Self {
         assert!(
             Path::new(ETCD).is_file(),
             "{ETCD} is not installed (apt-get install etcd-server)"
@@ -74,7 +97,9 @@ impl Etcd {
             IpAddr::V4(ip) => ip.to_string(),
             IpAddr::V6(ip) => format!("[{ip}]"),
         };
-        let endpoint = format!("http://{host}:{CLIENT_PORT}");
+        let pki = secure.then(|| Pki::create(&dir.join("pki"), listen_ip));
+        let scheme = if secure { "https" } else { "http" };
+        let endpoint = format!("{scheme}://{host}:{CLIENT_PORT}");
         let peer = format!("http://{host}:{PEER_PORT}");
         let log_path = dir.join("etcd.log");
         let log = File::create(&log_path)
@@ -91,6 +116,7 @@ impl Etcd {
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &format!("default={peer}")])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(pki.iter().flat_map(Pki::etcd_server_args))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err))
@@ -102,9 +128,37 @@ impl Etcd {
             endpoint,
             netns: netns.name().to_owned(),
             dir,
+            pki,
         };
         etcd.wait_healthy(netns);
+        if secure {
+            for command in etcd_tls::auth_setup(TWEED_PREFIX) {
+                let out = etcd.etcdctl(netns, &command);
+                assert!(out.success(), "etcdctl {command:?}: {out}");
+            }
+        }
         etcd
+    }
+
+    /// Runs `etcdctl ARGS` in `netns` against this etcd (with the client
+    /// certificate when it has TLS; before auth is on, that is all it needs).
+    pub fn etcdctl(&self, netns: &Netns, args: &[String]) -> process::Bounded {
+        assert!(
+            Path::new(ETCDCTL).is_file(),
+            "{ETCDCTL} is not installed (apt-get install etcd-client)"
+        );
+        let connection = match &self.pki {
+            Some(pki) => pki.etcdctl_args(&self.endpoint),
+            None => vec!["--endpoints".to_owned(), self.endpoint.clone()],
+        };
+        let mut command = netns.command(ETCDCTL, &[]);
+        command.args(connection).args(args);
+        process::run(&mut command, PROBE_TIMEOUT)
+    }
+
+    /// The certificates and password files, with [`Etcd::start_secure`].
+    pub fn pki(&self) -> Option<&Pki> {
+        self.pki.as_ref()
     }
 
     /// Polls `/health` from inside `netns`, failing early if etcd exits.
@@ -117,9 +171,14 @@ impl Etcd {
                 exited = Some(status);
                 return true;
             }
-            netns
-                .exec_bounded("python3", &["-c", HEALTHY, &self.endpoint], PROBE_TIMEOUT)
-                .success()
+            match &self.pki {
+                Some(_) => self
+                    .etcdctl(netns, &["endpoint".to_owned(), "health".to_owned()])
+                    .success(),
+                None => netns
+                    .exec_bounded("python3", &["-c", HEALTHY, &self.endpoint], PROBE_TIMEOUT)
+                    .success(),
+            }
         });
         if let Some(status) = exited {
             self.child = None;
@@ -138,7 +197,7 @@ impl Etcd {
         );
     }
 
-    /// The client URL, `http://IP:2379`, what `--etcd-endpoints` takes.
+    /// The client URL, `http://IP:2379` (`https://` when secure), what `--etcd-endpoints` takes.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }

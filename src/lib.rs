@@ -17,10 +17,11 @@
 //! - [`poll`]: waiting for a condition with a deadline instead of sleeping.
 //! - [`tmpfs`]: a small tmpfs to fill up, for the disk-full tests.
 //! - [`underlay`]: N node namespaces on one bridged switch namespace.
-//! - [`etcd`]: a private etcd inside a namespace.
 //! - [`kubeapi`]: a fake Kubernetes API server (list, watch, 410, bookmarks,
 //!   CRUD, discovery for kubectl) run in a namespace, with admin calls to cut
 //!   watches, compact and go down; what the Kubernetes datasource tests use.
+//! - [`etcd`]: a private etcd inside a namespace, plain or with TLS and auth.
+//! - [`etcd_tls`]: certificates (openssl CLI) and etcd users (etcdctl) for it.
 //! - [`daemon`]: a `tweed daemon` in a node namespace, and its CLI.
 //! - [`cluster`]: daemons started together, pods attached through
 //!   `control.sock`, and the daemons' answers as typed values.
@@ -49,6 +50,7 @@ pub mod containerd;
 pub mod control;
 pub mod daemon;
 pub mod etcd;
+pub mod etcd_tls;
 pub mod image;
 pub mod kubeapi;
 pub mod kubelet;

@@ -6,6 +6,11 @@
 //! Debian's `etcd-server`) started on loopback with a private data dir and free ports,
 //! killed and removed on drop, also when the test panics.
 //!
+//! The etcd scenarios run a third time over etcd with TLS, client certificates required
+//! and authentication on (certificates from the `openssl` CLI, the user from `etcdctl`,
+//! as in `src/etcd_tls.rs`, which this file includes): the store connects with a CA, a
+//! client certificate and a user. That costs about a second per scenario.
+//!
 //! Without etcd installed the etcd half prints a skip line and passes, unless `CI=true`,
 //! where it fails and says what to install.
 
@@ -16,9 +21,14 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tweed_control::store::{
-    self, EmbeddedStore, EtcdStore, LeaseId, ManualClock, Revision, Store, StoreConfig, StoreError,
-    WatchEvent, WatchStream,
+    self, ClientCert, EmbeddedStore, EtcdAuth, EtcdStore, EtcdUser, LeaseId, ManualClock, Revision,
+    Store, StoreConfig, StoreError, WatchEvent, WatchStream,
 };
+
+/// The harness's certificates and etcd users (std only, so it can be included).
+#[path = "../../src/etcd_tls.rs"]
+#[allow(dead_code)]
+mod etcd_tls;
 
 const S: Duration = Duration::from_secs(1);
 /// etcd's minimum lease TTL is about 2 s with its default timing; use that everywhere.
@@ -120,6 +130,24 @@ struct Etcd {
 impl Etcd {
     /// Starts etcd, or returns `None` (after a skip line) if it is not installed.
     async fn start() -> Option<Self> {
+        Self::start_full(false).await
+    }
+
+    /// Starts etcd with TLS, client certificates and auth on (a `tweed` user with
+    /// read-write on every key), the store connected as that user; `None` as
+    /// [`Etcd::start`], also when `etcdctl` is missing.
+    async fn start_secure() -> Option<Self> {
+        if !Path::new(etcd_tls::ETCDCTL).is_file() {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("etcdctl is not installed: apt-get install etcd-client");
+            }
+            eprintln!("SKIP: etcdctl is not installed (apt-get install etcd-client)");
+            return None;
+        }
+        Self::start_full(true).await
+    }
+
+    async fn start_full(secure: bool) -> Option<Self> {
         let Some(binary) = etcd_binary() else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("etcd is not installed: apt-get install etcd-server");
@@ -130,7 +158,7 @@ impl Etcd {
         // A port taken between probing and binding makes etcd exit: try again.
         let mut last_error = String::new();
         for _ in 0..3 {
-            match Self::try_start(&binary).await {
+            match Self::try_start(&binary, secure).await {
                 Ok(etcd) => return Some(etcd),
                 Err(e) => last_error = e,
             }
@@ -138,10 +166,13 @@ impl Etcd {
         panic!("etcd did not start: {last_error}");
     }
 
-    async fn try_start(binary: &Path) -> Result<Self, String> {
+    async fn try_start(binary: &Path, secure: bool) -> Result<Self, String> {
         let dir = TempDir::new("etcd");
         let (client, peer) = (free_port(), free_port());
-        let endpoint = format!("http://127.0.0.1:{client}");
+        let pki =
+            secure.then(|| etcd_tls::Pki::create(&dir.path().join("pki"), [127, 0, 0, 1].into()));
+        let scheme = if secure { "https" } else { "http" };
+        let endpoint = format!("{scheme}://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let log_path = dir.path().join("etcd.log");
         let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
@@ -155,6 +186,7 @@ impl Etcd {
             .args(["--listen-peer-urls", &peer_url])
             .args(["--initial-advertise-peer-urls", &peer_url])
             .args(["--initial-cluster", &format!("default={peer_url}")])
+            .args(pki.iter().flat_map(etcd_tls::Pki::etcd_server_args))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -170,8 +202,30 @@ impl Etcd {
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 return Err(format!("etcd exited with {status}; its log:\n{log}"));
             }
-            match EtcdStore::connect(&[&endpoint], S).await {
+            // Before auth is on, the client certificate is all it takes.
+            let mut auth = EtcdAuth::default();
+            if let Some(pki) = &pki {
+                auth.ca = Some(pki.ca());
+                auth.client_cert = Some(ClientCert {
+                    cert: pki.client_cert(),
+                    key: pki.client_key(),
+                });
+            }
+            match EtcdStore::connect_with(&[&endpoint], &auth, S).await {
                 Ok(store) => {
+                    let store = match &pki {
+                        Some(pki) => {
+                            enable_auth(pki, &endpoint)?;
+                            auth.user = Some(EtcdUser {
+                                name: etcd_tls::USER.to_owned(),
+                                password_file: pki.password_file(),
+                            });
+                            EtcdStore::connect_with(&[&endpoint], &auth, S)
+                                .await
+                                .map_err(|e| format!("connect as {}: {e}", etcd_tls::USER))?
+                        }
+                        None => store,
+                    };
                     let (child, dir) = starting.take();
                     return Ok(Etcd {
                         child,
@@ -187,6 +241,25 @@ impl Etcd {
             }
         }
     }
+}
+
+/// Turns auth on with etcdctl: a `tweed` user who may read and write every key
+/// (a scenario lists the whole key space).
+fn enable_auth(pki: &etcd_tls::Pki, endpoint: &str) -> Result<(), String> {
+    for command in etcd_tls::auth_setup("") {
+        let out = Command::new(etcd_tls::ETCDCTL)
+            .args(pki.etcdctl_args(endpoint))
+            .args(&command)
+            .output()
+            .map_err(|e| format!("run etcdctl: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "etcdctl {command:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An etcd child that is still starting: killed and cleaned up if starting fails.
@@ -591,6 +664,15 @@ macro_rules! suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     let Some(harness) = super::Etcd::start().await else { return };
+                    super::$scenario(&harness).await;
+                }
+            )*
+        }
+        mod etcd_secure {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let Some(harness) = super::Etcd::start_secure().await else { return };
                     super::$scenario(&harness).await;
                 }
             )*

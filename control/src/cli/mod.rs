@@ -53,6 +53,8 @@ pub enum Output {
 }
 
 /// The subcommands.
+// Parsed once per process: the daemon's many flags make one variant large, at no cost.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the control daemon (serves RUN_DIR/control.sock).
@@ -220,7 +222,7 @@ fn run_daemon(run_dir: PathBuf, args: crate::config::DaemonArgs) -> Result<(), C
         .map_err(CliError::Runtime)?;
     runtime
         .block_on(crate::daemon::run(run_dir, args))
-        .map_err(|e| CliError::Daemon(e.to_string()))
+        .map_err(|e| CliError::Daemon(crate::store::error_chain(&e)))
 }
 
 /// The request `command` makes; a trace without `--src` first looks the

@@ -81,6 +81,26 @@ pub struct DaemonArgs {
     /// service account and KUBERNETES_SERVICE_HOST].
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// The CA that signed etcd's server certificate (PEM); needed by https://
+    /// endpoints (kubeadm: /etc/kubernetes/pki/etcd/ca.crt).
+    #[arg(long, value_name = "FILE")]
+    pub etcd_ca: Option<PathBuf>,
+    /// A client certificate for etcd (PEM), for an etcd that requires one
+    /// (--client-cert-auth, as kubeadm's does); with --etcd-key.
+    #[arg(long, value_name = "FILE")]
+    pub etcd_cert: Option<PathBuf>,
+    /// The private key of --etcd-cert (PEM, unencrypted).
+    #[arg(long, value_name = "FILE")]
+    pub etcd_key: Option<PathBuf>,
+    /// The etcd user to authenticate as, for an etcd with authentication
+    /// enabled; with --etcd-password-file.
+    #[arg(long, value_name = "NAME")]
+    pub etcd_username: Option<String>,
+    /// A file holding the etcd user's password (one trailing newline is
+    /// dropped). There is no flag for the password itself: on a command line
+    /// it would show in `ps`, /proc/PID/cmdline, shell history and unit files.
+    #[arg(long, value_name = "FILE")]
+    pub etcd_password_file: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9101) [default: off].
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,

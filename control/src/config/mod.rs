@@ -90,6 +90,8 @@ pub struct DaemonConfig {
     pub etcd_endpoints: Vec<String>,
     /// Where the cluster's state comes from.
     pub datasource: Datasource,
+    /// etcd's TLS and user settings.
+    pub etcd_auth: crate::store::EtcdAuth,
     /// Prometheus endpoint, if any.
     pub metrics_addr: Option<SocketAddr>,
     /// Subnet lease TTL.

@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use super::{Backend, DaemonArgs, DaemonConfig, overhead};
 use crate::ipam::subnet::{DEFAULT_CLUSTER_V4, DEFAULT_SUBNET_LEN_V4, DEFAULT_SUBNET_LEN_V6};
 use crate::ipam::{Family, IpamError, SubnetPlan};
+use crate::store::{EtcdAuth, EtcdAuthError, EtcdAuthSettings};
 use tweed_dataplane::daemon::worker::MAX_WORKERS;
 use tweed_dataplane::wire::vxlan::MAX_VNI;
 
@@ -45,6 +46,9 @@ pub enum ConfigError {
     /// No usable underlay address.
     #[error("--underlay-ip: {0}")]
     Underlay(String),
+    /// The etcd endpoints, TLS and user settings do not fit together.
+    #[error("etcd settings")]
+    Etcd(#[source] EtcdAuthError),
     /// A setting is out of range.
     #[error("--{flag}: {reason}")]
     Invalid {
@@ -102,6 +106,11 @@ pub fn merge(flags: DaemonArgs, file: DaemonArgs) -> DaemonArgs {
         etcd_endpoints: flags.etcd_endpoints.or(file.etcd_endpoints),
         datasource: flags.datasource.or(file.datasource),
         kubeconfig: flags.kubeconfig.or(file.kubeconfig),
+        etcd_ca: flags.etcd_ca.or(file.etcd_ca),
+        etcd_cert: flags.etcd_cert.or(file.etcd_cert),
+        etcd_key: flags.etcd_key.or(file.etcd_key),
+        etcd_username: flags.etcd_username.or(file.etcd_username),
+        etcd_password_file: flags.etcd_password_file.or(file.etcd_password_file),
         metrics_addr: flags.metrics_addr.or(file.metrics_addr),
         lease_ttl: flags.lease_ttl.or(file.lease_ttl),
         health_port: flags.health_port.or(file.health_port),
@@ -218,6 +227,17 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
     let etcd_endpoints = args.etcd_endpoints.unwrap_or_default();
     let datasource =
         super::datasource::resolve(args.datasource, etcd_endpoints.clone(), args.kubeconfig)?;
+    let etcd_auth = EtcdAuth::check(
+        &etcd_endpoints,
+        EtcdAuthSettings {
+            ca: args.etcd_ca,
+            cert: args.etcd_cert,
+            key: args.etcd_key,
+            username: args.etcd_username,
+            password_file: args.etcd_password_file,
+        },
+    )
+    .map_err(ConfigError::Etcd)?;
     let dataplane_bin = args.dataplane_bin.unwrap_or_else(|| {
         machine
             .exe_dir
@@ -243,6 +263,7 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
         run_dir: PathBuf::from(crate::api::DEFAULT_RUN_DIR),
         etcd_endpoints,
         datasource,
+        etcd_auth,
         metrics_addr: args.metrics_addr,
         lease_ttl: Duration::from_secs(lease_ttl),
         health_port: args.health_port.unwrap_or(9098),
@@ -421,6 +442,39 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn etcd_tls_and_user_come_from_the_file_and_are_checked() {
+        let file: DaemonArgs = toml::from_str(concat!(
+            "etcd-endpoints = [\"https://10.0.0.1:2379\"]\n",
+            "etcd-ca = \"/etc/kubernetes/pki/etcd/ca.crt\"\n",
+            "etcd-cert = \"/etc/tweed/etcd.crt\"\n",
+            "etcd-key = \"/etc/tweed/etcd.key\"\n",
+            "etcd-username = \"tweed\"\n",
+            "etcd-password-file = \"/etc/tweed/etcd-password\"\n",
+        ))
+        .unwrap();
+        let config = resolve(file.clone(), machine()).unwrap();
+        assert_eq!(
+            config.etcd_auth.describe(),
+            "tls, client cert, user tweed",
+            "{config:?}"
+        );
+        let flags = DaemonArgs {
+            etcd_endpoints: Some(vec!["http://10.0.0.1:2379".into()]),
+            ..Default::default()
+        };
+        let err = resolve(merge(flags, file), machine()).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Etcd(EtcdAuthError::TlsOverHttp { .. })),
+            "{err}"
+        );
+        let err = toml::from_str::<DaemonArgs>("etcd-password = \"x\"").unwrap_err();
+        assert!(
+            err.to_string().contains("etcd-password"),
+            "no such key: {err}"
+        );
     }
 
     #[test]

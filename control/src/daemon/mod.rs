@@ -176,6 +176,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
     let store_config = StoreConfig {
         state_dir: config.state_dir.clone(),
         etcd_endpoints: config.etcd_endpoints.clone(),
+        etcd_auth: config.etcd_auth.clone(),
         etcd_timeout: Duration::from_secs(5),
     };
     let local = store::open(&store_config).await?;

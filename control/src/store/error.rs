@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::LeaseId;
+use super::etcd_auth::EtcdAuthError;
 
 /// The store operation that failed (for messages; `Display` is the verb).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +71,35 @@ pub enum StoreError {
         /// The transport error, or [`NoAnswer`] for a timeout.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The etcd TLS or user files could not be read or hold the wrong thing.
+    #[error("load the etcd credentials")]
+    Credentials(#[source] EtcdAuthError),
+    /// The TLS handshake with etcd failed: etcd's certificate is not signed by the
+    /// configured CA or does not name the endpoint's host, or etcd refused the client
+    /// certificate (or its absence).
+    #[error(
+        "TLS with etcd at {endpoints} failed (check --etcd-ca: the CA that signed etcd's server certificate, which must name the endpoint's host; --etcd-cert and --etcd-key: a client certificate etcd's client CA signed)"
+    )]
+    Tls {
+        /// The configured endpoints, comma-separated.
+        endpoints: String,
+        /// rustls's reason, or [`ClosedAfterHandshake`].
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// etcd refused to authenticate the user.
+    #[error(
+        "etcd at {endpoints} refused to authenticate user {user:?} (check --etcd-username and --etcd-password-file)"
+    )]
+    Authenticate {
+        /// The configured endpoints, comma-separated.
+        endpoints: String,
+        /// The user.
+        user: String,
+        /// etcd's answer.
+        #[source]
+        source: etcd_client::Error,
     },
     /// The embedded store's directory or database file could not be opened.
     #[error("cannot open the state database {}", path.display())]
@@ -177,6 +207,9 @@ impl StoreError {
         matches!(
             self,
             StoreError::Unreachable { .. }
+                | StoreError::Credentials(_)
+                | StoreError::Tls { .. }
+                | StoreError::Authenticate { .. }
                 | StoreError::Open { .. }
                 | StoreError::Embedded { .. }
                 | StoreError::Etcd { .. }
@@ -184,6 +217,15 @@ impl StoreError {
         )
     }
 }
+
+/// The source of a [`StoreError::Tls`] when etcd closed the connection without a
+/// TLS alert that rustls could report (etcd does so when it requires a client
+/// certificate and got none it trusts).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "etcd closed the connection during the TLS handshake or right after it, as it does when it requires a client certificate and got none it trusts"
+)]
+pub struct ClosedAfterHandshake;
 
 /// The source of an [`StoreError::Unreachable`] raised by a timeout.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,9 @@
 //! transport error or an `Unavailable` status is reported as
 //! [`StoreError::Unreachable`]. Watch streams are not bounded by the timeout; HTTP/2
 //! keep-alives detect a dead connection under them.
+//!
+//! TLS and an etcd user are optional ([`EtcdAuth`], read by [`etcd_tls`]); connecting
+//! tells a TLS failure and a refused user apart from an unreachable etcd.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -26,15 +29,21 @@ use etcd_client::{
 };
 use futures::StreamExt;
 
-use super::error::{NoAnswer, Op, StoreError};
+use super::error::{ClosedAfterHandshake, NoAnswer, Op, StoreError};
+use super::etcd_auth::EtcdAuth;
+use super::etcd_tls;
 use super::lease::granted_ttl;
 use super::{BoxFuture, KeyValue, LeaseId, Revision, Store, WatchEvent, WatchStream, check_key};
 
 /// gRPC status codes (tonic is not a direct dependency, so they are named here).
 const GRPC_CANCELLED: i32 = 1;
+const GRPC_INVALID_ARGUMENT: i32 = 3;
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 const GRPC_NOT_FOUND: i32 = 5;
+const GRPC_PERMISSION_DENIED: i32 = 7;
+const GRPC_FAILED_PRECONDITION: i32 = 9;
 const GRPC_UNAVAILABLE: i32 = 14;
+const GRPC_UNAUTHENTICATED: i32 = 16;
 
 /// HTTP/2 keep-alive interval on the connection (its timeout is the request timeout).
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
@@ -64,14 +73,31 @@ impl EtcdStore {
         endpoints: &[S],
         timeout: Duration,
     ) -> Result<Self, StoreError> {
+        Self::connect_with(endpoints, &EtcdAuth::default(), timeout).await
+    }
+
+    /// [`EtcdStore::connect`] with TLS and a user: reads the files of `auth`, connects
+    /// (authenticating, with a user) and checks that etcd answers. A failure says which
+    /// step failed: the files ([`StoreError::Credentials`]), TLS ([`StoreError::Tls`]),
+    /// the user ([`StoreError::Authenticate`]), or reaching etcd at all.
+    pub async fn connect_with<S: AsRef<str>>(
+        endpoints: &[S],
+        auth: &EtcdAuth,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let joined: Vec<&str> = endpoints.iter().map(AsRef::as_ref).collect();
         let joined: Arc<str> = joined.join(",").into();
         let options = ConnectOptions::new()
             .with_connect_timeout(timeout)
             .with_keep_alive(KEEP_ALIVE_INTERVAL, timeout)
             .with_keep_alive_while_idle(true);
+        let options = etcd_tls::apply(auth, options).map_err(StoreError::Credentials)?;
+        let user = auth.user.as_ref().map(|u| u.name.as_str());
+        // With a user, this authenticates: the first request etcd sees.
         let connecting = Client::connect(endpoints, Some(options));
-        let client = bounded(&joined, timeout, Op::Open, &joined, None, connecting).await?;
+        let client = bounded(&joined, timeout, Op::Open, &joined, None, connecting)
+            .await
+            .map_err(|e| opening(e, auth.uses_tls(), user))?;
         let store = EtcdStore {
             client,
             endpoints: joined,
@@ -81,7 +107,9 @@ impl EtcdStore {
         let mut maintenance = store.client.maintenance_client();
         store
             .call(Op::Open, &store.endpoints, None, maintenance.status())
-            .await?;
+            .await
+            .map_err(|e| opening(e, auth.uses_tls(), None))?;
+        tracing::info!(endpoints = %store.endpoints, auth = %auth.describe(), "connected to etcd");
         Ok(store)
     }
 
@@ -135,6 +163,99 @@ async fn bounded<T>(
             endpoints: endpoints.to_owned(),
             source: Box::new(NoAnswer(timeout)),
         }),
+    }
+}
+
+/// Names the step a connection failed in: TLS (`tls`: the connection uses it), or
+/// (`user` given while authenticating it) the user; any other failure stays as it was.
+///
+/// A TLS failure is a rustls error (or, with TLS, its text) in the chain, or, with TLS, etcd closing the
+/// connection before any answer ([`closed_by_etcd`]): rustls sees no alert when etcd
+/// drops a client without an acceptable certificate, only the closed connection; a
+/// refused or unrouted connection is neither.
+fn opening(e: StoreError, tls: bool, user: Option<&str>) -> StoreError {
+    match e {
+        StoreError::Unreachable { endpoints, source } => {
+            let etcd = source.downcast_ref::<etcd_client::Error>();
+            if let Some(cause) = etcd.and_then(|e| etcd_tls::tls_cause(e, tls)) {
+                StoreError::Tls {
+                    endpoints,
+                    source: cause,
+                }
+            } else if tls && etcd.is_some_and(closed_by_etcd) {
+                StoreError::Tls {
+                    endpoints,
+                    source: Box::new(ClosedAfterHandshake),
+                }
+            } else {
+                StoreError::Unreachable { endpoints, source }
+            }
+        }
+        StoreError::Etcd { op, key, source } => {
+            if let Some(cause) = etcd_tls::tls_cause(&source, tls) {
+                return StoreError::Tls {
+                    endpoints: key,
+                    source: cause,
+                };
+            }
+            if tls && closed_by_etcd(&source) {
+                return StoreError::Tls {
+                    endpoints: key,
+                    source: Box::new(ClosedAfterHandshake),
+                };
+            }
+            match user {
+                Some(user) if refuses_user(&source) => StoreError::Authenticate {
+                    endpoints: key,
+                    user: user.to_owned(),
+                    source,
+                },
+                _ => StoreError::Etcd { op, key, source },
+            }
+        }
+        e => e,
+    }
+}
+
+/// Whether etcd closed the connection under a request: gRPC "cancelled" (hyper saw
+/// the connection close), or a broken pipe, reset or early end of stream in the chain
+/// (the close came while the request was being written).
+fn closed_by_etcd(e: &etcd_client::Error) -> bool {
+    use std::io::ErrorKind as K;
+    let etcd_client::Error::GRpcStatus(status) = e else {
+        return false;
+    };
+    if i32::from(status.code()) == GRPC_CANCELLED {
+        return true;
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(status);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Whether etcd's answer to an authentication refuses the user: a wrong name or
+/// password ("authentication failed" is an invalid argument), auth not enabled (a
+/// failed precondition), or a denial.
+fn refuses_user(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => matches!(
+            i32::from(s.code()),
+            GRPC_INVALID_ARGUMENT
+                | GRPC_PERMISSION_DENIED
+                | GRPC_FAILED_PRECONDITION
+                | GRPC_UNAUTHENTICATED
+        ),
+        _ => false,
     }
 }
 

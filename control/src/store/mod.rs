@@ -39,6 +39,8 @@
 mod embedded;
 mod error;
 mod etcd;
+mod etcd_auth;
+mod etcd_tls;
 pub mod health;
 pub mod lease;
 
@@ -55,6 +57,7 @@ pub use embedded::EmbeddedStore;
 pub(crate) use embedded::watch_stream;
 pub use error::{NoAnswer, Op, StoreError};
 pub use etcd::EtcdStore;
+pub use etcd_auth::{ClientCert, EtcdAuth, EtcdAuthError, EtcdAuthSettings, EtcdUser};
 pub use health::{Monitored, StoreHealth};
 pub use lease::{Clock, ManualClock, MonotonicClock};
 
@@ -234,6 +237,8 @@ pub struct StoreConfig {
     pub state_dir: PathBuf,
     /// etcd client URLs (`http://10.0.0.1:2379`); empty selects the embedded store.
     pub etcd_endpoints: Vec<String>,
+    /// etcd's TLS and user settings.
+    pub etcd_auth: EtcdAuth,
     /// How long one etcd request (and the initial connection) may take.
     pub etcd_timeout: Duration,
 }
@@ -250,6 +255,7 @@ impl StoreConfig {
         StoreConfig {
             state_dir: state_dir.into(),
             etcd_endpoints: Vec::new(),
+            etcd_auth: EtcdAuth::default(),
             etcd_timeout: Duration::from_secs(5),
         }
     }
@@ -273,7 +279,12 @@ async fn open_backend(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError
         store.spawn_sweeper(SWEEP_INTERVAL);
         Ok(Arc::new(store))
     } else {
-        let store = EtcdStore::connect(&config.etcd_endpoints, config.etcd_timeout).await?;
+        let store = EtcdStore::connect_with(
+            &config.etcd_endpoints,
+            &config.etcd_auth,
+            config.etcd_timeout,
+        )
+        .await?;
         Ok(Arc::new(store))
     }
 }
