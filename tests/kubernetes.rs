@@ -481,8 +481,7 @@ fn a_pod_add_waits_for_the_watch_or_says_why() {
     // No such Pod: a clear, retryable error, and nothing left behind.
     let started = Instant::now();
     let (outcome, _netns) = KubeletPod::try_add(&plugin, "kpd", "prod", "ghost")
-        .err()
-        .expect("an ADD for a Pod that does not exist fails");
+        .expect_err("an ADD for a Pod that does not exist fails");
     assert!(
         started.elapsed() >= Duration::from_secs(9),
         "it did not wait"

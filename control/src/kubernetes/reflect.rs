@@ -21,6 +21,9 @@ pub enum MirrorOp {
 /// An object's identity within its resource: `NAMESPACE/NAME` or `NAME`.
 pub type ObjectId = String;
 
+/// A relist's objects so far: entries by object, and refusals.
+type Listing = (BTreeMap<ObjectId, Vec<Entry>>, BTreeMap<ObjectId, String>);
+
 /// What one resource's objects gave.
 #[derive(Debug, Default)]
 pub struct Reflector {
@@ -29,7 +32,7 @@ pub struct Reflector {
     /// Objects whose translation failed, with the reason.
     rejected: BTreeMap<ObjectId, String>,
     /// A relist in progress: what it has seen so far.
-    relist: Option<(BTreeMap<ObjectId, Vec<Entry>>, BTreeMap<ObjectId, String>)>,
+    relist: Option<Listing>,
     /// Whether a listing has completed.
     synced: bool,
 }

@@ -120,12 +120,12 @@ pub fn record(node: &Node) -> Result<NodeRecord, NodeGap> {
     };
     let ip = required(UNDERLAY_IP)?;
     let underlay_ip = ip
-        .parse()
-        .map_err(|e| bad(UNDERLAY_IP, ip, format!("{e}")))?;
+        .parse::<std::net::IpAddr>()
+        .map_err(|e| bad(UNDERLAY_IP, ip, e.to_string()))?;
     let mac = required(VTEP_MAC)?;
     let vtep_mac = mac
-        .parse()
-        .map_err(|e| bad(VTEP_MAC, mac, format!("{e}")))?;
+        .parse::<tweed_dataplane::api::proto::MacAddr>()
+        .map_err(|e| bad(VTEP_MAC, mac, e.to_string()))?;
     let backend = match field(BACKEND)? {
         Some(text) => parse_backend(text).map_err(|e| bad(BACKEND, text, e))?,
         None => Backend::Vxlan,
