@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use tweed_dataplane::sys::netns::NetNs;
+use tweed_dataplane::sys::netns::run_in_netns;
 use tweed_suite::kubeapi::process::FakeApiServer;
 use tweed_suite::netns::Netns;
 use tweed_suite::privileged::require_root;
@@ -111,6 +111,26 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// Runs `scenario` with a kube-rs client on a current-thread runtime inside
+/// `ns`, where the fake listens.
+fn run_client<F>(
+    ns: &Netns,
+    api: &Arc<FakeApiServer>,
+    scenario: impl FnOnce(Arc<FakeApiServer>) -> F + Send + 'static,
+) where
+    F: std::future::Future<Output = ()>,
+{
+    let fake = Arc::clone(api);
+    run_in_netns(Path::new(&ns.path()), move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(scenario(fake))
+    })
+    .expect("run the client in the test netns");
+}
+
 #[test]
 fn kube_rs_watcher_lists_watches_relists_after_410_and_recovers() {
     if !require_root() {
@@ -118,17 +138,7 @@ fn kube_rs_watcher_lists_watches_relists_after_410_and_recovers() {
     }
     let (ns, api) = start("kapi-kube");
     api.apply(PODS);
-    let netns = NetNs::open(Path::new(&ns.path())).expect("open the test netns");
-    let fake = api.clone();
-    netns
-        .run(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime")
-                .block_on(watch_scenario(&fake))
-        })
-        .expect("run the client in the test netns");
+    run_client(&ns, &api, |fake| async move { watch_scenario(&fake).await });
 }
 
 async fn watch_scenario(api: &FakeApiServer) {
@@ -274,17 +284,11 @@ fn kube_rs_streaming_list_watcher_gets_initial_events_without_listing() {
     }
     let (ns, api) = start("kapi-stream");
     api.apply(PODS);
-    let netns = NetNs::open(Path::new(&ns.path())).expect("open the test netns");
-    let fake = api.clone();
-    netns
-        .run(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime")
-                .block_on(streaming_scenario(&fake))
-        })
-        .expect("run the client in the test netns");
+    run_client(
+        &ns,
+        &api,
+        |fake| async move { streaming_scenario(&fake).await },
+    );
 }
 
 /// `sendInitialEvents=true`: the initial state comes as ADDED events ended
