@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use crate::bins;
 use crate::netns::{self, Netns};
-use crate::poll;
 use crate::process;
 
 /// The control binary's name.
@@ -273,18 +272,10 @@ impl Daemon {
     /// exits.
     fn wait_ready(&mut self) {
         let socket = self.control_socket();
-        let mut exited = None;
-        let ready = poll::wait(START_TIMEOUT, || {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                exited = Some(status);
-                return true;
-            }
+        let startup = process::wait_answering(&mut self.child, START_TIMEOUT, || {
             UnixStream::connect(&socket).is_ok()
         });
-        if let Some(status) = exited {
-            self.child = None;
+        if let process::Startup::Exited(status) = startup {
             panic!(
                 "`tweed {}` in {} exited during start-up ({status}); its log:\n{}",
                 self.args.join(" "),
@@ -293,7 +284,7 @@ impl Daemon {
             );
         }
         assert!(
-            ready,
+            matches!(startup, process::Startup::Answered),
             "`tweed {}` in {} did not accept on {} within {START_TIMEOUT:?}; its log:\n{}",
             self.args.join(" "),
             self.netns,

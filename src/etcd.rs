@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use crate::etcd_tls::{self, ETCDCTL, Pki};
 use crate::netns::Netns;
-use crate::poll;
 use crate::process;
 
 /// Where Debian's `etcd-server` installs etcd.
@@ -163,25 +162,18 @@ impl Etcd {
 
     /// Polls `/health` from inside `netns`, failing early if etcd exits.
     fn wait_healthy(&mut self, netns: &Netns) {
-        let mut exited = None;
-        let healthy = poll::wait(START_TIMEOUT, || {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                exited = Some(status);
-                return true;
-            }
-            match &self.pki {
-                Some(_) => self
-                    .etcdctl(netns, &["endpoint".to_owned(), "health".to_owned()])
-                    .success(),
-                None => netns
-                    .exec_bounded("python3", &["-c", HEALTHY, &self.endpoint], PROBE_TIMEOUT)
-                    .success(),
-            }
+        // Out of `self` while the probe borrows it; back before any panic.
+        let mut child = self.child.take();
+        let startup = process::wait_answering(&mut child, START_TIMEOUT, || match &self.pki {
+            Some(_) => self
+                .etcdctl(netns, &["endpoint".to_owned(), "health".to_owned()])
+                .success(),
+            None => netns
+                .exec_bounded("python3", &["-c", HEALTHY, &self.endpoint], PROBE_TIMEOUT)
+                .success(),
         });
-        if let Some(status) = exited {
-            self.child = None;
+        self.child = child;
+        if let process::Startup::Exited(status) = startup {
             panic!(
                 "etcd in {} exited during start-up ({status}); its log:\n{}",
                 self.netns,
@@ -189,7 +181,7 @@ impl Etcd {
             );
         }
         assert!(
-            healthy,
+            matches!(startup, process::Startup::Answered),
             "etcd in {} was not healthy on {} within {START_TIMEOUT:?}; its log:\n{}",
             self.netns,
             self.endpoint,

@@ -19,7 +19,6 @@ use tweed_dataplane::api::client::Client;
 use crate::api::Api;
 use crate::bins;
 use crate::netns::Netns;
-use crate::poll;
 use crate::process;
 
 /// How long a starting dataplane may take to answer its API.
@@ -209,20 +208,12 @@ impl Node {
 
     /// Waits until the API answers `stats`, failing early if the process exits.
     fn wait_ready(&mut self) {
-        let mut exited = None;
-        let ready = poll::wait(START_TIMEOUT, || {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                exited = Some(status);
-                return true;
-            }
-            self.api
-                .raw(r#"{"version":1,"request":{"stats":{}}}"#)
+        let api = &self.api;
+        let startup = process::wait_answering(&mut self.child, START_TIMEOUT, || {
+            api.raw(r#"{"version":1,"request":{"stats":{}}}"#)
                 .is_ok_and(|reply| reply.contains("\"ok\""))
         });
-        if let Some(status) = exited {
-            self.child = None;
+        if let process::Startup::Exited(status) = startup {
             panic!(
                 "tweed-dataplane {} exited during start-up ({status}); its log:\n{}",
                 self.args.join(" "),
@@ -230,7 +221,7 @@ impl Node {
             );
         }
         assert!(
-            ready,
+            matches!(startup, process::Startup::Answered),
             "tweed-dataplane {} did not answer on {} within {START_TIMEOUT:?}; its log:\n{}",
             self.args.join(" "),
             self.api.socket().display(),

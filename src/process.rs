@@ -113,3 +113,42 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
         text
     })
 }
+
+/// How the wait for a started process to answer ended.
+#[derive(Debug)]
+pub enum Startup {
+    /// It answered.
+    Answered,
+    /// It exited first (reaped; the `Option` it was in is now empty).
+    Exited(ExitStatus),
+    /// It neither answered nor exited within the timeout.
+    Silent,
+}
+
+/// Polls `answers` until it says yes or `timeout` passes, stopping early
+/// when the process in `child` exits: a start-up that fails shows at once,
+/// not at the deadline.
+pub fn wait_answering(
+    child: &mut Option<Child>,
+    timeout: Duration,
+    mut answers: impl FnMut() -> bool,
+) -> Startup {
+    let mut exited = None;
+    let answered = crate::poll::wait(timeout, || {
+        if let Some(c) = child.as_mut()
+            && let Ok(Some(status)) = c.try_wait()
+        {
+            exited = Some(status);
+            return true;
+        }
+        answers()
+    });
+    match exited {
+        Some(status) => {
+            *child = None;
+            Startup::Exited(status)
+        }
+        None if answered => Startup::Answered,
+        None => Startup::Silent,
+    }
+}

@@ -23,7 +23,6 @@ use super::resources::{self, RESOURCES};
 use super::stats::Stats;
 use crate::bins;
 use crate::netns::Netns;
-use crate::poll;
 use crate::process::{self, Bounded};
 
 /// The binary's name.
@@ -135,19 +134,14 @@ impl FakeApiServer {
     }
 
     fn wait_ready(&mut self) {
-        let mut exited = None;
-        let ready = poll::wait(START_TIMEOUT, || {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                exited = Some(status);
-                return true;
-            }
+        // Out of `self` while the probe borrows it; back before any panic.
+        let mut child = self.child.take();
+        let startup = process::wait_answering(&mut child, START_TIMEOUT, || {
             self.try_call("GET", "/version", None, b"")
                 .is_ok_and(|(code, _)| code == 200)
         });
-        if let Some(status) = exited {
-            self.child = None;
+        self.child = child;
+        if let process::Startup::Exited(status) = startup {
             panic!(
                 "{BINARY} in {} exited during start-up ({status}); its log:\n{}",
                 self.netns,
@@ -155,7 +149,7 @@ impl FakeApiServer {
             );
         }
         assert!(
-            ready,
+            matches!(startup, process::Startup::Answered),
             "{BINARY} in {} did not answer within {START_TIMEOUT:?}; its log:\n{}",
             self.netns,
             self.log()
