@@ -7,9 +7,11 @@
 pub mod cred;
 pub mod epoll;
 pub mod mmsg;
+pub mod eventfd;
 pub mod netns;
 pub mod tap;
 pub mod umask;
+pub mod uring;
 
 use std::io;
 
