@@ -6,8 +6,8 @@
 
 pub mod cred;
 pub mod epoll;
-pub mod mmsg;
 pub mod eventfd;
+pub mod mmsg;
 pub mod netns;
 pub mod tap;
 pub mod umask;

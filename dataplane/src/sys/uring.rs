@@ -421,8 +421,12 @@ mod tests {
 
         let mut bufs = vec![vec![0u8; 16]; 3];
         let mut results = Vec::new();
-        ring.read_batch(b.as_fd(), bufs.iter_mut().map(|b| b.as_mut_slice()), &mut results)
-            .expect("read");
+        ring.read_batch(
+            b.as_fd(),
+            bufs.iter_mut().map(|b| b.as_mut_slice()),
+            &mut results,
+        )
+        .expect("read");
         // A socket (unlike a tap) may park the third read: then it is cancelled.
         assert_eq!(results[..2], [3, 3]);
         assert!(
@@ -435,7 +439,8 @@ mod tests {
         ring.cancel(7).expect("cancel");
         out.clear();
         for _ in 0..100 {
-            ring.wait(Duration::from_millis(50), &mut out).expect("wait");
+            ring.wait(Duration::from_millis(50), &mut out)
+                .expect("wait");
             if out.iter().any(|c| c.token == 7 && !c.more) {
                 return;
             }
