@@ -188,7 +188,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
                         .map_err(RunError::Epoll)?;
                 }
                 registrars.push(Registrar::Epoll(epoll.clone()));
-                Sources::Epoll(epoll)
+                Sources::Epoll(epoll, Vec::with_capacity(64))
             }
             IoBackend::Uring => {
                 let ring = Ring::new().map_err(RunError::Uring)?;

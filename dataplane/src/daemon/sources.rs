@@ -31,8 +31,9 @@ const FIRST_DEPTH: usize = 2;
 /// A worker's sources.
 #[derive(Debug)]
 pub enum Sources {
-    /// The worker's epoll set (level-triggered; the control side adds pods).
-    Epoll(Arc<Epoll>),
+    /// The worker's epoll set (level-triggered; the control side adds pods)
+    /// and a buffer for its events.
+    Epoll(Arc<Epoll>, Vec<(u64, bool)>),
     /// The worker's ring.
     Uring(Box<UringSources>),
 }
@@ -48,10 +49,9 @@ impl Sources {
     ) -> io::Result<()> {
         events.clear();
         match self {
-            Sources::Epoll(epoll) => {
-                let mut raw = Vec::new();
-                epoll.wait(&mut raw, timeout.as_millis() as i32)?;
-                events.extend(raw.into_iter().map(|(token, _)| token));
+            Sources::Epoll(epoll, raw) => {
+                epoll.wait(raw, timeout.as_millis() as i32)?;
+                events.extend(raw.iter().map(|&(token, _)| token));
                 Ok(())
             }
             Sources::Uring(uring) => uring.wait(ports, events, timeout),
@@ -62,7 +62,7 @@ impl Sources {
     pub fn ring(&mut self) -> Option<&mut UringSources> {
         match self {
             Sources::Uring(uring) => Some(uring),
-            Sources::Epoll(_) => None,
+            Sources::Epoll(..) => None,
         }
     }
 }

@@ -28,7 +28,7 @@
 
 use std::io::{ErrorKind, IoSlice};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -749,25 +749,19 @@ impl Worker {
             return;
         }
         let index = self.io.index;
-        let mut slices: Vec<(BorrowedFd<'_>, [IoSlice<'_>; 1])> =
-            Vec::with_capacity(self.writes.len());
-        let mut missing = 0;
-        for w in &self.writes {
-            match tap_queue(ports, w.port, index) {
-                Some(queue) => {
-                    slices.push((queue.as_fd(), [IoSlice::new(self.frames[w.k].data())]))
-                }
-                None => missing += 1,
-            }
-        }
-        let batch: Vec<(BorrowedFd<'_>, &[IoSlice<'_>])> =
-            slices.iter().map(|(fd, s)| (*fd, &s[..])).collect();
+        let missing = self
+            .writes
+            .iter()
+            .filter(|w| tap_queue(ports, w.port, index).is_none())
+            .count() as u64;
+        let frames = &self.frames;
+        let batch = self.writes.iter().filter_map(|w| {
+            tap_queue(ports, w.port, index).map(|q| (q.as_fd(), frames[w.k].data()))
+        });
         let written = match self.io.sources.ring() {
-            Some(uring) => uring.ring().write_batch(&batch, &mut self.results),
+            Some(uring) => uring.ring().write_each(batch, &mut self.results),
             None => Ok(()),
         };
-        drop(batch);
-        drop(slices);
         self.counters.io_errors += missing;
         if written.is_err() {
             self.counters.io_errors += self.writes.len() as u64 - missing;

@@ -221,6 +221,35 @@ impl Ring {
         Ok(())
     }
 
+    /// Writes each buffer of `writes` to its fd (at most [`MAX_BATCH`]), all
+    /// submitted at once; `results` gets the bytes written or `-errno` per
+    /// entry. Returns once the kernel is done with every buffer.
+    pub fn write_each<'a>(
+        &mut self,
+        writes: impl Iterator<Item = (BorrowedFd<'a>, &'a [u8])>,
+        results: &mut Vec<i32>,
+    ) -> io::Result<()> {
+        results.clear();
+        self.results.clear();
+        for (i, (fd, buf)) in writes.take(MAX_BATCH).enumerate() {
+            let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            let entry = opcode::Write::new(types::Fd(fd.as_raw_fd()), buf.as_ptr(), len)
+                .build()
+                .user_data(BATCH_OP | i as u64);
+            // SAFETY: `buf` is borrowed for 'a, past this call, and
+            // `run_batch` returns only after this write completed, so the
+            // kernel never reads it later.
+            if let Err(e) = unsafe { self.push_unchecked(&entry) } {
+                tracing::debug!(error = %e, "io_uring submission queue full");
+                break;
+            }
+            self.results.push(None);
+        }
+        self.run_batch();
+        results.extend(self.results.iter().map(|r| r.unwrap_or(-libc::ECANCELED)));
+        Ok(())
+    }
+
     /// Writes each entry of `writes` (a fd and the slices of one frame, at
     /// most [`MAX_BATCH`] entries), all submitted at once; `results` gets the
     /// bytes written or `-errno` per entry. Returns once the kernel is done
@@ -466,6 +495,13 @@ mod tests {
         let mut buf = [0u8; 8];
         assert_eq!(b.recv(&mut buf).expect("recv"), 5);
         assert_eq!(&buf[..5], &[1, 2, 3, 4, 5]);
+        assert_eq!(b.recv(&mut buf).expect("recv"), 3);
+
+        let frames: [&[u8]; 2] = [&head, &tail];
+        ring.write_each(frames.iter().map(|f| (a.as_fd(), *f)), &mut results)
+            .expect("write");
+        assert_eq!(results, vec![2, 3]);
+        assert_eq!(b.recv(&mut buf).expect("recv"), 2);
         assert_eq!(b.recv(&mut buf).expect("recv"), 3);
     }
 
