@@ -21,6 +21,7 @@
 #   E2E_OMIT      TCP warm-up seconds left out of the figure (default 1)
 #   E2E_REPEAT    runs per (topology, metric, implementation); the median is shown (default 3)
 #   E2E_WORKERS   tweed-dataplane --workers (default 2)
+#   E2E_IO        tweed-dataplane --io: auto, uring or epoll (default: the dataplane's, auto)
 #   E2E_TOPOLOGIES  "one two", "one" or "two" (default both)
 #   E2E_NO_BUILD  set to skip `cargo build` (uses the existing binary)
 #   E2E_BIN       the tweed-dataplane binary (default target/release/tweed-dataplane)
@@ -38,6 +39,7 @@ SECS=${E2E_SECONDS:-5}
 OMIT=${E2E_OMIT:-1}
 REPEAT=${E2E_REPEAT:-3}
 WORKERS=${E2E_WORKERS:-2}
+IO=${E2E_IO:-auto}
 TOPOLOGIES=${E2E_TOPOLOGIES:-one two}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELPERS=$ROOT/benches/e2e
@@ -206,7 +208,7 @@ start_dataplane() {
     mkdir -p "$dir"
     # not through nsx: $! must be the dataplane itself (ip netns exec and env exec it)
     ip netns exec "$(ns "$node")" env RUST_LOG="${RUST_LOG:-info}" "$BIN" --socket "$dir/dp.sock" --state-dir "$dir" \
-        --underlay-ip "$uip" --workers "$WORKERS" --mtu "$POD_MTU" --no-host-port \
+        --underlay-ip "$uip" --workers "$WORKERS" --io "$IO" --mtu "$POD_MTU" --no-host-port \
         </dev/null >"$dir/dataplane.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")

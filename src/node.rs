@@ -7,6 +7,11 @@
 //! returns once the API answers. Drop stops the process (SIGTERM, then
 //! SIGKILL after a grace period), prints the log if the test is failing,
 //! removes DIR and then the namespace.
+//!
+//! The tap I/O back end follows `TWEED_DATAPLANE_IO` (`auto`, `uring`,
+//! `epoll`), which the dataplane inherits, so a whole run can be forced onto
+//! one back end; a test forces its own with `extra = ["--io", "epoll"]`
+//! (the flag wins over the variable).
 
 use std::fs::OpenOptions;
 use std::net::IpAddr;

@@ -1,7 +1,8 @@
 //! Two pods on one node: the dataplane routes between them (IPv4 and IPv6,
 //! ICMP, TCP with the bytes checked, UDP), and between them and the node's own
 //! kernel through the host port `tweed0`. A pod removed and added again at
-//! once, with the same name, addresses and interface, works.
+//! once, with the same name, addresses and interface, works. The traffic
+//! checks run once on each tap I/O back end (io_uring and epoll).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -20,11 +21,26 @@ const TRANSFER: Duration = Duration::from_secs(30);
 
 #[test]
 fn two_pods_on_one_node_exchange_icmp_tcp_and_udp() {
+    exchange("loc", "io_uring");
+}
+
+#[test]
+fn two_pods_on_one_node_exchange_icmp_tcp_and_udp_over_epoll() {
+    exchange("locep", "epoll");
+}
+
+/// The traffic checks with the dataplane's tap I/O forced to `io`.
+fn exchange(prefix: &str, io: &str) {
     if !require_root() {
         return;
     }
-    let prefix = "loc";
-    let node = Node::standalone(prefix, "192.168.201.1", &[]);
+    let flag = if io == "epoll" { "epoll" } else { "uring" };
+    let node = Node::standalone(prefix, "192.168.201.1", &["--io", flag]);
+    assert_eq!(
+        node.api.stats().io.as_deref(),
+        Some(io),
+        "the dataplane reports the back end it was asked for"
+    );
     let a = Pod::attach(
         &node,
         prefix,
@@ -64,6 +80,12 @@ fn two_pods_on_one_node_exchange_icmp_tcp_and_udp() {
         .unwrap_or_else(|e| panic!("fragmented UDP over IPv6: {e}"));
 
     let stats = node.api.stats();
+    assert_eq!(
+        stats.workers.iter().map(|w| w.io_errors).sum::<u64>(),
+        0,
+        "{io}: no I/O errors: {:?}",
+        stats.workers
+    );
     assert!(
         stats.actions.delivered > 0,
         "delivered frames are counted: {stats:?}"

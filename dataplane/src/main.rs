@@ -14,6 +14,7 @@ use clap::Parser;
 use ipnet::IpNet;
 use tweed_dataplane::api::proto::{MacAddr, PortRange};
 use tweed_dataplane::daemon::config::{self, Config};
+use tweed_dataplane::daemon::io::IoMode;
 use tweed_dataplane::daemon::worker::MAX_WORKERS;
 
 /// tweed's userspace dataplane: forwards pod traffic between taps and the underlay.
@@ -73,6 +74,10 @@ struct Args {
     /// instead of against the Service address.
     #[arg(long, value_name = "CIDR")]
     service_cidr: Vec<IpNet>,
+    /// The workers' tap I/O: io_uring where the kernel has it (auto), or
+    /// forced; the choice is logged and shown by `tweed status`.
+    #[arg(long, value_enum, default_value_t = IoMode::Auto, env = "TWEED_DATAPLANE_IO")]
+    io: IoMode,
 }
 
 impl Args {
@@ -118,6 +123,7 @@ impl Args {
             conntrack_capacity: self.conntrack_capacity,
             vxlan_source_ports: self.vxlan_source_ports,
             service_cidrs: self.service_cidr.iter().map(IpNet::trunc).collect(),
+            io: self.io,
         })
     }
 }

@@ -77,6 +77,7 @@ pub fn status() -> StatusReply {
             socket: "/run/tweed/dataplane.sock".into(),
             ports: 2,
             error: None,
+            io: Some("io_uring".into()),
         },
         peers: vec![
             PeerStatus {
@@ -172,6 +173,7 @@ pub fn stats() -> StatsReply {
             evictions: 0,
         },
         policy_drops: vec![],
+        io: None,
     }
 }
 

@@ -68,6 +68,10 @@ pub struct DataplaneStatus {
     pub ports: usize,
     /// The last failure, if any.
     pub error: Option<String>,
+    /// Its tap I/O back end, as it reports it (absent from older daemons
+    /// and while it is down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io: Option<String>,
 }
 
 /// Whether the store works, as the daemon's calls showed.

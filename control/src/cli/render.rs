@@ -55,6 +55,9 @@ fn dataplane_line(dp: &DataplaneStatus) -> String {
     }
     parts.push(plural(dp.restarts, "restart"));
     parts.push(plural(dp.ports as u64, "port"));
+    if let Some(io) = &dp.io {
+        parts.push(format!("tap I/O {io}"));
+    }
     format!("{} ({})", parts.join(", "), dp.socket)
 }
 

@@ -12,7 +12,7 @@ node address:  192.168.0.1
 underlay:      192.168.0.1 (vtep 02:00:00:00:01:01)
 backend:       vxlan
 store:         embedded /var/lib/tweed/state.redb, up
-dataplane:     up, pid 4242, 1 restart, 2 ports (/run/tweed/dataplane.sock)
+dataplane:     up, pid 4242, 1 restart, 2 ports, tap I/O io_uring (/run/tweed/dataplane.sock)
 
 NAME   KIND    SUBNETS        UNDERLAY     BACKEND  REACHABLE  RTT
 node2  node    10.244.2.0/24  192.168.0.2  vxlan    yes        0.42 ms
@@ -30,6 +30,7 @@ fn status_with_the_dataplane_down_and_no_peers() {
     status.dataplane.restarts = 3;
     status.dataplane.ports = 0;
     status.dataplane.error = Some("connecting to /run/tweed/dataplane.sock: refused".into());
+    status.dataplane.io = None;
     status.peers.clear();
     let out = render_status(&status);
     assert!(

@@ -238,15 +238,16 @@ async fn status(daemon: &Daemon) -> StatusReply {
     let state = daemon.supervisor.state();
     // Answers at once while the supervisor knows the dataplane is down, and
     // within the health check's timeout otherwise.
-    let ports = if state.up {
-        daemon
-            .supervisor
-            .dataplane()
-            .within(PROBE_TIMEOUT)
-            .ports()
-            .await
+    let (ports, io) = if state.up {
+        let dataplane = daemon.supervisor.dataplane().within(PROBE_TIMEOUT);
+        let ports = dataplane.ports().await;
+        let io = match &ports {
+            Ok(_) => dataplane.stats().await.ok().and_then(|s| s.io),
+            Err(_) => None,
+        };
+        (ports, io)
     } else {
-        Err(DataplaneError::Down)
+        (Err(DataplaneError::Down), None)
     };
     let health = daemon.health.lock().expect("health lock").peers();
     let peers = nodes(daemon)
@@ -281,6 +282,7 @@ async fn status(daemon: &Daemon) -> StatusReply {
             socket: daemon.supervisor.dataplane().socket().display().to_string(),
             ports: ports.as_ref().map_or(0, Vec::len),
             error: state.error.or(ports.err().map(|e| e.to_string())),
+            io,
         },
         peers,
     }

@@ -68,6 +68,7 @@ fn stats() -> StatsReply {
             evictions: 3,
         },
         policy_drops: vec![],
+        io: None,
     }
 }
 
@@ -270,6 +271,7 @@ fn an_empty_node_is_still_well_formed() {
             actions: ActionStats::default(),
             conntrack: ConntrackStats::default(),
             policy_drops: vec![],
+            io: None,
         }),
         dataplane_restarts: 0,
         store: StoreHealth::default(),

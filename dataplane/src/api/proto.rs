@@ -866,6 +866,7 @@ mod tests {
                     actions: ActionStats::default(),
                     conntrack: ConntrackStats::default(),
                     policy_drops: vec![],
+                    io: None,
                 }),
             ),
         ];

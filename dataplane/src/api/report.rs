@@ -86,6 +86,10 @@ pub struct StatsReply {
     /// Packets denied by policy, per port, direction and rule.
     #[serde(default)]
     pub policy_drops: Vec<PolicyDrops>,
+    /// The workers' tap I/O back end (`io_uring`, `epoll`, or `epoll
+    /// (io_uring unavailable: ...)`); absent from older dataplanes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io: Option<String>,
 }
 
 /// Packets one rule (or a rule set's default) of one port's policy denied.

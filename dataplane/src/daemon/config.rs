@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+use super::io::IoMode;
 use crate::table::endpoints::Mac;
 use crate::table::peers::PortRange;
 use crate::table::tables::NodeConfig;
@@ -45,6 +46,8 @@ pub struct Config {
     pub vxlan_source_ports: Option<PortRange>,
     /// The cluster's Service address ranges (see `NodeConfig::service_cidrs`).
     pub service_cidrs: Vec<IpNet>,
+    /// The workers' tap I/O back end.
+    pub io: IoMode,
 }
 
 /// VXLAN sending sockets when no source ports are given.

@@ -2,32 +2,38 @@
 //! behind the config API, and restart from the state file.
 //!
 //! Start-up order matters: the host port and the underlay sockets exist before
-//! the workers, the workers before ports are restored (their epoll sets must be
-//! there to register with), and the API opens last, so that a client never
+//! the workers, the workers before ports are restored (their epoll sets or
+//! rings must be there to register with), and the API opens last, so that a client never
 //! sees a half-started dataplane.
 
 pub mod config;
 pub mod control;
+pub mod io;
 pub mod persist;
 pub mod reaper;
 pub mod shared;
+pub mod sources;
 pub mod trace;
 mod tx;
 pub mod worker;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use config::Config;
 use control::Control;
+use io::{IoBackend, Registrar};
 use shared::{PortIo, Shared, TapHandles};
-use worker::{TOKEN_HOST, TOKEN_UDP, TOKEN_VXLAN, WorkerIo};
+use sources::{Sources, UringSources};
+use worker::{TOKEN_HOST, TOKEN_UDP, TOKEN_VXLAN, TOKEN_WAKE, WorkerIo};
 
 use crate::api::proto::{ApiError, Request, ResponseBody};
 use crate::sys::epoll::Epoll;
+use crate::sys::eventfd::EventFd;
+use crate::sys::uring::{Ring, Unavailable};
 use crate::table::conntrack::{Conntrack, ConntrackConfig};
 use crate::table::nexthop::NextHop;
 use crate::table::tables::TablesWriter;
@@ -61,6 +67,15 @@ pub enum RunError {
     /// epoll could not be set up.
     #[error("set up epoll: {0}")]
     Epoll(std::io::Error),
+    /// io_uring was asked for (`--io uring`) and cannot be used.
+    #[error("tap I/O with io_uring: {0}")]
+    Uring(#[source] Unavailable),
+    /// A worker's io_uring could not be set up.
+    #[error("set up worker {worker}'s io_uring: {source}")]
+    WorkerRing {
+        worker: usize,
+        source: std::io::Error,
+    },
     /// The thread that deletes removed ports' taps could not be started.
     #[error("start the tap reaper thread: {0}")]
     Reaper(std::io::Error),
@@ -97,6 +112,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
         })?;
     }
     let workers = config.workers;
+    let choice = io::choose(config.io).map_err(RunError::Uring)?;
+    tracing::info!("tap I/O: {}", choice.describe());
     let mut writer = TablesWriter::new(config.node());
     let host = match &config.host_port {
         Some(name) => {
@@ -128,7 +145,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         host: host.clone(),
     }));
 
-    let mut epolls = Vec::with_capacity(workers);
+    let mut registrars = Vec::with_capacity(workers);
     let mut ios = Vec::with_capacity(workers);
     // The k-th VXLAN sender of every worker shares one source port
     // (SO_REUSEPORT): a flow's outer source port then depends on its hash
@@ -139,7 +156,6 @@ pub fn run(config: Config) -> Result<(), RunError> {
         None => vec![0; DEFAULT_VXLAN_SENDERS],
     };
     for index in 0..workers {
-        let epoll = Arc::new(Epoll::new().map_err(RunError::Epoll)?);
         let vxlan = bind(config.underlay_ip, config.vxlan_port)?;
         let udp = bind(config.underlay_ip, config.udp_port)?;
         let mut vxlan_senders = Vec::with_capacity(sender_ports.len());
@@ -156,21 +172,44 @@ pub fn run(config: Config) -> Result<(), RunError> {
             }
             vxlan_senders.push(socket);
         }
-        epoll
-            .add(vxlan.as_raw_fd(), TOKEN_VXLAN)
-            .map_err(RunError::Epoll)?;
-        epoll
-            .add(udp.as_raw_fd(), TOKEN_UDP)
-            .map_err(RunError::Epoll)?;
-        if let Some(queue) = host.as_ref().and_then(|h| h.queues.get(index)) {
-            epoll
-                .add(queue.as_raw_fd(), TOKEN_HOST)
-                .map_err(RunError::Epoll)?;
-        }
-        epolls.push(epoll.clone());
+        let host_queue = host.as_ref().and_then(|h| h.queues.get(index));
+        let sources = match choice.backend {
+            IoBackend::Epoll => {
+                let epoll = Arc::new(Epoll::new().map_err(RunError::Epoll)?);
+                epoll
+                    .add(vxlan.as_raw_fd(), TOKEN_VXLAN)
+                    .map_err(RunError::Epoll)?;
+                epoll
+                    .add(udp.as_raw_fd(), TOKEN_UDP)
+                    .map_err(RunError::Epoll)?;
+                if let Some(queue) = host_queue {
+                    epoll
+                        .add(queue.as_raw_fd(), TOKEN_HOST)
+                        .map_err(RunError::Epoll)?;
+                }
+                registrars.push(Registrar::Epoll(epoll.clone()));
+                Sources::Epoll(epoll, Vec::with_capacity(64))
+            }
+            IoBackend::Uring => {
+                let ring = Ring::new().map_err(RunError::Uring)?;
+                let ring_error = |source| RunError::WorkerRing {
+                    worker: index,
+                    source,
+                };
+                let wake = Arc::new(EventFd::new().map_err(ring_error)?);
+                let mut fixed = vec![(vxlan.as_fd(), TOKEN_VXLAN), (udp.as_fd(), TOKEN_UDP)];
+                if let Some(queue) = host_queue {
+                    fixed.push((queue.as_fd(), TOKEN_HOST));
+                }
+                let uring = UringSources::new(ring, index, &fixed, wake.clone(), TOKEN_WAKE)
+                    .map_err(ring_error)?;
+                registrars.push(Registrar::Uring(wake));
+                Sources::Uring(Box::new(uring))
+            }
+        };
         ios.push(WorkerIo {
             index,
-            epoll,
+            sources,
             vxlan,
             udp,
             vxlan_senders,
@@ -190,13 +229,14 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let control = Arc::new(Control::new(
         config.clone(),
         shared.clone(),
-        epolls,
+        registrars,
+        choice.describe(),
         clock,
         writer,
     ));
     control.start_reaper().map_err(RunError::Reaper)?;
     let restored = control.restore().map_err(RunError::Restore)?;
-    tracing::info!(workers, restored, underlay = %config.underlay_ip, vxlan_port = config.vxlan_port, "dataplane started");
+    tracing::info!(workers, restored, underlay = %config.underlay_ip, vxlan_port = config.vxlan_port, io = choice.backend.name(), "dataplane started");
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

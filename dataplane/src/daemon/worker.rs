@@ -19,15 +19,22 @@
 //!   super-frame gathered from the read ([`gro_run`]);
 //! - other consecutive frames of one TCP flow delivered to a pod are merged
 //!   into a super-frame ([`TcpGro`]) and written to its tap in one go.
+//!
+//! Tap I/O runs on one of two back ends ([`super::io`]): with epoll a read
+//! and a write are a syscall per frame; with io_uring a worker reads a batch
+//! of frames from a tap with one `io_uring_enter` and queues the frames it
+//! delivers to taps, writing them in one `io_uring_enter` at the end of the
+//! batch (or before anything that must not overtake them).
 
 use std::io::{ErrorKind, IoSlice};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::shared::{PortCounters, PortIo, Shared, WorkerCounters};
+use super::sources::Sources;
 use super::tx::{send_all, send_plan, socket};
 use crate::frame::Frame;
 use crate::offload::gro::TcpGro;
@@ -36,7 +43,6 @@ use crate::offload::gso::GatherPlan;
 use crate::offload::udp_gro;
 use crate::pipeline::parse::ETH_LEN;
 use crate::pipeline::{Action, DropReason, Encap, Ingress, Pipeline, Split, split};
-use crate::sys::epoll::Epoll;
 use crate::sys::mmsg::{self, MAX_BATCH};
 use crate::sys::tap::TapQueue;
 use crate::table::fragments;
@@ -63,6 +69,10 @@ pub const TOKEN_VXLAN: u64 = u64::MAX;
 pub const TOKEN_UDP: u64 = u64::MAX - 1;
 /// Epoll token of the host port's queue.
 pub const TOKEN_HOST: u64 = u64::MAX - 2;
+/// io_uring token of the worker's wake-up eventfd.
+pub const TOKEN_WAKE: u64 = u64::MAX - 3;
+/// How long a worker waits for traffic before it looks at its flags.
+const WAIT: Duration = Duration::from_millis(100);
 
 /// Epoll token of a pod port's queue.
 pub fn port_token(port: PortId) -> u64 {
@@ -74,8 +84,8 @@ pub fn port_token(port: PortId) -> u64 {
 pub struct WorkerIo {
     /// The worker's index: the queue it owns on every tap.
     pub index: usize,
-    /// Its epoll set (the control side adds and removes tap queues).
-    pub epoll: Arc<Epoll>,
+    /// Where it waits for readable sources (epoll set or io_uring).
+    pub sources: Sources,
     /// Its VXLAN socket (SO_REUSEPORT with the other workers').
     pub vxlan: UdpSocket,
     /// Its flannel-UDP socket.
@@ -95,6 +105,8 @@ pub fn run(shared: Arc<Shared>, io: WorkerIo, clock: Instant) {
         actions: Vec::with_capacity(BATCH),
         counters: WorkerCounters::default(),
         events: Vec::with_capacity(256),
+        writes: Vec::with_capacity(BATCH),
+        results: Vec::with_capacity(BATCH),
         scratch: Vec::new(),
         rx: RxDatagram {
             buf: vec![0; FRAME_CAPACITY],
@@ -127,7 +139,12 @@ struct Worker {
     sources: Vec<SocketAddr>,
     actions: Vec<Action>,
     counters: WorkerCounters,
-    events: Vec<(u64, bool)>,
+    /// Tokens of the sources to read this round.
+    events: Vec<u64>,
+    /// Frames of the batch to write to taps (io_uring only).
+    writes: Vec<PendingWrite>,
+    /// Results of the last io_uring batch.
+    results: Vec<i32>,
     scratch: Vec<u8>,
     /// The last underlay read, possibly several datagrams (`UDP_GRO`).
     rx: RxDatagram,
@@ -152,6 +169,15 @@ struct Worker {
     /// Later fragments that came before their datagram's first fragment.
     held: Vec<Held>,
     published: Instant,
+}
+
+/// A frame of the batch queued for a tap (io_uring): frame `k` to `port`'s
+/// queue, or the host's.
+#[derive(Debug, Clone, Copy)]
+struct PendingWrite {
+    port: Option<PortId>,
+    k: usize,
+    bytes: u64,
 }
 
 /// A frame the pipeline asked to hold ([`Action::Hold`]), as it was read.
@@ -188,10 +214,10 @@ impl RxDatagram {
 
 impl Worker {
     fn poll(&mut self, shared: &Shared, clock: Instant) {
-        self.events.clear();
-        if let Err(e) = self.io.epoll.wait(&mut self.events, 100) {
+        let ports = shared.ports.load_full();
+        if let Err(e) = self.io.sources.wait(&ports, &mut self.events, WAIT) {
             if e.kind() != ErrorKind::Interrupted {
-                tracing::warn!(worker = self.io.index, error = %e, "epoll wait failed");
+                tracing::warn!(worker = self.io.index, error = %e, "waiting for traffic failed");
                 std::thread::sleep(Duration::from_millis(10));
             }
             return;
@@ -200,13 +226,29 @@ impl Worker {
         let ports = shared.ports.load();
         let now_ms = clock.elapsed().as_millis() as u64;
         for i in 0..self.events.len() {
-            let token = self.events[i].0;
+            let token = self.events[i];
             match token {
-                TOKEN_VXLAN => self.read_underlay(shared, &tables, &ports, Backend::Vxlan, now_ms),
-                TOKEN_UDP => self.read_underlay(shared, &tables, &ports, Backend::Udp, now_ms),
+                TOKEN_VXLAN | TOKEN_UDP => {
+                    let backend = if token == TOKEN_VXLAN {
+                        Backend::Vxlan
+                    } else {
+                        Backend::Udp
+                    };
+                    let drained = self.read_underlay(shared, &tables, &ports, backend, now_ms);
+                    if !drained && let Some(uring) = self.io.sources.ring() {
+                        uring.left_readable(token);
+                    }
+                }
                 TOKEN_HOST => {
                     if let Some(host) = ports.host.as_ref() {
-                        self.read_tap(shared, &tables, &ports, Ingress::Host, &host.queues, now_ms);
+                        self.read_tap(
+                            shared,
+                            &tables,
+                            &ports,
+                            (Ingress::Host, token),
+                            &host.queues,
+                            now_ms,
+                        );
                     }
                 }
                 id => {
@@ -216,7 +258,7 @@ impl Worker {
                             shared,
                             &tables,
                             &ports,
-                            Ingress::Port(port),
+                            (Ingress::Port(port), token),
                             &handles.queues,
                             now_ms,
                         );
@@ -264,13 +306,24 @@ impl Worker {
         shared: &Shared,
         tables: &Tables,
         ports: &PortIo,
-        ingress: Ingress,
+        (ingress, token): (Ingress, u64),
         queues: &[TapQueue],
         now_ms: u64,
     ) {
         let Some(queue) = queues.get(self.io.index) else {
             return;
         };
+        let n = if self.io.sources.ring().is_some() {
+            self.read_tap_batch(ingress, token, queue)
+        } else {
+            self.read_tap_frames(ingress, queue)
+        };
+        self.decide(shared, tables, n, |_| ingress, now_ms);
+        self.dispatch(tables, ports, n, Some(queue));
+    }
+
+    /// Reads up to [`BATCH`] frames from a tap queue, one syscall each.
+    fn read_tap_frames(&mut self, ingress: Ingress, queue: &TapQueue) -> usize {
         let mut n = 0;
         while n < BATCH {
             match queue.read(self.frames[n].read_buffer()) {
@@ -289,14 +342,56 @@ impl Worker {
                 }
             }
         }
-        self.decide(shared, tables, n, |_| ingress, now_ms);
-        self.dispatch(tables, ports, n, Some(queue));
+        n
+    }
+
+    /// Reads a batch of frames from a tap queue with one `io_uring_enter`
+    /// (as many reads as the source's last batch suggests); the frames that
+    /// came are moved to the front, in order. Returns how many came.
+    fn read_tap_batch(&mut self, ingress: Ingress, token: u64, queue: &TapQueue) -> usize {
+        let Some(uring) = self.io.sources.ring() else {
+            return 0;
+        };
+        let depth = uring.depth(token).min(BATCH);
+        let bufs = self.frames[..depth].iter_mut().map(|f| f.read_buffer());
+        if let Err(e) = uring
+            .ring()
+            .read_batch(queue.as_fd(), bufs, &mut self.results)
+        {
+            tracing::debug!(error = %e, "tap read batch failed");
+            self.counters.io_errors += 1;
+            return 0;
+        }
+        let mut n = 0;
+        let mut failed = false;
+        for k in 0..self.results.len() {
+            let result = self.results[k];
+            if result > 0 {
+                let len = result as usize;
+                self.frames.swap(n, k);
+                self.frames[n].set_len(len);
+                let counters = self.port_counters(ingress);
+                counters.rx_packets += 1;
+                counters.rx_bytes += len.saturating_sub(virtio_net::LEN) as u64;
+                n += 1;
+            } else if result != -libc::EAGAIN && result != -libc::EINTR {
+                failed = true;
+            }
+        }
+        if failed {
+            self.counters.io_errors += 1;
+        }
+        if let Some(uring) = self.io.sources.ring() {
+            // A failing queue is not read again until it says so.
+            uring.read(token, depth, if failed { 0 } else { n });
+        }
+        n
     }
 
     /// Reads underlay datagrams (split from `UDP_GRO` reads) in batches of
     /// up to [`BATCH`]. One batch of fresh reads per wake-up, for fairness;
     /// what is left of the last read is still processed, since epoll will
-    /// not report it again.
+    /// not report it again. Returns whether the socket was read until empty.
     fn read_underlay(
         &mut self,
         shared: &Shared,
@@ -304,13 +399,14 @@ impl Worker {
         ports: &PortIo,
         backend: Backend,
         now_ms: u64,
-    ) {
+    ) -> bool {
         let fd = if backend == Backend::Vxlan {
             self.io.vxlan.as_raw_fd()
         } else {
             self.io.udp.as_raw_fd()
         };
         let mut may_read = true;
+        let mut drained = false;
         // Datagrams of fresh reads delivered as runs in this call.
         let mut ran = 0;
         loop {
@@ -352,6 +448,7 @@ impl Worker {
                             self.counters.io_errors += 1;
                         }
                         may_read = false;
+                        drained = true;
                     }
                 }
             }
@@ -364,6 +461,7 @@ impl Worker {
                 break;
             }
         }
+        drained
     }
 
     /// Decides and sends the first `n` frames, read from the underlay.
@@ -458,6 +556,8 @@ impl Worker {
             .pods
             .get(&port)
             .and_then(|h| h.queues.get(self.io.index));
+        // Nothing is queued here: every dispatch flushes its writes.
+        debug_assert!(self.writes.is_empty());
         let written = queue.map(|q| q.write_vectored(&iov));
         drop(iov);
         match written {
@@ -565,7 +665,6 @@ impl Worker {
         n: usize,
         ingress_queue: Option<&TapQueue>,
     ) {
-        let index = self.io.index;
         for k in 0..n {
             let action = self.actions[k];
             match action {
@@ -583,18 +682,17 @@ impl Worker {
                         self.gro_bytes = len;
                         continue;
                     }
-                    let queue = ports.pods.get(&port).and_then(|h| h.queues.get(index));
-                    write_frame(&mut self.counters, queue, frame, Some(port), 1, len);
+                    self.write_or_queue(ports, Some(port), k, len);
                 }
                 Action::ToHost => {
-                    let queue = ports.host.as_ref().and_then(|h| h.queues.get(index));
                     let frame = self.frames[k].data();
                     let len = frame.len().saturating_sub(virtio_net::LEN) as u64;
-                    write_frame(&mut self.counters, queue, frame, None, 1, len);
+                    self.write_or_queue(ports, None, k, len);
                 }
                 Action::Reply => {
                     // The answer may go to the tap a super-frame is for.
                     self.flush_gro(ports);
+                    self.flush_writes(ports);
                     if let Some(queue) = ingress_queue
                         && queue.write(self.frames[k].data()).is_err()
                     {
@@ -620,14 +718,82 @@ impl Worker {
             }
         }
         self.flush_gro(ports);
+        self.flush_writes(ports);
         self.flush_tx();
     }
 
-    /// Writes the super-frame being merged, if any, to its pod's tap.
+    /// Writes frame `k` to `port`'s tap (the host's for `None`) now (epoll)
+    /// or queues it for the batch's write (io_uring).
+    fn write_or_queue(&mut self, ports: &PortIo, port: Option<PortId>, k: usize, bytes: u64) {
+        if self.io.sources.ring().is_some() {
+            self.writes.push(PendingWrite { port, k, bytes });
+            if self.writes.len() >= crate::sys::uring::MAX_BATCH {
+                self.flush_writes(ports);
+            }
+            return;
+        }
+        let queue = tap_queue(ports, port, self.io.index);
+        write_frame(
+            &mut self.counters,
+            queue,
+            self.frames[k].data(),
+            port,
+            1,
+            bytes,
+        );
+    }
+
+    /// Writes the queued frames with one `io_uring_enter` and counts them.
+    fn flush_writes(&mut self, ports: &PortIo) {
+        if self.writes.is_empty() {
+            return;
+        }
+        let index = self.io.index;
+        let missing = self
+            .writes
+            .iter()
+            .filter(|w| tap_queue(ports, w.port, index).is_none())
+            .count() as u64;
+        let frames = &self.frames;
+        let batch = self.writes.iter().filter_map(|w| {
+            tap_queue(ports, w.port, index).map(|q| (q.as_fd(), frames[w.k].data()))
+        });
+        let written = match self.io.sources.ring() {
+            Some(uring) => uring.ring().write_each(batch, &mut self.results),
+            None => Ok(()),
+        };
+        self.counters.io_errors += missing;
+        if written.is_err() {
+            self.counters.io_errors += self.writes.len() as u64 - missing;
+            self.writes.clear();
+            return;
+        }
+        let mut results = self.results.iter();
+        for w in self.writes.drain(..) {
+            if tap_queue(ports, w.port, index).is_none() {
+                continue;
+            }
+            match results.next() {
+                Some(&r) if r >= 0 => {
+                    let counters = match w.port {
+                        Some(port) => self.counters.ports.entry(port).or_default(),
+                        None => &mut self.counters.host,
+                    };
+                    counters.tx_packets += 1;
+                    counters.tx_bytes += w.bytes;
+                }
+                _ => self.counters.io_errors += 1,
+            }
+        }
+    }
+
+    /// Writes the super-frame being merged, if any, to its pod's tap, after
+    /// the frames queued before it.
     fn flush_gro(&mut self, ports: &PortIo) {
         let Some(port) = self.gro_port.take() else {
             return;
         };
+        self.flush_writes(ports);
         let packets = self.gro.segments() as u64;
         let bytes = std::mem::take(&mut self.gro_bytes);
         if let Some(frame) = self.gro.flush() {
@@ -679,6 +845,14 @@ impl Worker {
                 self.counters.io_errors += 1;
             }
         }
+    }
+}
+
+/// The worker's queue of `port`'s tap (the host's for `None`).
+fn tap_queue(ports: &PortIo, port: Option<PortId>, index: usize) -> Option<&TapQueue> {
+    match port {
+        Some(port) => ports.pods.get(&port).and_then(|h| h.queues.get(index)),
+        None => ports.host.as_ref().and_then(|h| h.queues.get(index)),
     }
 }
 

@@ -6,10 +6,12 @@
 
 pub mod cred;
 pub mod epoll;
+pub mod eventfd;
 pub mod mmsg;
 pub mod netns;
 pub mod tap;
 pub mod umask;
+pub mod uring;
 
 use std::io;
 

@@ -44,6 +44,7 @@ use ipnet::IpNet;
 use self::done::Done;
 use self::ports::Reservation;
 use super::config::Config;
+use super::io::Registrar;
 use super::reaper::Reaper;
 use super::shared::{PortIo, Shared, TapHandles};
 use crate::api::proto::{
@@ -51,7 +52,6 @@ use crate::api::proto::{
     RuleSetSpec,
 };
 use crate::api::state::{RemovalRecord, StateFile};
-use crate::sys::epoll::Epoll;
 use crate::table::nexthop::PortId;
 use crate::table::tables::TablesWriter;
 
@@ -86,7 +86,10 @@ struct Inner {
 pub struct Control {
     config: Config,
     shared: Arc<Shared>,
-    epolls: Vec<Arc<Epoll>>,
+    /// Each worker's sources, by worker index.
+    registrars: Vec<Registrar>,
+    /// The workers' I/O back end, as shown (see [`super::io::Choice::describe`]).
+    io: String,
     clock: Instant,
     writes: Mutex<()>,
     inner: Mutex<Inner>,
@@ -94,12 +97,13 @@ pub struct Control {
 }
 
 impl Control {
-    /// The control side over shared state, the workers' epoll sets and the
-    /// tables writer the process started with.
+    /// The control side over shared state, the workers' sources (their I/O
+    /// back end `io`) and the tables writer the process started with.
     pub fn new(
         config: Config,
         shared: Arc<Shared>,
-        epolls: Vec<Arc<Epoll>>,
+        registrars: Vec<Registrar>,
+        io: String,
         clock: Instant,
         writer: TablesWriter,
     ) -> Self {
@@ -115,7 +119,8 @@ impl Control {
         Self {
             config,
             shared,
-            epolls,
+            registrars,
+            io,
             clock,
             writes: Mutex::new(()),
             inner: Mutex::new(inner),

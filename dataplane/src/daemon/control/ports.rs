@@ -178,7 +178,7 @@ impl Control {
     /// crash between creating the tap and saving, or an old state file),
     /// adopts it.
     fn open_tap(&self, link: &PodLink) -> Result<(Vec<TapQueue>, bool), ApiError> {
-        let workers = self.epolls.len();
+        let workers = self.registrars.len();
         let mut waited = false;
         loop {
             let finished = self.reaper.finished();
@@ -205,7 +205,7 @@ impl Control {
     }
 
     /// Puts a port with open queues into the tables, the port handles and
-    /// the workers' epoll sets, and publishes. On failure nothing changed,
+    /// the workers' sources, and publishes. On failure nothing changed,
     /// and the port is given back (its tap is the caller's to remove).
     pub(super) fn attach(
         &self,
@@ -222,9 +222,9 @@ impl Control {
         let id = state.info.id;
         inner.ports.insert(id, state.clone());
         self.publish(inner);
-        for (worker, epoll) in self.epolls.iter().enumerate() {
+        for (worker, registrar) in self.registrars.iter().enumerate() {
             if let Some(queue) = state.handles.queues.get(worker)
-                && let Err(e) = epoll.add(queue.as_raw_fd(), port_token(id))
+                && let Err(e) = registrar.add(queue.as_raw_fd(), port_token(id))
             {
                 let state = self.detach(inner, id).unwrap_or(state);
                 let e = ApiError::io("register the tap with the workers", e);
@@ -235,12 +235,13 @@ impl Control {
     }
 
     /// Takes port `id` out of the tables, the port handles and the workers'
-    /// epoll sets, and publishes; returns it (its tap still exists).
+    /// sources, and publishes; returns it (its tap still exists).
     pub(super) fn detach(&self, inner: &mut Inner, id: PortId) -> Option<PortState> {
         let state = inner.ports.remove(&id)?;
-        self.unregister(&state);
         let _ = inner.writer.remove_endpoint(id);
         self.publish(inner);
+        // After publishing: an io_uring worker woken now sees the port gone.
+        self.unregister(&state);
         Some(state)
     }
 
@@ -269,9 +270,9 @@ impl Control {
     }
 
     fn unregister(&self, state: &PortState) {
-        for (worker, epoll) in self.epolls.iter().enumerate() {
+        for (worker, registrar) in self.registrars.iter().enumerate() {
             if let Some(queue) = state.handles.queues.get(worker) {
-                let _ = epoll.delete(queue.as_raw_fd());
+                registrar.delete(queue.as_raw_fd());
             }
         }
     }
@@ -314,7 +315,7 @@ impl Control {
             let queues = match crate::port::tap::reattach_pod_tap(
                 Path::new(&info.netns),
                 &info.ifname,
-                self.epolls.len(),
+                self.registrars.len(),
             ) {
                 Ok(queues) => queues,
                 Err(e) => {

@@ -68,6 +68,7 @@ impl Control {
                 evictions: conntrack.evictions(),
             },
             policy_drops,
+            io: Some(self.io.clone()),
         }))
     }
 
