@@ -21,21 +21,31 @@ const TRANSFER: Duration = Duration::from_secs(30);
 
 #[test]
 fn two_pods_on_one_node_exchange_icmp_tcp_and_udp() {
-    exchange("loc", "io_uring");
+    exchange("loc", "io_uring", &["--io", "uring"]);
 }
 
 #[test]
 fn two_pods_on_one_node_exchange_icmp_tcp_and_udp_over_epoll() {
-    exchange("locep", "epoll");
+    exchange("locep", "epoll", &["--io", "epoll"]);
 }
 
-/// The traffic checks with the dataplane's tap I/O forced to `io`.
-fn exchange(prefix: &str, io: &str) {
+/// One worker that never sleeps (a later `--workers` wins over the harness's).
+#[test]
+fn two_pods_on_one_node_exchange_icmp_tcp_and_udp_busy_polling() {
+    exchange(
+        "locbp",
+        "io_uring, busy-poll",
+        &["--io", "uring", "--busy-poll", "--workers", "1"],
+    );
+}
+
+/// The traffic checks with the dataplane started with `flags`, which it
+/// reports as tap I/O `io`.
+fn exchange(prefix: &str, io: &str, flags: &[&str]) {
     if !require_root() {
         return;
     }
-    let flag = if io == "epoll" { "epoll" } else { "uring" };
-    let node = Node::standalone(prefix, "192.168.201.1", &["--io", flag]);
+    let node = Node::standalone(prefix, "192.168.201.1", flags);
     assert_eq!(
         node.api.stats().io.as_deref(),
         Some(io),

@@ -19,7 +19,7 @@ use tweed_dataplane::daemon::worker::MAX_WORKERS;
 
 /// tweed's userspace dataplane: forwards pod traffic between taps and the underlay.
 #[derive(Debug, Parser)]
-#[command(name = "tweed-dataplane", version, about)]
+#[command(name = "tweed-dataplane", version, about, args_override_self = true)]
 struct Args {
     /// Where the config API listens (mode 0600).
     #[arg(
@@ -78,6 +78,11 @@ struct Args {
     /// forced; the choice is logged and shown by `tweed status`.
     #[arg(long, value_enum, default_value_t = IoMode::Auto, env = "TWEED_DATAPLANE_IO")]
     io: IoMode,
+    /// Workers never sleep: each polls its sources in a loop, for the lowest
+    /// round-trip time. Costs a full core per worker even when idle: use it
+    /// with `--workers` no more than the cores the node can give away.
+    #[arg(long, env = "TWEED_DATAPLANE_BUSY_POLL")]
+    busy_poll: bool,
 }
 
 impl Args {
@@ -124,6 +129,7 @@ impl Args {
             vxlan_source_ports: self.vxlan_source_ports,
             service_cidrs: self.service_cidr.iter().map(IpNet::trunc).collect(),
             io: self.io,
+            busy_poll: self.busy_poll,
         })
     }
 }

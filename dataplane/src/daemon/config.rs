@@ -48,6 +48,9 @@ pub struct Config {
     pub service_cidrs: Vec<IpNet>,
     /// The workers' tap I/O back end.
     pub io: IoMode,
+    /// Workers poll their sources without sleeping (a core each, for the
+    /// lowest latency).
+    pub busy_poll: bool,
 }
 
 /// VXLAN sending sockets when no source ports are given.

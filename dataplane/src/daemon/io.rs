@@ -54,15 +54,21 @@ pub struct Choice {
     pub backend: IoBackend,
     /// Why io_uring is not used, when `auto` fell back.
     pub fallback: Option<String>,
+    /// Workers poll without sleeping (`--busy-poll`).
+    pub busy_poll: bool,
 }
 
 impl Choice {
     /// How the choice is shown: `io_uring`, `epoll` or `epoll (io_uring
-    /// unavailable: ...)`.
+    /// unavailable: ...)`, followed by `, busy-poll` when workers spin.
     pub fn describe(&self) -> String {
+        let busy = if self.busy_poll { ", busy-poll" } else { "" };
         match &self.fallback {
-            Some(why) => format!("{} (io_uring unavailable: {why})", self.backend.name()),
-            None => self.backend.name().to_owned(),
+            Some(why) => format!(
+                "{}{busy} (io_uring unavailable: {why})",
+                self.backend.name()
+            ),
+            None => format!("{}{busy}", self.backend.name()),
         }
     }
 }
@@ -83,19 +89,23 @@ fn decide(
         IoMode::Epoll => Ok(Choice {
             backend: IoBackend::Epoll,
             fallback: None,
+            busy_poll: false,
         }),
         IoMode::Uring => check().map(|()| Choice {
             backend: IoBackend::Uring,
             fallback: None,
+            busy_poll: false,
         }),
         IoMode::Auto => Ok(match check() {
             Ok(()) => Choice {
                 backend: IoBackend::Uring,
                 fallback: None,
+                busy_poll: false,
             },
             Err(e) => Choice {
                 backend: IoBackend::Epoll,
                 fallback: Some(e.to_string()),
+                busy_poll: false,
             },
         }),
     }
@@ -160,5 +170,15 @@ mod tests {
         assert!(decide(IoMode::Uring, missing).is_err());
         let choice = decide(IoMode::Epoll, || panic!("not checked")).expect("epoll");
         assert_eq!(choice.describe(), "epoll");
+    }
+
+    #[test]
+    fn busy_poll_is_shown_after_the_back_end() {
+        let mut choice = decide(IoMode::Auto, missing).expect("auto never fails");
+        choice.busy_poll = true;
+        assert_eq!(
+            choice.describe(),
+            "epoll, busy-poll (io_uring unavailable: operation POLL_ADD not supported by this kernel)"
+        );
     }
 }

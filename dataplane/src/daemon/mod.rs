@@ -112,7 +112,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
         })?;
     }
     let workers = config.workers;
-    let choice = io::choose(config.io).map_err(RunError::Uring)?;
+    let mut choice = io::choose(config.io).map_err(RunError::Uring)?;
+    choice.busy_poll = config.busy_poll;
     tracing::info!("tap I/O: {}", choice.describe());
     let mut writer = TablesWriter::new(config.node());
     let host = match &config.host_port {
@@ -210,6 +211,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         ios.push(WorkerIo {
             index,
             sources,
+            busy_poll: config.busy_poll,
             vxlan,
             udp,
             vxlan_senders,

@@ -86,6 +86,8 @@ pub struct WorkerIo {
     pub index: usize,
     /// Where it waits for readable sources (epoll set or io_uring).
     pub sources: Sources,
+    /// It never sleeps: each wait only looks (`--busy-poll`).
+    pub busy_poll: bool,
     /// Its VXLAN socket (SO_REUSEPORT with the other workers').
     pub vxlan: UdpSocket,
     /// Its flannel-UDP socket.
@@ -215,7 +217,12 @@ impl RxDatagram {
 impl Worker {
     fn poll(&mut self, shared: &Shared, clock: Instant) {
         let ports = shared.ports.load_full();
-        if let Err(e) = self.io.sources.wait(&ports, &mut self.events, WAIT) {
+        let wait = if self.io.busy_poll {
+            Duration::ZERO
+        } else {
+            WAIT
+        };
+        if let Err(e) = self.io.sources.wait(&ports, &mut self.events, wait) {
             if e.kind() != ErrorKind::Interrupted {
                 tracing::warn!(worker = self.io.index, error = %e, "waiting for traffic failed");
                 std::thread::sleep(Duration::from_millis(10));

@@ -98,10 +98,16 @@ impl Ring {
     /// uses: multishot poll, read, writev, cancel, waits with a timeout.
     pub fn new() -> Result<Self, Unavailable> {
         let mut builder = IoUring::builder();
-        builder.setup_cqsize(CQ_ENTRIES).setup_coop_taskrun();
+        // Completions wait as task work until the worker enters the kernel
+        // (it is not interrupted for them); the flag tells a wait that does
+        // not sleep when entering is needed.
+        builder
+            .setup_cqsize(CQ_ENTRIES)
+            .setup_coop_taskrun()
+            .setup_taskrun_flag();
         let ring = match builder.build(SQ_ENTRIES) {
             Ok(ring) => ring,
-            // Before 5.19 the cooperative task running flag is unknown.
+            // Before 5.19 the cooperative task running flags are unknown.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::builder()
                 .setup_cqsize(CQ_ENTRIES)
                 .build(SQ_ENTRIES)
@@ -163,7 +169,17 @@ impl Ring {
     /// appends them to `out`, with those reaped while batches waited.
     pub fn wait(&mut self, timeout: Duration, out: &mut Vec<Completion>) -> io::Result<()> {
         out.append(&mut self.stash);
-        if out.is_empty() && !timeout.is_zero() {
+        if timeout.is_zero() {
+            // A look only: enter the kernel just when completions wait there
+            // as task work (a busy-polling worker mostly does not).
+            if self.ring.submission().taskrun() {
+                match self.ring.submitter().submit_and_wait(0) {
+                    Ok(_) => {}
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        } else if out.is_empty() {
             let ts = types::Timespec::from(timeout);
             let args = types::SubmitArgs::new().timespec(&ts);
             match self.ring.submitter().submit_with_args(1, &args) {
