@@ -172,6 +172,20 @@ impl Netns {
         );
     }
 
+    /// Turns every transmit offload off on `ifname`: checksums,
+    /// scatter-gather, TSO and GSO (`ethtool -K IF tx off sg off tso off gso
+    /// off`, with the ioctls), so the kernel hands it MTU-sized frames with
+    /// complete checksums.
+    pub fn disable_offloads(&self, ifname: &str) {
+        let out = self.exec("python3", &["-c", OFFLOADS_OFF, ifname]);
+        assert!(
+            out.status.success(),
+            "turn the offloads off on {ifname} in {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The MAC address of `ifname`.
     pub fn mac(&self, ifname: &str) -> String {
         let json = self.ip_json(&["link", "show", "dev", ifname]);
@@ -254,6 +268,24 @@ def call(cmd, data):
     return ev[1]
 call(ETHTOOL_STXCSUM, 0)
 sys.exit(0 if call(ETHTOOL_GTXCSUM, 0) == 0 else "tx checksumming is still on")
+"#;
+
+/// `disable_offloads`: each (get, set) ethtool command set to 0 and read back.
+const OFFLOADS_OFF: &str = r#"
+import array, fcntl, socket, struct, sys
+SIOCETHTOOL = 0x8946
+# (name, get, set): TSO and GSO first, as the kernel ties them to sg and tx.
+OFFLOADS = [("gso", 0x23, 0x24), ("tso", 0x1e, 0x1f), ("sg", 0x18, 0x19), ("tx", 0x16, 0x17)]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def call(cmd, data):
+    ev = array.array("I", [cmd, data])
+    ifr = struct.pack("16sP", sys.argv[1].encode(), ev.buffer_info()[0])
+    fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
+    return ev[1]
+for name, get, set_ in OFFLOADS:
+    call(set_, 0)
+on = [name for name, get, _ in OFFLOADS if call(get, 0) != 0]
+sys.exit("still on: " + " ".join(on) if on else 0)
 "#;
 
 /// One end of a veth pair: its namespace, name and address (`ADDR/LEN`).
