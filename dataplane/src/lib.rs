@@ -11,13 +11,21 @@
 //! - [`table`]: the tables the workers read without locks: longest-prefix match,
 //!   policy classifiers, connection tracking, endpoints and peers.
 //! - [`pipeline`]: the forwarding decision, a pure function of (tables, frame)
-//!   that returns one [`pipeline::Action`] per frame.
+//!   that returns one [`pipeline::Action`] per frame, and its output stage
+//!   ([`pipeline::output`]): what the ports transmit for a batch's actions
+//!   (frames merged for a pod, super-frames planned as gathered GSO segments
+//!   for a peer).
+//! - [`port::seam`]: the port seam, the only way frames enter and leave a
+//!   worker: batch receive into frame buffers, batch transmit of frames,
+//!   gathered frames and segment plans. Implemented by the daemon's taps and
+//!   sockets ([`daemon::ports`]) and by in-memory ports ([`port::memory`])
+//!   that the simulation tests join two dataplanes with.
 //! - [`frame`]: the owned buffer a frame lives in, with headroom for
 //!   encapsulation.
 //!
-//! Nothing in this library performs I/O or reads a clock: time is passed in.
-//! The process around it (taps, sockets, workers, the config API) lives in the
-//! `tweed-dataplane` binary.
+//! Nothing in these layers performs I/O or reads a clock: time is passed in.
+//! The process around them (taps, sockets, workers, the config API: [`api`],
+//! [`daemon`], [`port`], [`sys`]) runs in the `tweed-dataplane` binary.
 
 pub mod frame;
 pub mod offload;

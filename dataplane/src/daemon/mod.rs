@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod io;
 pub mod persist;
+pub mod ports;
 pub mod reaper;
 pub mod shared;
 pub mod sources;

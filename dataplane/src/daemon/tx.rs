@@ -1,31 +1,14 @@
 //! Sending to the underlay: the datagrams a super-frame was split into, as
 //! gathered UDP GSO sends (per-segment headers and payload slices of the
-//! frame, one `sendmsg` for up to 64 datagrams), `sendmmsg` batches, and the
-//! choice of the socket a flow leaves from.
+//! frame, one `sendmsg` for up to 64 datagrams) and `sendmmsg` batches.
 
 use std::io::{ErrorKind, IoSlice};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
 use super::shared::WorkerCounters;
-use super::worker::WorkerIo;
-use crate::offload::gso::{GatherPart, GatherPlan};
-use crate::pipeline::Encap;
+use crate::offload::gso::{self, GatherPart, GatherPlan};
 use crate::sys::mmsg::{self, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
-use crate::table::peers::Backend;
-
-/// The socket an encapsulated frame leaves from: for VXLAN the sender socket
-/// the flow hash picks, so the outer source port varies per flow (RFC 7348
-/// §5); for flannel UDP the UDP socket.
-pub(super) fn socket(io: &WorkerIo, backend: Backend, encap: Encap) -> &UdpSocket {
-    match backend {
-        Backend::Vxlan if !io.vxlan_senders.is_empty() => {
-            &io.vxlan_senders[encap.flow_hash as usize % io.vxlan_senders.len()]
-        }
-        Backend::Vxlan => &io.vxlan,
-        Backend::Udp => &io.udp,
-    }
-}
 
 /// Sends datagrams with `sendmmsg`, counting what was sent and what was
 /// dropped (a full socket buffer drops the rest, as a lossy link would).
@@ -59,21 +42,7 @@ pub(super) fn send_plan(
     let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(2 * GSO_MAX_SEGMENTS);
     let mut parts = plan.parts.as_slice();
     while !parts.is_empty() {
-        // A run: every datagram `segment` bytes long but the last.
-        let mut n = 0;
-        let mut bytes = 0;
-        while n < parts.len() && n < GSO_MAX_SEGMENTS {
-            let len = parts[n].header.len() + parts[n].payload.len();
-            if len > segment || bytes + len > GSO_MAX_BYTES {
-                break;
-            }
-            bytes += len;
-            n += 1;
-            if len < segment {
-                break;
-            }
-        }
-        let n = n.max(1);
+        let n = gso::gso_run(parts, segment, GSO_MAX_SEGMENTS, GSO_MAX_BYTES);
         let (run, rest) = parts.split_at(n);
         parts = rest;
         iov.clear();

@@ -1,6 +1,10 @@
 //! A worker thread: it owns its buffers, its queue of every tap and its
-//! underlay sockets; it reads a batch, decides it with the pipeline over the
-//! current snapshot, and writes the batch out.
+//! underlay sockets; it moves batches between its ports and the pipeline:
+//! it reads a batch ([`RxPort`]), has the pipeline decide it over the
+//! current snapshot, and has the pipeline's output stage ([`Output`]) hand
+//! the result to its ports ([`super::ports::WorkerTx`]) to write out. What
+//! goes where, which frames merge and how a super-frame is split are decided
+//! there, not here.
 //!
 //! The only shared state it touches per batch is two `ArcSwap` loads (tables,
 //! port handles) and conntrack; its counters are its own and are published to
@@ -18,7 +22,8 @@
 //!   decided once, by their first, and written to the pod's tap as one
 //!   super-frame gathered from the read ([`gro_run`]);
 //! - other consecutive frames of one TCP flow delivered to a pod are merged
-//!   into a super-frame ([`TcpGro`]) and written to its tap in one go.
+//!   into a super-frame (by the output stage) and written to its tap in one
+//!   go.
 //!
 //! Tap I/O runs on one of two back ends ([`super::io`]): with epoll a read
 //! and a write are a syscall per frame; with io_uring a worker reads a batch
@@ -28,22 +33,21 @@
 
 use std::io::{ErrorKind, IoSlice};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::shared::{PortCounters, PortIo, Shared, WorkerCounters};
+use super::ports::{Sockets, TapRx, TxQueues, UdpRx, WorkerTx, port_counters};
+use super::shared::{PortIo, Shared, WorkerCounters};
 use super::sources::Sources;
-use super::tx::{send_all, send_plan, socket};
 use crate::frame::Frame;
-use crate::offload::gro::TcpGro;
 use crate::offload::gro_run::{self, Run};
-use crate::offload::gso::GatherPlan;
 use crate::offload::udp_gro;
+use crate::pipeline::output::Output;
 use crate::pipeline::parse::ETH_LEN;
-use crate::pipeline::{Action, DropReason, Encap, Ingress, Pipeline, Split, split};
-use crate::sys::mmsg::{self, MAX_BATCH};
+use crate::pipeline::{Action, DropReason, Ingress, Pipeline};
+use crate::port::seam::{RxPort, Tap, TxPorts, UnderlayRx};
 use crate::sys::tap::TapQueue;
 use crate::table::fragments;
 use crate::table::nexthop::PortId;
@@ -107,9 +111,7 @@ pub fn run(shared: Arc<Shared>, io: WorkerIo, clock: Instant) {
         actions: Vec::with_capacity(BATCH),
         counters: WorkerCounters::default(),
         events: Vec::with_capacity(256),
-        writes: Vec::with_capacity(BATCH),
         results: Vec::with_capacity(BATCH),
-        scratch: Vec::new(),
         rx: RxDatagram {
             buf: vec![0; FRAME_CAPACITY],
             len: 0,
@@ -117,14 +119,11 @@ pub fn run(shared: Arc<Shared>, io: WorkerIo, clock: Instant) {
             offset: 0,
             from: SocketAddr::from(([0, 0, 0, 0], 0)),
         },
-        tx: Vec::with_capacity(BATCH),
-        plan: GatherPlan::default(),
+        queues: TxQueues::default(),
+        output: Output::new(),
         run: Run::default(),
         run_headers: Vec::new(),
         gso: true,
-        gro: TcpGro::new(),
-        gro_port: None,
-        gro_bytes: 0,
         held: Vec::new(),
         published: Instant::now(),
         io,
@@ -143,43 +142,23 @@ struct Worker {
     counters: WorkerCounters,
     /// Tokens of the sources to read this round.
     events: Vec<u64>,
-    /// Frames of the batch to write to taps (io_uring only).
-    writes: Vec<PendingWrite>,
     /// Results of the last io_uring batch.
     results: Vec<i32>,
-    scratch: Vec<u8>,
     /// The last underlay read, possibly several datagrams (`UDP_GRO`).
     rx: RxDatagram,
-    /// Encapsulated frames of the batch waiting for `sendmmsg`: socket,
-    /// frame index, destination.
-    tx: Vec<(RawFd, usize, SocketAddr)>,
-    /// The datagrams a super-frame is split into (headers and payload
-    /// ranges), reused.
-    plan: GatherPlan,
+    /// The queues of pending tap writes and datagrams, between batches.
+    queues: TxQueues,
+    /// The pipeline's output stage: merging, splitting, what goes where.
+    output: Output,
     /// The run of one flow's segments found in the last underlay read.
     run: Run,
     /// The headers of the super-frame that carries `run`.
     run_headers: Vec<u8>,
     /// Whether UDP GSO sends work (cleared when the kernel refuses them).
     gso: bool,
-    /// Frames to a pod being merged into one super-frame.
-    gro: TcpGro,
-    /// The pod `gro` is merging frames for.
-    gro_port: Option<PortId>,
-    /// Ethernet bytes of the frames `gro` merged (for the port counters).
-    gro_bytes: u64,
     /// Later fragments that came before their datagram's first fragment.
     held: Vec<Held>,
     published: Instant,
-}
-
-/// A frame of the batch queued for a tap (io_uring): frame `k` to `port`'s
-/// queue, or the host's.
-#[derive(Debug, Clone, Copy)]
-struct PendingWrite {
-    port: Option<PortId>,
-    k: usize,
-    bytes: u64,
 }
 
 /// A frame the pipeline asked to hold ([`Action::Hold`]), as it was read.
@@ -320,79 +299,31 @@ impl Worker {
         let Some(queue) = queues.get(self.io.index) else {
             return;
         };
-        let n = if self.io.sources.ring().is_some() {
-            self.read_tap_batch(ingress, token, queue)
-        } else {
-            self.read_tap_frames(ingress, queue)
+        let mut rx = match self.io.sources.ring() {
+            Some(uring) => TapRx::Uring {
+                uring,
+                token,
+                queue,
+                results: &mut self.results,
+            },
+            None => TapRx::Epoll(queue),
         };
+        let got = rx.recv_batch(&mut self.frames);
+        let n = got.frames;
+        if got.failed {
+            self.counters.io_errors += 1;
+        }
+        let tap = match ingress {
+            Ingress::Port(port) => Tap::Pod(port),
+            _ => Tap::Host,
+        };
+        let counters = port_counters(&mut self.counters, tap);
+        for frame in &self.frames[..n] {
+            counters.rx_packets += 1;
+            counters.rx_bytes += frame.len().saturating_sub(virtio_net::LEN) as u64;
+        }
         self.decide(shared, tables, n, |_| ingress, now_ms);
-        self.dispatch(tables, ports, n, Some(queue));
-    }
-
-    /// Reads up to [`BATCH`] frames from a tap queue, one syscall each.
-    fn read_tap_frames(&mut self, ingress: Ingress, queue: &TapQueue) -> usize {
-        let mut n = 0;
-        while n < BATCH {
-            match queue.read(self.frames[n].read_buffer()) {
-                Ok(len) => {
-                    self.frames[n].set_len(len);
-                    let counters = self.port_counters(ingress);
-                    counters.rx_packets += 1;
-                    counters.rx_bytes += len.saturating_sub(virtio_net::LEN) as u64;
-                    n += 1;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.counters.io_errors += 1;
-                    break;
-                }
-            }
-        }
-        n
-    }
-
-    /// Reads a batch of frames from a tap queue with one `io_uring_enter`
-    /// (as many reads as the source's last batch suggests); the frames that
-    /// came are moved to the front, in order. Returns how many came.
-    fn read_tap_batch(&mut self, ingress: Ingress, token: u64, queue: &TapQueue) -> usize {
-        let Some(uring) = self.io.sources.ring() else {
-            return 0;
-        };
-        let depth = uring.depth(token).min(BATCH);
-        let bufs = self.frames[..depth].iter_mut().map(|f| f.read_buffer());
-        if let Err(e) = uring
-            .ring()
-            .read_batch(queue.as_fd(), bufs, &mut self.results)
-        {
-            tracing::debug!(error = %e, "tap read batch failed");
-            self.counters.io_errors += 1;
-            return 0;
-        }
-        let mut n = 0;
-        let mut failed = false;
-        for k in 0..self.results.len() {
-            let result = self.results[k];
-            if result > 0 {
-                let len = result as usize;
-                self.frames.swap(n, k);
-                self.frames[n].set_len(len);
-                let counters = self.port_counters(ingress);
-                counters.rx_packets += 1;
-                counters.rx_bytes += len.saturating_sub(virtio_net::LEN) as u64;
-                n += 1;
-            } else if result != -libc::EAGAIN && result != -libc::EINTR {
-                failed = true;
-            }
-        }
-        if failed {
-            self.counters.io_errors += 1;
-        }
-        if let Some(uring) = self.io.sources.ring() {
-            // A failing queue is not read again until it says so.
-            uring.read(token, depth, if failed { 0 } else { n });
-        }
-        n
+        self.emit(tables, ports, n, Some(tap));
     }
 
     /// Reads underlay datagrams (split from `UDP_GRO` reads) in batches of
@@ -431,7 +362,7 @@ impl Worker {
                 if !may_read {
                     break;
                 }
-                match mmsg::recv_gro(fd, &mut self.rx.buf) {
+                match UdpRx(fd).recv_gro(&mut self.rx.buf) {
                     Ok(read) => {
                         self.rx.len = read.len;
                         self.rx.segment = read.segment;
@@ -497,7 +428,7 @@ impl Worker {
             now_ms,
         );
         self.sources = sources;
-        self.dispatch(tables, ports, n, None);
+        self.emit(tables, ports, n, None);
     }
 
     /// Decides once for the run of one TCP flow's segments at the start of a
@@ -547,7 +478,7 @@ impl Worker {
         };
         self.counters.underlay_rx += 1;
         let Some(port) = deliver else {
-            self.dispatch(tables, ports, 1, None);
+            self.emit(tables, ports, 1, None);
             return 1;
         };
         let count = self.run.count;
@@ -559,22 +490,17 @@ impl Worker {
         }
         let headers = self.run_headers.len() - virtio_net::LEN;
         let bytes = (headers * count + self.run.payload_len()) as u64;
-        let queue = ports
-            .pods
-            .get(&port)
-            .and_then(|h| h.queues.get(self.io.index));
-        // Nothing is queued here: every dispatch flushes its writes.
-        debug_assert!(self.writes.is_empty());
-        let written = queue.map(|q| q.write_vectored(&iov));
+        let mut tx = worker_tx(
+            &mut self.io,
+            ports,
+            &mut self.counters,
+            &mut self.gso,
+            &mut self.results,
+            &mut self.queues,
+        );
+        tx.gathered(Tap::Pod(port), &iov, count as u64, bytes);
+        tx.finish(&mut self.queues);
         drop(iov);
-        match written {
-            Some(Ok(_)) => {
-                let counters = self.counters.ports.entry(port).or_default();
-                counters.tx_packets += count as u64;
-                counters.tx_bytes += bytes;
-            }
-            _ => self.counters.io_errors += count as u64,
-        }
         // The pipeline counted the first segment; the others share its fate.
         let others = count as u64 - 1;
         self.counters.underlay_rx += others;
@@ -655,233 +581,59 @@ impl Worker {
                 h.since_ms = t;
             }
         }
-        self.dispatch(tables, ports, n, None);
+        self.emit(tables, ports, n, None);
     }
 
-    fn port_counters(&mut self, ingress: Ingress) -> &mut PortCounters {
-        match ingress {
-            Ingress::Port(port) => self.counters.ports.entry(port).or_default(),
-            _ => &mut self.counters.host,
-        }
-    }
-
-    fn dispatch(
-        &mut self,
-        tables: &Tables,
-        ports: &PortIo,
-        n: usize,
-        ingress_queue: Option<&TapQueue>,
-    ) {
-        for k in 0..n {
-            let action = self.actions[k];
-            match action {
-                Action::Deliver(port) => {
-                    let frame = self.frames[k].data();
-                    if self.gro_port == Some(port) && self.gro.push(frame) {
-                        self.gro_bytes += frame.len().saturating_sub(virtio_net::LEN) as u64;
-                        continue;
-                    }
-                    self.flush_gro(ports);
-                    let frame = self.frames[k].data();
-                    let len = frame.len().saturating_sub(virtio_net::LEN) as u64;
-                    if self.gro.push(frame) {
-                        self.gro_port = Some(port);
-                        self.gro_bytes = len;
-                        continue;
-                    }
-                    self.write_or_queue(ports, Some(port), k, len);
-                }
-                Action::ToHost => {
-                    let frame = self.frames[k].data();
-                    let len = frame.len().saturating_sub(virtio_net::LEN) as u64;
-                    self.write_or_queue(ports, None, k, len);
-                }
-                Action::Reply => {
-                    // The answer may go to the tap a super-frame is for.
-                    self.flush_gro(ports);
-                    self.flush_writes(ports);
-                    if let Some(queue) = ingress_queue
-                        && queue.write(self.frames[k].data()).is_err()
-                    {
-                        self.counters.io_errors += 1;
-                    }
-                }
-                Action::Encap(encap) => {
-                    let Some(peer) = tables.peers.get(encap.peer) else {
-                        continue;
-                    };
-                    let fd = socket(&self.io, peer.backend, encap).as_raw_fd();
-                    self.tx.push((fd, k, encap.dst));
-                }
-                Action::EncapSplit(encap, split) => {
-                    let Some(peer) = tables.peers.get(encap.peer) else {
-                        continue;
-                    };
-                    // Earlier frames of the same flow leave first.
-                    self.flush_tx();
-                    self.split_and_send(peer.backend, tables.node.vni, encap, split, k);
-                }
-                Action::Drop(_) | Action::Hold => {}
-            }
-        }
-        self.flush_gro(ports);
-        self.flush_writes(ports);
-        self.flush_tx();
-    }
-
-    /// Writes frame `k` to `port`'s tap (the host's for `None`) now (epoll)
-    /// or queues it for the batch's write (io_uring).
-    fn write_or_queue(&mut self, ports: &PortIo, port: Option<PortId>, k: usize, bytes: u64) {
-        if self.io.sources.ring().is_some() {
-            self.writes.push(PendingWrite { port, k, bytes });
-            if self.writes.len() >= crate::sys::uring::MAX_BATCH {
-                self.flush_writes(ports);
-            }
-            return;
-        }
-        let queue = tap_queue(ports, port, self.io.index);
-        write_frame(
+    /// Hands the first `n` frames to the output stage, as decided, and
+    /// transmits what it asks for. `ingress`: the tap they came from.
+    fn emit(&mut self, tables: &Tables, ports: &PortIo, n: usize, ingress: Option<Tap>) {
+        let mut tx = worker_tx(
+            &mut self.io,
+            ports,
             &mut self.counters,
-            queue,
-            self.frames[k].data(),
-            port,
-            1,
-            bytes,
+            &mut self.gso,
+            &mut self.results,
+            &mut self.queues,
         );
-    }
-
-    /// Writes the queued frames with one `io_uring_enter` and counts them.
-    fn flush_writes(&mut self, ports: &PortIo) {
-        if self.writes.is_empty() {
-            return;
-        }
-        let index = self.io.index;
-        let missing = self
-            .writes
-            .iter()
-            .filter(|w| tap_queue(ports, w.port, index).is_none())
-            .count() as u64;
-        let frames = &self.frames;
-        let batch = self.writes.iter().filter_map(|w| {
-            tap_queue(ports, w.port, index).map(|q| (q.as_fd(), frames[w.k].data()))
-        });
-        let written = match self.io.sources.ring() {
-            Some(uring) => uring.ring().write_each(batch, &mut self.results),
-            None => Ok(()),
-        };
-        self.counters.io_errors += missing;
-        if written.is_err() {
-            self.counters.io_errors += self.writes.len() as u64 - missing;
-            self.writes.clear();
-            return;
-        }
-        let mut results = self.results.iter();
-        for w in self.writes.drain(..) {
-            if tap_queue(ports, w.port, index).is_none() {
-                continue;
-            }
-            match results.next() {
-                Some(&r) if r >= 0 => {
-                    let counters = match w.port {
-                        Some(port) => self.counters.ports.entry(port).or_default(),
-                        None => &mut self.counters.host,
-                    };
-                    counters.tx_packets += 1;
-                    counters.tx_bytes += w.bytes;
-                }
-                _ => self.counters.io_errors += 1,
-            }
-        }
-    }
-
-    /// Writes the super-frame being merged, if any, to its pod's tap, after
-    /// the frames queued before it.
-    fn flush_gro(&mut self, ports: &PortIo) {
-        let Some(port) = self.gro_port.take() else {
-            return;
-        };
-        self.flush_writes(ports);
-        let packets = self.gro.segments() as u64;
-        let bytes = std::mem::take(&mut self.gro_bytes);
-        if let Some(frame) = self.gro.flush() {
-            let queue = ports
-                .pods
-                .get(&port)
-                .and_then(|h| h.queues.get(self.io.index));
-            write_frame(&mut self.counters, queue, frame, Some(port), packets, bytes);
-        }
-    }
-
-    /// Sends the batch's encapsulated frames, one `sendmmsg` per run of
-    /// frames for the same socket.
-    fn flush_tx(&mut self) {
-        let mut i = 0;
-        while i < self.tx.len() {
-            let fd = self.tx[i].0;
-            let mut j = i + 1;
-            while j < self.tx.len() && self.tx[j].0 == fd && j - i < MAX_BATCH {
-                j += 1;
-            }
-            let msgs: Vec<(&[u8], SocketAddr)> = self.tx[i..j]
-                .iter()
-                .map(|&(_, k, dst)| (self.frames[k].data(), dst))
-                .collect();
-            send_all(&mut self.counters, fd, &msgs);
-            i = j;
-        }
-        self.tx.clear();
-    }
-
-    /// Segments a GSO super-frame or fragments an IPv4 packet into
-    /// encapsulated datagrams and sends them: the payload of a segment is
-    /// never copied, only its headers are written.
-    fn split_and_send(&mut self, backend: Backend, vni: u32, encap: Encap, split: Split, k: usize) {
-        let fd = socket(&self.io, backend, encap).as_raw_fd();
-        let eth = self.frames[k].data().get(virtio_net::LEN..).unwrap_or(&[]);
-        match split::plan(eth, split, backend, vni, &mut self.plan, &mut self.scratch) {
-            Ok(_) => send_plan(
-                &mut self.counters,
-                &mut self.gso,
-                fd,
-                encap.dst,
-                eth,
-                &self.plan,
-            ),
-            Err(error) => {
-                tracing::debug!(%error, "could not split an oversized frame");
-                self.counters.io_errors += 1;
-            }
+        let emitted = self.output.emit(
+            tables,
+            ingress,
+            &self.frames[..n],
+            &self.actions[..n],
+            &mut tx,
+        );
+        tx.finish(&mut self.queues);
+        if emitted.unsplittable > 0 {
+            tracing::debug!(
+                frames = emitted.unsplittable,
+                "could not split an oversized frame"
+            );
+            self.counters.io_errors += emitted.unsplittable;
         }
     }
 }
 
-/// The worker's queue of `port`'s tap (the host's for `None`).
-fn tap_queue(ports: &PortIo, port: Option<PortId>, index: usize) -> Option<&TapQueue> {
-    match port {
-        Some(port) => ports.pods.get(&port).and_then(|h| h.queues.get(index)),
-        None => ports.host.as_ref().and_then(|h| h.queues.get(index)),
-    }
-}
-
-/// Writes one frame (`packets` merged frames of `bytes` Ethernet bytes in
-/// all) to a tap and counts it.
-fn write_frame(
-    counters: &mut WorkerCounters,
-    queue: Option<&TapQueue>,
-    frame: &[u8],
-    port: Option<PortId>,
-    packets: u64,
-    bytes: u64,
-) {
-    match queue.map(|q| q.write(frame)) {
-        Some(Ok(_)) => {
-            let counters = match port {
-                Some(port) => counters.ports.entry(port).or_default(),
-                None => &mut counters.host,
-            };
-            counters.tx_packets += packets;
-            counters.tx_bytes += bytes;
-        }
-        _ => counters.io_errors += packets,
-    }
+/// A worker's ports for transmitting a batch.
+fn worker_tx<'a, 'f>(
+    io: &'a mut WorkerIo,
+    ports: &'a PortIo,
+    counters: &'a mut WorkerCounters,
+    gso: &'a mut bool,
+    results: &'a mut Vec<i32>,
+    queues: &mut TxQueues,
+) -> WorkerTx<'a, 'f> {
+    WorkerTx::new(
+        io.index,
+        ports,
+        io.sources.ring().map(|uring| uring.ring()),
+        Sockets {
+            vxlan: &io.vxlan,
+            udp: &io.udp,
+            vxlan_senders: &io.vxlan_senders,
+        },
+        counters,
+        gso,
+        results,
+        queues,
+    )
 }

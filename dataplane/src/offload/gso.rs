@@ -346,6 +346,33 @@ impl GatherPlan {
     }
 }
 
+/// How many of `parts` (datagrams of a plan whose full length is
+/// `segment`) one UDP GSO send carries from the front: every datagram
+/// `segment` bytes long but the last, at most `max_segments` and
+/// `max_bytes` in all; at least one. The kernel cuts such a send back into
+/// exactly these datagrams.
+pub fn gso_run(
+    parts: &[GatherPart],
+    segment: usize,
+    max_segments: usize,
+    max_bytes: usize,
+) -> usize {
+    let mut n = 0;
+    let mut bytes = 0;
+    while n < parts.len() && n < max_segments {
+        let len = parts[n].header.len() + parts[n].payload.len();
+        if len > segment || bytes + len > max_bytes {
+            break;
+        }
+        bytes += len;
+        n += 1;
+        if len < segment {
+            break;
+        }
+    }
+    n.max(1).min(parts.len())
+}
+
 /// Plans the segmentation of the TCP super-frame `frame` as
 /// [`segment_tcp`] would cut it, without copying its payload: each
 /// segment's headers go to `plan.headers`, after `prefix` and without the

@@ -25,6 +25,7 @@ pub mod encap;
 pub mod flow_tag;
 mod forward;
 mod gateway;
+pub mod output;
 pub mod parse;
 pub mod reply;
 pub mod split;

@@ -7,7 +7,9 @@
 pub mod adopt;
 pub mod error;
 pub mod host;
+pub mod memory;
 pub mod netlink;
+pub mod seam;
 pub mod tap;
 pub mod underlay;
 

@@ -8,6 +8,7 @@ mod kube_proxy;
 mod local;
 mod malformed;
 mod node;
+mod output;
 mod overlay;
 mod policy;
 mod reasons;
