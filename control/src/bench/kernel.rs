@@ -7,9 +7,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use rtnetlink::{LinkUnspec, LinkVxlan, RouteMessageBuilder};
 use netlink_packet_route::neighbour::NeighbourState;
-use tweed_dataplane::port::netlink::{add_default_v4, add_host_address, add_link_route_v4, link_index, set_up};
+use rtnetlink::{LinkUnspec, LinkVxlan, RouteMessageBuilder};
+use tweed_dataplane::port::netlink::{
+    add_default_v4, add_host_address, add_link_route_v4, link_index, set_up,
+};
 
 use crate::demo::topology::UNDERLAY_IFNAME;
 use crate::demo::{links, netns};
@@ -45,7 +47,9 @@ pub fn pod(node: &str, pod: &str, ip: Ipv4Addr, hostif: &str, mtu: u32) -> Resul
         add_host_address(&h, eth0, IpAddr::V4(ip))
             .await
             .map_err(|e| format!("add {ip}/32 to eth0: {e}"))?;
-        set_up(&h, eth0).await.map_err(|e| format!("set eth0 up: {e}"))?;
+        set_up(&h, eth0)
+            .await
+            .map_err(|e| format!("set eth0 up: {e}"))?;
         add_link_route_v4(&h, eth0, GATEWAY)
             .await
             .map_err(|e| format!("route {GATEWAY} on eth0: {e}"))?;
@@ -62,7 +66,9 @@ pub fn pod(node: &str, pod: &str, ip: Ipv4Addr, hostif: &str, mtu: u32) -> Resul
     let hostif = hostif.to_owned();
     links::run_in(&netns::path(node), move |h| async move {
         let i = index(&h, &hostif).await?;
-        set_up(&h, i).await.map_err(|e| format!("set {hostif} up: {e}"))?;
+        set_up(&h, i)
+            .await
+            .map_err(|e| format!("set {hostif} up: {e}"))?;
         add_link_route_v4(&h, i, ip)
             .await
             .map_err(|e| format!("route {ip}/32 to {hostif}: {e}"))
@@ -100,11 +106,17 @@ pub fn vxlan(node: &str, local: Vtep, remote: Vtep, mtu: u32) -> Result<(), Stri
             .map_err(|e| format!("create vx0: {e}"))?;
         let vx0 = index(&h, "vx0").await?;
         h.link()
-            .set(LinkUnspec::new_with_index(vx0).address(local.mac.to_vec()).build())
+            .set(
+                LinkUnspec::new_with_index(vx0)
+                    .address(local.mac.to_vec())
+                    .build(),
+            )
             .execute()
             .await
             .map_err(|e| format!("set vx0's MAC: {e}"))?;
-        set_up(&h, vx0).await.map_err(|e| format!("set vx0 up: {e}"))?;
+        set_up(&h, vx0)
+            .await
+            .map_err(|e| format!("set vx0 up: {e}"))?;
         add_host_address(&h, vx0, IpAddr::V4(local.addr))
             .await
             .map_err(|e| format!("add {}/32 to vx0: {e}", local.addr))?;

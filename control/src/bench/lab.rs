@@ -109,7 +109,10 @@ pub fn tweed_pair(
         Topology::Two => {
             let n1 = make(prefix, "t2n1")?;
             let n2 = make(prefix, "t2n2")?;
-            let (u1, u2) = (Ipv4Addr::new(192, 168, 77, 1), Ipv4Addr::new(192, 168, 77, 2));
+            let (u1, u2) = (
+                Ipv4Addr::new(192, 168, 77, 1),
+                Ipv4Addr::new(192, 168, 77, 2),
+            );
             links::underlay(
                 UnderlayEnd {
                     netns: &netns::path(&n1),

@@ -93,7 +93,9 @@ pub enum BenchError {
     #[error("tweed bench makes network namespaces and needs root: run it as root (e.g. with sudo)")]
     NotRoot,
     /// The dataplane is not next to `tweed`.
-    #[error("{0} is missing: build every binary with `cargo build --release` and run target/release/tweed")]
+    #[error(
+        "{0} is missing: build every binary with `cargo build --release` and run target/release/tweed"
+    )]
     MissingBinary(PathBuf),
     /// A tool a selected workload runs is not installed.
     #[error("{tool} is not installed: apt-get install {package}")]
@@ -134,7 +136,10 @@ pub fn bench(args: &BenchArgs, output: Output) -> Result<(), BenchError> {
     };
     let topologies: Vec<Topology> = args.topology.map_or(Topology::ALL.to_vec(), |t| vec![t]);
     let tweed = std::env::current_exe().map_err(|e| step("find the tweed binary", e))?;
-    let dataplane = tweed.parent().unwrap_or(Path::new("/")).join("tweed-dataplane");
+    let dataplane = tweed
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join("tweed-dataplane");
     if !dataplane.is_file() {
         return Err(BenchError::MissingBinary(dataplane));
     }
@@ -234,17 +239,22 @@ impl Drop for Cleanup {
 
 /// Finds the programs the chosen workloads run.
 fn tools(tweed: PathBuf, workloads: &[Workload]) -> Result<Tools, BenchError> {
-    let need = |on: bool, tool: &'static str, package: &'static str| -> Result<PathBuf, BenchError> {
-        match which(tool) {
-            Some(path) => Ok(path),
-            None if !on => Ok(PathBuf::from(tool)),
-            None => Err(BenchError::MissingTool { tool, package }),
-        }
-    };
+    let need =
+        |on: bool, tool: &'static str, package: &'static str| -> Result<PathBuf, BenchError> {
+            match which(tool) {
+                Some(path) => Ok(path),
+                None if !on => Ok(PathBuf::from(tool)),
+                None => Err(BenchError::MissingTool { tool, package }),
+            }
+        };
     let has = |ws: &[Workload]| workloads.iter().any(|w| ws.contains(w));
     Ok(Tools {
         tweed,
-        iperf3: need(has(&[Workload::Tcp1, Workload::Tcp4, Workload::Udp]), "iperf3", "iperf3")?,
+        iperf3: need(
+            has(&[Workload::Tcp1, Workload::Tcp4, Workload::Udp]),
+            "iperf3",
+            "iperf3",
+        )?,
         sockperf: need(has(&[Workload::Rr]), "sockperf", "sockperf")?,
         iptables_restore: need(
             has(&[Workload::Conn1k, Workload::Conn10k]),
@@ -296,7 +306,12 @@ struct Up {
 
 impl Bench<'_> {
     /// Every step in the order [`plan::steps`] gives.
-    fn run(&self, topologies: &[Topology], workloads: &[Workload], runs: u32) -> Result<Samples, BenchError> {
+    fn run(
+        &self,
+        topologies: &[Topology],
+        workloads: &[Workload],
+        runs: u32,
+    ) -> Result<Samples, BenchError> {
         let steps = plan::steps(topologies, workloads, runs);
         let total = steps.len();
         let mut samples = Samples::default();
@@ -310,7 +325,10 @@ impl Bench<'_> {
                 if let Some(old) = up.take() {
                     self.tear_down(old);
                 }
-                eprintln!("{}: setting up tweed and the kernel path…", s.topology.label());
+                eprintln!(
+                    "{}: setting up tweed and the kernel path…",
+                    s.topology.label()
+                );
                 up = Some(self.set_up(s.topology, workloads)?);
                 workload = None;
             }
@@ -318,11 +336,15 @@ impl Bench<'_> {
             if workload != Some(s.workload) {
                 workload = Some(s.workload);
                 if let Some(n) = s.workload.rules() {
-                    eprintln!("{}: loading {n} ingress rules into both…", s.topology.label());
+                    eprintln!(
+                        "{}: loading {n} ingress rules into both…",
+                        s.topology.label()
+                    );
                     for (k, pair) in u.pairs.iter().enumerate() {
-                        u.broken[k] = workload::apply_rules(pair, n, self.tools, self.dir, self.interrupted)
-                            .err()
-                            .map(|e| format!("loading {n} rules: {e}"));
+                        u.broken[k] =
+                            workload::apply_rules(pair, n, self.tools, self.dir, self.interrupted)
+                                .err()
+                                .map(|e| format!("loading {n} rules: {e}"));
                     }
                 }
             }
@@ -345,7 +367,14 @@ impl Bench<'_> {
                 s.implementation.label(),
                 s.run
             ));
-            match workload::run(&u.pairs[k], s.workload, self.seconds, self.tools, &log, self.interrupted) {
+            match workload::run(
+                &u.pairs[k],
+                s.workload,
+                self.seconds,
+                self.tools,
+                &log,
+                self.interrupted,
+            ) {
                 Ok(values) => {
                     for (metric, v) in values {
                         samples.add(s.topology, metric, s.implementation, v);
@@ -354,7 +383,12 @@ impl Bench<'_> {
                 Err(_) if (self.interrupted)() => return Err(BenchError::Interrupted),
                 Err(e) => {
                     eprintln!("  failed: {e}");
-                    samples.fail(s.topology, s.workload.metrics(), s.implementation, &first_line(&e));
+                    samples.fail(
+                        s.topology,
+                        s.workload.metrics(),
+                        s.implementation,
+                        &first_line(&e),
+                    );
                 }
             }
         }
@@ -376,13 +410,35 @@ impl Bench<'_> {
     fn set_up(&self, topology: Topology, workloads: &[Workload]) -> Result<Up, BenchError> {
         let label = topology.label();
         let mut procs = Vec::new();
-        let tweed = lab::tweed_pair(topology, self.prefix, self.dir, self.opts, &mut procs, self.interrupted)
-            .map_err(|e| step(&format!("{label}: set up tweed"), e))?;
+        let tweed = lab::tweed_pair(
+            topology,
+            self.prefix,
+            self.dir,
+            self.opts,
+            &mut procs,
+            self.interrupted,
+        )
+        .map_err(|e| step(&format!("{label}: set up tweed"), e))?;
         let kernel = lab::kernel_pair(topology, self.prefix)
             .map_err(|e| step(&format!("{label}: set up the kernel path"), e))?;
         for pair in [&tweed, &kernel] {
-            workload::start_servers(pair, workloads, self.tools, self.dir, &mut procs, self.interrupted)
-                .map_err(|e| step(&format!("{label}: start the servers ({})", pair.implementation.label()), e))?;
+            workload::start_servers(
+                pair,
+                workloads,
+                self.tools,
+                self.dir,
+                &mut procs,
+                self.interrupted,
+            )
+            .map_err(|e| {
+                step(
+                    &format!(
+                        "{label}: start the servers ({})",
+                        pair.implementation.label()
+                    ),
+                    e,
+                )
+            })?;
         }
         Ok(Up {
             topology,

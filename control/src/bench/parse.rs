@@ -6,7 +6,10 @@ use serde_json::Value;
 /// TCP throughput the receiver saw, in bit/s, from `iperf3 -J`.
 pub fn iperf3_tcp(json: &str) -> Result<f64, String> {
     let end = iperf3_end(json)?;
-    number(&end["sum_received"]["bits_per_second"], "end.sum_received.bits_per_second")
+    number(
+        &end["sum_received"]["bits_per_second"],
+        "end.sum_received.bits_per_second",
+    )
 }
 
 /// Datagrams the server received per second, from `iperf3 -u -l LEN -J`

@@ -235,13 +235,25 @@ mod tests {
 
     #[test]
     fn steps_alternate_tweed_and_kernel_per_repeat() {
-        let s = steps(&[Topology::Two, Topology::One], &[Workload::Rr, Workload::Tcp1], 2);
+        let s = steps(
+            &[Topology::Two, Topology::One],
+            &[Workload::Rr, Workload::Tcp1],
+            2,
+        );
         assert_eq!(s.len(), 2 * 2 * 2 * 2);
         assert_eq!(s[0].topology, Topology::One);
         assert_eq!(s[0].workload, Workload::Tcp1);
         assert_eq!(
-            s[..4].iter().map(|s| (s.implementation, s.run)).collect::<Vec<_>>(),
-            [(Impl::Tweed, 1), (Impl::Kernel, 1), (Impl::Tweed, 2), (Impl::Kernel, 2)]
+            s[..4]
+                .iter()
+                .map(|s| (s.implementation, s.run))
+                .collect::<Vec<_>>(),
+            [
+                (Impl::Tweed, 1),
+                (Impl::Kernel, 1),
+                (Impl::Tweed, 2),
+                (Impl::Kernel, 2)
+            ]
         );
         assert_eq!(s[4].workload, Workload::Rr);
         assert_eq!(s[8].topology, Topology::Two);
@@ -259,7 +271,10 @@ mod tests {
             progress(&step, 2, 14, 3),
             "[3/14] two nodes TCP 4 streams: tweed (run 2/3)…"
         );
-        assert_eq!(progress(&step, 0, 1, 1), "[1/1] two nodes TCP 4 streams: tweed…");
+        assert_eq!(
+            progress(&step, 0, 1, 1),
+            "[1/1] two nodes TCP 4 streams: tweed…"
+        );
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub fn table(report: &Report) -> String {
             format!("{} {}", l.topology.label(), l.line),
             value(l.tweed, l.unit),
             value(l.kernel, l.unit),
-            l.ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×")),
+            l.ratio
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×")),
         ]);
     }
     let mut out = format!(
@@ -122,7 +123,10 @@ mod tests {
     #[test]
     fn the_table_has_a_row_per_line_with_units_and_ratio() {
         let text = table(&report());
-        assert!(text.starts_with("tweed bench (quick: 1 run of 3 s per line"), "{text}");
+        assert!(
+            text.starts_with("tweed bench (quick: 1 run of 3 s per line"),
+            "{text}"
+        );
         let row = |needle: &str| {
             text.lines()
                 .find(|l| l.starts_with(needle))
@@ -130,7 +134,10 @@ mod tests {
                 .to_owned()
         };
         let tcp = row("one node TCP 1 stream");
-        assert!(tcp.contains("7.30 Gbit/s") && tcp.contains("10.00 Gbit/s"), "{tcp}");
+        assert!(
+            tcp.contains("7.30 Gbit/s") && tcp.contains("10.00 Gbit/s"),
+            "{tcp}"
+        );
         assert!(tcp.ends_with("0.73×"), "{tcp}");
         assert!(row("one node RTT p50").ends_with("1.50×"));
         let udp = row("two nodes UDP 64 B received");

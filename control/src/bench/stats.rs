@@ -152,7 +152,12 @@ mod tests {
         for v in [40.0, 40.0] {
             s.add(Topology::One, Metric::Tcp1, Impl::Kernel, v);
         }
-        s.fail(Topology::Two, &[Metric::RttP50, Metric::RttP99], Impl::Tweed, "boom");
+        s.fail(
+            Topology::Two,
+            &[Metric::RttP50, Metric::RttP99],
+            Impl::Tweed,
+            "boom",
+        );
         s.add(Topology::Two, Metric::RttP50, Impl::Kernel, 12.0);
         let lines = s.lines();
         assert_eq!(lines.len(), 3);

@@ -84,7 +84,13 @@ fn call(socket: &Path, request: Request) -> Result<ResponseBody, String> {
 }
 
 /// Attaches namespace `pod` as port `name` with address `ip`.
-pub fn port_add(socket: &Path, name: &str, pod: &str, ip: Ipv4Addr, mtu: u32) -> Result<(), String> {
+pub fn port_add(
+    socket: &Path,
+    name: &str,
+    pod: &str,
+    ip: Ipv4Addr,
+    mtu: u32,
+) -> Result<(), String> {
     call(
         socket,
         Request::PortAdd(PortAdd {
@@ -132,7 +138,13 @@ pub fn peer_set(
 }
 
 /// Puts `n` ingress rules on port `name` (see [`rules`]).
-pub fn policy(socket: &Path, name: &str, n: usize, client: Ipv4Addr, port: u16) -> Result<(), String> {
+pub fn policy(
+    socket: &Path,
+    name: &str,
+    n: usize,
+    client: Ipv4Addr,
+    port: u16,
+) -> Result<(), String> {
     call(
         socket,
         Request::PolicySet(PolicySet {

@@ -68,7 +68,13 @@ pub fn start_servers(
         wanted.push((
             "iperf3 server".into(),
             tools.iperf3.clone(),
-            vec!["-s".into(), "-p".into(), IPERF_PORT.to_string(), "-B".into(), ip.clone()],
+            vec![
+                "-s".into(),
+                "-p".into(),
+                IPERF_PORT.to_string(),
+                "-B".into(),
+                ip.clone(),
+            ],
             IPERF_PORT,
             true,
         ));
@@ -77,7 +83,13 @@ pub fn start_servers(
         wanted.push((
             "sockperf server".into(),
             tools.sockperf.clone(),
-            vec!["server".into(), "-i".into(), ip.clone(), "-p".into(), SOCKPERF_PORT.to_string()],
+            vec![
+                "server".into(),
+                "-i".into(),
+                ip.clone(),
+                "-p".into(),
+                SOCKPERF_PORT.to_string(),
+            ],
             SOCKPERF_PORT,
             false,
         ));
@@ -93,7 +105,13 @@ pub fn start_servers(
     }
     for (what, program, args, port, tcp) in wanted {
         let log = dir.join(format!("{tag}-{}.log", what.replace(' ', "-")));
-        let mut proc = Proc::spawn(&format!("{what} in {}", pair.server), &netns::path(&pair.server), &program, &args, &log)?;
+        let mut proc = Proc::spawn(
+            &format!("{what} in {}", pair.server),
+            &netns::path(&pair.server),
+            &program,
+            &args,
+            &log,
+        )?;
         let file = if tcp { "tcp" } else { "udp" };
         let server = pair.server.clone();
         procs::wait_ready(&mut proc, READY_TIMEOUT, interrupted, || {
@@ -111,9 +129,10 @@ fn reach(pair: &Pair, interrupted: &dyn Fn() -> bool) -> Result<(), String> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last = String::new();
     while Instant::now() < deadline && !interrupted() {
-        let outcome = tweed_dataplane::sys::netns::run_in_netns(&netns::path(&pair.client), move || {
-            TcpStream::connect_timeout(&to, Duration::from_secs(1)).map(|_| ())
-        });
+        let outcome =
+            tweed_dataplane::sys::netns::run_in_netns(&netns::path(&pair.client), move || {
+                TcpStream::connect_timeout(&to, Duration::from_secs(1)).map(|_| ())
+            });
         match outcome {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) | Err(e) => last = e.to_string(),
@@ -129,13 +148,22 @@ fn reach(pair: &Pair, interrupted: &dyn Fn() -> bool) -> Result<(), String> {
 }
 
 /// Puts `n` ingress rules on the pair's server pod.
-pub fn apply_rules(pair: &Pair, n: usize, tools: &Tools, dir: &Path, interrupted: &dyn Fn() -> bool) -> Result<(), String> {
+pub fn apply_rules(
+    pair: &Pair,
+    n: usize,
+    tools: &Tools,
+    dir: &Path,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<(), String> {
     match &pair.policy {
         PolicyHook::Tweed { socket, port } => tweed::policy(socket, port, n, CLIENT_IP, CONN_PORT),
         PolicyHook::Kernel { node, hostif } => {
             let file = dir.join(format!("iptables-{node}-{n}.rules"));
-            std::fs::write(&file, rules::iptables_restore(n, CLIENT_IP, CONN_PORT, hostif))
-                .map_err(|e| format!("write {}: {e}", file.display()))?;
+            std::fs::write(
+                &file,
+                rules::iptables_restore(n, CLIENT_IP, CONN_PORT, hostif),
+            )
+            .map_err(|e| format!("write {}: {e}", file.display()))?;
             let mut proc = Proc::spawn(
                 &format!("iptables-restore in {node}"),
                 &netns::path(node),
@@ -161,10 +189,20 @@ pub fn run(
     let ip = pair.server_ip.to_string();
     let secs = seconds.to_string();
     let iperf = |extra: &[&str]| -> (PathBuf, Vec<String>) {
-        let mut args: Vec<String> = ["-c", &ip, "-p", &IPERF_PORT.to_string(), "--connect-timeout", "5000", "-J", "-t", &secs]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "-c",
+            &ip,
+            "-p",
+            &IPERF_PORT.to_string(),
+            "--connect-timeout",
+            "5000",
+            "-J",
+            "-t",
+            &secs,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
         (tools.iperf3.clone(), args)
     };
@@ -174,24 +212,46 @@ pub fn run(
         Workload::Udp => iperf(&["-u", "-l", "64", "-b", "0"]),
         Workload::Rr => (
             tools.sockperf.clone(),
-            ["ping-pong", "-i", &ip, "-p", &SOCKPERF_PORT.to_string(), "-t", &secs, "--full-rtt"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            [
+                "ping-pong",
+                "-i",
+                &ip,
+                "-p",
+                &SOCKPERF_PORT.to_string(),
+                "-t",
+                &secs,
+                "--full-rtt",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         ),
         Workload::Conn1k | Workload::Conn10k => (
             tools.tweed.clone(),
-            ["bench-conn", "connect", "--to", &format!("{ip}:{CONN_PORT}"), "--seconds", &secs]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            [
+                "bench-conn",
+                "connect",
+                "--to",
+                &format!("{ip}:{CONN_PORT}"),
+                "--seconds",
+                &secs,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         ),
     };
     let what = program
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut proc = Proc::spawn(&format!("{what} in {}", pair.client), &netns::path(&pair.client), &program, &args, log)?;
+    let mut proc = Proc::spawn(
+        &format!("{what} in {}", pair.client),
+        &netns::path(&pair.client),
+        &program,
+        &args,
+        log,
+    )?;
     proc.wait_exit(Duration::from_secs(u64::from(seconds)) + SLACK, interrupted)?;
     let out = std::fs::read_to_string(log).map_err(|e| format!("read {}: {e}", log.display()))?;
     Ok(match workload {

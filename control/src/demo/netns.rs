@@ -111,13 +111,17 @@ pub fn stop_processes(names: &[String], grace: Duration) -> usize {
 pub fn sysctl(name: &str, key: &str, value: &str) -> io::Result<()> {
     let file = Path::new("/proc/sys").join(key.replace('.', "/"));
     let value = value.to_owned();
-    sys_in(name, move || std::fs::write(&file, value).map_err(|e| annotate(e, &format!("write {}", file.display()))))
+    sys_in(name, move || {
+        std::fs::write(&file, value).map_err(|e| annotate(e, &format!("write {}", file.display())))
+    })
 }
 
 /// Reads `/proc/net/FILE` (e.g. `tcp`) as seen from inside namespace `name`.
 pub fn proc_net(name: &str, file: &str) -> io::Result<String> {
     let path = Path::new("/proc/thread-self/net").join(file);
-    sys_in(name, move || std::fs::read_to_string(&path).map_err(|e| annotate(e, &format!("read {}", path.display()))))
+    sys_in(name, move || {
+        std::fs::read_to_string(&path).map_err(|e| annotate(e, &format!("read {}", path.display())))
+    })
 }
 
 fn sys_in<T: Send + 'static>(
