@@ -2,6 +2,7 @@
 //! and policy, the daemon that runs a node, and the CLI that shows them.
 
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod cluster;
 pub mod config;

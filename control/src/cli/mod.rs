@@ -85,6 +85,13 @@ pub enum Command {
     /// Run a two-node cluster with four pods in network namespaces, probe
     /// it, apply a policy, probe again, and tear it down (as root).
     Demo(crate::demo::DemoArgs),
+    /// Measure tweed's packet path against the kernel's, in namespaces it
+    /// builds and removes (as root): TCP, UDP, RTT and the connection rate
+    /// through 1,000 and 10,000 policy rules, one node and two nodes.
+    Bench(crate::bench::BenchArgs),
+    /// The connection-rate workload's ends (run by `tweed bench` in its pods).
+    #[command(hide = true)]
+    BenchConn(crate::bench::connrate::ConnArgs),
 }
 
 /// `tweed peer ...`.
@@ -173,6 +180,12 @@ pub enum CliError {
     /// `install-cni` failed; the message names the step and the path.
     #[error("{0}")]
     Install(String),
+    /// `tweed bench` failed (after removing what it made).
+    #[error("bench: {0}")]
+    Bench(#[source] crate::bench::BenchError),
+    /// `tweed bench-conn` failed.
+    #[error("bench-conn: {0}")]
+    BenchConn(String),
     /// `tweed demo` failed (after tearing down what it made).
     #[error("demo: {0}")]
     Demo(#[source] crate::demo::DemoError),
@@ -187,6 +200,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let command = match cli.command {
         Command::Daemon(args) => return run_daemon(cli.run_dir, args),
         Command::Demo(args) => return crate::demo::demo(&args).map_err(CliError::Demo),
+        Command::Bench(args) => {
+            return crate::bench::bench(&args, cli.output).map_err(CliError::Bench);
+        }
+        Command::BenchConn(args) => {
+            return crate::bench::connrate::run(&args).map_err(CliError::BenchConn);
+        }
         Command::InstallCni(args) => {
             for path in install::install(&args, &cli.run_dir).map_err(CliError::Install)? {
                 println!("installed {}", path.display());
@@ -253,7 +272,12 @@ fn request(
         }),
         Command::Trace(args) => Request::Trace(trace_request(args, call)?),
         Command::Label(label) => policy::label_request(label)?,
-        Command::Daemon(_) | Command::InstallCni(_) | Command::Policy(_) | Command::Demo(_) => {
+        Command::Daemon(_)
+        | Command::InstallCni(_)
+        | Command::Policy(_)
+        | Command::Demo(_)
+        | Command::Bench(_)
+        | Command::BenchConn(_) => {
             return Err(CliError::Usage(
                 "`tweed daemon`, `tweed install-cni` and `tweed policy` are not one call to the daemon"
                     .to_owned(),

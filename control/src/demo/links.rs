@@ -1,5 +1,6 @@
 //! The demo's links, over rtnetlink: the underlay veth between the two
-//! nodes, its addresses and default routes.
+//! nodes, its addresses and default routes; veths between any two
+//! namespaces (`tweed bench`'s kernel-path pods).
 
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
@@ -34,31 +35,51 @@ pub struct UnderlayEnd<'a> {
 /// with its address on the shared /24 and a default route via the other
 /// (so a daemon looking for the default route's interface finds `eth0`).
 pub fn underlay(a: UnderlayEnd<'_>, b: UnderlayEnd<'_>) -> Result<(), String> {
-    let ns_b = NetNs::open(b.netns).map_err(|e| format!("open {}: {e}", b.netns.display()))?;
-    let fd_b = ns_b.as_raw_fd();
     let (ip_a, ip_b) = (a.ip, b.ip);
-    run_in(a.netns, move |h| async move {
-        // The peer end is made directly in b's namespace, under its final
-        // name: nothing appears in the namespace the demo runs in.
-        let peer = LinkMessageBuilder::<LinkUnspec>::new()
-            .name(UNDERLAY_IFNAME.to_owned())
-            .setns_by_fd(fd_b)
-            .build();
-        let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
-            .name(UNDERLAY_IFNAME.to_owned())
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
-            .build();
-        h.link()
-            .add(veth)
-            .execute()
-            .await
-            .map_err(|e| format!("create the underlay veth: {e}"))?;
-        configure(&h, ip_a, ip_b).await
-    })?;
+    veth_between(a.netns, UNDERLAY_IFNAME, b.netns, UNDERLAY_IFNAME, None)?;
+    run_in(
+        a.netns,
+        move |h| async move { configure(&h, ip_a, ip_b).await },
+    )?;
     run_in(
         b.netns,
         move |h| async move { configure(&h, ip_b, ip_a).await },
     )
+}
+
+/// A veth pair from namespace `a` (end `a_name`) to namespace `b` (end
+/// `b_name`), with `mtu` on both ends when given, both still down. The peer
+/// end is made directly in b's namespace, under its final name: nothing
+/// appears in the namespace the caller runs in.
+pub fn veth_between(
+    a: &Path,
+    a_name: &str,
+    b: &Path,
+    b_name: &str,
+    mtu: Option<u32>,
+) -> Result<(), String> {
+    let ns_b = NetNs::open(b).map_err(|e| format!("open {}: {e}", b.display()))?;
+    let fd_b = ns_b.as_raw_fd();
+    let (a_name, b_name) = (a_name.to_owned(), b_name.to_owned());
+    run_in(a, move |h| async move {
+        let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(b_name.clone())
+            .setns_by_fd(fd_b);
+        if let Some(mtu) = mtu {
+            peer = peer.mtu(mtu);
+        }
+        let mut veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(a_name.clone())
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())));
+        if let Some(mtu) = mtu {
+            veth = veth.mtu(mtu);
+        }
+        h.link()
+            .add(veth.build())
+            .execute()
+            .await
+            .map_err(|e| format!("create the veth {a_name} <-> {b_name}: {e}"))
+    })
 }
 
 /// The underlay of a lone node: a veth pair inside its namespace, `eth0`
@@ -105,7 +126,7 @@ async fn configure(h: &Handle, ip: Ipv4Addr, gateway: Ipv4Addr) -> Result<(), St
 }
 
 /// Runs `f` with a netlink handle inside the namespace at `netns`.
-fn run_in<F, Fut>(netns: &Path, f: F) -> Result<(), String>
+pub fn run_in<F, Fut>(netns: &Path, f: F) -> Result<(), String>
 where
     F: FnOnce(Handle) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), String>>,

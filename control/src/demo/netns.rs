@@ -105,6 +105,33 @@ pub fn stop_processes(names: &[String], grace: Duration) -> usize {
     left.len()
 }
 
+/// Sets sysctl `key` (dotted, e.g. `net.ipv4.ip_forward`) to `value` inside
+/// namespace `name` (the `net.*` sysctls are per namespace: written from a
+/// thread inside it).
+pub fn sysctl(name: &str, key: &str, value: &str) -> io::Result<()> {
+    let file = Path::new("/proc/sys").join(key.replace('.', "/"));
+    let value = value.to_owned();
+    sys_in(name, move || {
+        std::fs::write(&file, value).map_err(|e| annotate(e, &format!("write {}", file.display())))
+    })
+}
+
+/// Reads `/proc/net/FILE` (e.g. `tcp`) as seen from inside namespace `name`.
+pub fn proc_net(name: &str, file: &str) -> io::Result<String> {
+    let path = Path::new("/proc/thread-self/net").join(file);
+    sys_in(name, move || {
+        std::fs::read_to_string(&path).map_err(|e| annotate(e, &format!("read {}", path.display())))
+    })
+}
+
+fn sys_in<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tweed_dataplane::sys::netns::run_in_netns(&path(name), f)
+        .map_err(|e| annotate(e, &format!("enter namespace {name}")))?
+}
+
 fn annotate(e: io::Error, step: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{step}: {e}"))
 }

@@ -82,6 +82,47 @@ impl Proc {
         self.child.id()
     }
 
+    /// Waits until it exits, for at most `timeout` (then kills it) or
+    /// until `interrupted` (then leaves it to the teardown); an error unless
+    /// it exited with status 0.
+    pub fn wait_exit(
+        &mut self,
+        timeout: Duration,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    return Err(format!(
+                        "{} exited ({status}); the end of {}:\n{}",
+                        self.what,
+                        self.log.display(),
+                        log_tail(&self.log, 15)
+                    ));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(format!("wait for {}: {e}", self.what)),
+            }
+            if interrupted() {
+                return Err("interrupted".to_owned());
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!(
+                    "{} did not finish within {}s; the end of {}:\n{}",
+                    self.what,
+                    timeout.as_secs(),
+                    self.log.display(),
+                    log_tail(&self.log, 15)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Reaps it if it has exited (the teardown stops it by namespace).
     pub fn reap(&mut self) {
         let _ = self.child.try_wait();

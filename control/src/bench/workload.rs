@@ -1,0 +1,276 @@
+//! Running the workloads in the pods: the servers (iperf3, sockperf, the
+//! connection server) once per pair, a client per run, the output parsed
+//! by [`super::parse`]; and the policy-heavy lines' rules put in place.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::lab::{CLIENT_IP, Pair, PolicyHook};
+use super::parse::{self, ConnReport};
+use super::plan::{Metric, Workload};
+use super::{rules, tweed};
+use crate::demo::netns;
+use crate::demo::procs::{self, Proc};
+
+/// iperf3's port.
+pub const IPERF_PORT: u16 = 5201;
+/// sockperf's port.
+pub const SOCKPERF_PORT: u16 = 11111;
+/// The connection server's port.
+pub const CONN_PORT: u16 = 7000;
+/// How long a server may take to listen, and the path to work.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a client may take beyond its run.
+const SLACK: Duration = Duration::from_secs(30);
+
+/// The programs the workloads run.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    /// `tweed` itself (for `bench-conn`).
+    pub tweed: PathBuf,
+    /// iperf3.
+    pub iperf3: PathBuf,
+    /// sockperf.
+    pub sockperf: PathBuf,
+    /// iptables-restore.
+    pub iptables_restore: PathBuf,
+}
+
+/// Starts the servers `workloads` need in the pair's server pod and waits
+/// until they listen and the client reaches the connection server.
+pub fn start_servers(
+    pair: &Pair,
+    workloads: &[Workload],
+    tools: &Tools,
+    dir: &Path,
+    procs: &mut Vec<Proc>,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<(), String> {
+    let ip = pair.server_ip.to_string();
+    let tag = format!("{}-{}", pair.server, pair.implementation.label());
+    let mut wanted: Vec<(String, PathBuf, Vec<String>, u16, bool)> = vec![(
+        "connection server".into(),
+        tools.tweed.clone(),
+        vec![
+            "bench-conn".into(),
+            "serve".into(),
+            "--listen".into(),
+            format!("{ip}:{CONN_PORT}"),
+        ],
+        CONN_PORT,
+        true,
+    )];
+    if workloads
+        .iter()
+        .any(|w| matches!(w, Workload::Tcp1 | Workload::Tcp4 | Workload::Udp))
+    {
+        wanted.push((
+            "iperf3 server".into(),
+            tools.iperf3.clone(),
+            vec![
+                "-s".into(),
+                "-p".into(),
+                IPERF_PORT.to_string(),
+                "-B".into(),
+                ip.clone(),
+            ],
+            IPERF_PORT,
+            true,
+        ));
+    }
+    if workloads.contains(&Workload::Rr) {
+        wanted.push((
+            "sockperf server".into(),
+            tools.sockperf.clone(),
+            vec![
+                "server".into(),
+                "-i".into(),
+                ip.clone(),
+                "-p".into(),
+                SOCKPERF_PORT.to_string(),
+            ],
+            SOCKPERF_PORT,
+            false,
+        ));
+    }
+    // Many short connections: the client may use every port, and reuse
+    // those in TIME_WAIT; the server's backlog holds a burst.
+    for (ns, key, value) in [
+        (&pair.client, "net.ipv4.ip_local_port_range", "1024 65535"),
+        (&pair.client, "net.ipv4.tcp_tw_reuse", "1"),
+        (&pair.server, "net.core.somaxconn", "4096"),
+    ] {
+        netns::sysctl(ns, key, value).map_err(|e| e.to_string())?;
+    }
+    for (what, program, args, port, tcp) in wanted {
+        let log = dir.join(format!("{tag}-{}.log", what.replace(' ', "-")));
+        let mut proc = Proc::spawn(
+            &format!("{what} in {}", pair.server),
+            &netns::path(&pair.server),
+            &program,
+            &args,
+            &log,
+        )?;
+        let file = if tcp { "tcp" } else { "udp" };
+        let server = pair.server.clone();
+        procs::wait_ready(&mut proc, READY_TIMEOUT, interrupted, || {
+            let text = netns::proc_net(&server, file).map_err(|e| e.to_string())?;
+            Ok(parse::proc_net_has_port(&text, port, tcp))
+        })?;
+        procs.push(proc);
+    }
+    reach(pair, interrupted)
+}
+
+/// Waits until the client connects to the connection server.
+fn reach(pair: &Pair, interrupted: &dyn Fn() -> bool) -> Result<(), String> {
+    let to = SocketAddr::from((pair.server_ip, CONN_PORT));
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut last = String::new();
+    while Instant::now() < deadline && !interrupted() {
+        let outcome =
+            tweed_dataplane::sys::netns::run_in_netns(&netns::path(&pair.client), move || {
+                TcpStream::connect_timeout(&to, Duration::from_secs(1)).map(|_| ())
+            });
+        match outcome {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) | Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!(
+        "{} ({}) does not reach {to} from {}: {last}",
+        pair.implementation.label(),
+        pair.server,
+        pair.client
+    ))
+}
+
+/// Puts `n` ingress rules on the pair's server pod.
+pub fn apply_rules(
+    pair: &Pair,
+    n: usize,
+    tools: &Tools,
+    dir: &Path,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<(), String> {
+    match &pair.policy {
+        PolicyHook::Tweed { socket, port } => tweed::policy(socket, port, n, CLIENT_IP, CONN_PORT),
+        PolicyHook::Kernel { node, hostif } => {
+            let file = dir.join(format!("iptables-{node}-{n}.rules"));
+            std::fs::write(
+                &file,
+                rules::iptables_restore(n, CLIENT_IP, CONN_PORT, hostif),
+            )
+            .map_err(|e| format!("write {}: {e}", file.display()))?;
+            let mut proc = Proc::spawn(
+                &format!("iptables-restore in {node}"),
+                &netns::path(node),
+                &tools.iptables_restore,
+                &[file.display().to_string()],
+                &dir.join(format!("iptables-{node}-{n}.log")),
+            )?;
+            proc.wait_exit(Duration::from_secs(120), interrupted)
+        }
+    }
+}
+
+/// One run of `workload` for `seconds` from the pair's client; the values
+/// of its lines.
+pub fn run(
+    pair: &Pair,
+    workload: Workload,
+    seconds: u32,
+    tools: &Tools,
+    log: &Path,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<Vec<(Metric, f64)>, String> {
+    let ip = pair.server_ip.to_string();
+    let secs = seconds.to_string();
+    let iperf = |extra: &[&str]| -> (PathBuf, Vec<String>) {
+        let mut args: Vec<String> = [
+            "-c",
+            &ip,
+            "-p",
+            &IPERF_PORT.to_string(),
+            "--connect-timeout",
+            "5000",
+            "-J",
+            "-t",
+            &secs,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        (tools.iperf3.clone(), args)
+    };
+    let (program, args) = match workload {
+        Workload::Tcp1 => iperf(&["-O", "1", "-P", "1"]),
+        Workload::Tcp4 => iperf(&["-O", "1", "-P", "4"]),
+        Workload::Udp => iperf(&["-u", "-l", "64", "-b", "0"]),
+        Workload::Rr => (
+            tools.sockperf.clone(),
+            [
+                "ping-pong",
+                "-i",
+                &ip,
+                "-p",
+                &SOCKPERF_PORT.to_string(),
+                "-t",
+                &secs,
+                "--full-rtt",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ),
+        Workload::Conn1k | Workload::Conn10k => (
+            tools.tweed.clone(),
+            [
+                "bench-conn",
+                "connect",
+                "--to",
+                &format!("{ip}:{CONN_PORT}"),
+                "--seconds",
+                &secs,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ),
+    };
+    let what = program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut proc = Proc::spawn(
+        &format!("{what} in {}", pair.client),
+        &netns::path(&pair.client),
+        &program,
+        &args,
+        log,
+    )?;
+    proc.wait_exit(Duration::from_secs(u64::from(seconds)) + SLACK, interrupted)?;
+    let out = std::fs::read_to_string(log).map_err(|e| format!("read {}: {e}", log.display()))?;
+    Ok(match workload {
+        Workload::Tcp1 => vec![(Metric::Tcp1, parse::iperf3_tcp(json_part(&out))?)],
+        Workload::Tcp4 => vec![(Metric::Tcp4, parse::iperf3_tcp(json_part(&out))?)],
+        Workload::Udp => vec![(Metric::Udp64, parse::iperf3_udp(json_part(&out), 64)?)],
+        Workload::Rr => {
+            let (p50, p99) = parse::sockperf_percentiles(&out)?;
+            vec![(Metric::RttP50, p50), (Metric::RttP99, p99)]
+        }
+        Workload::Conn1k => vec![(Metric::Conn1k, ConnReport::parse(&out)?.rate()?)],
+        Workload::Conn10k => vec![(Metric::Conn10k, ConnReport::parse(&out)?.rate()?)],
+    })
+}
+
+/// The JSON document in iperf3's log (a warning on stderr may precede it).
+fn json_part(text: &str) -> &str {
+    match (text.find('{'), text.rfind('}')) {
+        (Some(a), Some(b)) if a < b => &text[a..=b],
+        _ => text,
+    }
+}
