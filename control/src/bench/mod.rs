@@ -63,6 +63,10 @@ pub struct BenchArgs {
     /// The dataplanes' worker threads.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
+    /// The dataplanes' workers busy-poll (`tweed-dataplane --busy-poll`): the
+    /// lowest latency, for a core per worker.
+    #[arg(long)]
+    pub busy_poll: bool,
 }
 
 /// `tweed-dataplane --io`.
@@ -167,6 +171,7 @@ pub fn bench(args: &BenchArgs, output: Output) -> Result<(), BenchError> {
         binary: dataplane,
         io: args.io.name().to_owned(),
         workers: args.workers,
+        busy_poll: args.busy_poll,
         mtu: lab::POD_MTU,
     };
     let bench = Bench {
@@ -193,6 +198,7 @@ pub fn bench(args: &BenchArgs, output: Output) -> Result<(), BenchError> {
         seconds,
         io: opts.io.clone(),
         workers: opts.workers,
+        busy_poll: opts.busy_poll,
         machine,
         lines: samples.lines(),
     };

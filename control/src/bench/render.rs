@@ -19,6 +19,8 @@ pub struct Report {
     pub io: String,
     /// The dataplanes' `--workers`.
     pub workers: u32,
+    /// Whether the dataplanes' workers busy-polled.
+    pub busy_poll: bool,
     /// Where it ran.
     pub machine: Machine,
     /// The lines.
@@ -64,7 +66,7 @@ pub fn table(report: &Report) -> String {
         ]);
     }
     let mut out = format!(
-        "tweed bench ({}: {} run{} of {} s per line, median; --io {}, --workers {}; \
+        "tweed bench ({}: {} run{} of {} s per line, median; --io {}, --workers {}{}; \
          {} CPUs, kernel {}, load {} at start)\n",
         report.mode,
         report.runs,
@@ -72,6 +74,11 @@ pub fn table(report: &Report) -> String {
         report.seconds,
         report.io,
         report.workers,
+        if report.busy_poll {
+            ", --busy-poll"
+        } else {
+            ""
+        },
         report.machine.nproc,
         report.machine.kernel,
         report.machine.loadavg_start,
@@ -111,6 +118,7 @@ mod tests {
             seconds: 3,
             io: "auto".into(),
             workers: 2,
+            busy_poll: false,
             machine: Machine {
                 nproc: 2,
                 kernel: "6.1.0".into(),

@@ -31,6 +31,8 @@ pub struct DataplaneOptions {
     pub io: String,
     /// `--workers`.
     pub workers: u32,
+    /// `--busy-poll`.
+    pub busy_poll: bool,
     /// `--mtu`: the pods' MTU.
     pub mtu: u32,
 }
@@ -46,7 +48,7 @@ pub fn start(
 ) -> Result<(Proc, PathBuf), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let socket = dir.join("dp.sock");
-    let args: Vec<String> = vec![
+    let mut args: Vec<String> = vec![
         "--socket".into(),
         socket.display().to_string(),
         "--state-dir".into(),
@@ -61,6 +63,9 @@ pub fn start(
         opts.mtu.to_string(),
         "--no-host-port".into(),
     ];
+    if opts.busy_poll {
+        args.push("--busy-poll".into());
+    }
     let mut proc = Proc::spawn(
         &format!("tweed-dataplane in {node}"),
         &netns::path(node),

@@ -1,5 +1,5 @@
-//! A strict reader of the Prometheus text format 0.0.4, for tests: it parses what the
-//! writer produced, independently of the writer's code, and says what is wrong.
+//! A strict reader of the OpenMetrics text format, for tests: it parses what the
+//! encoder produced, independently of its code, and says what is wrong.
 
 use std::collections::HashSet;
 
@@ -15,12 +15,16 @@ pub struct Sample {
 }
 
 /// Reads `text` strictly: every family is `# HELP` then `# TYPE` then samples named
-/// exactly as the family, counters end in `_total`, no family or series twice, label
-/// values use only the three escapes. Returns the families in order and the samples.
+/// as the family (a counter's with `_total` added), no family or series twice, label
+/// values use only the three escapes, `# EOF` last. Returns the families in order, by
+/// their samples' name, and the samples.
 pub fn check(text: &str) -> Result<(Vec<String>, Vec<Sample>), String> {
     let body = text
-        .strip_suffix('\n')
-        .ok_or("output does not end in a newline")?;
+        .strip_suffix("# EOF\n")
+        .ok_or("output does not end in `# EOF` and a newline")?;
+    let Some(body) = body.strip_suffix('\n') else {
+        return Ok((Vec::new(), Vec::new()));
+    };
     let mut families: Vec<String> = Vec::new();
     let mut samples = Vec::new();
     let mut series = HashSet::new();
@@ -44,13 +48,16 @@ pub fn check(text: &str) -> Result<(Vec<String>, Vec<Sample>), String> {
             if help.take().as_deref() != Some(name) {
                 return Err(err("TYPE not right after its HELP"));
             }
-            match kind {
-                "counter" if name.ends_with("_total") => {}
-                "gauge" if !name.ends_with("_total") => {}
+            let samples_name = match kind {
+                "counter" if !name.ends_with("_total") => format!("{name}_total"),
+                "gauge" if !name.ends_with("_total") => name.to_owned(),
                 _ => return Err(err("bad type for this name")),
+            };
+            if families.contains(&samples_name) {
+                return Err(err("family repeated"));
             }
-            families.push(name.to_owned());
-            current = Some(name.to_owned());
+            families.push(samples_name.clone());
+            current = Some(samples_name);
         } else if line.starts_with('#') || line.is_empty() {
             return Err(err("unexpected comment or blank line"));
         } else {
@@ -160,18 +167,23 @@ mod tests {
 
     #[test]
     fn the_checker_rejects_what_it_should() {
-        let good = "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 1\n";
-        assert!(check(good).is_ok());
+        let good = "# HELP a A.\n# TYPE a counter\na_total{x=\"1\"} 1\n# EOF\n";
+        assert_eq!(
+            check(good).map(|(families, _)| families),
+            Ok(vec!["a_total".to_owned()])
+        );
+        assert!(check("# EOF\n").is_ok());
         let bad = [
-            "# TYPE a_total counter\na_total 1\n",
-            "# HELP a_total A.\n# TYPE a_total counter\na_total 1",
-            "# HELP a_total A.\n# TYPE a_total gauge\na_total 1\n",
-            "# HELP a_total A.\n# TYPE a_total counter\nb_total 1\n",
-            "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 1\na_total{x=\"1\"} 2\n",
-            "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"\\t\"} 1\n",
-            "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1} 1\n",
-            "# HELP a_total A.\n# TYPE a_total counter\na_total one\n",
-            "# HELP a A.\n# TYPE a gauge\n# HELP a A.\n# TYPE a gauge\n",
+            "# TYPE a counter\na_total 1\n# EOF\n",
+            "# HELP a A.\n# TYPE a counter\na_total 1\n",
+            "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n# EOF\n",
+            "# HELP a A.\n# TYPE a counter\na 1\n# EOF\n",
+            "# HELP a A.\n# TYPE a counter\nb_total 1\n# EOF\n",
+            "# HELP a A.\n# TYPE a counter\na_total{x=\"1\"} 1\na_total{x=\"1\"} 2\n# EOF\n",
+            "# HELP a A.\n# TYPE a counter\na_total{x=\"\\t\"} 1\n# EOF\n",
+            "# HELP a A.\n# TYPE a counter\na_total{x=\"1} 1\n# EOF\n",
+            "# HELP a A.\n# TYPE a counter\na_total one\n# EOF\n",
+            "# HELP a A.\n# TYPE a gauge\n# HELP a A.\n# TYPE a gauge\n# EOF\n",
         ];
         for text in bad {
             assert!(check(text).is_err(), "accepted {text:?}");

@@ -1,16 +1,17 @@
 //! The daemon's Prometheus metrics: what a scrape shows ([`MetricsSnapshot`]), its
-//! text ([`render`], pure) and the HTTP endpoint serving it ([`serve`]).
+//! OpenMetrics text ([`render`], pure) and the HTTP endpoint serving it ([`serve`]).
 //!
 //! - [`snapshot`]: the input, gathered by the daemon (dataplane stats, peer health,
 //!   address usage);
-//! - [`exposition`]: the text format 0.0.4 writer, escaping included (pure);
+//! - [`families`]: families and samples through `prometheus-client`'s text encoder,
+//!   label values escaped, repeated series dropped (pure);
 //! - [`render`](mod@render): which families, in which order (pure);
-//! - [`request`]: request-head parsing, routing and response bytes (pure);
-//! - [`server`]: the tokio accept loop (I/O).
+//! - [`request`]: which answer a method and path get (pure);
+//! - [`server`]: hyper's HTTP/1.1 server on a tokio listener, with limits (I/O).
 
 #[cfg(test)]
 mod checker;
-pub mod exposition;
+pub mod families;
 pub mod render;
 pub mod request;
 pub mod server;

@@ -1,22 +1,36 @@
-//! The metrics endpoint: a minimal HTTP/1.1 server over tokio (I/O only; the
-//! decisions are in [`super::request`]).
+//! The metrics endpoint: hyper's HTTP/1.1 server over tokio (I/O only; which
+//! answer a request gets is decided in [`super::request`]).
 //!
-//! Each connection gets one answer and is closed. A client that sends a head over
-//! [`MAX_HEAD`](super::request::MAX_HEAD) bytes, or does not finish it within
-//! [`Limits::head_timeout`], is dropped without an answer, so slow or hostile clients
-//! cannot pin tasks or memory. The exposition is produced on demand by the caller's
-//! [`MetricsSource`] (typically: ask the dataplane, lock the health book, render).
+//! Each connection gets one answer and is closed (no keep-alive). A client
+//! whose request head is over [`MAX_HEAD`] bytes gets 431; one that does not
+//! finish its head within [`Limits::head_timeout`], or does not take the
+//! answer within [`Limits::write_timeout`] after that, is dropped, so slow or
+//! hostile clients cannot pin tasks or memory. The exposition is produced on
+//! demand by the caller's [`MetricsSource`] (typically: ask the dataplane, lock
+//! the health book, render).
 
+use std::convert::Infallible;
 use std::future::Future;
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
 
-use super::request::{self, Head, METRICS_CONTENT_TYPE, Route};
+use super::render::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+use super::request::{self, Route};
+
+/// The longest request head (request line and headers) read, in bytes
+/// (hyper's smallest read buffer).
+pub const MAX_HEAD: usize = 8 * 1024;
 
 /// Produces the exposition text for one scrape.
 pub type MetricsSource = Arc<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>;
@@ -26,7 +40,7 @@ pub type MetricsSource = Arc<dyn Fn() -> BoxFuture<'static, String> + Send + Syn
 pub struct Limits {
     /// Time to send the whole request head.
     pub head_timeout: Duration,
-    /// Time to take the whole response.
+    /// Time to take the whole response, after the head's time.
     pub write_timeout: Duration,
 }
 
@@ -63,8 +77,22 @@ pub async fn serve_with(
                 Ok((stream, peer)) => {
                     let source = source.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = answer(stream, source, limits).await {
-                            tracing::debug!(%peer, error = %e, "metrics: connection dropped");
+                        let service = service_fn(move |req| answer(req, source.clone()));
+                        let connection = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(limits.head_timeout)
+                            .max_buf_size(MAX_HEAD)
+                            .keep_alive(false)
+                            .serve_connection(TokioIo::new(stream), service);
+                        let deadline = limits.head_timeout + limits.write_timeout;
+                        match tokio::time::timeout(deadline, connection).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "metrics: connection failed");
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, ?deadline, "metrics: connection over its time, dropped");
+                            }
                         }
                     });
                 }
@@ -78,82 +106,28 @@ pub async fn serve_with(
     }
 }
 
-/// Why a connection got no answer.
-#[derive(Debug, thiserror::Error)]
-enum ConnectionError {
-    /// Reading the request head failed.
-    #[error("reading the request head failed")]
-    Read(#[source] io::Error),
-    /// The client closed before the head was complete.
-    #[error("the client closed before the end of the request head")]
-    Closed,
-    /// The head grew past the limit.
-    #[error("the request head is over {} bytes", request::MAX_HEAD)]
-    TooLarge,
-    /// The head did not arrive in time.
-    #[error("the request head did not arrive within {0:?}")]
-    HeadTimeout(Duration),
-    /// Writing the response failed.
-    #[error("writing the response failed")]
-    Write(#[source] io::Error),
-    /// The client did not take the response in time.
-    #[error("the client did not take the response within {0:?}")]
-    WriteTimeout(Duration),
-}
-
-/// Reads one request head from `stream` and answers it.
+/// The answer to `req`.
 async fn answer(
-    mut stream: TcpStream,
+    req: Request<Incoming>,
     source: MetricsSource,
-    limits: Limits,
-) -> Result<(), ConnectionError> {
-    let head = tokio::time::timeout(limits.head_timeout, read_head(&mut stream))
-        .await
-        .map_err(|_| ConnectionError::HeadTimeout(limits.head_timeout))??;
-    let bytes = match request::route(&head) {
-        Route::Metrics => {
-            let body = source().await;
-            request::response(200, "OK", METRICS_CONTENT_TYPE, &body)
-        }
-        Route::Index => request::response(200, "OK", "text/plain", request::INDEX_BODY),
-        Route::NotFound => request::response(404, "Not Found", "text/plain", "not found\n"),
-        Route::MethodNotAllowed => {
-            request::response(405, "Method Not Allowed", "text/plain", "only GET\n")
-        }
-        Route::BadRequest => request::response(400, "Bad Request", "text/plain", "bad request\n"),
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let route = request::route(req.method().as_str(), req.uri().path());
+    let (status, content_type, body) = match route.fixed() {
+        None => (StatusCode::OK, METRICS_CONTENT_TYPE, source().await),
+        Some(fixed) => (
+            StatusCode::from_u16(fixed.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            fixed.content_type,
+            fixed.body.to_owned(),
+        ),
     };
-    let write = async {
-        stream.write_all(&bytes).await?;
-        stream.shutdown().await
-    };
-    tokio::time::timeout(limits.write_timeout, write)
-        .await
-        .map_err(|_| ConnectionError::WriteTimeout(limits.write_timeout))?
-        .map_err(ConnectionError::Write)
-}
-
-/// Reads until the request head is complete; returns the head.
-async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, ConnectionError> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(ConnectionError::Read)?;
-        if n == 0 {
-            return Err(ConnectionError::Closed);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        match request::head_status(&buf) {
-            Head::Complete(end) => {
-                buf.truncate(end);
-                return Ok(buf);
-            }
-            Head::TooLarge => return Err(ConnectionError::TooLarge),
-            Head::Incomplete => {}
-        }
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if route == Route::MethodNotAllowed {
+        headers.insert(ALLOW, HeaderValue::from_static("GET"));
     }
+    Ok(response)
 }
 
 #[cfg(test)]
