@@ -45,7 +45,6 @@ use crate::frame::Frame;
 use crate::offload::gro_run::{self, Run};
 use crate::offload::udp_gro;
 use crate::pipeline::output::Output;
-use crate::pipeline::parse::ETH_LEN;
 use crate::pipeline::{Action, DropReason, Ingress, Pipeline};
 use crate::port::seam::{RxPort, Tap, TxPorts, UnderlayRx};
 use crate::sys::tap::TapQueue;
@@ -53,6 +52,7 @@ use crate::table::fragments;
 use crate::table::nexthop::PortId;
 use crate::table::peers::Backend;
 use crate::table::tables::Tables;
+use crate::wire::ethernet::ETH_LEN;
 use crate::wire::{virtio_net, vxlan};
 
 /// Frames read from one source before moving to the next (fairness).

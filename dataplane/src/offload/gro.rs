@@ -37,9 +37,8 @@ use crate::wire::virtio_net::{self, F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, VirtioNe
 
 /// Length of the virtio-net header in front of every frame.
 const E: usize = virtio_net::LEN;
-pub(super) const ETH_LEN: usize = 14;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub(super) use crate::wire::ethernet::ETH_LEN;
+use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 const IPV4_LEN: usize = 20;
 const IPV6_LEN: usize = 40;
 const PROTO_TCP: u8 = 6;

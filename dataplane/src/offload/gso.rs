@@ -37,10 +37,7 @@ use thiserror::Error;
 use crate::offload::checksum::{self, ChecksumError};
 use crate::wire::virtio_net::{GsoKind, VirtioNetError, VirtioNetHdr};
 
-/// Length of an Ethernet II header.
-const ETH_LEN: usize = 14;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
+use crate::wire::ethernet::{ETH_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 const IPV6_LEN: usize = 40;
 const PROTO_TCP: u8 = 6;
 /// Offset of the checksum inside the TCP header.

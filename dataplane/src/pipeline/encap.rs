@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::drop::DropReason;
-use super::forward::{E, From, rewrite};
+use super::forward::{E, Origin, rewrite};
 use super::parse::{ETH_LEN, Ip};
 use super::reply::IcmpError;
 use super::{Action, Counters, Encap, Pipeline, Split};
@@ -27,7 +27,7 @@ impl Pipeline<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn encap(
         &self,
-        from: From<'_>,
+        from: Origin<'_>,
         frame: &mut Frame,
         vnet: VirtioNetHdr,
         src_mac: Mac,

@@ -25,7 +25,7 @@ pub(super) const E: usize = virtio_net::LEN;
 
 /// Who sent the packet being forwarded.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum From<'t> {
+pub(super) enum Origin<'t> {
     /// A local pod (already checked against spoofing).
     Pod(&'t Endpoint),
     /// The host port.
@@ -40,7 +40,7 @@ impl Pipeline<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn forward<T: Tracer>(
         &self,
-        from: From<'_>,
+        from: Origin<'_>,
         frame: &mut Frame,
         vnet: VirtioNetHdr,
         src_mac: Mac,
@@ -63,7 +63,7 @@ impl Pipeline<'_> {
             Ok(ports) => ports,
             Err(action) => return action,
         };
-        if matches!(from, From::Pod(_)) && self.is_for_tunnel_port(&ip, dst_port) {
+        if matches!(from, Origin::Pod(_)) && self.is_for_tunnel_port(&ip, dst_port) {
             return Action::Drop(DropReason::TunnelPort);
         }
         let key = FlowKey {
@@ -83,7 +83,7 @@ impl Pipeline<'_> {
         tracer.stage(|| Stage::Conntrack(hit));
         if let Some(hit) = hit {
             counters.conntrack_hits += 1;
-            if returns_to_host(hit) && !matches!(from, From::Host) {
+            if returns_to_host(hit) && !matches!(from, Origin::Host) {
                 // The node's kernel translated the original (kube-proxy's
                 // DNAT): only it can translate the reply back.
                 return self.hand_to_host::<T>(frame, &ip, Some(hit), &key, flags, counters);
@@ -104,7 +104,7 @@ impl Pipeline<'_> {
         }
         // A flow that came in from the host port has been through the node's
         // netfilter: its replies go back there.
-        let tag = if matches!(from, From::Host) {
+        let tag = if matches!(from, Origin::Host) {
             flow_tag::VIA_HOST
         } else {
             0
@@ -145,22 +145,22 @@ impl Pipeline<'_> {
                 Action::Deliver(port)
             }
             Some(NextHop::Remote(peer)) => {
-                if let From::Peer = from {
+                if let Origin::Peer = from {
                     return Action::Drop(DropReason::DecapNotLocal);
                 }
                 self.track::<T>(hit, &key, flags, tag, counters);
                 self.encap(from, frame, vnet, src_mac, &ip, peer, counters)
             }
             Some(NextHop::Host) => match from {
-                From::Host => Action::Drop(DropReason::HostLoop),
+                Origin::Host => Action::Drop(DropReason::HostLoop),
                 // No peer may use this node as a relay to the outside.
-                From::Peer => Action::Drop(DropReason::DecapNotLocal),
-                From::Pod(_) => self.hand_to_host::<T>(frame, &ip, hit, &key, flags, counters),
+                Origin::Peer => Action::Drop(DropReason::DecapNotLocal),
+                Origin::Pod(_) => self.hand_to_host::<T>(frame, &ip, hit, &key, flags, counters),
             },
             // The node's own overlay address: pods and peers alike reach it.
             Some(NextHop::Node) => match from {
-                From::Host => Action::Drop(DropReason::HostLoop),
-                From::Pod(_) | From::Peer => {
+                Origin::Host => Action::Drop(DropReason::HostLoop),
+                Origin::Pod(_) | Origin::Peer => {
                     self.hand_to_host::<T>(frame, &ip, hit, &key, flags, counters)
                 }
             },
@@ -201,9 +201,9 @@ impl Pipeline<'_> {
     /// packet to a Service: policy applies to the real backend). A pod's
     /// packet to a Service address (`service_cidrs`) is checked only then,
     /// after the translation, not against the Service address.
-    fn egress_checked<'e>(&'e self, from: From<'e>, ip: &Ip) -> Option<&'e Endpoint> {
+    fn egress_checked<'e>(&'e self, from: Origin<'e>, ip: &Ip) -> Option<&'e Endpoint> {
         match from {
-            From::Pod(endpoint) => {
+            Origin::Pod(endpoint) => {
                 let to_service = self
                     .tables
                     .node
@@ -212,11 +212,11 @@ impl Pipeline<'_> {
                     .any(|net| net.contains(&ip.dst));
                 (!to_service).then_some(endpoint)
             }
-            From::Host => match self.tables.route(ip.src) {
+            Origin::Host => match self.tables.route(ip.src) {
                 Some(NextHop::Local(port)) => self.tables.endpoints.get(port),
                 _ => None,
             },
-            From::Peer => None,
+            Origin::Peer => None,
         }
     }
 
@@ -361,7 +361,7 @@ impl Pipeline<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn answer_error(
         &self,
-        from: From<'_>,
+        from: Origin<'_>,
         frame: &mut Frame,
         src_mac: Mac,
         ip: &Ip,
@@ -372,7 +372,7 @@ impl Pipeline<'_> {
         let is_error = matches!(ip.transport, Transport::Icmp { kind, .. } if parse::is_icmp_error(ip.is_v6(), kind));
         // Only a datagram's first fragment may be answered (RFC 792, RFC 4443 §2.4).
         let later_fragment = ip.fragment.is_some_and(|f| !f.is_first());
-        if matches!(from, From::Peer)
+        if matches!(from, Origin::Peer)
             || is_error
             || later_fragment
             || ip.src.is_unspecified()

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::drop::DropReason;
-use super::forward::From;
+use super::forward::Origin;
 use super::parse::{self, Arp, Ip, L3, Parsed, Transport};
 use super::reply;
 use super::trace::{Stage, Tracer};
@@ -51,9 +51,9 @@ impl Pipeline<'_> {
                     return Action::Drop(reason);
                 }
                 tracer.stage(|| Stage::SpoofCheck { passed: true });
-                From::Pod(endpoint)
+                Origin::Pod(endpoint)
             }
-            None => From::Host,
+            None => Origin::Host,
         };
         match parsed.l3 {
             L3::Arp(arp) => {
@@ -71,12 +71,18 @@ impl Pipeline<'_> {
 
     /// Proxy ARP: every address a pod (or the host) asks for is the gateway's,
     /// because every pod packet is routed at L3.
-    fn answer_arp(&self, from: From<'_>, frame: &mut Frame, src_mac: [u8; 6], arp: Arp) -> Action {
+    fn answer_arp(
+        &self,
+        from: Origin<'_>,
+        frame: &mut Frame,
+        src_mac: [u8; 6],
+        arp: Arp,
+    ) -> Action {
         if arp.operation != 1 || arp.sender_ip == arp.target_ip || arp.sender_ip.is_unspecified() {
             // Replies, announcements and address probes need no answer.
             return Action::Drop(DropReason::ArpIgnored);
         }
-        if let From::Pod(endpoint) = from
+        if let Origin::Pod(endpoint) = from
             && endpoint.ipv4 == Some(arp.target_ip)
         {
             return Action::Drop(DropReason::ArpIgnored);
@@ -94,7 +100,7 @@ impl Pipeline<'_> {
     /// here (`Some`), or `None` to forward.
     fn for_gateway<T: Tracer>(
         &self,
-        from: From<'_>,
+        from: Origin<'_>,
         frame: &mut Frame,
         src_mac: [u8; 6],
         ip: &Ip,
@@ -160,7 +166,7 @@ impl Pipeline<'_> {
 
     /// Neighbour solicitations for any address but the asker's own are
     /// answered with the gateway's MAC (the IPv6 twin of proxy ARP).
-    fn answer_ns(&self, from: From<'_>, frame: &mut Frame, src_mac: [u8; 6], ip: &Ip) -> Action {
+    fn answer_ns(&self, from: Origin<'_>, frame: &mut Frame, src_mac: [u8; 6], ip: &Ip) -> Action {
         let IpAddr::V6(asker) = ip.src else {
             return Action::Drop(DropReason::NdIgnored);
         };
@@ -173,8 +179,8 @@ impl Pipeline<'_> {
             return Action::Drop(DropReason::MalformedL4);
         };
         let own = match from {
-            From::Pod(endpoint) => endpoint.ipv6 == Some(target),
-            From::Host | From::Peer => false,
+            Origin::Pod(endpoint) => endpoint.ipv6 == Some(target),
+            Origin::Host | Origin::Peer => false,
         };
         // A solicitation from the unspecified address is duplicate address
         // detection (RFC 4862 §5.4.2): answering it would make the pod give

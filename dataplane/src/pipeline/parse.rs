@@ -15,14 +15,7 @@ use etherparse::{
 use super::drop::DropReason;
 use crate::table::endpoints::Mac;
 
-/// Length of an Ethernet II header.
-pub const ETH_LEN: usize = 14;
-/// EtherType of IPv4.
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
-/// EtherType of IPv6.
-pub const ETHERTYPE_IPV6: u16 = 0x86dd;
-/// EtherType of ARP.
-pub const ETHERTYPE_ARP: u16 = 0x0806;
+pub use crate::wire::ethernet::{ETH_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 
 /// IP protocol numbers tweed looks at.
 pub mod proto {

@@ -13,7 +13,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::drop::DropReason;
-use super::forward::{E, From};
+use super::forward::{E, Origin};
 use super::parse::{self, ETH_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, L3};
 use super::trace::{Stage, Tracer};
 use super::{Action, Counters, Pipeline};
@@ -120,7 +120,7 @@ impl Pipeline<'_> {
             return Action::Drop(DropReason::DecapSpoofed);
         }
         self.forward(
-            From::Peer,
+            Origin::Peer,
             frame,
             VirtioNetHdr::default(),
             src_mac,

@@ -1,5 +1,5 @@
 //! Pod taps: create a persistent multi-queue tap inside the pod's netns and
-//! configure it there (Calico's model, see DESIGN.md "Pod attachment");
+//! configure it there (Calico's model, see the README's "Design notes");
 //! re-attach to it after a restart; remove it.
 //!
 //! One thread inside the pod netns does the whole job: it opens the queues
@@ -34,10 +34,8 @@ use super::netlink::{
 use crate::sys::netns::NetNs;
 use crate::sys::tap::{self, TapQueue};
 
-/// The gateway every pod routes through (IPv4); the dataplane answers ARP.
-pub const GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
-/// The gateway every pod routes through (IPv6); the dataplane answers NDP.
-pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+/// The gateways every pod routes through (defined with the node's tables).
+pub use crate::table::tables::{GATEWAY_V4, GATEWAY_V6};
 
 /// How a pod's interface should look inside its netns.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,5 +4,6 @@
 //! after which every accessor is infallible and cannot panic. Views never copy
 //! the bytes they look at.
 
+pub mod ethernet;
 pub mod virtio_net;
 pub mod vxlan;
