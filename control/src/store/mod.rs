@@ -202,20 +202,7 @@ pub trait Store: Send + Sync + fmt::Debug {
 }
 
 /// `e` with its causes, `: `-separated, for a log line or `tweed status`.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some errors repeat their cause in their own message.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use tweed_dataplane::api::proto::error_chain;
 
 /// Rejects the empty key (etcd has no such key; both backends refuse it alike).
 fn check_key(op: Op, key: &str) -> Result<(), StoreError> {

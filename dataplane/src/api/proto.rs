@@ -99,6 +99,29 @@ impl ApiError {
     pub fn io(step: &str, err: impl fmt::Display) -> Self {
         Self::new(ErrorKind::Io, format!("{step}: {err}"))
     }
+
+    /// An [`ErrorKind::Io`] error: `step` failed with `err`, whose causes
+    /// (down to the errno) are written out after it ([`error_chain`]), since
+    /// the caller across the socket cannot walk them.
+    pub fn io_chain(step: &str, err: &(dyn std::error::Error + 'static)) -> Self {
+        Self::new(ErrorKind::Io, format!("{step}: {}", error_chain(err)))
+    }
+}
+
+/// `e` with its causes, `: `-separated (a cause its error already repeats
+/// at the end of its own text is not written twice).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A MAC address, written `02:00:00:00:00:01` on the wire.
@@ -743,6 +766,27 @@ pub struct RoutesReply {
 mod tests {
     use super::*;
     use crate::pipeline::DropReason;
+
+    #[test]
+    fn an_io_error_carries_its_causes_down_to_the_errno() {
+        let e = crate::port::error::PortError::NetnsOpen {
+            netns: "/run/netns/gone".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        let api = ApiError::io_chain("create the pod's tap", &e);
+        assert_eq!(api.kind, ErrorKind::Io);
+        assert!(
+            api.message
+                .starts_with("create the pod's tap: cannot open netns /run/netns/gone: "),
+            "{}",
+            api.message
+        );
+        assert!(
+            api.message.contains("No such file or directory"),
+            "{}",
+            api.message
+        );
+    }
 
     #[test]
     fn mac_round_trips_and_refuses_malformed_strings() {

@@ -227,7 +227,7 @@ impl Control {
                 && let Err(e) = registrar.add(queue.as_raw_fd(), port_token(id))
             {
                 let state = self.detach(inner, id).unwrap_or(state);
-                let e = ApiError::io("register the tap with the workers", e);
+                let e = ApiError::io_chain("register the tap with the workers", &e);
                 return Err((e, Box::new(state)));
             }
         }
@@ -293,8 +293,8 @@ impl Control {
     /// re-attachment delays nobody.
     pub fn restore(&self) -> Result<usize, ApiError> {
         let path = self.config.state_file();
-        let Some(state) =
-            crate::api::state::load(&path).map_err(|e| ApiError::io("read the state file", e))?
+        let Some(state) = crate::api::state::load(&path)
+            .map_err(|e| ApiError::io_chain("read the state file", &e))?
         else {
             return Ok(0);
         };
@@ -426,7 +426,9 @@ fn pod_mac(ip: Option<IpAddr>) -> Mac {
 fn port_error(e: PortError) -> ApiError {
     match e {
         PortError::LinkExists { .. } => ApiError::conflict(e.to_string()),
-        PortError::NetnsOpen { .. } => ApiError::invalid(format!("netns: {e}")),
-        _ => ApiError::io("create the pod's tap", e),
+        PortError::NetnsOpen { .. } => {
+            ApiError::invalid(format!("netns: {}", crate::api::proto::error_chain(&e)))
+        }
+        _ => ApiError::io_chain("create the pod's tap", &e),
     }
 }
