@@ -30,8 +30,8 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
     registry.register_collector(Box::new(Scrape(snapshot.clone())));
     let mut out = String::new();
     // Writing into a String does not fail, and the families never fail on
-    // their own; an error would leave the text cut short, still parseable up
-    // to where it stops.
+    // their own; were it to happen, the error is logged and the scrape gets
+    // the text cut short (without `# EOF`, so Prometheus refuses it).
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
         tracing::error!(error = %e, "metrics: encoding the scrape failed");
     }
