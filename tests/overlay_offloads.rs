@@ -291,7 +291,7 @@ fn lying_virtio_headers_from_a_pod_are_dropped_or_segmented_and_the_workers_carr
     // the pod's own neighbour discovery moves them too: wait for both
     // conditions in one snapshot rather than read a second one after the
     // first holds, which may still miss another worker's latest counts.
-    let mut stats = n1.api.stats();
+    let mut stats = before.clone();
     let ok = poll::wait(Duration::from_secs(5), || {
         stats = n1.api.stats();
         decided(&stats) >= seen_before + accepted.len() as u64

@@ -375,7 +375,7 @@ async fn spawn_metrics(
     let source_daemon = daemon.clone();
     let source: crate::metrics::MetricsSource = Arc::new(move || {
         let daemon = source_daemon.clone();
-        Box::pin(async move { crate::metrics::render(&handler::metrics_snapshot(&daemon).await) })
+        Box::pin(async move { crate::metrics::render(handler::metrics_snapshot(&daemon).await) })
     });
     tasks.spawn(crate::metrics::serve(
         listener,

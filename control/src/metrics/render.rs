@@ -24,10 +24,11 @@ use crate::health::PeerHealth;
 /// The content type of what [`render`] returns.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// The OpenMetrics text of `snapshot`.
-pub fn render(snapshot: &MetricsSnapshot) -> String {
+/// The OpenMetrics text of `snapshot` (taken whole: the registry's collector
+/// owns what it encodes).
+pub fn render(snapshot: MetricsSnapshot) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Scrape(snapshot.clone())));
+    registry.register_collector(Box::new(Scrape(snapshot)));
     let mut out = String::new();
     // Writing into a String does not fail, and the families never fail on
     // their own; were it to happen, the error is logged and the scrape gets

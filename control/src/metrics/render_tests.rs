@@ -104,7 +104,7 @@ fn snapshot(dataplane: Option<StatsReply>) -> MetricsSnapshot {
 
 #[test]
 fn full_snapshot_is_well_formed_in_a_stable_order() {
-    let text = render(&snapshot(Some(stats())));
+    let text = render(snapshot(Some(stats())));
     let (families, _) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(
         families,
@@ -141,14 +141,14 @@ fn full_snapshot_is_well_formed_in_a_stable_order() {
     );
     assert_eq!(
         text,
-        render(&snapshot(Some(stats()))),
+        render(snapshot(Some(stats()))),
         "same input, same text"
     );
 }
 
 #[test]
 fn values_land_in_their_series() {
-    let text = render(&snapshot(Some(stats())));
+    let text = render(snapshot(Some(stats())));
     let (_, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let expect = [
         ("tweed_node_info", vec![("node", "node-a")], 1.0),
@@ -218,7 +218,7 @@ fn values_land_in_their_series() {
 
 #[test]
 fn every_drop_reason_is_listed_zeros_included() {
-    let text = render(&snapshot(Some(stats())));
+    let text = render(snapshot(Some(stats())));
     let (_, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     for (i, reason) in DropReason::ALL.iter().enumerate() {
         let want = if i == 0 { 7.0 } else { 0.0 };
@@ -231,7 +231,7 @@ fn every_drop_reason_is_listed_zeros_included() {
 
 #[test]
 fn label_values_are_escaped_on_the_wire() {
-    let text = render(&snapshot(Some(stats())));
+    let text = render(snapshot(Some(stats())));
     assert!(
         text.contains("tweed_port_rx_packets_total{port=\"ns/we\\\"ird\\\\pod\\nname\"} 1\n"),
         "{text}"
@@ -240,7 +240,7 @@ fn label_values_are_escaped_on_the_wire() {
 
 #[test]
 fn a_silent_dataplane_shows_down_and_no_dataplane_families() {
-    let text = render(&snapshot(None));
+    let text = render(snapshot(None));
     let (families, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(value(&s, "tweed_dataplane_up", &[]), Some(0.0));
     assert_eq!(value(&s, "tweed_dataplane_restarts_total", &[]), Some(2.0));
@@ -279,7 +279,7 @@ fn an_empty_node_is_still_well_formed() {
         ipam: Vec::new(),
         datasource: Vec::new(),
     };
-    let text = render(&empty);
+    let text = render(empty);
     let (_, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(value(&s, "tweed_peers", &[]), Some(0.0));
 }
@@ -292,7 +292,7 @@ fn a_failing_store_shows_down_with_its_error_count() {
         error: Some("put failed".into()),
         failures: 4,
     };
-    let text = render(&failing);
+    let text = render(failing);
     let (_, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(value(&s, "tweed_store_up", &[]), Some(0.0));
     assert_eq!(value(&s, "tweed_store_errors_total", &[]), Some(4.0));
@@ -320,7 +320,7 @@ fn the_kubernetes_datasource_shows_per_resource() {
             rejected: vec!["prod/bad: port 70000".into()],
         },
     ];
-    let text = render(&kube);
+    let text = render(kube);
     let (_, s) = check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(
         value(&s, "tweed_datasource_current", &[("resource", "pods")]),

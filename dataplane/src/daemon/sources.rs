@@ -107,7 +107,7 @@ pub struct UringSources {
     completions: Vec<Completion>,
     /// Sources whose polls the worker arms on its first wait (see
     /// [`UringSources::new`]).
-    unarmed: Vec<(u64, OwnedFd)>,
+    unarmed: Vec<(u64, Held)>,
 }
 
 impl UringSources {
@@ -144,9 +144,11 @@ impl UringSources {
         };
         sources
             .unarmed
-            .push((wake_token, wake.as_fd().try_clone_to_owned()?));
+            .push((wake_token, Held::Fd(wake.as_fd().try_clone_to_owned()?)));
         for (fd, token) in fixed {
-            sources.unarmed.push((*token, fd.try_clone_to_owned()?));
+            sources
+                .unarmed
+                .push((*token, Held::Fd(fd.try_clone_to_owned()?)));
         }
         Ok(sources)
     }
@@ -155,16 +157,9 @@ impl UringSources {
     /// the calling thread, the worker's). One that fails stays unarmed for
     /// the next wait to try again.
     fn arm_fixed(&mut self) -> io::Result<()> {
-        while let Some((token, fd)) = self.unarmed.pop() {
-            let held = match fd.try_clone() {
-                Ok(dup) => Held::Fd(dup),
-                Err(e) => {
-                    self.unarmed.push((token, fd));
-                    return Err(e);
-                }
-            };
-            if let Err(e) = self.register(token, held) {
-                self.unarmed.push((token, fd));
+        while let Some((token, held)) = self.unarmed.pop() {
+            if let Err((e, held)) = self.try_register(token, held) {
+                self.unarmed.push((token, held));
                 return Err(e);
             }
         }
@@ -313,6 +308,12 @@ impl UringSources {
 
     /// Arms a poll for a source under a fresh id.
     fn register(&mut self, token: u64, held: Held) -> io::Result<()> {
+        self.try_register(token, held).map_err(|(e, _)| e)
+    }
+
+    /// [`Self::register`], handing `held` back when the poll could not be
+    /// armed.
+    fn try_register(&mut self, token: u64, held: Held) -> Result<(), (io::Error, Held)> {
         let id = self.next_id;
         let fd = match &held {
             Held::Fd(fd) => fd.as_fd(),
@@ -321,7 +322,9 @@ impl UringSources {
                 None => return Ok(()),
             },
         };
-        self.ring.poll(fd, id)?;
+        if let Err(e) = self.ring.poll(fd, id) {
+            return Err((e, held));
+        }
         self.next_id += 1;
         self.polls.insert(
             id,
