@@ -39,6 +39,10 @@
 //!   (from, to, probe) gets through, diffed readably against an expectation;
 //!   what network policy tests assert with.
 //!
+//! For the benchmarks: [`workload`]: seeded route tables and lookup keys, the
+//! same for the same `(n, seed)`. The binary `fake-kube-apiserver`
+//! (`src/bin/`) runs [`kubeapi`] as a process of its own.
+//!
 //! Every namespace, link, process and directory a test creates is owned by a
 //! guard whose `Drop` removes it, so a failing (panicking) test cleans up too.
 

@@ -1,5 +1,69 @@
 //! tweed's control plane: cluster state, IP address management, node peers
 //! and policy, the daemon that runs a node, and the CLI that shows them.
+//!
+//! # Layer map
+//!
+//! Modules in import order: each imports only modules listed above it (its
+//! own submodules aside), except the known exceptions at the end.
+//!
+//! Pure core (no I/O, no clock; machine facts and time are passed in):
+//! - `policy`: manifests parsed and validated, compiled per endpoint, explained.
+//! - `ipam`: node subnet plans and the pod address pool (decide, persist, commit).
+//! - `config`: flags, TOML file and defaults resolved into one `DaemonConfig` (→ ipam).
+//!
+//! Protocol (its reply types are also what `metrics` and `kubernetes` report in):
+//! - `api`: `control.sock`: wire types, codec, validation (pure), server, blocking
+//!   client (→ policy).
+//!
+//! State:
+//! - `store`: the `Store` trait (etcd's model cut down), embedded (redb) and etcd.
+//! - `cluster`: key layout, subnet leases, node records, the view peers come from
+//!   (→ store, ipam, config, policy).
+//!
+//! Edges (I/O: the kernel, sockets, processes):
+//! - `sys`: the crate's only unsafe: signals by pid, unshare, bind mounts.
+//! - `host`: the kernel's side of `tweed0` (rtnetlink), nft masquerade and filter,
+//!   underlay and MTU detection.
+//! - `health`: the overlay health port and the peer prober; `HealthBook` (pure).
+//! - `metrics`: the scrape snapshot, its text (pure), the HTTP endpoint
+//!   (→ health, store, api).
+//! - `dataplane`: client of the dataplane's API, the supervisor that keeps it
+//!   running, resync diffs (pure) (→ config, sys).
+//! - `pods`: pod records: the IPAM pool made durable, plus their dataplane ports
+//!   (→ store, cluster, ipam, dataplane, sys).
+//! - `enforce`: policy inputs followed from the store, compiled for this node's
+//!   pods, pushed to the dataplane (→ store, cluster, policy, pods, dataplane).
+//! - `kubernetes`: the Kubernetes datasource: objects as store entries, mirrored,
+//!   layered with the embedded store (→ store, cluster, config, policy, api, pods).
+//!
+//! The process:
+//! - `daemon`: `tweed daemon`: start-up, background tasks, the `control.sock`
+//!   handler (→ every module above but `sys`).
+//!
+//! Faces (what a user runs):
+//! - `cli`: the `tweed` command line and its tables (→ api, config, daemon,
+//!   policy, store; demo, bench).
+//! - `demo`: `tweed demo`: two nodes in namespaces, probed (→ api, policy, sys; cli).
+//! - `bench`: `tweed bench`: tweed against the kernel, medians (→ sys; cli, demo).
+//!
+//! I/O modules keep their decisions in pure files beside the I/O: `host::plan`,
+//! `enforce::{world, plan}`, `dataplane::resync`, `health::book`,
+//! `kubernetes::{translate, reflect}`, `metrics::{render, families, request}`,
+//! `demo::{topology, matrix}`, `bench::{plan, parse, rules, stats, render}`.
+//!
+//! From `tweed-dataplane`: the API's wire types, checks and line client (`api`),
+//! the ACL classifier behind `policy::explain` (`table::acl`), peers' `Backend`;
+//! for I/O, its `sys::{netns, cred, umask}` and `port::netlink`.
+//!
+//! Known exceptions:
+//! - cycles `cli` ↔ `demo` and `cli` ↔ `bench`: `cli` dispatches both commands;
+//!   `demo` runs CLI commands (`cli::execute_at`, `Command`, `TraceArgs`) for its
+//!   status and trace steps; `bench` prints with `cli::Output` and `cli::table`.
+//! - `bench` → `demo`: its namespaces, links and processes (`demo::{netns, links, procs}`).
+//! - `config` (pure) takes pure items from later modules (`host::detect`'s
+//!   overheads and `pod_mtu`, `store`'s `EtcdAuth` check, `api::DEFAULT_RUN_DIR`)
+//!   and limits from the dataplane's process module (`tweed_dataplane::daemon`);
+//!   `resolve::load_file` reads the TOML file.
 
 pub mod api;
 pub mod bench;

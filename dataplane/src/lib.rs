@@ -9,7 +9,8 @@
 //!   found as a run in a `UDP_GRO` read) and IPv4 fragmentation: pure byte
 //!   transformations.
 //! - [`table`]: the tables the workers read without locks: longest-prefix match,
-//!   policy classifiers, connection tracking, endpoints and peers.
+//!   policy classifiers, connection tracking, fragments' ports, endpoints,
+//!   peers, next hops, and the snapshot that holds them (`tables`).
 //! - [`pipeline`]: the forwarding decision, a pure function of (tables, frame)
 //!   that returns one [`pipeline::Action`] per frame, and its output stage
 //!   ([`pipeline::output`]): what the ports transmit for a batch's actions
@@ -23,9 +24,25 @@
 //! - [`frame`]: the owned buffer a frame lives in, with headroom for
 //!   encapsulation.
 //!
-//! Nothing in these layers performs I/O or reads a clock: time is passed in.
-//! The process around them (taps, sockets, workers, the config API: [`api`],
-//! [`daemon`], [`port`], [`sys`]) runs in the `tweed-dataplane` binary.
+//! Nothing in these layers performs I/O or reads a clock: time is passed in
+//! (`.ci/pure-layers` checks `wire`, `offload`, `table` and `pipeline`). They
+//! import none of `api`, `daemon` and `sys`, and of `port` only the seam (the
+//! output stage is generic over its `TxPorts`) and, in tests, `memory`. The
+//! seam takes the `GroDatagram` type and `memory` the GSO limits from
+//! `sys::mmsg`: a type and constants, no calls.
+//!
+//! The process around them, run by the `tweed-dataplane` binary (`tweed` uses
+//! `api`, `sys::netns` and `port::netlink` too). `sys` imports nothing of the
+//! crate; `port` and `api` import the layers above and `sys`; `daemon`, all:
+//!
+//! - [`port`] (the rest): pod taps, the host port, underlay sockets, adopting
+//!   a lost tap, rtnetlink helpers: creating and removing interfaces.
+//! - [`sys`]: the crate's only unsafe: tap ioctls, `setns`, epoll, eventfd,
+//!   io_uring, batched socket calls, peer credentials, umask.
+//! - [`api`]: the config API: wire types, codec and validation (pure; shared
+//!   with the control daemon), the Unix socket server, a client, the state file.
+//! - [`daemon`]: start-up, the workers and their sources and ports, the control
+//!   side that applies API requests and publishes snapshots, restart from state.
 
 pub mod frame;
 pub mod offload;
