@@ -5,10 +5,14 @@
 //! - `split/64KiB`: a super-frame cut into 1,398-byte segments by copying
 //!   every segment into a buffer (`gso::segment_tcp`, what the worker did)
 //!   against planning headers only and leaving the payload in place
-//!   (`gso::plan_tcp`, what it does now);
+//!   (`gso::plan_tcp`, what it does for a peer that wants full checksums),
+//!   and planning with partial checksums (`tweed/plan-partial`: what it does
+//!   for a tweed peer, which sums no payload);
 //! - `merge/64KiB`: the segments, as a `UDP_GRO` read holds them, merged by
 //!   copying into a super-frame (`gro::TcpGro`) against finding the run and
-//!   writing its headers only (`gro_run`).
+//!   writing its headers only (`gro_run`), verifying every segment's
+//!   checksum (`tweed/run`) or trusting the partial checksums a tweed peer
+//!   flagged (`tweed/run-partial`).
 
 use std::hint::black_box;
 
@@ -17,6 +21,7 @@ use etherparse::PacketBuilder;
 use tweed_dataplane::offload::checksum;
 use tweed_dataplane::offload::gro::TcpGro;
 use tweed_dataplane::offload::gro_run::{self, Run};
+use tweed_dataplane::offload::gso::SegmentChecksum::{Full, Partial};
 use tweed_dataplane::offload::gso::{self, GatherPlan};
 use tweed_dataplane::wire::virtio_net::{F_NEEDS_CSUM, GSO_TCPV4, LEN, VirtioNetHdr};
 use tweed_dataplane::wire::vxlan;
@@ -71,7 +76,10 @@ fn offload(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(PAYLOAD as u64));
     let mut plan = GatherPlan::default();
     group.bench_function("tweed/plan", |b| {
-        b.iter(|| gso::plan_tcp(black_box(&frame), &hdr, &[0; 8], true, &mut plan))
+        b.iter(|| gso::plan_tcp(black_box(&frame), &hdr, &[0; 8], true, Full, &mut plan))
+    });
+    group.bench_function("tweed/plan-partial", |b| {
+        b.iter(|| gso::plan_tcp(black_box(&frame), &hdr, &[0; 8], true, Partial, &mut plan))
     });
     let mut scratch = Vec::new();
     let mut out = Vec::with_capacity(80_000);
@@ -91,7 +99,7 @@ fn offload(c: &mut Criterion) {
     let mut segments = Vec::new();
     gso::segment_tcp(&frame, &hdr, &mut scratch, |s| {
         let mut header = [0; vxlan::HEADER_LEN];
-        vxlan::write_header(&mut header, 1);
+        vxlan::write_header(&mut header, 1, false);
         read.extend_from_slice(&header);
         read.extend_from_slice(s);
         let mut f = vec![0; LEN];
@@ -106,7 +114,19 @@ fn offload(c: &mut Criterion) {
     let mut headers = Vec::new();
     group.bench_function("tweed/run", |b| {
         b.iter(|| {
-            gro_run::find(black_box(&read), segment, vxlan::HEADER_LEN, &mut run);
+            gro_run::find(
+                black_box(&read),
+                segment,
+                vxlan::HEADER_LEN,
+                false,
+                &mut run,
+            );
+            gro_run::super_headers(&segments[0], &run, &mut headers)
+        })
+    });
+    group.bench_function("tweed/run-partial", |b| {
+        b.iter(|| {
+            gro_run::find(black_box(&read), segment, vxlan::HEADER_LEN, true, &mut run);
             gro_run::super_headers(&segments[0], &run, &mut headers)
         })
     });

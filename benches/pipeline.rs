@@ -114,6 +114,7 @@ fn tables() -> Arc<Tables> {
                 vtep_mac: peer_mac(i),
                 backend: Backend::Vxlan,
                 source_ports: None,
+                partial_checksums: false,
             })
             .expect("peer");
     }

@@ -139,6 +139,7 @@ fn tweed_and_a_kernel_vxlan_node_exchange_pod_traffic() {
             vtep_mac: kernel_vtep.parse().unwrap(),
             backend: Backend::Vxlan,
             source_ports: None,
+            partial_checksums: false,
         })
         .unwrap();
     let pod = Pod::attach(

@@ -125,6 +125,7 @@ fn set_peer(node: &Node, name: &str, other: &Node, theirs: &Overlay) {
             vtep_mac: other.api.dump().node.vtep_mac,
             backend: Backend::Vxlan,
             source_ports: None,
+            partial_checksums: false,
         })
         .unwrap_or_else(|e| panic!("peer_set {name}: {e:?}"));
 }

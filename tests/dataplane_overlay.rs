@@ -30,6 +30,7 @@ fn set_peer(node: &Node, name: &str, other: &Node, subnets: &[&str], backend: Ba
             vtep_mac,
             backend,
             source_ports: None,
+            partial_checksums: false,
         })
         .unwrap_or_else(|e| panic!("peer_set {name}: {e:?}"));
 }

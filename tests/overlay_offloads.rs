@@ -65,6 +65,7 @@ fn set_peer(node: &Node, name: &str, other: &Node, subnet: &str) {
             vtep_mac,
             backend: Backend::Vxlan,
             source_ports: None,
+            partial_checksums: true,
         })
         .unwrap_or_else(|e| panic!("peer_set {name}: {e:?}"));
 }

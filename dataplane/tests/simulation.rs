@@ -30,6 +30,7 @@ use tweed_dataplane::table::nexthop::PortId;
 use tweed_dataplane::table::peers::{Backend, Peer};
 use tweed_dataplane::table::tables::{NodeConfig, Tables, TablesWriter};
 use tweed_dataplane::wire::virtio_net::{self, F_NEEDS_CSUM, GSO_TCPV4, VirtioNetHdr};
+use tweed_dataplane::wire::vxlan::Vxlan;
 
 const GW_MAC: Mac = [0xee, 0xee, 0xee, 0xee, 0xee, 0x01];
 const HOST_MAC: Mac = [0x02, 0, 0, 0, 0, 0xfe];
@@ -112,7 +113,7 @@ struct Node {
 }
 
 impl Node {
-    fn new(me: &Spec, peer: &Spec, backend: Backend) -> Self {
+    fn new(me: &Spec, peer: &Spec, backend: Backend, partial: bool) -> Self {
         let mut writer = TablesWriter::new(NodeConfig {
             gateway_mac: GW_MAC,
             vtep_mac: me.vtep,
@@ -145,6 +146,7 @@ impl Node {
                 vtep_mac: peer.vtep,
                 backend,
                 source_ports: None,
+                partial_checksums: partial,
             })
             .expect("the peer");
         Node {
@@ -416,27 +418,31 @@ struct Seen {
     merged: u64,
     coalesced: u64,
     gso_sends: u64,
+    /// VXLAN datagrams flagged as carrying a partial inner checksum.
+    flagged: u64,
 }
 
 /// Prints the seed of a failing run.
-struct SeedGuard(u64, Backend);
+struct SeedGuard(u64, Backend, bool);
 
 impl Drop for SeedGuard {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
-                "simulation failed: seed {} ({:?}); rerun with TWEED_SIM_SEED={}",
-                self.0, self.1, self.0
+                "simulation failed: seed {} ({:?}, partial checksums {}); rerun with TWEED_SIM_SEED={}",
+                self.0, self.1, self.2, self.0
             );
         }
     }
 }
 
-fn simulate(seed: u64, backend: Backend) -> Seen {
-    let _guard = SeedGuard(seed, backend);
+/// Runs seed `seed` over `backend`, the nodes telling each other that they
+/// accept partial inner checksums if `partial`.
+fn simulate(seed: u64, backend: Backend, partial: bool) -> Seen {
+    let _guard = SeedGuard(seed, backend, partial);
     let mut rng = Rng::new(seed);
-    let mut a = Node::new(&A, &B, backend);
-    let mut b = Node::new(&B, &A, backend);
+    let mut a = Node::new(&A, &B, backend, partial);
+    let mut b = Node::new(&B, &A, backend, partial);
     let mut to_b = Stream::new(&mut rng, &A, &B, 40_000);
     let mut to_a = Stream::new(&mut rng, &B, &A, 40_001);
     let loss = rng.range(0, 5) as u64;
@@ -458,6 +464,15 @@ fn simulate(seed: u64, backend: Backend) -> Seen {
         // The underlay: loss, duplicates, reordering within a window.
         let mut carried = Vec::with_capacity(wire.len());
         for d in wire {
+            if backend == Backend::Vxlan
+                && Vxlan::new_checked(&d.bytes[..]).is_ok_and(|h| h.partial_csum())
+            {
+                assert!(
+                    partial,
+                    "seed {seed}: a flagged datagram to a full-checksum peer"
+                );
+                seen.flagged += 1;
+            }
             if rng.chance(loss) {
                 continue;
             }
@@ -540,14 +555,20 @@ fn seeds() -> Vec<u64> {
     }
 }
 
-fn run(backend: Backend) {
+fn run(backend: Backend, partial: bool) {
     let mut total = Seen::default();
     for seed in seeds() {
-        let seen = simulate(seed, backend);
+        let seen = simulate(seed, backend, partial);
         total.merged += seen.merged;
         total.gso_sends += seen.gso_sends;
         total.coalesced += seen.coalesced;
+        total.flagged += seen.flagged;
     }
+    assert_eq!(
+        total.flagged > 0,
+        partial,
+        "partial inner checksums are flagged exactly when the peer accepts them"
+    );
     assert!(
         total.gso_sends > 0,
         "super-frames left as gathered GSO sends"
@@ -561,10 +582,15 @@ fn run(backend: Backend) {
 
 #[test]
 fn a_stream_crosses_a_lossy_reordering_vxlan_underlay_intact() {
-    run(Backend::Vxlan);
+    run(Backend::Vxlan, false);
+}
+
+#[test]
+fn a_stream_crosses_a_lossy_reordering_vxlan_underlay_intact_with_partial_checksums() {
+    run(Backend::Vxlan, true);
 }
 
 #[test]
 fn a_stream_crosses_a_lossy_reordering_flannel_udp_underlay_intact() {
-    run(Backend::Udp);
+    run(Backend::Udp, false);
 }

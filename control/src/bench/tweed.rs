@@ -137,6 +137,7 @@ pub fn peer_set(
             vtep_mac,
             backend: Backend::Vxlan,
             source_ports: None,
+            partial_checksums: true,
         }),
     )
     .map(|_| ())

@@ -45,6 +45,7 @@ fn request(name: &str, cluster: &str, previous: &[&str]) -> LeaseRequest {
             vtep_mac: "02:77:c0:a8:00:01".parse().unwrap(),
             backend: Backend::Vxlan,
             vxlan_source_ports: None,
+            partial_checksums: false,
         },
         plans: vec![SubnetPlan::parse(cluster, 24).unwrap()],
         previous: previous.iter().map(|p| p.parse().unwrap()).collect(),

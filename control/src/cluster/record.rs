@@ -27,6 +27,11 @@ pub struct NodeRecord {
     /// on any other port. Absent for static peers and older records: any port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vxlan_source_ports: Option<PortRange>,
+    /// It accepts VXLAN whose inner checksums are left partial (every tweed
+    /// node that publishes it). Absent for static peers and older records:
+    /// peers complete the checksums they send it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial_checksums: bool,
 }
 
 impl NodeRecord {
@@ -45,6 +50,7 @@ impl NodeRecord {
             vtep_mac: self.vtep_mac,
             backend: self.backend,
             source_ports: self.vxlan_source_ports,
+            partial_checksums: self.partial_checksums,
         }
     }
 
@@ -114,6 +120,7 @@ mod tests {
             vtep_mac: "02:77:c0:a8:00:01".parse().unwrap(),
             backend: Backend::Vxlan,
             vxlan_source_ports: None,
+            partial_checksums: false,
         };
         let addrs: Vec<String> = record
             .node_addrs()

@@ -107,6 +107,7 @@ mod tests {
             vtep_mac: format!("02:77:c0:a8:00:{third:02x}").parse().unwrap(),
             backend: Backend::Vxlan,
             vxlan_source_ports: None,
+            partial_checksums: false,
         }
     }
 

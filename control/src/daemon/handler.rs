@@ -386,6 +386,7 @@ async fn peer_add(daemon: &Daemon, add: PeerAdd) -> Result<(), ApiError> {
         backend: add.backend,
         // A kernel vxlan device sends from any port of its ephemeral range.
         vxlan_source_ports: None,
+        partial_checksums: false,
     };
     // Subnets the peer no longer has are released.
     let old = daemon.view.borrow().statics.get(&add.name).cloned();

@@ -210,6 +210,8 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
             ),
             backend: config.backend,
             vxlan_source_ports: Some(config.vxlan_source_ports),
+            // Only VXLAN has a header to say so in.
+            partial_checksums: config.backend == crate::config::Backend::Vxlan,
         },
         plans: config.plans.clone(),
         previous: memory.subnets,

@@ -121,6 +121,7 @@ mod tests {
             vtep_mac: MacAddr([2, 0, 0, 0, 0, 1]),
             backend: Backend::Vxlan,
             source_ports: None,
+            partial_checksums: false,
         }
     }
 

@@ -376,6 +376,10 @@ pub struct PeerSpec {
     /// any source port (a kernel `vxlan` device's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ports: Option<PortRange>,
+    /// It accepts VXLAN with inner checksums left partial (a tweed node
+    /// that publishes it); absent: false, checksums are completed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial_checksums: bool,
 }
 
 impl From<&Peer> for PeerSpec {
@@ -387,6 +391,7 @@ impl From<&Peer> for PeerSpec {
             vtep_mac: MacAddr(peer.vtep_mac),
             backend: peer.backend,
             source_ports: peer.source_ports,
+            partial_checksums: peer.partial_checksums,
         }
     }
 }
@@ -400,6 +405,7 @@ impl From<PeerSpec> for Peer {
             vtep_mac: spec.vtep_mac.0,
             backend: spec.backend,
             source_ports: spec.source_ports,
+            partial_checksums: spec.partial_checksums,
         }
     }
 }

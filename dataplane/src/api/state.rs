@@ -261,6 +261,7 @@ mod tests {
                     first: 61000,
                     last: 61007,
                 }),
+                partial_checksums: false,
             }],
             routes: vec![
                 RouteSpec {

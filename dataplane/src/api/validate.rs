@@ -287,6 +287,12 @@ pub fn peer(args: &PeerSpec) -> Result<(), ApiError> {
             ),
         ));
     }
+    if args.partial_checksums && args.backend != crate::table::peers::Backend::Vxlan {
+        return Err(invalid(
+            "peer_set.partial_checksums",
+            "only a VXLAN peer can be sent partial checksums (the flag lives in the VXLAN header): drop it or use backend vxlan",
+        ));
+    }
     mac("peer_set.vtep_mac", args.vtep_mac.0)
 }
 

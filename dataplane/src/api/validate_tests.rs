@@ -192,6 +192,17 @@ fn peer_source_ports_are_a_range() {
 }
 
 #[test]
+fn partial_checksums_need_vxlan() {
+    let with = |backend: &str| {
+        format!(
+            r#"{{"peer_set":{{"name":"node2","subnets":["10.244.2.0/24"],"underlay_ip":"192.168.0.2","vtep_mac":"02:00:00:00:00:02","backend":"{backend}","partial_checksums":true}}}}"#
+        )
+    };
+    check(&with("vxlan")).expect("valid");
+    refused(&with("udp"), "peer_set.partial_checksums");
+}
+
+#[test]
 fn route_prefixes_have_no_host_bits() {
     check(r#"{"route_set":{"prefix":"0.0.0.0/0","via":"blackhole"}}"#).expect("valid");
     refused(

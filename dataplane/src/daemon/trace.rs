@@ -110,7 +110,7 @@ fn synthesize(
             let (payload, port) = match peer.backend {
                 Backend::Vxlan => {
                     let mut header = [0; vxlan::HEADER_LEN];
-                    vxlan::write_header(&mut header, node.vni);
+                    vxlan::write_header(&mut header, node.vni, false);
                     let mut payload = header.to_vec();
                     payload.extend_from_slice(&eth);
                     (payload, node.vxlan_port)

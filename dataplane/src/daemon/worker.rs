@@ -446,7 +446,10 @@ impl Worker {
     ) -> usize {
         let segment = self.rx.segment;
         let read = &self.rx.buf[..self.rx.len];
-        gro_run::find(read, segment, vxlan::HEADER_LEN, &mut self.run);
+        // A peer's flag that it left the checksums partial (checked against
+        // the peer when the pipeline decides the first datagram).
+        let partial = vxlan::Vxlan::new_checked(read).is_ok_and(|h| h.partial_csum());
+        gro_run::find(read, segment, vxlan::HEADER_LEN, partial, &mut self.run);
         if self.run.count < 2 {
             return 0;
         }

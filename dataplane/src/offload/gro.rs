@@ -12,7 +12,9 @@
 //! A segment joins the open super-frame only if all of this holds (anything
 //! else is refused, and the caller writes the frame as it is):
 //!
-//! - the virtio-net header asks for nothing (no GSO, no partial checksum);
+//! - the virtio-net header asks for no GSO, and for no partial checksum or
+//!   one at the TCP checksum (a peer's segment handed over as a NIC would:
+//!   see [`crate::wire::vxlan::FLAG_PARTIAL_CSUM`]);
 //! - Ethernet II without VLAN tags, identical to the first segment's;
 //! - IPv4 without options, not a fragment, with the same addresses, TOS,
 //!   TTL and DF bit; without DF the identification increments by one per
@@ -24,16 +26,17 @@
 //!   super-frame, and a non-empty payload;
 //! - every payload is the first segment's size (the MSS) except the last: a
 //!   shorter segment or one with PSH closes the super-frame;
-//! - its TCP checksum verifies. The merged frame goes out with `NEEDS_CSUM`,
-//!   which the pod's kernel trusts, so a corrupt segment must not hide in
-//!   it (the outer UDP checksum may be zero);
+//! - its TCP checksum verifies, unless it is partial (the kernel trusts a
+//!   partial checksum as it trusts a NIC's). The merged frame goes out with
+//!   `NEEDS_CSUM`, which the pod's kernel trusts, so a segment with a wrong
+//!   full checksum must not hide in it;
 //! - the result stays within [`MAX_SEGMENTS`] and a 16-bit IP length.
 //!
 //! Contract of this module: no I/O, no panic on any input, no allocation once
 //! the buffer has grown to one super-frame.
 
 use crate::offload::checksum;
-use crate::wire::virtio_net::{self, F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, VirtioNetHdr};
+use crate::wire::virtio_net::{self, F_NEEDS_CSUM, GSO_NONE, GSO_TCPV4, GSO_TCPV6, VirtioNetHdr};
 
 /// Length of the virtio-net header in front of every frame.
 const E: usize = virtio_net::LEN;
@@ -64,6 +67,8 @@ pub(super) struct Segment {
     pub(super) payload: usize,
     seq: u32,
     flags: u8,
+    /// Its checksum is partial (trusted, not verified).
+    pub(super) partial: bool,
 }
 
 impl Segment {
@@ -127,13 +132,23 @@ fn same(a: &[u8], b: &[u8], range: std::ops::Range<usize>) -> bool {
 }
 
 /// The candidate's headers, or `None` if it can never be merged: a frame
-/// behind a virtio-net header that asks for nothing (no GSO, no partial
-/// checksum).
+/// behind a virtio-net header that asks for no GSO, and for no partial
+/// checksum or one exactly at the TCP checksum.
 fn parse(frame: &[u8]) -> Option<Segment> {
-    if frame.first_chunk::<2>() != Some(&[0, 0]) {
+    let hdr = VirtioNetHdr::parse(frame).ok()?;
+    if hdr.gso_type != GSO_NONE || hdr.flags & !F_NEEDS_CSUM != 0 {
         return None;
     }
-    parse_at(frame, E)
+    let mut seg = parse_at(frame, E)?;
+    if hdr.needs_csum() {
+        if usize::from(hdr.csum_start) + E != seg.l4
+            || usize::from(hdr.csum_offset) != TCP_CSUM_OFFSET
+        {
+            return None;
+        }
+        seg.partial = true;
+    }
+    Some(seg)
 }
 
 /// The headers of a TCP segment whose Ethernet header starts at `base`, or
@@ -183,6 +198,7 @@ pub(super) fn parse_at(frame: &[u8], base: usize) -> Option<Segment> {
         payload,
         seq: be32(frame, l4 + 4),
         flags,
+        partial: false,
     })
 }
 
@@ -206,8 +222,12 @@ fn pseudo(frame: &[u8], seg: &Segment, l4_len: usize) -> u32 {
     }
 }
 
-/// Whether the TCP checksum of the segment that ends at `end` verifies.
+/// Whether the TCP checksum of the segment that ends at `end` verifies (a
+/// partial one is trusted).
 pub(super) fn checksum_ok(frame: &[u8], seg: &Segment, end: usize) -> bool {
+    if seg.partial {
+        return true;
+    }
     let Some(tcp) = frame.get(seg.l4..end) else {
         return false;
     };

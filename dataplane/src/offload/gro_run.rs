@@ -45,9 +45,12 @@ impl Run {
 
 /// Finds the run at the start of `read`, `segment` bytes per datagram (a
 /// `UDP_GRO` read), whose inner Ethernet frames start `inner` bytes into
-/// each datagram. Every segment's TCP checksum is verified: the run is
-/// written with `NEEDS_CSUM`, which the receiving kernel trusts.
-pub fn find(read: &[u8], segment: usize, inner: usize, run: &mut Run) {
+/// each datagram. Every segment's TCP checksum is verified, as the run is
+/// written with `NEEDS_CSUM`, which the receiving kernel trusts; unless
+/// `partial`: the sender left them partial for the receiving kernel (the
+/// outer bytes, equal across the run, say so), and there is nothing to
+/// verify.
+pub fn find(read: &[u8], segment: usize, inner: usize, partial: bool, run: &mut Run) {
     run.count = 0;
     run.payloads.clear();
     run.psh = false;
@@ -55,9 +58,10 @@ pub fn find(read: &[u8], segment: usize, inner: usize, run: &mut Run) {
     let Some(first) = datagrams.next() else {
         return;
     };
-    let Some(seg) = parse_at(first, inner) else {
+    let Some(mut seg) = parse_at(first, inner) else {
         return;
     };
+    seg.partial = partial;
     if !checksum_ok(first, &seg, first.len()) {
         return;
     }
@@ -70,9 +74,10 @@ pub fn find(read: &[u8], segment: usize, inner: usize, run: &mut Run) {
         if open.closed() {
             break;
         }
-        let Some(next) = parse_at(datagram, inner) else {
+        let Some(mut next) = parse_at(datagram, inner) else {
             break;
         };
+        next.partial = partial;
         let len = datagram.len() - next.payload;
         if datagram.get(..inner) != first.get(..inner)
             || !continues(first, inner, &open, ip_len, datagram, &next, len)

@@ -25,7 +25,7 @@ fn read_of(segments: &[Vec<u8>], vni: impl Fn(usize) -> u32) -> (Vec<u8>, usize)
     let mut read = Vec::new();
     for (i, s) in segments.iter().enumerate() {
         let mut header = [0; VXLAN];
-        vxlan::write_header(&mut header, vni(i));
+        vxlan::write_header(&mut header, vni(i), false);
         read.extend_from_slice(&header);
         read.extend_from_slice(s);
     }
@@ -44,7 +44,7 @@ fn a_read_of_one_flow_is_one_run_that_rebuilds_what_tcp_gro_merges() {
     let segs = segments(20_000, 1398);
     let (read, segment) = read_of(&segs, |_| 7);
     let mut run = Run::default();
-    find(&read, segment, VXLAN, &mut run);
+    find(&read, segment, VXLAN, false, &mut run);
     assert_eq!(run.count, segs.len());
     assert_eq!(run.mss, 1398);
 
@@ -69,9 +69,25 @@ fn a_corrupt_segment_ends_the_run_before_it() {
     // A payload byte of the fourth datagram.
     read[3 * segment + segment - 5] ^= 0x40;
     let mut run = Run::default();
-    find(&read, segment, VXLAN, &mut run);
+    find(&read, segment, VXLAN, false, &mut run);
     assert_eq!(run.count, 3);
     assert_eq!(run.payloads.len(), 3);
+}
+
+#[test]
+fn partial_checksums_are_trusted_only_when_the_sender_said_so() {
+    let mut segs = segments(10_000, 1398);
+    // What a sender that leaves checksums partial puts there instead: any
+    // value but the full checksum (34: Ethernet and IPv4 headers).
+    for s in &mut segs {
+        s[34 + 16] ^= 0x5a;
+    }
+    let (read, segment) = read_of(&segs, |_| 7);
+    let mut run = Run::default();
+    find(&read, segment, VXLAN, false, &mut run);
+    assert_eq!(run.count, 0, "full checksums are verified");
+    find(&read, segment, VXLAN, true, &mut run);
+    assert_eq!(run.count, segs.len(), "partial ones are not");
 }
 
 #[test]
@@ -79,7 +95,7 @@ fn another_vni_ends_the_run() {
     let segs = segments(10_000, 1398);
     let (read, segment) = read_of(&segs, |i| if i < 2 { 7 } else { 8 });
     let mut run = Run::default();
-    find(&read, segment, VXLAN, &mut run);
+    find(&read, segment, VXLAN, false, &mut run);
     assert_eq!(run.count, 2);
 }
 
@@ -91,16 +107,22 @@ fn a_first_datagram_that_is_no_segment_makes_no_run() {
     read[VXLAN + 12] = 0x08;
     read[VXLAN + 13] = 0x06;
     let mut run = Run::default();
-    find(&read, segment, VXLAN, &mut run);
+    find(&read, segment, VXLAN, false, &mut run);
     assert_eq!(run.count, 0);
     // Garbage, empty and truncated reads make no run and do not panic.
     for len in [0, 1, 7, 8, 40, 60, segment - 1] {
-        find(&read[..len.min(read.len())], segment, VXLAN, &mut run);
+        find(
+            &read[..len.min(read.len())],
+            segment,
+            VXLAN,
+            false,
+            &mut run,
+        );
         assert!(run.count <= 1);
     }
-    find(&read, 0, VXLAN, &mut run);
-    find(&read, 1, VXLAN, &mut run);
-    find(&read, segment, 10_000, &mut run);
+    find(&read, 0, VXLAN, false, &mut run);
+    find(&read, 1, VXLAN, false, &mut run);
+    find(&read, segment, 10_000, false, &mut run);
     assert_eq!(run.count, 0);
 }
 
@@ -109,7 +131,7 @@ fn headers_of_another_frame_are_refused() {
     let segs = segments(10_000, 1398);
     let (read, segment) = read_of(&segs, |_| 7);
     let mut run = Run::default();
-    find(&read, segment, VXLAN, &mut run);
+    find(&read, segment, VXLAN, false, &mut run);
     let mut out = Vec::new();
     // The last segment is shorter than the first.
     assert!(!super_headers(

@@ -28,6 +28,11 @@
 //! - with `NEEDS_CSUM`, `csum_start`/`csum_offset` must point at the TCP
 //!   checksum field.
 //!
+//! [`plan_tcp`] can instead leave each segment's TCP checksum partial
+//! ([`SegmentChecksum::Partial`]: the field holds the pseudo-header sum, as a
+//! NIC's checksum offload leaves it), for a receiver that completes or
+//! trusts it; the payload is then never summed.
+//!
 //! The code allocates nothing once `scratch` has grown to one segment.
 
 use std::ops::Range;
@@ -45,6 +50,16 @@ const TCP_CSUM_OFFSET: usize = 16;
 const TCP_FIN: u8 = 0x01;
 const TCP_PSH: u8 = 0x08;
 const TCP_CWR: u8 = 0x80;
+
+/// What each segment's TCP checksum field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentChecksum {
+    /// The full checksum, as it travels on a wire.
+    Full,
+    /// The folded pseudo-header sum, for a receiver that completes it (or
+    /// hands it on as `NEEDS_CSUM`): the payload is not summed.
+    Partial,
+}
 
 /// The header a frame was too short for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,7 +313,8 @@ pub fn segment_tcp(
     mut emit: impl FnMut(&[u8]),
 ) -> Result<usize, GsoError> {
     let mut headers = Vec::new();
-    for_each_segment(frame, hdr, &mut headers, |headers, payload| {
+    let full = SegmentChecksum::Full;
+    for_each_segment(frame, hdr, full, &mut headers, |headers, payload| {
         scratch.clear();
         scratch.extend_from_slice(headers);
         scratch.extend_from_slice(frame.get(payload).unwrap_or_default());
@@ -374,12 +390,14 @@ pub fn gso_run(
 /// [`segment_tcp`] would cut it, without copying its payload: each
 /// segment's headers go to `plan.headers`, after `prefix` and without the
 /// Ethernet header unless `keep_ethernet`; its payload stays in `frame`.
-/// The plan is cleared first. Returns the number of segments.
+/// Each TCP checksum is what `csum` says. The plan is cleared first.
+/// Returns the number of segments.
 pub fn plan_tcp(
     frame: &[u8],
     hdr: &VirtioNetHdr,
     prefix: &[u8],
     keep_ethernet: bool,
+    csum: SegmentChecksum,
     plan: &mut GatherPlan,
 ) -> Result<usize, GsoError> {
     plan.clear();
@@ -389,7 +407,7 @@ pub fn plan_tcp(
         parts,
     } = plan;
     let mut scratch = Vec::new();
-    for_each_segment(frame, hdr, &mut scratch, |headers, payload| {
+    for_each_segment(frame, hdr, csum, &mut scratch, |headers, payload| {
         let start = out.len();
         out.extend_from_slice(prefix);
         out.extend_from_slice(headers.get(skip..).unwrap_or_default());
@@ -401,10 +419,12 @@ pub fn plan_tcp(
 }
 
 /// Calls `each` with every segment's finished headers (Ethernet to TCP,
-/// built in `headers`) and its payload range in `frame`, in order.
+/// built in `headers`, the TCP checksum as `csum` says) and its payload
+/// range in `frame`, in order.
 fn for_each_segment(
     frame: &[u8],
     hdr: &VirtioNetHdr,
+    csum: SegmentChecksum,
     headers: &mut Vec<u8>,
     mut each: impl FnMut(&[u8], Range<usize>),
 ) -> Result<usize, GsoError> {
@@ -467,11 +487,16 @@ fn for_each_segment(
             *f = flags;
         }
         put16(seg, l4 + TCP_CSUM_OFFSET, 0);
-        // The TCP header is a multiple of 4 bytes long, so the payload's
-        // words continue the header's sum.
-        let tcp_sum = checksum::sum(seg.get(l4..).unwrap_or_default(), pseudo);
-        let tcp_sum = checksum::sum(chunk, tcp_sum);
-        put16(seg, l4 + TCP_CSUM_OFFSET, checksum::finish(tcp_sum));
+        let field = match csum {
+            SegmentChecksum::Partial => checksum::fold(pseudo),
+            SegmentChecksum::Full => {
+                // The TCP header is a multiple of 4 bytes long, so the
+                // payload's words continue the header's sum.
+                let tcp_sum = checksum::sum(seg.get(l4..).unwrap_or_default(), pseudo);
+                checksum::finish(checksum::sum(chunk, tcp_sum))
+            }
+        };
+        put16(seg, l4 + TCP_CSUM_OFFSET, field);
         let start = layout.payload + i * mss;
         each(seg, start..start + chunk.len());
     }
@@ -742,7 +767,15 @@ mod tests {
             segment_tcp(&f.frame, &f.hdr, &mut scratch, |s| copied.push(s.to_vec())).unwrap();
             let prefix = [8u8, 0, 0, 0, 0, 0, 1, 0];
             let mut plan = GatherPlan::default();
-            let count = plan_tcp(&f.frame, &f.hdr, &prefix, keep_eth, &mut plan).unwrap();
+            let count = plan_tcp(
+                &f.frame,
+                &f.hdr,
+                &prefix,
+                keep_eth,
+                SegmentChecksum::Full,
+                &mut plan,
+            )
+            .unwrap();
             assert_eq!(count, copied.len());
             for (part, whole) in plan.parts.iter().zip(&copied) {
                 let mut datagram = plan.headers[part.header.clone()].to_vec();
@@ -757,6 +790,37 @@ mod tests {
                     .iter()
                     .all(|p| p.header.len() + p.payload.len() == first)
             );
+        }
+    }
+
+    #[test]
+    fn a_partial_plan_leaves_checksums_that_complete_to_the_full_ones() {
+        let mut rng = StdRng::seed_from_u64(0x9a7);
+        for v4 in [true, false] {
+            let tcp = tcp_header(&mut rng, false, true, false, true);
+            let f = if v4 {
+                fixture_v4(&mut rng, 9000, 1398, true, tcp)
+            } else {
+                fixture_v6(&mut rng, 9000, 1378, tcp)
+            };
+            let mut copied = Vec::new();
+            segment_tcp(&f.frame, &f.hdr, &mut Vec::new(), |s| {
+                copied.push(s.to_vec())
+            })
+            .unwrap();
+            let mut plan = GatherPlan::default();
+            let csum = SegmentChecksum::Partial;
+            let count = plan_tcp(&f.frame, &f.hdr, &[], true, csum, &mut plan).unwrap();
+            assert_eq!(count, copied.len());
+            let l4 = usize::from(f.hdr.csum_start);
+            for (part, whole) in plan.parts.iter().zip(&copied) {
+                let mut segment = plan.headers[part.header.clone()].to_vec();
+                segment.extend_from_slice(&f.frame[part.payload.clone()]);
+                let field = l4 + TCP_CSUM_OFFSET..l4 + TCP_CSUM_OFFSET + 2;
+                assert_ne!(segment[field.clone()], whole[field], "left partial");
+                checksum::complete_partial(&mut segment, l4, TCP_CSUM_OFFSET).unwrap();
+                assert_eq!(&segment, whole, "v4 {v4}: completes to the full segment");
+            }
         }
     }
 

@@ -10,16 +10,21 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::drop::DropReason;
 use super::forward::{E, Origin, rewrite};
-use super::parse::{ETH_LEN, Ip};
+use super::parse::{ETH_LEN, Ip, proto};
 use super::reply::IcmpError;
 use super::{Action, Counters, Encap, Pipeline, Split};
 use crate::frame::Frame;
-use crate::offload::checksum;
+use crate::offload::checksum::{self, ChecksumError};
 use crate::table::endpoints::Mac;
 use crate::table::nexthop::PeerId;
 use crate::table::peers::Backend;
 use crate::wire::virtio_net::VirtioNetHdr;
 use crate::wire::vxlan;
+
+/// Offset of the checksum in a TCP header.
+const TCP_CSUM_OFFSET: usize = 16;
+/// Offset of the checksum in a UDP header.
+const UDP_CSUM_OFFSET: usize = 6;
 
 impl Pipeline<'_> {
     /// Encapsulates a routed packet to `peer`, or splits or refuses it when it
@@ -49,10 +54,18 @@ impl Pipeline<'_> {
             flow_hash: flow_hash(ip),
         };
         let mtu = node.overlay_mtu;
+        // A tweed peer that accepts them gets partial checksums as the pod's
+        // kernel left them, flagged in the VXLAN header; everyone else gets
+        // them completed.
+        let partial = peer.partial_checksums && peer.backend == Backend::Vxlan;
         if ip.len > usize::from(mtu) {
             let split = if vnet.is_gso() {
                 Split::Segment(vnet)
             } else if !ip.dont_fragment {
+                // Fragments travel whole, their checksum complete.
+                if complete_if_partial(frame, vnet).is_err() {
+                    return Action::Drop(DropReason::BadVnetHeader);
+                }
                 Split::Fragment(mtu)
             } else {
                 return self.answer_error(
@@ -69,19 +82,16 @@ impl Pipeline<'_> {
             return Action::EncapSplit(encap, split);
         }
         rewrite(frame, peer.vtep_mac, node.vtep_mac, ip);
-        if vnet.needs_csum() {
-            let start = usize::from(vnet.csum_start);
-            let offset = usize::from(vnet.csum_offset);
-            if checksum::complete_partial(&mut frame.data_mut()[E..], start, offset).is_err() {
-                return Action::Drop(DropReason::BadVnetHeader);
-            }
+        let leave_partial = partial && vnet.needs_csum() && partial_at_l4(vnet, ip).is_some();
+        if !leave_partial && complete_if_partial(frame, vnet).is_err() {
+            return Action::Drop(DropReason::BadVnetHeader);
         }
         frame.truncate(E + ip.l3 + ip.len);
         match peer.backend {
             Backend::Vxlan => {
                 frame.pull_front(E - vxlan::HEADER_LEN);
                 if let Some(header) = frame.data_mut().first_chunk_mut::<{ vxlan::HEADER_LEN }>() {
-                    vxlan::write_header(header, node.vni);
+                    vxlan::write_header(header, node.vni, leave_partial);
                 }
             }
             Backend::Udp => {
@@ -92,13 +102,47 @@ impl Pipeline<'_> {
     }
 }
 
+/// Completes the frame's L4 checksum if its virtio-net header says it is
+/// partial.
+fn complete_if_partial(frame: &mut Frame, vnet: VirtioNetHdr) -> Result<(), ChecksumError> {
+    if vnet.needs_csum() {
+        let start = usize::from(vnet.csum_start);
+        let offset = usize::from(vnet.csum_offset);
+        checksum::complete_partial(&mut frame.data_mut()[E..], start, offset)?;
+    }
+    Ok(())
+}
+
+/// Where a partial checksum of the packet `ip` lies, as `(csum_start,
+/// csum_offset)` from the start of the Ethernet frame: in the TCP or UDP
+/// header of an unfragmented packet, the only place a receiver looks for
+/// it ([`crate::wire::vxlan::FLAG_PARTIAL_CSUM`]). `None` for anything else.
+pub(super) fn partial_csum_place(ip: &Ip) -> Option<(usize, usize)> {
+    if ip.fragment.is_some() {
+        return None;
+    }
+    let offset = match ip.protocol {
+        proto::TCP => TCP_CSUM_OFFSET,
+        proto::UDP => UDP_CSUM_OFFSET,
+        _ => return None,
+    };
+    Some((ip.l4, offset))
+}
+
+/// `Some` if `vnet`'s partial checksum lies where [`partial_csum_place`]
+/// says a receiver will look for it.
+fn partial_at_l4(vnet: VirtioNetHdr, ip: &Ip) -> Option<()> {
+    let (start, offset) = partial_csum_place(ip)?;
+    (usize::from(vnet.csum_start) == start && usize::from(vnet.csum_offset) == offset).then_some(())
+}
+
 /// Appends the UDP payload that carries `eth_frame` (one part of a split
 /// frame) to `out`: a VXLAN header and the frame, or the bare IP packet.
 pub fn encapsulate(eth_frame: &[u8], backend: Backend, vni: u32, out: &mut Vec<u8>) {
     match backend {
         Backend::Vxlan => {
             let mut header = [0; vxlan::HEADER_LEN];
-            vxlan::write_header(&mut header, vni);
+            vxlan::write_header(&mut header, vni, false);
             out.extend_from_slice(&header);
             out.extend_from_slice(eth_frame);
         }

@@ -104,11 +104,16 @@ impl Output {
                         continue;
                     };
                     let eth = frame.get(virtio_net::LEN..).unwrap_or_default();
+                    let partial = tables
+                        .peers
+                        .get(encap.peer)
+                        .is_some_and(|peer| peer.partial_checksums);
                     let planned = split::plan(
                         eth,
                         how,
                         via.backend,
                         tables.node.vni,
+                        partial,
                         &mut self.plan,
                         &mut self.scratch,
                     );

@@ -15,7 +15,7 @@ use super::Split;
 use super::encap::encapsulate;
 use super::parse::ETH_LEN;
 use crate::offload::fragment::{self, FragmentError};
-use crate::offload::gso::{self, GatherPart, GatherPlan, GsoError};
+use crate::offload::gso::{self, GatherPart, GatherPlan, GsoError, SegmentChecksum};
 use crate::table::peers::Backend;
 use crate::wire::vxlan;
 
@@ -32,26 +32,35 @@ pub enum SplitError {
 
 /// Plans the datagrams (UDP payloads for `backend`) that `eth_frame`, an
 /// Ethernet frame the pipeline rewrote for the peer, is split into. The
-/// plan's payload ranges refer to `eth_frame`.
+/// plan's payload ranges refer to `eth_frame`. With `partial_csum` (a VXLAN
+/// peer that accepts it), segments keep partial TCP checksums and their
+/// VXLAN headers say so.
 pub fn plan(
     eth_frame: &[u8],
     split: Split,
     backend: Backend,
     vni: u32,
+    partial_csum: bool,
     plan: &mut GatherPlan,
     scratch: &mut Vec<u8>,
 ) -> Result<usize, SplitError> {
     match split {
         Split::Segment(hdr) => {
             let mut header = [0; vxlan::HEADER_LEN];
-            let (prefix, keep_ethernet): (&[u8], bool) = match backend {
+            let (prefix, keep_ethernet, csum): (&[u8], bool, _) = match backend {
                 Backend::Vxlan => {
-                    vxlan::write_header(&mut header, vni);
-                    (&header, true)
+                    vxlan::write_header(&mut header, vni, partial_csum);
+                    let csum = if partial_csum {
+                        SegmentChecksum::Partial
+                    } else {
+                        SegmentChecksum::Full
+                    };
+                    (&header, true, csum)
                 }
-                Backend::Udp => (&[], false),
+                Backend::Udp => (&[], false, SegmentChecksum::Full),
             };
-            gso::plan_tcp(eth_frame, &hdr, prefix, keep_ethernet, plan).map_err(SplitError::Segment)
+            gso::plan_tcp(eth_frame, &hdr, prefix, keep_ethernet, csum, plan)
+                .map_err(SplitError::Segment)
         }
         Split::Fragment(mtu) => {
             plan.clear();
@@ -102,6 +111,7 @@ mod tests {
             Split::Segment(hdr),
             Backend::Vxlan,
             7,
+            false,
             &mut plan_out,
             &mut Vec::new(),
         )
@@ -120,6 +130,41 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_that_accepts_partial_checksums_gets_flagged_segments() {
+        let (frame, hdr) = tcp4_super_frame(5000, 1398);
+        let mut plan_out = GatherPlan::default();
+        for partial in [false, true] {
+            plan(
+                &frame,
+                Split::Segment(hdr),
+                Backend::Vxlan,
+                7,
+                partial,
+                &mut plan_out,
+                &mut Vec::new(),
+            )
+            .unwrap();
+            for d in datagrams(&frame, &plan_out) {
+                let header = vxlan::Vxlan::new_checked(&d[..]).unwrap();
+                assert_eq!(header.partial_csum(), partial);
+                let packet = SlicedPacket::from_ethernet(header.payload()).unwrap();
+                let Some(etherparse::TransportSlice::Tcp(tcp)) = packet.transport else {
+                    panic!()
+                };
+                let Some(etherparse::NetSlice::Ipv4(ip)) = packet.net else {
+                    panic!()
+                };
+                let header = ip.header();
+                let full = tcp
+                    .to_header()
+                    .calc_checksum_ipv4_raw(header.source(), header.destination(), tcp.payload())
+                    .unwrap();
+                assert_eq!(tcp.checksum() == full, !partial, "partial {partial}");
+            }
+        }
+    }
+
+    #[test]
     fn the_udp_format_carries_bare_ip_segments() {
         let (frame, hdr) = tcp4_super_frame(3000, 1398);
         let mut plan_out = GatherPlan::default();
@@ -128,6 +173,7 @@ mod tests {
             Split::Segment(hdr),
             Backend::Udp,
             1,
+            false,
             &mut plan_out,
             &mut Vec::new(),
         )
@@ -154,6 +200,7 @@ mod tests {
             Split::Fragment(1400),
             Backend::Vxlan,
             1,
+            false,
             &mut plan_out,
             &mut Vec::new(),
         )
@@ -165,6 +212,7 @@ mod tests {
             Split::Segment(tcp4_super_frame(10, 1398).1),
             Backend::Vxlan,
             1,
+            false,
             &mut plan_out,
             &mut Vec::new(),
         );

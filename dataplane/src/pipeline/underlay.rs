@@ -9,10 +9,18 @@
 //! to the node's own overlay address ([`NextHop::Node`]) only: a peer's
 //! packet for anything else the host routes (the default route) is dropped,
 //! so no peer can use this node as a relay.
+//!
+//! A VXLAN header with [`vxlan::FLAG_PARTIAL_CSUM`] (only a tweed peer told
+//! that this node accepts it sets it) carries a TCP or UDP packet whose
+//! checksum was left partial: the frame reaches the tap with `NEEDS_CSUM`
+//! at that checksum, as a NIC with checksum offload would hand it over, and
+//! the pod's kernel trusts it. The flag on anything else is a `bad_vxlan`
+//! drop.
 
 use std::net::{IpAddr, SocketAddr};
 
 use super::drop::DropReason;
+use super::encap::partial_csum_place;
 use super::forward::{E, Origin};
 use super::parse::{self, ETH_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, L3};
 use super::trace::{Stage, Tracer};
@@ -20,7 +28,7 @@ use super::{Action, Counters, Pipeline};
 use crate::frame::Frame;
 use crate::table::nexthop::NextHop;
 use crate::table::peers::{Backend, Peer};
-use crate::wire::virtio_net::VirtioNetHdr;
+use crate::wire::virtio_net::{F_NEEDS_CSUM, VirtioNetHdr};
 use crate::wire::vxlan::{self, Vxlan};
 
 impl Pipeline<'_> {
@@ -51,10 +59,11 @@ impl Pipeline<'_> {
             });
             return Action::Drop(DropReason::WrongSourcePort);
         }
+        let mut vnet = VirtioNetHdr::default();
         let (ip, src_mac) = match backend {
             Backend::Vxlan => {
-                let (vni_valid, vni) = match Vxlan::new_checked(frame.data()) {
-                    Ok(header) => (header.vni_valid(), header.vni()),
+                let (vni_valid, vni, partial) = match Vxlan::new_checked(frame.data()) {
+                    Ok(header) => (header.vni_valid(), header.vni(), header.partial_csum()),
                     Err(_) => return Action::Drop(DropReason::Truncated),
                 };
                 if !vni_valid {
@@ -77,12 +86,28 @@ impl Pipeline<'_> {
                 if let Err(action) = self.fragment_ports::<T>(&ip) {
                     return action;
                 }
+                if partial {
+                    // The peer left the L4 checksum partial: the pod's
+                    // kernel gets it as a NIC would hand it over.
+                    let Some((start, offset)) = partial_csum_place(&ip) else {
+                        return Action::Drop(DropReason::BadVxlan);
+                    };
+                    vnet = VirtioNetHdr {
+                        flags: F_NEEDS_CSUM,
+                        csum_start: start as u16,
+                        csum_offset: offset as u16,
+                        ..VirtioNetHdr::default()
+                    };
+                }
                 // [VXLAN 8][Ethernet] → [virtio-net 10][Ethernet]
                 frame.pull_front(vxlan::HEADER_LEN);
-                let Some(vnet) = frame.push_front(E) else {
+                let Some(header) = frame.push_front(E) else {
                     return Action::Drop(DropReason::Truncated);
                 };
-                vnet.fill(0);
+                let Some(header) = header.first_chunk_mut::<E>() else {
+                    return Action::Drop(DropReason::Truncated);
+                };
+                vnet.write(header);
                 (ip, parsed.src_mac)
             }
             Backend::Udp => {
@@ -119,15 +144,7 @@ impl Pipeline<'_> {
         if !passed {
             return Action::Drop(DropReason::DecapSpoofed);
         }
-        self.forward(
-            Origin::Peer,
-            frame,
-            VirtioNetHdr::default(),
-            src_mac,
-            ip,
-            counters,
-            tracer,
-        )
+        self.forward(Origin::Peer, frame, vnet, src_mac, ip, counters, tracer)
     }
 }
 

@@ -35,6 +35,11 @@ pub struct Peer {
     /// tweed node); `None` accepts any (a kernel `vxlan` device picks its
     /// source port per flow from the whole ephemeral range).
     pub source_ports: Option<PortRange>,
+    /// Whether it accepts VXLAN whose inner checksums are left partial
+    /// ([`crate::wire::vxlan::FLAG_PARTIAL_CSUM`]): a tweed node that says
+    /// so. Neither tweed node then sums the payload; the outer UDP checksum
+    /// covers it on the wire.
+    pub partial_checksums: bool,
 }
 
 /// An inclusive range of UDP ports.

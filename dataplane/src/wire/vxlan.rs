@@ -17,6 +17,13 @@
 //! and ignored on receipt", so this view never rejects a header because of
 //! them, and [`write_header`] always zeroes them. Whether a header whose I flag
 //! is clear should be dropped is the caller's decision ([`Vxlan::vni_valid`]).
+//!
+//! One exception, between tweed nodes only: [`FLAG_PARTIAL_CSUM`] (a reserved
+//! bit of the flags byte) says the inner TCP or UDP checksum was left partial,
+//! as a NIC's checksum offload leaves it (the field holds the pseudo-header
+//! sum). A tweed node sets it only towards a peer that published that it
+//! accepts it: a Linux `vxlan` device drops a packet with an unknown flag,
+//! and another VXLAN receiver that ignores it would see a wrong checksum.
 
 use thiserror::Error;
 
@@ -28,6 +35,9 @@ pub const DEFAULT_PORT: u16 = 4789;
 pub const FLANNEL_PORT: u16 = 8472;
 /// The I flag: the VNI field is valid.
 pub const FLAG_VNI_VALID: u8 = 0x08;
+/// tweed's flag (a reserved bit): the inner L4 checksum is partial, to be
+/// completed or trusted by the receiver; see the module doc.
+pub const FLAG_PARTIAL_CSUM: u8 = 0x01;
 /// Largest VNI: the field is 24 bits wide.
 pub const MAX_VNI: u32 = 0x00ff_ffff;
 
@@ -78,6 +88,12 @@ impl<T: AsRef<[u8]>> Vxlan<T> {
         self.flags() & FLAG_VNI_VALID != 0
     }
 
+    /// Whether the sender left the inner L4 checksum partial
+    /// ([`FLAG_PARTIAL_CSUM`]).
+    pub fn partial_csum(&self) -> bool {
+        self.flags() & FLAG_PARTIAL_CSUM != 0
+    }
+
     /// The 24-bit VXLAN network identifier (the trailing reserved byte is ignored).
     pub fn vni(&self) -> u32 {
         let h = self.header();
@@ -96,10 +112,15 @@ impl<T: AsRef<[u8]>> Vxlan<T> {
 }
 
 /// Writes a VXLAN header with the I flag set, `vni` (masked to 24 bits) and
-/// all reserved bits zero.
-pub fn write_header(buf: &mut [u8; HEADER_LEN], vni: u32) {
+/// all reserved bits zero but [`FLAG_PARTIAL_CSUM`] when `partial_csum`.
+pub fn write_header(buf: &mut [u8; HEADER_LEN], vni: u32, partial_csum: bool) {
     let v = (vni & MAX_VNI).to_be_bytes();
-    *buf = [FLAG_VNI_VALID, 0, 0, 0, v[1], v[2], v[3], 0];
+    let flags = if partial_csum {
+        FLAG_VNI_VALID | FLAG_PARTIAL_CSUM
+    } else {
+        FLAG_VNI_VALID
+    };
+    *buf = [flags, 0, 0, 0, v[1], v[2], v[3], 0];
 }
 
 #[cfg(test)]
@@ -142,12 +163,23 @@ mod tests {
     #[test]
     fn write_round_trips_and_masks() {
         let mut buf = [0xffu8; HEADER_LEN];
-        write_header(&mut buf, 0xab_cdef);
+        write_header(&mut buf, 0xab_cdef, false);
         assert_eq!(buf, [0x08, 0, 0, 0, 0xab, 0xcd, 0xef, 0]);
-        write_header(&mut buf, 0xff00_0001);
+        write_header(&mut buf, 0xff00_0001, false);
         let v = Vxlan::new_checked(buf).unwrap();
         assert_eq!(v.vni(), 1);
         assert_eq!(v.flags(), FLAG_VNI_VALID);
+        assert!(!v.partial_csum());
+    }
+
+    #[test]
+    fn the_partial_checksum_flag_round_trips_beside_the_i_flag() {
+        let mut buf = [0u8; HEADER_LEN];
+        write_header(&mut buf, 7, true);
+        let v = Vxlan::new_checked(buf).unwrap();
+        assert!(v.vni_valid() && v.partial_csum());
+        assert_eq!(v.vni(), 7);
+        assert_eq!(v.flags(), FLAG_VNI_VALID | FLAG_PARTIAL_CSUM);
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub const VTEP_MAC: &str = "tweed.dev/vtep-mac";
 pub const BACKEND: &str = "tweed.dev/backend";
 /// The annotation with the UDP ports the node sends VXLAN from (`FIRST-LAST`).
 pub const VXLAN_SOURCE_PORTS: &str = "tweed.dev/vxlan-source-ports";
+/// The annotation, `"true"` when present, that the node accepts VXLAN whose
+/// inner checksums are left partial.
+pub const PARTIAL_CHECKSUMS: &str = "tweed.dev/partial-checksums";
 
 /// Why a Node gives no record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +92,9 @@ pub fn annotations(record: &NodeRecord) -> BTreeMap<String, String> {
     if let Some(ports) = record.vxlan_source_ports {
         out.insert(VXLAN_SOURCE_PORTS.to_owned(), ports.to_string());
     }
+    if record.partial_checksums {
+        out.insert(PARTIAL_CHECKSUMS.to_owned(), "true".to_owned());
+    }
     out
 }
 
@@ -134,6 +140,12 @@ pub fn record(node: &Node) -> Result<NodeRecord, NodeGap> {
         Some(text) => Some(text.parse().map_err(|e| bad(VXLAN_SOURCE_PORTS, text, e))?),
         None => None,
     };
+    let partial_checksums = match field(PARTIAL_CHECKSUMS)? {
+        Some(text) => text
+            .parse::<bool>()
+            .map_err(|e| bad(PARTIAL_CHECKSUMS, text, e.to_string()))?,
+        None => false,
+    };
     Ok(NodeRecord {
         name,
         subnets,
@@ -141,6 +153,7 @@ pub fn record(node: &Node) -> Result<NodeRecord, NodeGap> {
         vtep_mac,
         backend,
         vxlan_source_ports,
+        partial_checksums,
     })
 }
 
@@ -176,6 +189,7 @@ mod tests {
             vtep_mac: "02:77:c0:a8:00:01".parse().unwrap(),
             backend: Backend::Vxlan,
             vxlan_source_ports: Some(DEFAULT_VXLAN_SOURCE_PORTS),
+            partial_checksums: true,
         }
     }
 
@@ -206,6 +220,23 @@ mod tests {
         let bare = node(serde_json::json!({"metadata": {"name": "a"}}));
         assert_eq!(pod_cidrs(&bare), Err(NodeGap::NoPodCidr("a".into())));
         assert_eq!(record(&bare), Err(NodeGap::NotTweed("a".into())));
+        let mut notes = annotations(&published());
+        notes.insert(PARTIAL_CHECKSUMS.into(), "yes".into());
+        let unsure = node(serde_json::json!({
+            "metadata": {"name": "a", "annotations": notes},
+            "spec": {"podCIDRs": ["10.244.1.0/24"]},
+        }));
+        let err = record(&unsure).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                NodeGap::BadAnnotation {
+                    key: PARTIAL_CHECKSUMS,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let mut notes = annotations(&published());
         notes.insert(VTEP_MAC.into(), "nope".into());
         let bad = node(serde_json::json!({

@@ -100,6 +100,7 @@ impl Fixture {
                 vtep_mac: PEER2_VTEP,
                 backend: Backend::Vxlan,
                 source_ports: Some(NODE2_SOURCE_PORTS),
+                partial_checksums: false,
             })
             .unwrap();
         writer
@@ -110,6 +111,7 @@ impl Fixture {
                 vtep_mac: PEER3_VTEP,
                 backend: Backend::Udp,
                 source_ports: None,
+                partial_checksums: false,
             })
             .unwrap();
         if default_route {

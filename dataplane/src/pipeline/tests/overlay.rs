@@ -458,3 +458,122 @@ fn split_parts_are_wrapped_like_the_in_place_path() {
     crate::pipeline::encap::encapsulate(&frame.data()[8..], Backend::Udp, 1, &mut bare);
     assert_eq!(bare, &frame.data()[8 + 14..]);
 }
+
+/// node2 as a tweed node that accepts partial inner checksums.
+fn with_partial_peer(mut fx: Fixture) -> Fixture {
+    let mut peer = fx
+        .writer
+        .peers()
+        .get(peer_id(&fx, "node2"))
+        .unwrap()
+        .clone();
+    peer.partial_checksums = true;
+    fx.writer.upsert_peer(peer).unwrap();
+    fx.tables = fx.writer.publish();
+    fx
+}
+
+/// A pod's TCP frame behind a virtio-net header asking for its checksum,
+/// the field holding the pseudo-header sum (what a tap with TUN_F_CSUM
+/// hands over).
+fn partial_tcp4(dst: Ipv4Addr) -> Vec<u8> {
+    let mut eth = tcp4(MAC_A, POD_A, dst, 80, b"left for the receiver");
+    let tcp_len = (eth.len() - 34) as u32;
+    let pseudo =
+        crate::offload::checksum::pseudo_header_v4(POD_A.octets(), dst.octets(), 6, tcp_len);
+    eth[34 + 16..34 + 18].copy_from_slice(&crate::offload::checksum::fold(pseudo).to_be_bytes());
+    let vnet = VirtioNetHdr {
+        flags: F_NEEDS_CSUM,
+        csum_start: 34,
+        csum_offset: 16,
+        ..Default::default()
+    };
+    let mut bytes = vnet.to_bytes().to_vec();
+    bytes.extend_from_slice(&eth);
+    bytes
+}
+
+#[test]
+fn a_peer_that_accepts_partial_checksums_gets_them_flagged_and_others_get_them_completed() {
+    let input = partial_tcp4(REMOTE_VX);
+    let as_sent = input[10..].to_vec();
+    let (action, frame, _) = Fixture::new().run(Ingress::Port(PORT_A), &input);
+    assert!(matches!(action, Action::Encap(_)));
+    assert_eq!(frame.data()[0], 0x08, "no flag for a full-checksum peer");
+    let tcp = etherparse::TcpHeaderSlice::from_slice(&frame.data()[8 + 34..]).unwrap();
+    assert_ne!(
+        tcp.checksum(),
+        u16::from_be_bytes([as_sent[50], as_sent[51]])
+    );
+
+    let fx = with_partial_peer(Fixture::new());
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &input);
+    assert!(matches!(action, Action::Encap(_)));
+    let header = crate::wire::vxlan::Vxlan::new_checked(frame.data()).unwrap();
+    assert!(header.partial_csum() && header.vni_valid());
+    assert_eq!(
+        &header.payload()[34 + 16..34 + 18],
+        &as_sent[34 + 16..34 + 18],
+        "the checksum field travels as the pod's kernel left it"
+    );
+
+    // A frame whose checksum the pod's kernel completed travels unflagged.
+    let full = tap(tcp4(MAC_A, POD_A, REMOTE_VX, 80, b"complete"));
+    let (_, frame, _) = fx.run(Ingress::Port(PORT_A), &full);
+    assert_eq!(frame.data()[0], 0x08);
+}
+
+#[test]
+fn a_flagged_segment_from_a_peer_reaches_the_pod_marked_partial() {
+    let fx = Fixture::new();
+    // node2 left the checksum partial: the field holds the pseudo-header sum.
+    let eth = &partial_tcp4(POD_A)[10..];
+    let mut input = vec![0x08 | 0x01, 0, 0, 0, 0, 0, 1, 0];
+    let mut inner = eth.to_vec();
+    inner[..6].copy_from_slice(&VTEP_MAC);
+    inner[6..12].copy_from_slice(&PEER2_VTEP);
+    inner[26..30].copy_from_slice(&REMOTE_VX.octets());
+    // The source changed: recompute the IPv4 header checksum and the
+    // pseudo-header sum.
+    let ip = etherparse::Ipv4HeaderSlice::from_slice(&inner[14..]).unwrap();
+    let ip_sum = ip.to_header().calc_header_checksum();
+    inner[24..26].copy_from_slice(&ip_sum.to_be_bytes());
+    let tcp_len = (inner.len() - 34) as u32;
+    let pseudo =
+        crate::offload::checksum::pseudo_header_v4(REMOTE_VX.octets(), POD_A.octets(), 6, tcp_len);
+    inner[50..52].copy_from_slice(&crate::offload::checksum::fold(pseudo).to_be_bytes());
+    input.extend_from_slice(&inner);
+
+    let (action, frame, _) = fx.run(from_underlay(Backend::Vxlan, NODE2), &input);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    let vnet = VirtioNetHdr::parse(frame.data()).unwrap();
+    assert_eq!(
+        (vnet.flags, vnet.csum_start, vnet.csum_offset),
+        (F_NEEDS_CSUM, 34, 16),
+        "the tap gets it as a NIC would hand it over"
+    );
+    let mut eth = eth_of(&frame).to_vec();
+    crate::offload::checksum::complete_partial(&mut eth, 34, 16).unwrap();
+    let packet = sliced(&eth);
+    let (Some(etherparse::NetSlice::Ipv4(ip)), Some(etherparse::TransportSlice::Tcp(tcp))) =
+        (&packet.net, &packet.transport)
+    else {
+        panic!()
+    };
+    let h = ip.header();
+    let expected = tcp
+        .to_header()
+        .calc_checksum_ipv4_raw(h.source(), h.destination(), tcp.payload())
+        .unwrap();
+    assert_eq!(tcp.checksum(), expected, "completed, it verifies");
+
+    // The flag on a packet without a TCP or UDP checksum is refused.
+    let mut icmp = vec![0x08 | 0x01, 0, 0, 0, 0, 0, 1, 0];
+    PacketBuilder::ethernet2(PEER2_VTEP, VTEP_MAC)
+        .ipv4(REMOTE_VX.octets(), POD_A.octets(), 63)
+        .icmpv4_echo_request(1, 1)
+        .write(&mut icmp, b"ping")
+        .unwrap();
+    let (action, _, _) = fx.run(from_underlay(Backend::Vxlan, NODE2), &icmp);
+    assert_eq!(action, Action::Drop(DropReason::BadVxlan));
+}
