@@ -15,14 +15,13 @@ use tweed_dataplane::api::proto::{
 };
 
 /// The ipBlocks that do not match: /28s counted up from 172.16.0.0 (the
-/// pods are in 10.244.0.0/16), and their ports, one of 16 (8000 to 8015:
-/// real policies name few distinct ports; 10,000 distinct ones exceed
-/// the work bound of tweed's rule compiler, which rejects such a set).
+/// pods are in 10.244.0.0/16), each with a TCP port of its own (8000 and
+/// up), as 10,000 separately written policy rules would have.
 fn decoy(i: usize) -> (Ipv4Net, u16) {
     let base = u32::from(Ipv4Addr::new(172, 16, 0, 0));
     let net = Ipv4Net::new(Ipv4Addr::from(base + (i as u32) * 16), 28)
         .expect("28 is a valid prefix length");
-    (net, 8_000 + (i % 16) as u16)
+    (net, 8_000 + (i % 50_000) as u16)
 }
 
 /// `n` rules (`n` ≥ 1) whose last allows `client` to TCP `port`.

@@ -37,8 +37,12 @@
 //!
 //! Identical outcomes, address classes and interval maps are shared, so the
 //! tables grow with the number of *distinct* combinations, not with rules x
-//! prefixes. Compilation is bounded by [`MAX_COMPILE_WORK`]; a rule set that
-//! would need more is refused with [`CompileError::TooComplex`].
+//! prefixes. An address class's interval map is computed by walking its rules
+//! once per global port class when the rules name few distinct ports, or by
+//! sweeping the intervals of the rules it matches ([`sweep`]) when it
+//! matches few rules: 10,000 rules each with its own prefix and its own port
+//! compile in milliseconds. Compilation is bounded by [`MAX_COMPILE_WORK`]; a
+//! rule set that would need more is refused with [`CompileError::TooComplex`].
 //!
 //! Pure: no I/O, no clock, no globals. A classifier is immutable; publish a
 //! new one by swapping an `Arc`.
@@ -51,6 +55,7 @@ mod error;
 mod linear;
 mod ports;
 mod rule;
+mod sweep;
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
 
+use super::compile::{MapStrategy, compile_with};
 use super::*;
 
 const PROTOCOLS: [u8; 7] = [
@@ -144,34 +145,92 @@ fn compiled_agrees_with_linear_on_random_sets() {
                 Verdict::Deny
             },
         };
-        let compiled = Classifier::compile(&set).expect("random sets are valid");
+        let compiled = [
+            MapStrategy::Cheaper,
+            MapStrategy::Dense,
+            MapStrategy::Sparse,
+        ]
+        .map(|how| (how, compile_with(&set, how).expect("random sets are valid")));
         for _ in 0..100 {
             let (remote, protocol, port) = random_packet(&mut rng, &set);
             let expected = classify_linear(&set, remote, protocol, port);
-            assert_eq!(
-                compiled.classify(remote, protocol, port),
-                &expected,
-                "round {round}: {remote} proto {protocol} port {port}\n{set:#?}"
-            );
+            for (how, compiled) in &compiled {
+                assert_eq!(
+                    compiled.classify(remote, protocol, port),
+                    &expected,
+                    "round {round} ({how:?}): {remote} proto {protocol} port {port}\n{set:#?}"
+                );
+            }
             packets += 1;
         }
+        // Both ways lay out the same canonical maps.
+        let [(_, cheaper), (_, dense), (_, sparse)] = &compiled;
+        assert_eq!(dense.map_count(), sparse.map_count(), "round {round}");
+        assert_eq!(
+            dense.segment_count(),
+            sparse.segment_count(),
+            "round {round}"
+        );
+        assert_eq!(
+            cheaper.segment_count(),
+            dense.segment_count(),
+            "round {round}"
+        );
     }
     assert_eq!(packets, 30_000);
 }
 
+/// Rule `i` of 10,000: its own /32 in 10.0.0.0/8 and its own TCP port.
+fn own_prefix_own_port(i: u32, action: RuleAction) -> Rule {
+    Rule {
+        remote: vec![IpNet::V4(
+            Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + i), 32).unwrap_or_default(),
+        )],
+        protocol: Some(PROTO_TCP),
+        ports: Some(PortRange::single(1000 + i as u16 * 3)),
+        ..Rule::any(i, 0, action)
+    }
+}
+
+#[test]
+fn ten_thousand_rules_each_with_its_own_prefix_and_port_compile() {
+    // Dense walks would be (address classes) x (port classes) x (rules / 64):
+    // 1.6e10 word operations, beyond the bound. Each class matches one rule,
+    // so its sweep is a handful of segments.
+    let set = RuleSet {
+        rules: (0..10_000u32)
+            .map(|i| own_prefix_own_port(i, RuleAction::Allow))
+            .collect(),
+        default: Verdict::Deny,
+    };
+    let err = compile_with(&set, MapStrategy::Dense).unwrap_err();
+    assert!(matches!(err, CompileError::TooComplex { .. }), "{err}");
+    let compiled = Classifier::compile(&set).expect("the sweep keeps it within the bound");
+    let mut rng = StdRng::seed_from_u64(10_000);
+    for _ in 0..2000 {
+        let i = rng.random_range(0..10_000u32);
+        let remote = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        let port = 1000 + i as u16 * 3 + rng.random_range(0..2u16);
+        assert_eq!(
+            compiled.classify(remote, PROTO_TCP, port),
+            &classify_linear(&set, remote, PROTO_TCP, port),
+            "{remote} port {port}"
+        );
+    }
+}
+
 #[test]
 fn pathological_sets_are_refused_not_compiled_forever() {
-    // Every rule its own /32 and its own port: address classes x port classes
-    // walks grow with the square of the rule count.
+    // Every rule its own /32 and its own port, and as many Log rules for
+    // every address with ports of their own: each class matches 6,000 rules,
+    // 5,000 of them Log, and its walks may visit all of them.
     let rules = (0..6000u32)
-        .map(|i| Rule {
-            remote: vec![IpNet::V4(
-                Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + i), 32).unwrap_or_default(),
-            )],
-            protocol: Some(PROTO_TCP),
-            ports: Some(PortRange::single(1000 + i as u16 * 3)),
-            ..Rule::any(i, 0, RuleAction::Allow)
-        })
+        .map(|i| own_prefix_own_port(i, RuleAction::Allow))
+        .chain((6000..11_000u32).map(|i| Rule {
+            protocol: Some(PROTO_UDP),
+            ports: Some(PortRange::single(i as u16)),
+            ..Rule::any(i, 0, RuleAction::Log)
+        }))
         .collect();
     let err = Classifier::compile(&RuleSet {
         rules,
