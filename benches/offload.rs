@@ -3,9 +3,9 @@
 //! - `checksum/64KiB`: tweed's Internet checksum against a byte-pair
 //!   reference (RFC 1071 as written) over the same bytes;
 //! - `split/64KiB`: a super-frame cut into 1,398-byte segments by copying
-//!   every segment into a buffer (`gso::segment_tcp`, what the worker did)
+//!   every segment into a buffer (`gso::segment_each`, what the worker did)
 //!   against planning headers only and leaving the payload in place
-//!   (`gso::plan_tcp`, what it does for a peer that wants full checksums),
+//!   (`gso::plan`, what it does for a peer that wants full checksums),
 //!   and planning with partial checksums (`tweed/plan-partial`: what it does
 //!   for a tweed peer, which sums no payload);
 //! - `merge/64KiB`: the segments, as a `UDP_GRO` read holds them, merged by
@@ -76,17 +76,17 @@ fn offload(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(PAYLOAD as u64));
     let mut plan = GatherPlan::default();
     group.bench_function("tweed/plan", |b| {
-        b.iter(|| gso::plan_tcp(black_box(&frame), &hdr, &[0; 8], true, Full, &mut plan))
+        b.iter(|| gso::plan(black_box(&frame), &hdr, &[0; 8], true, Full, &mut plan))
     });
     group.bench_function("tweed/plan-partial", |b| {
-        b.iter(|| gso::plan_tcp(black_box(&frame), &hdr, &[0; 8], true, Partial, &mut plan))
+        b.iter(|| gso::plan(black_box(&frame), &hdr, &[0; 8], true, Partial, &mut plan))
     });
     let mut scratch = Vec::new();
     let mut out = Vec::with_capacity(80_000);
     group.bench_function("reference/copy-segments", |b| {
         b.iter(|| {
             out.clear();
-            gso::segment_tcp(black_box(&frame), &hdr, &mut scratch, |s| {
+            gso::segment_each(black_box(&frame), &hdr, &mut scratch, |s| {
                 out.extend_from_slice(&[0; 8]);
                 out.extend_from_slice(s);
             })
@@ -97,7 +97,7 @@ fn offload(c: &mut Criterion) {
     // The segments as one UDP_GRO read of VXLAN datagrams.
     let mut read = Vec::new();
     let mut segments = Vec::new();
-    gso::segment_tcp(&frame, &hdr, &mut scratch, |s| {
+    gso::segment_each(&frame, &hdr, &mut scratch, |s| {
         let mut header = [0; vxlan::HEADER_LEN];
         vxlan::write_header(&mut header, 1, false);
         read.extend_from_slice(&header);

@@ -1,6 +1,8 @@
 //! Offloads across nodes, from the pod's side: transfers larger than the
 //! MTU with the pod's GSO on (super-frames split by the dataplane) and off
-//! (every segment built by the pod's kernel), checked byte for byte; and
+//! (every segment built by the pod's kernel), checked byte for byte; UDP
+//! super-frames (a socket's `UDP_SEGMENT` sends through the tap's USO) to a
+//! pod on the other node and on the same one, every datagram checked; and
 //! super-frames whose virtio-net headers lie, written by a pod through an
 //! `AF_PACKET` socket with `PACKET_VNET_HDR` (exactly how a misbehaving pod
 //! hands the dataplane a GSO header of its choosing): each is dropped and
@@ -331,4 +333,149 @@ fn decided(stats: &StatsReply) -> u64 {
 /// Super-frames a node refused for a segment size below Linux's smallest MSS.
 fn gso_too_small(stats: &StatsReply) -> u64 {
     stats.drops.get("gso_too_small").copied().unwrap_or(0)
+}
+
+/// Receives UDP on PORT until WANT datagrams came or 10 s passed; checks
+/// each against the pattern the sender writes (message, index, then bytes
+/// derived from both); prints "ready", then "GOT BAD BYTES".
+/// Args: PORT WANT
+const UDP_SINK: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE
+s.bind(("0.0.0.0", int(sys.argv[1])))
+want = int(sys.argv[2])
+s.settimeout(10)
+print("ready", flush=True)
+got = bad = total = 0
+while got < want:
+    try:
+        d, _ = s.recvfrom(65535)
+    except socket.timeout:
+        break
+    got += 1
+    total += len(d)
+    m, j = d[0], d[1]
+    if d[2:] != bytes((m * 31 + j * 7 + k) % 256 for k in range(len(d) - 2)):
+        bad += 1
+print(got, bad, total, flush=True)
+"#;
+
+/// Sends MESSAGES messages of SEGMENTS datagrams of SIZE bytes each to
+/// DST:PORT, one `sendto` per message with `UDP_SEGMENT` = SIZE (the pod's
+/// kernel hands a tap with USO one super-frame per message).
+/// Args: DST PORT MESSAGES SEGMENTS SIZE
+const UDP_GSO_SEND: &str = r#"
+import socket, sys, time
+dst, port, messages, segments, size = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:6])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_UDP, 103, size)  # UDP_SEGMENT
+for m in range(messages):
+    msg = b"".join(
+        bytes([m, j]) + bytes((m * 31 + j * 7 + k) % 256 for k in range(size - 2))
+        for j in range(segments)
+    )
+    s.sendto(msg, (dst, port))
+    time.sleep(0.002)
+print("sent", flush=True)
+"#;
+
+/// Frames the dataplane read from `pod`'s port so far.
+fn rx_frames(node: &Node, pod: &Pod) -> u64 {
+    node.api
+        .stats()
+        .ports
+        .iter()
+        .find(|p| p.name == pod.name)
+        .map_or(0, |p| p.rx_packets)
+}
+
+/// `messages` UDP GSO sends of `segments` × 1,200 bytes from `from` to
+/// `to`; every datagram arrives intact. Returns how many frames the
+/// dataplane read from `from`'s tap meanwhile.
+fn udp_gso_transfer(node: &Node, from: &Pod, to: &Pod, port: u16, messages: u32) -> u64 {
+    const SEGMENTS: u32 = 10;
+    let want = (messages * SEGMENTS).to_string();
+    let mut sink = to
+        .netns
+        .spawn("python3", &["-c", UDP_SINK, &port.to_string(), &want]);
+    let lines = tweed_suite::traffic::lines_of(sink.stdout.take().expect("piped"));
+    assert_eq!(
+        lines.recv_timeout(Duration::from_secs(10)).as_deref(),
+        Ok("ready"),
+        "the sink starts"
+    );
+    let before = rx_frames(node, from);
+    let dst = to.ipv4().to_string();
+    let out = from.netns.exec_bounded(
+        "python3",
+        &[
+            "-c",
+            UDP_GSO_SEND,
+            &dst,
+            &port.to_string(),
+            &messages.to_string(),
+            &SEGMENTS.to_string(),
+            "1200",
+        ],
+        TRANSFER,
+    );
+    assert!(out.success(), "UDP GSO send: {out}");
+    let result = lines.recv_timeout(Duration::from_secs(15));
+    let _ = sink.kill();
+    let _ = sink.wait();
+    let result = result.expect("the sink reports");
+    let counts: Vec<u64> = result
+        .split_whitespace()
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            u64::from(messages * SEGMENTS),
+            0,
+            u64::from(messages * SEGMENTS) * 1200
+        ],
+        "every datagram intact: got, bad, bytes"
+    );
+    let mut frames = 0;
+    poll::wait(Duration::from_secs(2), || {
+        frames = rx_frames(node, from) - before;
+        frames >= u64::from(messages)
+    });
+    frames
+}
+
+#[test]
+fn udp_gso_super_frames_from_a_pod_reach_pods_on_both_nodes_as_datagrams() {
+    if !require_root() {
+        return;
+    }
+    let Pair { n1, n2, a, b } = pair("ouso", 213);
+    let c = Pod::attach(&n1, "ouso", "c", Some("10.244.1.3".parse().unwrap()), None);
+    assert!(wait_ping(&a.netns, IpAddr::V4(b.ipv4()), FIRST), "a → b");
+    assert!(wait_ping(&a.netns, IpAddr::V4(c.ipv4()), FIRST), "a → c");
+    const MESSAGES: u32 = 40;
+    // Across nodes: each super-frame split into datagrams (partial
+    // checksums, the peers accept them) and encapsulated.
+    let across = udp_gso_transfer(&n1, &a, &b, 5400, MESSAGES);
+    // On one node: each super-frame delivered whole to c's tap.
+    let local = udp_gso_transfer(&n1, &a, &c, 5401, MESSAGES);
+    // A frame a message, not ten: the pod's kernel left the segmentation
+    // to the tap (USO), so the dataplane really cut them.
+    for (what, frames) in [("across", across), ("local", local)] {
+        assert!(
+            frames < u64::from(MESSAGES) * 3,
+            "{what}: {frames} frames read for {MESSAGES} messages of 10 datagrams: USO is not in effect"
+        );
+    }
+    for node in [&n1, &n2] {
+        let stats = node.api.stats();
+        assert_eq!(
+            stats.workers.iter().map(|w| w.io_errors).sum::<u64>(),
+            0,
+            "no I/O errors: {:?}",
+            stats.workers
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! TCP receive coalescing (GRO) for frames on their way to a pod's tap: the
-//! inverse of [`super::gso::segment_tcp`].
+//! inverse of [`super::gso::segment_each`].
 //!
 //! Segments that arrive from the underlay one MTU at a time would cost the
 //! pod's kernel one trip through its stack each. [`TcpGro`] merges

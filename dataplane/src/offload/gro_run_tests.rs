@@ -1,12 +1,12 @@
 //! Tests of [`super::find`] and [`super::super_headers`]: a super-frame is
-//! segmented (by `gso::segment_tcp`), the segments are VXLAN-encapsulated
+//! segmented (by `gso::segment_each`), the segments are VXLAN-encapsulated
 //! and laid end to end as a `UDP_GRO` read would hold them, and the run
 //! found must rebuild exactly what [`crate::offload::gro::TcpGro`] merges
 //! from the same segments.
 
 use super::*;
 use crate::offload::gro::TcpGro;
-use crate::offload::gso::segment_tcp;
+use crate::offload::gso::segment_each;
 use crate::offload::test_frames::tcp4_super_frame;
 use crate::wire::vxlan;
 
@@ -16,7 +16,7 @@ const VXLAN: usize = vxlan::HEADER_LEN;
 fn segments(len: usize, mss: u16) -> Vec<Vec<u8>> {
     let (frame, hdr) = tcp4_super_frame(len, mss);
     let mut out = Vec::new();
-    segment_tcp(&frame, &hdr, &mut Vec::new(), |s| out.push(s.to_vec())).unwrap();
+    segment_each(&frame, &hdr, &mut Vec::new(), |s| out.push(s.to_vec())).unwrap();
     out
 }
 

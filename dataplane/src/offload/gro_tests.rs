@@ -1,8 +1,8 @@
 //! Tests of [`super::TcpGro`] with segments built by etherparse (and by
-//! [`crate::offload::gso::segment_tcp`] for the round trip).
+//! [`crate::offload::gso::segment_each`] for the round trip).
 
 use super::*;
-use crate::offload::gso::segment_tcp;
+use crate::offload::gso::segment_each;
 use etherparse::{
     IpHeaders, IpNumber, Ipv4Header, NetSlice, PacketBuilder, SlicedPacket, TcpHeader,
     TransportSlice,
@@ -483,7 +483,7 @@ fn stops_at_the_ip_length_limit_and_segment_count() {
     );
 }
 
-/// Segmenting a super-frame with [`segment_tcp`] and coalescing the
+/// Segmenting a super-frame with [`segment_each`] and coalescing the
 /// segments gives back the super-frame's payload, headers and MSS, and
 /// re-segmenting the result gives the same segments.
 #[test]
@@ -507,7 +507,7 @@ fn round_trips_with_software_segmentation() {
             };
             let mut scratch = Vec::new();
             let mut segments = Vec::new();
-            segment_tcp(eth, &hdr, &mut scratch, |s| {
+            segment_each(eth, &hdr, &mut scratch, |s| {
                 let mut f = vec![0u8; E];
                 f.extend_from_slice(s);
                 segments.push(f);
@@ -524,7 +524,7 @@ fn round_trips_with_software_segmentation() {
             };
             assert_eq!(tcp.payload(), &seg.payload[..]);
             let mut again = Vec::new();
-            segment_tcp(&merged[E..], &merged_hdr, &mut scratch, |s| {
+            segment_each(&merged[E..], &merged_hdr, &mut scratch, |s| {
                 let mut f = vec![0u8; E];
                 f.extend_from_slice(s);
                 again.push(f);

@@ -1,8 +1,9 @@
-//! Software TSO: splitting a TCP GSO super-frame into MSS-sized frames.
+//! Software TSO and USO: splitting a TCP or UDP GSO super-frame into
+//! MSS-sized frames (`gso_size` payload bytes each).
 //!
 //! A tap opened with `IFF_VNET_HDR` and TSO offloads enabled hands us TCP
 //! "super-frames" up to 64 KiB long with a [`VirtioNetHdr`] saying how to cut
-//! them (`gso_size` = MSS). [`segment_tcp`] does what the kernel's
+//! them (`gso_size` = MSS). [`segment_each`] does what the kernel's
 //! `tcp_gso_segment` would: each segment is a complete Ethernet frame with
 //! the original headers, and per segment
 //!
@@ -10,7 +11,11 @@
 //!   header checksum recomputed; IPv6: payload length set;
 //! - TCP: sequence number advanced by the bytes before it; FIN and PSH kept
 //!   only on the last segment, CWR only on the first (RFC 3168 §6.1.2); the
-//!   full checksum computed, so the input's partial checksum does not matter.
+//!   full checksum computed, so the input's partial checksum does not matter;
+//! - UDP (`GSO_UDP_L4`, what a socket with `UDP_SEGMENT` hands a tap with
+//!   `TUN_F_USO4/6`): each segment a datagram of its own, its length set and
+//!   its checksum computed (a computed zero sent as `0xffff`), as the
+//!   kernel's `__udp_gso_segment` does.
 //!
 //! What is accepted (anything else is a typed [`GsoError`], never a panic):
 //!
@@ -20,15 +25,15 @@
 //! - IPv6 extension headers are refused ([`GsoError::Ipv6ExtensionHeader`]):
 //!   the kernel does not build TSO frames with them for pod traffic, and
 //!   handling them would mean parsing a chain strangers control;
-//! - TCP options are copied into every segment;
+//! - TCP options are copied into every segment; UDP has none;
 //! - the IP length fields must account for exactly the rest of the frame (a
 //!   super-frame is never padded; BIG TCP's zero IPv4 total length is refused);
 //! - `hdr_len` is a hint (Linux fills it with `skb_headlen()`): it must be
 //!   zero or lie between the end of the TCP header and the end of the frame;
 //! - with `NEEDS_CSUM`, `csum_start`/`csum_offset` must point at the TCP
-//!   checksum field.
+//!   or UDP checksum field.
 //!
-//! [`plan_tcp`] can instead leave each segment's TCP checksum partial
+//! [`plan`] can instead leave each segment's L4 checksum partial
 //! ([`SegmentChecksum::Partial`]: the field holds the pseudo-header sum, as a
 //! NIC's checksum offload leaves it), for a receiver that completes or
 //! trusts it; the payload is then never summed.
@@ -45,13 +50,18 @@ use crate::wire::virtio_net::{GsoKind, VirtioNetError, VirtioNetHdr};
 use crate::wire::ethernet::{ETH_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 const IPV6_LEN: usize = 40;
 const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
 /// Offset of the checksum inside the TCP header.
 const TCP_CSUM_OFFSET: usize = 16;
+/// Offset of the checksum inside the UDP header.
+const UDP_CSUM_OFFSET: usize = 6;
+/// Length of the UDP header.
+const UDP_LEN: usize = 8;
 const TCP_FIN: u8 = 0x01;
 const TCP_PSH: u8 = 0x08;
 const TCP_CWR: u8 = 0x80;
 
-/// What each segment's TCP checksum field holds.
+/// What each segment's L4 checksum field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmentChecksum {
     /// The full checksum, as it travels on a wire.
@@ -72,6 +82,8 @@ pub enum Layer {
     Ipv6,
     /// The TCP header (options included).
     Tcp,
+    /// The UDP header.
+    Udp,
 }
 
 /// Why a super-frame cannot be segmented.
@@ -80,9 +92,9 @@ pub enum GsoError {
     /// The virtio-net header's gso_type is unknown.
     #[error("bad virtio-net header")]
     Header(#[from] VirtioNetError),
-    /// The gso type is not TCPV4 or TCPV6.
-    #[error("gso type {0:?} is not TCP segmentation")]
-    NotTcpGso(GsoKind),
+    /// The gso type is not TCPV4, TCPV6 or UDP_L4.
+    #[error("gso type {0:?} is neither TCP nor UDP segmentation")]
+    NotSegmentable(GsoKind),
     /// gso_size is zero.
     #[error("gso_size is zero")]
     ZeroGsoSize,
@@ -116,9 +128,14 @@ pub enum GsoError {
     /// IPv6 with extension headers (refused, see the module doc).
     #[error("IPv6 extension header {0} not supported")]
     Ipv6ExtensionHeader(u8),
-    /// The IP protocol / next header is not TCP.
-    #[error("IP protocol {0} is not TCP")]
-    NotTcp(u8),
+    /// The IP protocol / next header is not the one the gso type cuts.
+    #[error("IP protocol {protocol} is not what gso type {kind:?} segments")]
+    WrongProtocol {
+        /// The gso type.
+        kind: GsoKind,
+        /// The protocol found.
+        protocol: u8,
+    },
     /// The IP length field disagrees with the frame.
     #[error("IP header says {header} bytes, frame holds {frame}")]
     IpLengthMismatch {
@@ -141,20 +158,20 @@ pub enum GsoError {
         /// Frame length.
         len: usize,
     },
-    /// NEEDS_CSUM with csum_start/csum_offset not at the TCP checksum.
+    /// NEEDS_CSUM with csum_start/csum_offset not at the L4 checksum.
     #[error(
-        "csum_start {csum_start}/csum_offset {csum_offset} do not point at the TCP checksum (start {tcp_start})"
+        "csum_start {csum_start}/csum_offset {csum_offset} do not point at the L4 checksum (header at {tcp_start})"
     )]
     ChecksumOffsetMismatch {
         /// csum_start from the virtio-net header.
         csum_start: u16,
         /// csum_offset from the virtio-net header.
         csum_offset: u16,
-        /// Where the TCP header starts.
+        /// Where the TCP or UDP header starts.
         tcp_start: usize,
     },
-    /// No TCP payload to segment.
-    #[error("TCP super-frame has no payload")]
+    /// No payload to segment.
+    #[error("super-frame has no payload")]
     EmptyPayload,
 }
 
@@ -162,9 +179,11 @@ pub enum GsoError {
 #[derive(Debug, Clone, Copy)]
 struct Layout {
     v4: bool,
-    /// Start of the TCP header.
+    /// A UDP super-frame (else TCP).
+    udp: bool,
+    /// Start of the TCP or UDP header.
     l4: usize,
-    /// End of the TCP header, start of the payload.
+    /// End of that header, start of the payload.
     payload: usize,
 }
 
@@ -199,13 +218,20 @@ fn is_ipv6_extension(next_header: u8) -> bool {
     )
 }
 
-/// Parses and validates the headers of a TCP super-frame.
+/// Parses and validates the headers of a TCP or UDP super-frame.
 fn parse(frame: &[u8], hdr: &VirtioNetHdr) -> Result<Layout, GsoError> {
     let kind = hdr.gso_kind()?;
-    let want_v4 = match kind {
-        GsoKind::TcpV4 => true,
-        GsoKind::TcpV6 => false,
-        other => return Err(GsoError::NotTcpGso(other)),
+    // `None`: either family (UDP_L4 serves both).
+    let (want_v4, udp) = match kind {
+        GsoKind::TcpV4 => (Some(true), false),
+        GsoKind::TcpV6 => (Some(false), false),
+        GsoKind::UdpL4 => (None, true),
+        other => return Err(GsoError::NotSegmentable(other)),
+    };
+    let (protocol, csum_offset) = if udp {
+        (PROTO_UDP, UDP_CSUM_OFFSET)
+    } else {
+        (PROTO_TCP, TCP_CSUM_OFFSET)
     };
     if hdr.gso_size == 0 {
         return Err(GsoError::ZeroGsoSize);
@@ -223,7 +249,7 @@ fn parse(frame: &[u8], hdr: &VirtioNetHdr) -> Result<Layout, GsoError> {
         ETH_LEN + 1,
     )?;
     let version = frame.get(ETH_LEN).map_or(0, |b| b >> 4);
-    if v4 != want_v4 || version != if v4 { 4 } else { 6 } {
+    if want_v4.is_some_and(|want| want != v4) || version != if v4 { 4 } else { 6 } {
         return Err(GsoError::IpVersionMismatch { kind, version });
     }
     let ip_bytes = frame.len() - ETH_LEN;
@@ -239,8 +265,11 @@ fn parse(frame: &[u8], hdr: &VirtioNetHdr) -> Result<Layout, GsoError> {
             return Err(GsoError::Ipv4Fragment);
         }
         let proto = frame.get(ETH_LEN + 9).copied().unwrap_or(0);
-        if proto != PROTO_TCP {
-            return Err(GsoError::NotTcp(proto));
+        if proto != protocol {
+            return Err(GsoError::WrongProtocol {
+                kind,
+                protocol: proto,
+            });
         }
         let total = usize::from(be16(frame, ETH_LEN + 2));
         if total != ip_bytes {
@@ -253,11 +282,14 @@ fn parse(frame: &[u8], hdr: &VirtioNetHdr) -> Result<Layout, GsoError> {
     } else {
         need(frame, Layer::Ipv6, ETH_LEN + IPV6_LEN)?;
         let next = frame.get(ETH_LEN + 6).copied().unwrap_or(0);
-        if next != PROTO_TCP {
+        if next != protocol {
             return Err(if is_ipv6_extension(next) {
                 GsoError::Ipv6ExtensionHeader(next)
             } else {
-                GsoError::NotTcp(next)
+                GsoError::WrongProtocol {
+                    kind,
+                    protocol: next,
+                }
             });
         }
         let total = IPV6_LEN + usize::from(be16(frame, ETH_LEN + 4));
@@ -269,13 +301,19 @@ fn parse(frame: &[u8], hdr: &VirtioNetHdr) -> Result<Layout, GsoError> {
         }
         ETH_LEN + IPV6_LEN
     };
-    need(frame, Layer::Tcp, l4 + 20)?;
-    let doff = frame.get(l4 + 12).map_or(0, |b| b >> 4);
-    if doff < 5 {
-        return Err(GsoError::BadTcpHeaderLen(doff));
-    }
-    let payload = l4 + usize::from(doff) * 4;
-    need(frame, Layer::Tcp, payload)?;
+    let payload = if udp {
+        need(frame, Layer::Udp, l4 + UDP_LEN)?;
+        l4 + UDP_LEN
+    } else {
+        need(frame, Layer::Tcp, l4 + 20)?;
+        let doff = frame.get(l4 + 12).map_or(0, |b| b >> 4);
+        if doff < 5 {
+            return Err(GsoError::BadTcpHeaderLen(doff));
+        }
+        let payload = l4 + usize::from(doff) * 4;
+        need(frame, Layer::Tcp, payload)?;
+        payload
+    };
 
     let hdr_len = usize::from(hdr.hdr_len);
     if hdr_len != 0 && (hdr_len < payload || hdr_len > frame.len()) {
@@ -286,7 +324,7 @@ fn parse(frame: &[u8], hdr: &VirtioNetHdr) -> Result<Layout, GsoError> {
         });
     }
     if hdr.needs_csum()
-        && (usize::from(hdr.csum_start) != l4 || usize::from(hdr.csum_offset) != TCP_CSUM_OFFSET)
+        && (usize::from(hdr.csum_start) != l4 || usize::from(hdr.csum_offset) != csum_offset)
     {
         return Err(GsoError::ChecksumOffsetMismatch {
             csum_start: hdr.csum_start,
@@ -297,16 +335,21 @@ fn parse(frame: &[u8], hdr: &VirtioNetHdr) -> Result<Layout, GsoError> {
     if payload == frame.len() {
         return Err(GsoError::EmptyPayload);
     }
-    Ok(Layout { v4, l4, payload })
+    Ok(Layout {
+        v4,
+        udp,
+        l4,
+        payload,
+    })
 }
 
-/// Splits the TCP super-frame `frame` (an Ethernet frame, without the
+/// Splits the TCP or UDP super-frame `frame` (an Ethernet frame, without the
 /// virtio-net header) into segments of at most `hdr.gso_size` payload bytes.
 ///
 /// Each segment is built in `scratch` (cleared first) and passed to `emit`,
 /// in order, first segment first; `emit` must copy what it keeps. Returns the
 /// number of segments. Nothing is emitted if the frame is refused.
-pub fn segment_tcp(
+pub fn segment_each(
     frame: &[u8],
     hdr: &VirtioNetHdr,
     scratch: &mut Vec<u8>,
@@ -386,13 +429,13 @@ pub fn gso_run(
     n.max(1).min(parts.len())
 }
 
-/// Plans the segmentation of the TCP super-frame `frame` as
-/// [`segment_tcp`] would cut it, without copying its payload: each
+/// Plans the segmentation of the TCP or UDP super-frame `frame` as
+/// [`segment_each`] would cut it, without copying its payload: each
 /// segment's headers go to `plan.headers`, after `prefix` and without the
 /// Ethernet header unless `keep_ethernet`; its payload stays in `frame`.
-/// Each TCP checksum is what `csum` says. The plan is cleared first.
+/// Each L4 checksum is what `csum` says. The plan is cleared first.
 /// Returns the number of segments.
-pub fn plan_tcp(
+pub fn plan(
     frame: &[u8],
     hdr: &VirtioNetHdr,
     prefix: &[u8],
@@ -418,8 +461,8 @@ pub fn plan_tcp(
     })
 }
 
-/// Calls `each` with every segment's finished headers (Ethernet to TCP,
-/// built in `headers`, the TCP checksum as `csum` says) and its payload
+/// Calls `each` with every segment's finished headers (Ethernet to TCP or
+/// UDP, built in `headers`, the L4 checksum as `csum` says) and its payload
 /// range in `frame`, in order.
 fn for_each_segment(
     frame: &[u8],
@@ -431,7 +474,12 @@ fn for_each_segment(
     let layout = parse(frame, hdr)?;
     let (original, payload) = frame.split_at(layout.payload);
     let l4 = layout.l4;
-    let tcp_hl = layout.payload - l4;
+    let l4_hl = layout.payload - l4;
+    let (protocol, csum_at) = if layout.udp {
+        (PROTO_UDP, l4 + UDP_CSUM_OFFSET)
+    } else {
+        (PROTO_TCP, l4 + TCP_CSUM_OFFSET)
+    };
     let seq0 = u32::from_be_bytes([
         original.get(l4 + 4).copied().unwrap_or(0),
         original.get(l4 + 5).copied().unwrap_or(0),
@@ -447,7 +495,7 @@ fn for_each_segment(
         headers.clear();
         headers.extend_from_slice(original);
         let seg = headers.as_mut_slice();
-        let l4_len = tcp_hl + chunk.len();
+        let l4_len = l4_hl + chunk.len();
 
         // The casts below cannot truncate: a segment is shorter than the
         // super-frame, whose IP length field parse() checked, and i * mss is
@@ -462,41 +510,49 @@ fn for_each_segment(
             let mut dst = [0u8; 4];
             src.copy_from_slice(seg.get(ETH_LEN + 12..ETH_LEN + 16).unwrap_or(&[0; 4]));
             dst.copy_from_slice(seg.get(ETH_LEN + 16..ETH_LEN + 20).unwrap_or(&[0; 4]));
-            checksum::pseudo_header_v4(src, dst, PROTO_TCP, l4_len as u32)
+            checksum::pseudo_header_v4(src, dst, protocol, l4_len as u32)
         } else {
             put16(seg, ETH_LEN + 4, l4_len as u16);
             let mut src = [0u8; 16];
             let mut dst = [0u8; 16];
             src.copy_from_slice(seg.get(ETH_LEN + 8..ETH_LEN + 24).unwrap_or(&[0; 16]));
             dst.copy_from_slice(seg.get(ETH_LEN + 24..ETH_LEN + 40).unwrap_or(&[0; 16]));
-            checksum::pseudo_header_v6(src, dst, PROTO_TCP, l4_len as u32)
+            checksum::pseudo_header_v6(src, dst, protocol, l4_len as u32)
         };
 
-        let seq = seq0.wrapping_add((i * mss) as u32);
-        if let Some(dst) = seg.get_mut(l4 + 4..l4 + 8) {
-            dst.copy_from_slice(&seq.to_be_bytes());
+        if layout.udp {
+            put16(seg, l4 + 4, l4_len as u16);
+        } else {
+            let seq = seq0.wrapping_add((i * mss) as u32);
+            if let Some(dst) = seg.get_mut(l4 + 4..l4 + 8) {
+                dst.copy_from_slice(&seq.to_be_bytes());
+            }
+            let mut flags = flags0;
+            if i + 1 != count {
+                flags &= !(TCP_FIN | TCP_PSH);
+            }
+            if i != 0 {
+                flags &= !TCP_CWR;
+            }
+            if let Some(f) = seg.get_mut(l4 + 13) {
+                *f = flags;
+            }
         }
-        let mut flags = flags0;
-        if i + 1 != count {
-            flags &= !(TCP_FIN | TCP_PSH);
-        }
-        if i != 0 {
-            flags &= !TCP_CWR;
-        }
-        if let Some(f) = seg.get_mut(l4 + 13) {
-            *f = flags;
-        }
-        put16(seg, l4 + TCP_CSUM_OFFSET, 0);
+        put16(seg, csum_at, 0);
         let field = match csum {
             SegmentChecksum::Partial => checksum::fold(pseudo),
             SegmentChecksum::Full => {
-                // The TCP header is a multiple of 4 bytes long, so the
+                // The L4 header is a multiple of 4 bytes long, so the
                 // payload's words continue the header's sum.
-                let tcp_sum = checksum::sum(seg.get(l4..).unwrap_or_default(), pseudo);
-                checksum::finish(checksum::sum(chunk, tcp_sum))
+                let l4_sum = checksum::sum(seg.get(l4..).unwrap_or_default(), pseudo);
+                match checksum::finish(checksum::sum(chunk, l4_sum)) {
+                    // UDP sends a computed zero as all ones (RFC 768).
+                    0 if layout.udp => 0xffff,
+                    field => field,
+                }
             }
         };
-        put16(seg, l4 + TCP_CSUM_OFFSET, field);
+        put16(seg, csum_at, field);
         let start = layout.payload + i * mss;
         each(seg, start..start + chunk.len());
     }
@@ -519,6 +575,10 @@ pub fn complete_checksum_if_partial(
     )?;
     Ok(true)
 }
+
+#[cfg(test)]
+#[path = "gso_udp_tests.rs"]
+mod udp_tests;
 
 #[cfg(test)]
 mod tests {
@@ -652,7 +712,7 @@ mod tests {
     fn segment(f: &Fixture) -> Result<Vec<Vec<u8>>, GsoError> {
         let mut scratch = Vec::new();
         let mut out = Vec::new();
-        let n = segment_tcp(&f.frame, &f.hdr, &mut scratch, |s| out.push(s.to_vec()))?;
+        let n = segment_each(&f.frame, &f.hdr, &mut scratch, |s| out.push(s.to_vec()))?;
         assert_eq!(n, out.len());
         Ok(out)
     }
@@ -764,29 +824,29 @@ mod tests {
             let f = fixture_v4(&mut rng, len, mss, true, tcp);
             let mut copied = Vec::new();
             let mut scratch = Vec::new();
-            segment_tcp(&f.frame, &f.hdr, &mut scratch, |s| copied.push(s.to_vec())).unwrap();
+            segment_each(&f.frame, &f.hdr, &mut scratch, |s| copied.push(s.to_vec())).unwrap();
             let prefix = [8u8, 0, 0, 0, 0, 0, 1, 0];
-            let mut plan = GatherPlan::default();
-            let count = plan_tcp(
+            let mut planned = GatherPlan::default();
+            let count = plan(
                 &f.frame,
                 &f.hdr,
                 &prefix,
                 keep_eth,
                 SegmentChecksum::Full,
-                &mut plan,
+                &mut planned,
             )
             .unwrap();
             assert_eq!(count, copied.len());
-            for (part, whole) in plan.parts.iter().zip(&copied) {
-                let mut datagram = plan.headers[part.header.clone()].to_vec();
+            for (part, whole) in planned.parts.iter().zip(&copied) {
+                let mut datagram = planned.headers[part.header.clone()].to_vec();
                 datagram.extend_from_slice(&f.frame[part.payload.clone()]);
                 let mut expected = prefix.to_vec();
                 expected.extend_from_slice(if keep_eth { whole } else { &whole[14..] });
                 assert_eq!(datagram, expected, "len {len} mss {mss}");
             }
-            let first = plan.segment_len();
+            let first = planned.segment_len();
             assert!(
-                plan.parts[..count - 1]
+                planned.parts[..count - 1]
                     .iter()
                     .all(|p| p.header.len() + p.payload.len() == first)
             );
@@ -804,17 +864,17 @@ mod tests {
                 fixture_v6(&mut rng, 9000, 1378, tcp)
             };
             let mut copied = Vec::new();
-            segment_tcp(&f.frame, &f.hdr, &mut Vec::new(), |s| {
+            segment_each(&f.frame, &f.hdr, &mut Vec::new(), |s| {
                 copied.push(s.to_vec())
             })
             .unwrap();
-            let mut plan = GatherPlan::default();
+            let mut planned = GatherPlan::default();
             let csum = SegmentChecksum::Partial;
-            let count = plan_tcp(&f.frame, &f.hdr, &[], true, csum, &mut plan).unwrap();
+            let count = plan(&f.frame, &f.hdr, &[], true, csum, &mut planned).unwrap();
             assert_eq!(count, copied.len());
             let l4 = usize::from(f.hdr.csum_start);
-            for (part, whole) in plan.parts.iter().zip(&copied) {
-                let mut segment = plan.headers[part.header.clone()].to_vec();
+            for (part, whole) in planned.parts.iter().zip(&copied) {
+                let mut segment = planned.headers[part.header.clone()].to_vec();
                 segment.extend_from_slice(&f.frame[part.payload.clone()]);
                 let field = l4 + TCP_CSUM_OFFSET..l4 + TCP_CSUM_OFFSET + 2;
                 assert_ne!(segment[field.clone()], whole[field], "left partial");
@@ -841,7 +901,7 @@ mod tests {
         let mut scratch = Vec::with_capacity(2000);
         let cap = scratch.capacity();
         let mut seqs = Vec::new();
-        segment_tcp(&f.frame, &f.hdr, &mut scratch, |s| {
+        segment_each(&f.frame, &f.hdr, &mut scratch, |s| {
             seqs.push(u32::from_be_bytes([s[38], s[39], s[40], s[41]]));
         })
         .unwrap();
@@ -854,7 +914,7 @@ mod tests {
     fn err(f: &Fixture) -> GsoError {
         let mut scratch = Vec::new();
         let mut emitted = 0;
-        let e = segment_tcp(&f.frame, &f.hdr, &mut scratch, |_| emitted += 1).unwrap_err();
+        let e = segment_each(&f.frame, &f.hdr, &mut scratch, |_| emitted += 1).unwrap_err();
         assert_eq!(emitted, 0);
         e
     }
@@ -872,9 +932,9 @@ mod tests {
 
         let mut f = clone(&good);
         f.hdr.gso_type = GSO_UDP;
-        assert_eq!(err(&f), GsoError::NotTcpGso(GsoKind::Udp));
+        assert_eq!(err(&f), GsoError::NotSegmentable(GsoKind::Udp));
         f.hdr.gso_type = 0;
-        assert_eq!(err(&f), GsoError::NotTcpGso(GsoKind::None));
+        assert_eq!(err(&f), GsoError::NotSegmentable(GsoKind::None));
         f.hdr.gso_type = 9;
         assert_eq!(err(&f), GsoError::Header(VirtioNetError::UnknownGsoType(9)));
 
@@ -930,7 +990,13 @@ mod tests {
 
         let mut f = clone(&good);
         f.frame[14 + 9] = 17;
-        assert_eq!(err(&f), GsoError::NotTcp(17));
+        assert_eq!(
+            err(&f),
+            GsoError::WrongProtocol {
+                kind: GsoKind::TcpV4,
+                protocol: 17
+            }
+        );
 
         let mut f = clone(&good);
         f.frame[14] = 0x44;
@@ -944,7 +1010,13 @@ mod tests {
         f.frame[14 + 6] = 0; // hop-by-hop options
         assert_eq!(err(&f), GsoError::Ipv6ExtensionHeader(0));
         f.frame[14 + 6] = 17;
-        assert_eq!(err(&f), GsoError::NotTcp(17));
+        assert_eq!(
+            err(&f),
+            GsoError::WrongProtocol {
+                kind: GsoKind::TcpV6,
+                protocol: 17
+            }
+        );
 
         let mut f = clone(&good);
         f.frame[12..14].copy_from_slice(&[0x81, 0x00]);
@@ -1008,7 +1080,7 @@ mod tests {
             }
             let mut hdr = VirtioNetHdr::parse(&rng.random::<[u8; 10]>()).unwrap();
             hdr.gso_type = if rng.random() { GSO_TCPV4 } else { GSO_TCPV6 };
-            let _ = segment_tcp(&frame, &hdr, &mut scratch, |_| {});
+            let _ = segment_each(&frame, &hdr, &mut scratch, |_| {});
             let _ = complete_checksum_if_partial(&mut frame, &hdr);
         }
     }

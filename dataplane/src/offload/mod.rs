@@ -8,7 +8,7 @@
 //! build each in `scratch` and hand it to an `emit` callback, in wire order.
 //! The exceptions are [`gro::TcpGro`], which owns its buffer (it keeps a
 //! super-frame across calls) and whose refusals are answers, not errors, and
-//! the gathered forms ([`gso::plan_tcp`], [`gro_run`]), which write headers
+//! the gathered forms ([`gso::plan`], [`gro_run`]), which write headers
 //! only and describe payloads as ranges of the caller's buffer.
 
 pub mod checksum;

@@ -2,11 +2,11 @@
 //! datagrams a frame larger than the overlay's MTU becomes, planned here
 //! (pure) and sent by the worker.
 //!
-//! A TCP super-frame is cut the way the kernel's TSO would, without copying
-//! its payload: each segment's headers (behind the VXLAN header, or without
-//! the Ethernet header for flannel's UDP format) are written to the plan,
-//! its payload stays in the frame, and the worker hands both to one
-//! gathered `sendmsg` with UDP GSO. An IPv4 packet without DF is fragmented;
+//! A TCP or UDP super-frame is cut the way the kernel's TSO or USO would,
+//! without copying its payload: each segment's headers (behind the VXLAN
+//! header, or without the Ethernet header for flannel's UDP format) are
+//! written to the plan, its payload stays in the frame, and the worker hands
+//! both to one gathered `sendmsg` with UDP GSO. An IPv4 packet without DF is fragmented;
 //! its fragments are written out whole (rare, small).
 
 use thiserror::Error;
@@ -59,7 +59,7 @@ pub fn plan(
                 }
                 Backend::Udp => (&[], false, SegmentChecksum::Full),
             };
-            gso::plan_tcp(eth_frame, &hdr, prefix, keep_ethernet, csum, plan)
+            gso::plan(eth_frame, &hdr, prefix, keep_ethernet, csum, plan)
                 .map_err(SplitError::Segment)
         }
         Split::Fragment(mtu) => {
@@ -162,6 +162,49 @@ mod tests {
                 assert_eq!(tcp.checksum() == full, !partial, "partial {partial}");
             }
         }
+    }
+
+    #[test]
+    fn a_udp_super_frame_becomes_one_vxlan_datagram_per_segment() {
+        let payload = vec![3u8; 5000];
+        let mut frame = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 244, 1, 2], [10, 244, 2, 5], 64)
+            .udp(4433, 443)
+            .write(&mut frame, &payload)
+            .unwrap();
+        let hdr = crate::wire::virtio_net::VirtioNetHdr {
+            flags: crate::wire::virtio_net::F_NEEDS_CSUM,
+            gso_type: crate::wire::virtio_net::GSO_UDP_L4,
+            hdr_len: 42,
+            gso_size: 1200,
+            csum_start: 34,
+            csum_offset: 6,
+        };
+        let mut plan_out = GatherPlan::default();
+        let n = plan(
+            &frame,
+            Split::Segment(hdr),
+            Backend::Vxlan,
+            7,
+            true,
+            &mut plan_out,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(n, 5);
+        let mut carried = 0;
+        for d in datagrams(&frame, &plan_out) {
+            let header = vxlan::Vxlan::new_checked(&d[..]).unwrap();
+            assert!(header.partial_csum());
+            let packet = SlicedPacket::from_ethernet(header.payload()).unwrap();
+            let Some(etherparse::TransportSlice::Udp(udp)) = packet.transport else {
+                panic!()
+            };
+            assert_eq!(usize::from(udp.length()), 8 + udp.payload().len());
+            carried += udp.payload().len();
+        }
+        assert_eq!(carried, payload.len());
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! Every queue is opened with `IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
 //! IFF_MULTI_QUEUE`, a 10-byte little-endian virtio-net header
 //! (`TUNSETVNETHDRSZ`, `TUNSETVNETLE`) and `TUN_F_CSUM | TUN_F_TSO4 |
-//! TUN_F_TSO6` offloads, so the kernel may hand us GSO super-frames with
-//! partial checksums (the pipeline handles them). Queues are nonblocking.
+//! TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6` offloads (USO where the kernel
+//! knows it, 6.2 and later; without it where it refuses), so the kernel may
+//! hand us TCP and UDP GSO super-frames with partial checksums (the pipeline
+//! handles them). Queues are nonblocking.
 //!
 //! `TUNSETIFF` looks the name up in the calling thread's network namespace:
 //! it creates the tap there, or attaches to an existing tap of that name.
@@ -194,8 +196,15 @@ fn open_one(name: &str, queue: usize, exclusive: bool) -> io::Result<TapQueue> {
     q.ioctl_int(libc::TUNSETVNETLE, 1)
         .map_err(|e| step_err("TUNSETVNETLE", name, queue, e))?;
     let offload = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
-    q.ioctl_val(libc::TUNSETOFFLOAD, libc::c_ulong::from(offload))
-        .map_err(|e| step_err("TUNSETOFFLOAD", name, queue, e))?;
+    let uso = libc::TUN_F_USO4 | libc::TUN_F_USO6;
+    match q.ioctl_val(libc::TUNSETOFFLOAD, libc::c_ulong::from(offload | uso)) {
+        // A kernel before 6.2 does not know USO: UDP is then segmented by
+        // the pod's kernel, as before.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => q
+            .ioctl_val(libc::TUNSETOFFLOAD, libc::c_ulong::from(offload))
+            .map_err(|e| step_err("TUNSETOFFLOAD", name, queue, e))?,
+        other => other.map_err(|e| step_err("TUNSETOFFLOAD", name, queue, e))?,
+    }
     Ok(q)
 }
 
