@@ -172,7 +172,10 @@ fn check_run(pipeline: &Pipeline<'_>, ingress: Ingress, read: &[u8], segment: us
         return;
     };
     let mut run = Run::default();
-    gro_run::find(read, segment, vxlan::HEADER_LEN, &mut run);
+    // As the worker does: the first datagram's flag says whether the
+    // sender left the checksums partial.
+    let partial = vxlan::Vxlan::new_checked(read).is_ok_and(|h| h.partial_csum());
+    gro_run::find(read, segment, vxlan::HEADER_LEN, partial, &mut run);
     if run.count < 2 {
         return;
     }

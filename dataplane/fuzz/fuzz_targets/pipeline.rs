@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
         let eth = frame.data().get(10..).unwrap_or(&[]);
         match split {
             Split::Segment(hdr) => {
-                let _ = gso::segment_tcp(eth, &hdr, &mut scratch, |segment| {
+                let _ = gso::segment_each(eth, &hdr, &mut scratch, |segment| {
                     assert!(!segment.is_empty())
                 });
             }
