@@ -530,11 +530,11 @@ fn run_in_netns_enters_the_namespace() {
 
 #[test]
 fn bind_underlay_shares_a_port() {
-    let probe = UdpSocket::bind("127.0.0.1:0").expect("probe");
-    let port = probe.local_addr().expect("addr").port();
-    drop(probe);
+    // The first socket takes a free port itself (probing one and binding it
+    // later races with other tests), the second shares it.
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let a = bind_underlay(ip, port).expect("first worker socket");
+    let a = bind_underlay(ip, 0).expect("first worker socket");
+    let port = a.local_addr().expect("addr").port();
     let b = bind_underlay(ip, port).expect("second worker socket (SO_REUSEPORT)");
     assert_eq!(a.local_addr().expect("addr").port(), port);
     assert_eq!(b.local_addr().expect("addr").port(), port);
