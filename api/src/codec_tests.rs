@@ -1,6 +1,6 @@
 use super::*;
-use crate::api::fixtures;
-use crate::api::proto::{Empty, NameArgs};
+use crate::fixtures;
+use crate::proto::{Empty, NameArgs};
 
 fn kind(line: &str) -> ErrorKind {
     decode_request(line).expect_err(line).kind
@@ -33,7 +33,7 @@ fn optional_fields_default() {
     let Request::PeerAdd(args) = request else {
         panic!("not a peer_add: {request:?}");
     };
-    assert_eq!(args.backend, crate::api::proto::Backend::Vxlan);
+    assert_eq!(args.backend, crate::proto::Backend::Vxlan);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 use super::*;
-use crate::api::fixtures;
-use crate::api::node::NodeKind;
+use crate::fixtures;
+use crate::node::NodeKind;
 
 #[test]
 fn request_wire_form_is_externally_tagged_snake_case() {
@@ -38,8 +38,8 @@ fn node_kind_and_backend_are_lowercase() {
 
 #[test]
 fn every_response_body_decodes_back_by_op() {
-    use crate::api::node::{NodesReply, PeersReply};
-    use crate::api::pod::{PodsReply, ReleasedReply};
+    use crate::node::{NodesReply, PeersReply};
+    use crate::pod::{PodsReply, ReleasedReply};
     let cases = [
         (Op::Status, ResponseBody::Status(fixtures::status())),
         (Op::PodAdd, ResponseBody::Pod(fixtures::pod())),

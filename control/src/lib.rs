@@ -12,8 +12,9 @@
 //! - `config`: flags, TOML file and defaults resolved into one `DaemonConfig` (→ ipam).
 //!
 //! Protocol (its reply types are also what `metrics` and `kubernetes` report in):
-//! - `api`: `control.sock`: wire types, codec, validation (pure), server, blocking
-//!   client (→ policy).
+//! - `api`: `control.sock`: the clients' half (wire types, codec, blocking
+//!   client) is the `tweed-api` crate, re-exported; here validation (pure,
+//!   → policy) and the server.
 //!
 //! State:
 //! - `store`: the `Store` trait (etcd's model cut down), embedded (redb) and etcd.
@@ -50,6 +51,9 @@
 //! `enforce::{world, plan}`, `dataplane::resync`, `health::book`,
 //! `kubernetes::{translate, reflect}`, `metrics::{render, families, request}`,
 //! `demo::{topology, matrix}`, `bench::{plan, parse, rules, stats, render}`.
+//!
+//! From `tweed-api`: the control API's wire types and the names of policies
+//! (`PolicyKind`, `PolicyKey`), which `policy` re-exports.
 //!
 //! From `tweed-dataplane`: the API's wire types, checks and line client (`api`),
 //! the ACL classifier behind `policy::explain` (`table::acl`), peers' `Backend`;

@@ -13,8 +13,8 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use serde_json::Value;
-use tweed_control::api::pod::PodAdd;
-use tweed_control::api::{Request, ResponseBody};
+use tweed_api::pod::PodAdd;
+use tweed_api::{Request, ResponseBody};
 use tweed_dataplane::sys::netns::{NetNs, NetnsFileError};
 
 use super::{attached, daemon, unexpected};

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use tweed_control::api::pod::PodKey;
-use tweed_control::api::{Request, ResponseBody};
+use tweed_api::pod::PodKey;
+use tweed_api::{Request, ResponseBody};
 
 use super::{attached, daemon, unexpected};
 use crate::netns::{self, NetnsError};

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use tweed_control::api::{ApiError, ClientError, ErrorKind, Request, ResponseBody, client};
+use tweed_api::{ApiError, ClientError, ErrorKind, Request, ResponseBody, client};
 
 use crate::spec::{CniError, code};
 

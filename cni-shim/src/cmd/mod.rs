@@ -19,9 +19,9 @@ mod check;
 pub mod daemon;
 
 use serde_json::{Value, json};
-use tweed_control::api::pod::{GcArgs, PodDel, PodInfo, PodKey};
-use tweed_control::api::proto::Empty;
-use tweed_control::api::{Request, ResponseBody};
+use tweed_api::pod::{GcArgs, PodDel, PodInfo, PodKey};
+use tweed_api::proto::Empty;
+use tweed_api::{Request, ResponseBody};
 
 use crate::spec::{Attached, CniError, CniVersion, Command, Env, NetConf, code, config};
 

@@ -14,7 +14,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use tweed_control::api::proto::MacAddr;
+use tweed_api::proto::MacAddr;
 
 use super::error::{CniError, code};
 

@@ -96,59 +96,7 @@ pub enum Policy {
     Ordered(OrderedPolicy),
 }
 
-/// Which kind a policy is; on the wire and in store keys by its
-/// [`name`](PolicyKind::name), kubectl's resource name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PolicyKind {
-    /// A Kubernetes NetworkPolicy.
-    NetworkPolicy,
-    /// A namespaced tweed `Policy`.
-    Policy,
-    /// A cluster-wide tweed `GlobalPolicy`.
-    GlobalPolicy,
-}
-
-impl PolicyKind {
-    /// The kind in lower case (`networkpolicy`, `policy`, `globalpolicy`).
-    pub fn name(self) -> &'static str {
-        match self {
-            PolicyKind::NetworkPolicy => "networkpolicy",
-            PolicyKind::Policy => "policy",
-            PolicyKind::GlobalPolicy => "globalpolicy",
-        }
-    }
-
-    /// The manifest's `kind`.
-    pub fn manifest_kind(self) -> &'static str {
-        match self {
-            PolicyKind::NetworkPolicy => "NetworkPolicy",
-            PolicyKind::Policy => "Policy",
-            PolicyKind::GlobalPolicy => "GlobalPolicy",
-        }
-    }
-}
-
-/// Names a policy uniquely in the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PolicyKey {
-    /// The kind.
-    pub kind: PolicyKind,
-    /// The namespace; `None` for a `GlobalPolicy`.
-    pub namespace: Option<String>,
-    /// The name.
-    pub name: String,
-}
-
-impl fmt::Display for PolicyKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = self.kind.name();
-        match &self.namespace {
-            Some(ns) => write!(f, "{kind} {ns}/{}", self.name),
-            None => write!(f, "{kind} {}", self.name),
-        }
-    }
-}
+pub use tweed_api::policy::{PolicyKey, PolicyKind};
 
 /// One rule of a policy in one direction, whatever its kind.
 #[derive(Debug, Clone, Copy)]
