@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use ipnet::IpNet;
 
+use super::store_reply::store_error;
 use super::{Daemon, policy_ops};
 use crate::api::node::{
     DataplaneStatus, NodeInfo, NodeKind, NodesReply, PeerAdd, PeerStatus, PeersReply, StatusReply,
@@ -20,7 +21,6 @@ use crate::dataplane::supervisor::PROBE_TIMEOUT;
 use crate::ipam::{Attachment, IpamError};
 use crate::metrics::{MetricsSnapshot, PoolUsage};
 use crate::pods::{PodError, PodRecord, PodRequest};
-use crate::store::StoreError;
 
 /// Serves `control.sock` until the handle is dropped.
 pub async fn serve(daemon: Arc<Daemon>) -> Result<ServerHandle, super::DaemonError> {
@@ -451,13 +451,6 @@ async fn kube_labels(
             ),
         )),
     }
-}
-
-pub(super) fn store_error(e: StoreError) -> ApiError {
-    if matches!(e, StoreError::Managed { .. }) {
-        return ApiError::new(ErrorKind::Conflict, e.to_string());
-    }
-    ApiError::unavailable("the cluster store", crate::store::error_chain(&e))
 }
 
 fn dataplane_error(e: DataplaneError) -> ApiError {

@@ -17,6 +17,7 @@ mod handler;
 mod policy_ops;
 mod renew;
 pub mod setup;
+mod store_reply;
 mod sync;
 
 use std::sync::{Arc, Mutex, RwLock};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::Daemon;
-use super::handler::store_error;
+use super::store_reply::store_error;
 use crate::api::ApiError;
 use crate::api::policy::{
     AppliedReply, ExplainReply, ExplainStepInfo, LabelNamespace, LabelPod, LabelsReply,

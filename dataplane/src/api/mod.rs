@@ -37,6 +37,7 @@ pub mod server;
 pub mod state;
 pub mod trace;
 pub mod validate;
+pub mod values;
 
 pub use client::{Client, ClientError};
 pub use codec::{decode_request, decode_response, encode_request, encode_response};

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use super::values::{RouteTarget, VerdictSpec};
 use crate::table::endpoints::Mac;
 use crate::table::nexthop::{NextHop, PortId};
 pub use crate::table::peers::PortRange;
@@ -443,65 +444,6 @@ pub struct RouteSpec {
     pub via: RouteVia,
 }
 
-/// A route's next hop as listed: `port NS/POD`, `peer NAME`, `host`, `node` or `blackhole`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum RouteTarget {
-    /// A local pod, by port name.
-    Port(String),
-    /// A peer node, by name.
-    Peer(String),
-    /// The node itself.
-    Host,
-    /// The node's own address on the overlay.
-    Node,
-    /// Dropped.
-    Blackhole,
-}
-
-impl fmt::Display for RouteTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RouteTarget::Port(name) => write!(f, "port {name}"),
-            RouteTarget::Peer(name) => write!(f, "peer {name}"),
-            RouteTarget::Host => f.write_str("host"),
-            RouteTarget::Node => f.write_str("node"),
-            RouteTarget::Blackhole => f.write_str("blackhole"),
-        }
-    }
-}
-
-impl FromStr for RouteTarget {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "host" => Ok(RouteTarget::Host),
-            "node" => Ok(RouteTarget::Node),
-            "blackhole" => Ok(RouteTarget::Blackhole),
-            _ => match s.split_once(' ') {
-                Some(("port", name)) => Ok(RouteTarget::Port(name.to_owned())),
-                Some(("peer", name)) => Ok(RouteTarget::Peer(name.to_owned())),
-                _ => Err(format!(
-                    "{s:?} is not a next hop (`port NAME`, `peer NAME`, `host`, `node` or `blackhole`)"
-                )),
-            },
-        }
-    }
-}
-
-impl Serialize for RouteTarget {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for RouteTarget {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// A route as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -531,16 +473,6 @@ pub struct PolicySet {
 pub struct PolicySetMany {
     /// One `policy_set` per port; a port at most once.
     pub sets: Vec<PolicySet>,
-}
-
-/// The final decision of a rule set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VerdictSpec {
-    /// Let the packet through.
-    Allow,
-    /// Drop it.
-    Deny,
 }
 
 /// What a matching rule does.

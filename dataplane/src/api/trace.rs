@@ -7,7 +7,7 @@
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::proto::{RouteTarget, VerdictSpec};
+use super::values::{RouteTarget, VerdictSpec};
 use crate::pipeline::Action;
 use crate::pipeline::action::Split;
 use crate::pipeline::trace::Stage;

@@ -29,7 +29,8 @@ use control::Control;
 use io::{IoBackend, Registrar};
 use shared::{PortIo, Shared, TapHandles};
 use sources::{Sources, UringSources};
-use worker::{TOKEN_HOST, TOKEN_UDP, TOKEN_VXLAN, TOKEN_WAKE, WorkerIo};
+use sources::{TOKEN_HOST, TOKEN_UDP, TOKEN_VXLAN, TOKEN_WAKE};
+use worker::WorkerIo;
 
 use crate::api::proto::{ApiError, Request, ResponseBody};
 use crate::sys::epoll::Epoll;

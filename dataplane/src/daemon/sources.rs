@@ -20,10 +20,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::shared::{PortIo, TapHandles};
-use super::worker::port_token;
 use crate::sys::epoll::Epoll;
 use crate::sys::eventfd::EventFd;
 use crate::sys::uring::{Completion, Ring};
+use crate::table::nexthop::PortId;
+
+/// Epoll token of the VXLAN socket.
+pub const TOKEN_VXLAN: u64 = u64::MAX;
+/// Epoll token of the flannel-UDP socket.
+pub const TOKEN_UDP: u64 = u64::MAX - 1;
+/// Epoll token of the host port's queue.
+pub const TOKEN_HOST: u64 = u64::MAX - 2;
+/// io_uring token of the worker's wake-up eventfd.
+pub const TOKEN_WAKE: u64 = u64::MAX - 3;
+
+/// Epoll token of a pod port's queue.
+pub fn port_token(port: PortId) -> u64 {
+    u64::from(port.0)
+}
 
 /// Reads of a source's first batch; later batches follow [`next_depth`].
 const FIRST_DEPTH: usize = 2;
@@ -277,7 +291,7 @@ impl UringSources {
             };
             let current = u32::try_from(token)
                 .ok()
-                .and_then(|port| ports.pods.get(&crate::table::nexthop::PortId(port)));
+                .and_then(|port| ports.pods.get(&PortId(port)));
             if !current.is_some_and(|c| Arc::ptr_eq(c, handles)) {
                 gone.push(token);
             }

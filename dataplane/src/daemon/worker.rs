@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use super::ports::{Sockets, TapRx, TxQueues, UdpRx, WorkerTx, port_counters};
 use super::shared::{PortIo, Shared, WorkerCounters};
-use super::sources::Sources;
+use super::sources::{Sources, TOKEN_HOST, TOKEN_UDP, TOKEN_VXLAN};
 use crate::frame::Frame;
 use crate::offload::gro_run::{self, Run};
 use crate::offload::udp_gro;
@@ -67,21 +67,8 @@ const MAX_HELD: usize = 64;
 /// How often counters are published.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
-/// Epoll token of the VXLAN socket.
-pub const TOKEN_VXLAN: u64 = u64::MAX;
-/// Epoll token of the flannel-UDP socket.
-pub const TOKEN_UDP: u64 = u64::MAX - 1;
-/// Epoll token of the host port's queue.
-pub const TOKEN_HOST: u64 = u64::MAX - 2;
-/// io_uring token of the worker's wake-up eventfd.
-pub const TOKEN_WAKE: u64 = u64::MAX - 3;
 /// How long a worker waits for traffic before it looks at its flags.
 const WAIT: Duration = Duration::from_millis(100);
-
-/// Epoll token of a pod port's queue.
-pub fn port_token(port: PortId) -> u64 {
-    u64::from(port.0)
-}
 
 /// What a worker owns.
 #[derive(Debug)]

@@ -23,7 +23,7 @@ use super::{Control, Inner, PortState, REMOVAL_WAIT, port_id_of, state_file};
 use crate::api::proto::{ApiError, MacAddr, PortAdd, PortInfo, PortReply, ResponseBody};
 use crate::api::state::{RemovalRecord, StateFile};
 use crate::daemon::shared::TapHandles;
-use crate::daemon::worker::port_token;
+use crate::daemon::sources::port_token;
 use crate::port::PortError;
 use crate::port::tap::PodLink;
 use crate::sys::tap::TapQueue;

@@ -8,37 +8,11 @@ use std::net::IpAddr;
 
 use crate::table::lpm::Lpm;
 
-use super::compile;
+use super::compile::{self, Compiled};
 use super::error::CompileError;
+use super::maps::Tables;
 use super::ports;
 use super::rule::{Outcome, RuleSet, Verdict};
-
-/// The interval maps and outcomes, before the LPMs are attached.
-#[derive(Debug, Default)]
-pub(super) struct Tables {
-    /// Offsets of each map into `starts`/`outs`; one more entry than maps.
-    pub offsets: Vec<u32>,
-    /// Segment starts of every map, each map sorted with its first start 0.
-    pub starts: Vec<u32>,
-    /// Outcome index of every segment.
-    pub outs: Vec<u32>,
-    /// Distinct outcomes.
-    pub outcomes: Vec<Outcome>,
-    /// The map of addresses matching no prefix.
-    pub default_map: u32,
-}
-
-impl Tables {
-    /// Appends an interval map.
-    pub fn push_map(&mut self, starts: &[u32], outs: &[u32]) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
-        self.starts.extend_from_slice(starts);
-        self.outs.extend_from_slice(outs);
-        self.offsets.push(self.starts.len() as u32);
-    }
-}
 
 /// A compiled, immutable rule set. `Send + Sync`; share it behind an `Arc`.
 ///
@@ -59,7 +33,7 @@ pub struct Classifier {
 impl Classifier {
     /// Compiles `set`, or says which rule is wrong or that it is too complex.
     pub fn compile(set: &RuleSet) -> Result<Classifier, CompileError> {
-        compile::compile(set)
+        compile::compile(set).map(Self::from_compiled)
     }
 
     /// A classifier allowing everything.
@@ -79,7 +53,18 @@ impl Classifier {
         Self::from_tables(tables, Lpm::empty(), Lpm::empty(), 0)
     }
 
-    pub(super) fn from_tables(tables: Tables, v4: Lpm<u32>, v6: Lpm<u128>, rules: usize) -> Self {
+    /// The classifier of what [`compile::compile`] built.
+    pub(super) fn from_compiled(compiled: Compiled) -> Self {
+        let Compiled {
+            tables,
+            v4,
+            v6,
+            rules,
+        } = compiled;
+        Self::from_tables(tables, v4, v6, rules)
+    }
+
+    fn from_tables(tables: Tables, v4: Lpm<u32>, v6: Lpm<u128>, rules: usize) -> Self {
         Self {
             v4,
             v6,

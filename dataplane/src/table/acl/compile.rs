@@ -16,12 +16,12 @@
 use ahash::AHashMap;
 use ipnet::IpNet;
 
-use crate::table::lpm::{LpmWriter, MAX_VALUE};
+use crate::table::lpm::{Lpm, LpmWriter, MAX_VALUE};
 
 use super::address::{AddressClasses, PrefixRef};
 use super::bitset;
-use super::classify::{Classifier, Tables};
 use super::error::CompileError;
+use super::maps::Tables;
 use super::ports::{self, PortClasses};
 use super::rule::{Outcome, Rule, RuleSet, has_ports};
 use super::sweep::{Ordered, Sweep};
@@ -84,16 +84,23 @@ fn validate(index: usize, rule: &Rule) -> Result<(), CompileError> {
     Ok(())
 }
 
-/// Compiles `set`; see [`Classifier::compile`].
-pub(super) fn compile(set: &RuleSet) -> Result<Classifier, CompileError> {
+/// A compiled rule set: its interval maps and outcomes, and the LPMs from
+/// the remote address to a map.
+pub(super) struct Compiled {
+    pub tables: Tables,
+    pub v4: Lpm<u32>,
+    pub v6: Lpm<u128>,
+    /// Rules in the set.
+    pub rules: usize,
+}
+
+/// Compiles `set`; see [`super::Classifier::compile`].
+pub(super) fn compile(set: &RuleSet) -> Result<Compiled, CompileError> {
     compile_with(set, MapStrategy::Cheaper)
 }
 
 /// Compiles `set`, building interval maps as `strategy` says.
-pub(super) fn compile_with(
-    set: &RuleSet,
-    strategy: MapStrategy,
-) -> Result<Classifier, CompileError> {
+pub(super) fn compile_with(set: &RuleSet, strategy: MapStrategy) -> Result<Compiled, CompileError> {
     for (index, rule) in set.rules.iter().enumerate() {
         validate(index, rule)?;
     }
@@ -259,12 +266,12 @@ pub(super) fn compile_with(
         }
     }
     tables.default_map = default_map;
-    Ok(Classifier::from_tables(
+    Ok(Compiled {
         tables,
-        lpm4.publish(),
-        lpm6.publish(),
-        n,
-    ))
+        v4: lpm4.publish(),
+        v6: lpm6.publish(),
+        rules: n,
+    })
 }
 
 /// Inserts a route whose value is an interval-map id (always `<= MAX_VALUE`:

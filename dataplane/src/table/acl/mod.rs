@@ -53,6 +53,7 @@ mod classify;
 mod compile;
 mod error;
 mod linear;
+mod maps;
 mod ports;
 mod rule;
 mod sweep;
