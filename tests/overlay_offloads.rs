@@ -117,7 +117,12 @@ fn transfers_cross_nodes_with_and_without_gso_from_the_pods() {
         before.1,
         after.1
     );
-    for node in [&n1, &n2] {
+    assert_no_io_errors(&[&n1, &n2]);
+}
+
+/// The workers of `nodes` met no I/O error.
+fn assert_no_io_errors(nodes: &[&Node]) {
+    for node in nodes {
         let stats = node.api.stats();
         assert_eq!(
             stats.workers.iter().map(|w| w.io_errors).sum::<u64>(),
@@ -469,13 +474,5 @@ fn udp_gso_super_frames_from_a_pod_reach_pods_on_both_nodes_as_datagrams() {
             "{what}: {frames} frames read for {MESSAGES} messages of 10 datagrams: USO is not in effect"
         );
     }
-    for node in [&n1, &n2] {
-        let stats = node.api.stats();
-        assert_eq!(
-            stats.workers.iter().map(|w| w.io_errors).sum::<u64>(),
-            0,
-            "no I/O errors: {:?}",
-            stats.workers
-        );
-    }
+    assert_no_io_errors(&[&n1, &n2]);
 }

@@ -9,6 +9,14 @@ fn peer_id(fx: &Fixture, name: &str) -> PeerId {
     fx.tables.peers.id_of(name).unwrap()
 }
 
+/// Changes peer `name` with `change` and publishes the tables.
+fn edit_peer(fx: &mut Fixture, name: &str, change: impl FnOnce(&mut crate::table::peers::Peer)) {
+    let mut peer = fx.writer.peers().get(peer_id(fx, name)).unwrap().clone();
+    change(&mut peer);
+    fx.writer.upsert_peer(peer).unwrap();
+    fx.tables = fx.writer.publish();
+}
+
 #[test]
 fn pod_to_remote_pod_is_vxlan_encapsulated() {
     let fx = Fixture::new();
@@ -329,15 +337,7 @@ fn decapsulation_accepts_only_the_peers_dataplane_source_ports() {
 #[test]
 fn a_peer_without_published_source_ports_is_accepted_from_any() {
     let mut fx = Fixture::new();
-    let mut peer = fx
-        .writer
-        .peers()
-        .get(peer_id(&fx, "node2"))
-        .unwrap()
-        .clone();
-    peer.source_ports = None;
-    fx.writer.upsert_peer(peer).unwrap();
-    fx.tables = fx.writer.publish();
+    edit_peer(&mut fx, "node2", |peer| peer.source_ports = None);
     let src = SocketAddr::new(IpAddr::V4(NODE2), 40000);
     let (action, _, _) = fx.run(
         Ingress::Underlay {
@@ -461,15 +461,7 @@ fn split_parts_are_wrapped_like_the_in_place_path() {
 
 /// node2 as a tweed node that accepts partial inner checksums.
 fn with_partial_peer(mut fx: Fixture) -> Fixture {
-    let mut peer = fx
-        .writer
-        .peers()
-        .get(peer_id(&fx, "node2"))
-        .unwrap()
-        .clone();
-    peer.partial_checksums = true;
-    fx.writer.upsert_peer(peer).unwrap();
-    fx.tables = fx.writer.publish();
+    edit_peer(&mut fx, "node2", |peer| peer.partial_checksums = true);
     fx
 }
 
