@@ -112,6 +112,13 @@ mod tests {
     }
 
     #[test]
+    fn the_decoys_have_ports_of_their_own_clear_of_the_servers() {
+        let ports: std::collections::BTreeSet<u16> = (0..9_999).map(|i| decoy(i).1).collect();
+        assert_eq!(ports.len(), 9_999);
+        assert!(!ports.contains(&7000));
+    }
+
+    #[test]
     fn iptables_has_one_rule_per_block_in_one_chain() {
         let text = iptables_restore(1_000, CLIENT, 7000, "cali-b");
         assert_eq!(text.matches("--dport").count(), 1_000);
