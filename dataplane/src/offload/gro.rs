@@ -44,10 +44,7 @@ pub(super) use crate::wire::ethernet::ETH_LEN;
 use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 const IPV4_LEN: usize = 20;
 const IPV6_LEN: usize = 40;
-const PROTO_TCP: u8 = 6;
-const TCP_LEN: usize = 20;
-/// Offset of the checksum inside the TCP header.
-const TCP_CSUM_OFFSET: usize = 16;
+use crate::wire::transport::{PROTO_TCP, TCP_CSUM_OFFSET, TCP_LEN};
 const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;
 const IPV4_DF: u8 = 0x40;

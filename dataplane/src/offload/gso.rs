@@ -49,14 +49,7 @@ use crate::wire::virtio_net::{GsoKind, VirtioNetError, VirtioNetHdr};
 
 use crate::wire::ethernet::{ETH_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 const IPV6_LEN: usize = 40;
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
-/// Offset of the checksum inside the TCP header.
-const TCP_CSUM_OFFSET: usize = 16;
-/// Offset of the checksum inside the UDP header.
-const UDP_CSUM_OFFSET: usize = 6;
-/// Length of the UDP header.
-const UDP_LEN: usize = 8;
+use crate::wire::transport::{PROTO_TCP, PROTO_UDP, UDP_LEN, csum_offset};
 const TCP_FIN: u8 = 0x01;
 const TCP_PSH: u8 = 0x08;
 const TCP_CWR: u8 = 0x80;
@@ -179,8 +172,10 @@ pub enum GsoError {
 #[derive(Debug, Clone, Copy)]
 struct Layout {
     v4: bool,
-    /// A UDP super-frame (else TCP).
-    udp: bool,
+    /// `PROTO_TCP` or `PROTO_UDP`.
+    protocol: u8,
+    /// Where the TCP or UDP checksum field is.
+    csum_at: usize,
     /// Start of the TCP or UDP header.
     l4: usize,
     /// End of that header, start of the payload.
@@ -222,17 +217,14 @@ fn is_ipv6_extension(next_header: u8) -> bool {
 fn parse(frame: &[u8], hdr: &VirtioNetHdr) -> Result<Layout, GsoError> {
     let kind = hdr.gso_kind()?;
     // `None`: either family (UDP_L4 serves both).
-    let (want_v4, udp) = match kind {
-        GsoKind::TcpV4 => (Some(true), false),
-        GsoKind::TcpV6 => (Some(false), false),
-        GsoKind::UdpL4 => (None, true),
+    let (want_v4, protocol) = match kind {
+        GsoKind::TcpV4 => (Some(true), PROTO_TCP),
+        GsoKind::TcpV6 => (Some(false), PROTO_TCP),
+        GsoKind::UdpL4 => (None, PROTO_UDP),
         other => return Err(GsoError::NotSegmentable(other)),
     };
-    let (protocol, csum_offset) = if udp {
-        (PROTO_UDP, UDP_CSUM_OFFSET)
-    } else {
-        (PROTO_TCP, TCP_CSUM_OFFSET)
-    };
+    let udp = protocol == PROTO_UDP;
+    let csum_offset = csum_offset(protocol).ok_or(GsoError::NotSegmentable(kind))?;
     if hdr.gso_size == 0 {
         return Err(GsoError::ZeroGsoSize);
     }
@@ -337,7 +329,8 @@ fn parse(frame: &[u8], hdr: &VirtioNetHdr) -> Result<Layout, GsoError> {
     }
     Ok(Layout {
         v4,
-        udp,
+        protocol,
+        csum_at: l4 + csum_offset,
         l4,
         payload,
     })
@@ -475,11 +468,8 @@ fn for_each_segment(
     let (original, payload) = frame.split_at(layout.payload);
     let l4 = layout.l4;
     let l4_hl = layout.payload - l4;
-    let (protocol, csum_at) = if layout.udp {
-        (PROTO_UDP, l4 + UDP_CSUM_OFFSET)
-    } else {
-        (PROTO_TCP, l4 + TCP_CSUM_OFFSET)
-    };
+    let (protocol, csum_at) = (layout.protocol, layout.csum_at);
+    let udp = protocol == PROTO_UDP;
     let seq0 = u32::from_be_bytes([
         original.get(l4 + 4).copied().unwrap_or(0),
         original.get(l4 + 5).copied().unwrap_or(0),
@@ -520,7 +510,7 @@ fn for_each_segment(
             checksum::pseudo_header_v6(src, dst, protocol, l4_len as u32)
         };
 
-        if layout.udp {
+        if udp {
             put16(seg, l4 + 4, l4_len as u16);
         } else {
             let seq = seq0.wrapping_add((i * mss) as u32);
@@ -547,7 +537,7 @@ fn for_each_segment(
                 let l4_sum = checksum::sum(seg.get(l4..).unwrap_or_default(), pseudo);
                 match checksum::finish(checksum::sum(chunk, l4_sum)) {
                     // UDP sends a computed zero as all ones (RFC 768).
-                    0 if layout.udp => 0xffff,
+                    0 if udp => 0xffff,
                     field => field,
                 }
             }
@@ -583,6 +573,7 @@ mod udp_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::transport::TCP_CSUM_OFFSET;
     use crate::wire::virtio_net::{F_NEEDS_CSUM, GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP};
     use etherparse::{
         IpHeaders, IpNumber, Ipv4Header, Ipv6Header, NetSlice, PacketBuilder, SlicedPacket,

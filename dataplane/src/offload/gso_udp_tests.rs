@@ -5,6 +5,7 @@
 use etherparse::{IpNumber, Ipv4Header, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 
 use super::*;
+use crate::wire::transport::UDP_CSUM_OFFSET;
 use crate::wire::virtio_net::{F_NEEDS_CSUM, GSO_UDP_L4};
 
 /// A USO super-frame of `len` payload bytes, `gso_size` per datagram:

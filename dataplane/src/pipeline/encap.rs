@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::drop::DropReason;
 use super::forward::{E, Origin, rewrite};
-use super::parse::{ETH_LEN, Ip, proto};
+use super::parse::{ETH_LEN, Ip};
 use super::reply::IcmpError;
 use super::{Action, Counters, Encap, Pipeline, Split};
 use crate::frame::Frame;
@@ -19,12 +19,7 @@ use crate::table::endpoints::Mac;
 use crate::table::nexthop::PeerId;
 use crate::table::peers::Backend;
 use crate::wire::virtio_net::VirtioNetHdr;
-use crate::wire::vxlan;
-
-/// Offset of the checksum in a TCP header.
-const TCP_CSUM_OFFSET: usize = 16;
-/// Offset of the checksum in a UDP header.
-const UDP_CSUM_OFFSET: usize = 6;
+use crate::wire::{transport, vxlan};
 
 impl Pipeline<'_> {
     /// Encapsulates a routed packet to `peer`, or splits or refuses it when it
@@ -82,7 +77,7 @@ impl Pipeline<'_> {
             return Action::EncapSplit(encap, split);
         }
         rewrite(frame, peer.vtep_mac, node.vtep_mac, ip);
-        let leave_partial = partial && vnet.needs_csum() && partial_at_l4(vnet, ip).is_some();
+        let leave_partial = partial && vnet.needs_csum() && partial_at_l4(vnet, ip);
         if !leave_partial && complete_if_partial(frame, vnet).is_err() {
             return Action::Drop(DropReason::BadVnetHeader);
         }
@@ -121,19 +116,15 @@ pub(super) fn partial_csum_place(ip: &Ip) -> Option<(usize, usize)> {
     if ip.fragment.is_some() {
         return None;
     }
-    let offset = match ip.protocol {
-        proto::TCP => TCP_CSUM_OFFSET,
-        proto::UDP => UDP_CSUM_OFFSET,
-        _ => return None,
-    };
-    Some((ip.l4, offset))
+    Some((ip.l4, transport::csum_offset(ip.protocol)?))
 }
 
-/// `Some` if `vnet`'s partial checksum lies where [`partial_csum_place`]
-/// says a receiver will look for it.
-fn partial_at_l4(vnet: VirtioNetHdr, ip: &Ip) -> Option<()> {
-    let (start, offset) = partial_csum_place(ip)?;
-    (usize::from(vnet.csum_start) == start && usize::from(vnet.csum_offset) == offset).then_some(())
+/// Whether `vnet`'s partial checksum lies where [`partial_csum_place`] says
+/// a receiver will look for it.
+fn partial_at_l4(vnet: VirtioNetHdr, ip: &Ip) -> bool {
+    partial_csum_place(ip).is_some_and(|(start, offset)| {
+        usize::from(vnet.csum_start) == start && usize::from(vnet.csum_offset) == offset
+    })
 }
 
 /// Appends the UDP payload that carries `eth_frame` (one part of a split

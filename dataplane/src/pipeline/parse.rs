@@ -22,9 +22,9 @@ pub mod proto {
     /// ICMP.
     pub const ICMP: u8 = 1;
     /// TCP.
-    pub const TCP: u8 = 6;
+    pub const TCP: u8 = crate::wire::transport::PROTO_TCP;
     /// UDP.
-    pub const UDP: u8 = 17;
+    pub const UDP: u8 = crate::wire::transport::PROTO_UDP;
     /// ICMPv6.
     pub const ICMPV6: u8 = 58;
     /// SCTP.

@@ -5,5 +5,6 @@
 //! the bytes they look at.
 
 pub mod ethernet;
+pub mod transport;
 pub mod virtio_net;
 pub mod vxlan;

@@ -116,21 +116,7 @@ fn a_partial_checksum_is_completed_before_encapsulation() {
     let reference = etherparse::TcpHeaderSlice::from_slice(&input[34..])
         .unwrap()
         .checksum();
-    // What a tap with TUN_F_CSUM hands us: the pseudo-header sum in the field.
-    let mut partial = input.clone();
-    let tcp_len = (input.len() - 34) as u32;
-    let pseudo =
-        crate::offload::checksum::pseudo_header_v4(POD_A.octets(), REMOTE_VX.octets(), 6, tcp_len);
-    partial[34 + 16..34 + 18]
-        .copy_from_slice(&crate::offload::checksum::fold(pseudo).to_be_bytes());
-    let vnet = VirtioNetHdr {
-        flags: F_NEEDS_CSUM,
-        csum_start: 34,
-        csum_offset: 16,
-        ..Default::default()
-    };
-    let mut bytes = vnet.to_bytes().to_vec();
-    bytes.extend_from_slice(&partial);
+    let bytes = partial_tcp4(REMOTE_VX, b"checksum me");
     let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &bytes);
     assert!(matches!(action, Action::Encap(_)));
     let inner = &frame.data()[8..];
@@ -468,8 +454,8 @@ fn with_partial_peer(mut fx: Fixture) -> Fixture {
 /// A pod's TCP frame behind a virtio-net header asking for its checksum,
 /// the field holding the pseudo-header sum (what a tap with TUN_F_CSUM
 /// hands over).
-fn partial_tcp4(dst: Ipv4Addr) -> Vec<u8> {
-    let mut eth = tcp4(MAC_A, POD_A, dst, 80, b"left for the receiver");
+fn partial_tcp4(dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+    let mut eth = tcp4(MAC_A, POD_A, dst, 80, payload);
     let tcp_len = (eth.len() - 34) as u32;
     let pseudo =
         crate::offload::checksum::pseudo_header_v4(POD_A.octets(), dst.octets(), 6, tcp_len);
@@ -487,7 +473,7 @@ fn partial_tcp4(dst: Ipv4Addr) -> Vec<u8> {
 
 #[test]
 fn a_peer_that_accepts_partial_checksums_gets_them_flagged_and_others_get_them_completed() {
-    let input = partial_tcp4(REMOTE_VX);
+    let input = partial_tcp4(REMOTE_VX, b"left for the receiver");
     let as_sent = input[10..].to_vec();
     let (action, frame, _) = Fixture::new().run(Ingress::Port(PORT_A), &input);
     assert!(matches!(action, Action::Encap(_)));
@@ -519,7 +505,8 @@ fn a_peer_that_accepts_partial_checksums_gets_them_flagged_and_others_get_them_c
 fn a_flagged_segment_from_a_peer_reaches_the_pod_marked_partial() {
     let fx = Fixture::new();
     // node2 left the checksum partial: the field holds the pseudo-header sum.
-    let eth = &partial_tcp4(POD_A)[10..];
+    let partial = partial_tcp4(POD_A, b"left for the receiver");
+    let eth = &partial[10..];
     let mut input = vec![0x08 | 0x01, 0, 0, 0, 0, 0, 1, 0];
     let mut inner = eth.to_vec();
     inner[..6].copy_from_slice(&VTEP_MAC);

@@ -34,9 +34,33 @@ pub(super) fn next_common(a: &[u64], b: &[u64], from: usize) -> Option<usize> {
     }
 }
 
+/// The positions set in `bits`, ascending.
+pub(super) fn ones(bits: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    bits.iter().enumerate().flat_map(|(w, &word)| {
+        let mut rest = word;
+        std::iter::from_fn(move || {
+            (rest != 0).then(|| {
+                let bit = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                w * 64 + bit
+            })
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ones_lists_set_bits_in_order() {
+        let mut bits = vec![0u64; 3];
+        for i in [0, 5, 63, 64, 130] {
+            set(&mut bits, i);
+        }
+        assert_eq!(ones(&bits).collect::<Vec<_>>(), vec![0, 5, 63, 64, 130]);
+        assert_eq!(ones(&[]).count(), 0);
+    }
 
     #[test]
     fn next_common_scans_across_words() {

@@ -196,15 +196,17 @@ pub(super) fn compile_with(set: &RuleSet, strategy: MapStrategy) -> Result<Compi
     }
     budget("interval maps", work)?;
     let mut tables = Tables::default();
+    // Apart from `tables` while `intern` holds them, so that maps go into
+    // `tables` as they are found.
+    let mut outcomes = Vec::new();
     let mut outcome_index: AHashMap<Outcome, u32> = AHashMap::new();
     let mut intern = |outcome: Outcome| -> u32 {
-        let next = tables.outcomes.len() as u32;
+        let next = outcomes.len() as u32;
         *outcome_index.entry(outcome).or_insert_with_key(|outcome| {
-            tables.outcomes.push(outcome.clone());
+            outcomes.push(outcome.clone());
             next
         })
     };
-    let mut maps: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
     let mut map_index: AHashMap<(Vec<u32>, Vec<u32>), u32> = AHashMap::new();
     let mut class_map = Vec::with_capacity(class_count);
     let mut per_port_class = vec![0u32; port.class_count()];
@@ -239,14 +241,12 @@ pub(super) fn compile_with(set: &RuleSet, strategy: MapStrategy) -> Result<Compi
         let map = *map_index
             .entry((starts.clone(), outs.clone()))
             .or_insert_with(|| {
-                maps.push((starts.clone(), outs.clone()));
+                tables.push_map(&starts, &outs);
                 next
             });
         class_map.push(map);
     }
-    for (starts, outs) in &maps {
-        tables.push_map(starts, outs);
-    }
+    tables.outcomes = outcomes;
 
     // The LPMs: a prefix goes in only where it changes the answer.
     let default_map = class_map[0];

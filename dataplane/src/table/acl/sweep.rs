@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use super::bitset;
+use super::bitset::{self, ones};
 use super::ports::KEY_MAX;
 use super::rule::{Outcome, RuleAction, RuleId, Verdict};
 
@@ -72,20 +72,6 @@ impl Ordered {
             .filter(|&pos| matches!(self.action[pos], RuleAction::Log | RuleAction::Pass))
             .count() as u64
     }
-}
-
-/// The positions set in `bits`, ascending.
-pub(super) fn ones(bits: &[u64]) -> impl Iterator<Item = usize> + '_ {
-    bits.iter().enumerate().flat_map(|(w, &word)| {
-        let mut rest = word;
-        std::iter::from_fn(move || {
-            (rest != 0).then(|| {
-                let bit = rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                w * 64 + bit
-            })
-        })
-    })
 }
 
 /// Buffers reused from class to class.
@@ -162,16 +148,6 @@ impl Sweep {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ones_lists_set_bits_in_order() {
-        let mut bits = vec![0u64; 3];
-        for i in [0, 5, 63, 64, 130] {
-            bitset::set(&mut bits, i);
-        }
-        assert_eq!(ones(&bits).collect::<Vec<_>>(), vec![0, 5, 63, 64, 130]);
-        assert_eq!(ones(&[]).count(), 0);
-    }
 
     #[test]
     fn work_grows_with_rules_and_detours() {
