@@ -3,7 +3,8 @@
 //! The crate is split the way a packet travels through it:
 //!
 //! - [`wire`]: typed views over the headers tweed parses itself (VXLAN, the
-//!   virtio-net header); everything else is parsed with etherparse.
+//!   virtio-net header), and the Ethernet, TCP and UDP constants the layers
+//!   below share; everything else is parsed with etherparse.
 //! - [`offload`]: checksum arithmetic, TCP segmentation of GSO super-frames
 //!   (copied or planned as gathered segments), receive coalescing (copied, or
 //!   found as a run in a `UDP_GRO` read) and IPv4 fragmentation: pure byte
