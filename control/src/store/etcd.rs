@@ -10,7 +10,8 @@
 //!
 //! Only APIs that etcd 3.4 has are used (Debian's `etcd-server` is 3.4.23; `get_stream`
 //! would need 3.7). Every unary call is bounded by the configured timeout; a timeout, a
-//! transport error or an `Unavailable` status is reported as
+//! transport error, a status whose cause is an I/O error (the connection failed under the
+//! request) or an `Unavailable` status is reported as
 //! [`StoreError::Unreachable`]. Watch streams are not bounded by the timeout; HTTP/2
 //! keep-alives detect a dead connection under them.
 //!
@@ -228,19 +229,26 @@ fn closed_by_etcd(e: &etcd_client::Error) -> bool {
     if i32::from(status.code()) == GRPC_CANCELLED {
         return true;
     }
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(status);
+    io_cause(status).is_some_and(|io| {
+        matches!(
+            io.kind(),
+            K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof
+        )
+    })
+}
+
+/// The I/O error in a gRPC status's cause chain: the connection under the request
+/// failed (tonic reports that as status "unknown", message "transport error", with
+/// the I/O error as its cause), so etcd never answered.
+fn io_cause<'a>(status: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut next = Some(status);
     while let Some(e) = next {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                K::BrokenPipe | K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof
-            )
-        {
-            return true;
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io);
         }
         next = e.source();
     }
-    false
+    None
 }
 
 /// Whether etcd's answer to an authentication refuses the user: a wrong name or
@@ -270,10 +278,12 @@ fn classify(
     use etcd_client::Error as E;
     let unreachable = match &e {
         E::TransportError(_) | E::IoError(_) => true,
-        E::GRpcStatus(s) => matches!(
-            i32::from(s.code()),
-            GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED | GRPC_CANCELLED
-        ),
+        E::GRpcStatus(s) => {
+            matches!(
+                i32::from(s.code()),
+                GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED | GRPC_CANCELLED
+            ) || io_cause(s).is_some()
+        }
         _ => false,
     };
     if unreachable {
@@ -590,4 +600,22 @@ fn watch_stream(
         }
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A status-like error whose cause is the failed connection.
+    #[derive(Debug, thiserror::Error)]
+    #[error("transport error")]
+    struct Wrapped(#[source] std::io::Error);
+
+    #[test]
+    fn an_io_error_in_the_chain_is_found_and_its_absence_too() {
+        let broken = Wrapped(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        let found = io_cause(&broken).map(std::io::Error::kind);
+        assert_eq!(found, Some(std::io::ErrorKind::BrokenPipe));
+        assert!(io_cause(&NoAnswer(Duration::from_secs(1))).is_none());
+    }
 }
