@@ -11,4 +11,5 @@ pub mod fragments;
 pub mod lpm;
 pub mod nexthop;
 pub mod peers;
+pub mod service;
 pub mod tables;
