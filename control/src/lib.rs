@@ -10,6 +10,8 @@
 //! - `policy`: manifests parsed and validated, compiled per endpoint, explained.
 //! - `ipam`: node subnet plans and the pod address pool (decide, persist, commit).
 //! - `config`: flags, TOML file and defaults resolved into one `DaemonConfig` (→ ipam).
+//! - `services`: Kubernetes Services and EndpointSlices read into the Service
+//!   ports the dataplane's service table balances (native Services, in progress).
 //!
 //! Protocol (its reply types are also what `metrics` and `kubernetes` report in):
 //! - `api`: `control.sock`: the clients' half (wire types, codec, blocking
@@ -85,5 +87,6 @@ pub mod kubernetes;
 pub mod metrics;
 pub mod pods;
 pub mod policy;
+pub mod services;
 pub mod store;
 pub mod sys;

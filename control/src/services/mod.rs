@@ -1,0 +1,15 @@
+//! Services for the native kube-proxy replacement: Kubernetes Services and
+//! EndpointSlices read into the Service ports the dataplane's service table
+//! balances (`tweed_dataplane::table::service`). Pure.
+//!
+//! - [`translate`]: a Service and its slices → this node's Service ports.
+//! - [`error`]: why a Service could not be read.
+
+pub mod error;
+pub mod translate;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::ServiceSpecError;
+pub use translate::{Here, SERVICE_NAME_LABEL, service_ports};
