@@ -10,8 +10,12 @@ use tweed_dataplane::api::proto::{MacAddr, PeerSpec, PortRange};
 use crate::config::Backend;
 
 /// A node as the cluster sees it: a tweed node (on its lease) or a static peer.
+///
+/// Nodes of different versions read each other's records during a rolling
+/// upgrade, so fields a newer node adds are ignored, not refused (a refused
+/// record would drop the newer node from every older node's peers); a new
+/// field therefore must be safe to ignore, as `partial_checksums` is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NodeRecord {
     /// The node's name.
     pub name: String,
@@ -86,6 +90,14 @@ pub struct SubnetClaim {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_newer_nodes_record_with_fields_this_version_lacks_still_reads() {
+        let newer = r#"{"name":"c","subnets":["10.244.5.0/24"],"underlay_ip":"192.168.0.3","vtep_mac":"02:77:c0:a8:00:03","backend":"vxlan","partial_checksums":true,"wireguard_key":"k"}"#;
+        let record = NodeRecord::decode(newer.as_bytes()).unwrap();
+        assert_eq!(record.name, "c");
+        assert!(record.partial_checksums);
+    }
 
     #[test]
     fn a_record_carries_its_vxlan_source_ports_to_the_peer_entry() {
