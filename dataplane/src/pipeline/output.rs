@@ -95,19 +95,15 @@ impl Output {
                     }
                 }
                 Action::Encap(encap) => {
-                    if let Some(via) = via(tables, encap) {
+                    if let Some((via, _)) = via(tables, encap) {
                         tx.datagram(via, frame, encap.dst);
                     }
                 }
                 Action::EncapSplit(encap, how) => {
-                    let Some(via) = via(tables, encap) else {
+                    let Some((via, partial)) = via(tables, encap) else {
                         continue;
                     };
                     let eth = frame.get(virtio_net::LEN..).unwrap_or_default();
-                    let partial = tables
-                        .peers
-                        .get(encap.peer)
-                        .is_some_and(|peer| peer.partial_checksums);
                     let planned = split::plan(
                         eth,
                         how,
@@ -143,11 +139,15 @@ impl Output {
     }
 }
 
-/// How a frame for `encap`'s peer leaves (none if the peer went).
-fn via(tables: &Tables, encap: Encap) -> Option<Via> {
-    tables.peers.get(encap.peer).map(|peer| Via {
-        backend: peer.backend,
-        flow_hash: encap.flow_hash,
+/// How a frame for `encap`'s peer leaves, and whether the peer takes inner
+/// checksums left partial (none if the peer went): one peer lookup per frame.
+fn via(tables: &Tables, encap: Encap) -> Option<(Via, bool)> {
+    tables.peers.get(encap.peer).map(|peer| {
+        let via = Via {
+            backend: peer.backend,
+            flow_hash: encap.flow_hash,
+        };
+        (via, peer.partial_checksums)
     })
 }
 
