@@ -11,7 +11,7 @@
 //!   transformations.
 //! - [`table`]: the tables the workers read without locks: longest-prefix match,
 //!   policy classifiers, connection tracking, fragments' ports, endpoints,
-//!   peers, next hops, and the snapshot that holds them (`tables`).
+//!   peers, Services (Maglev backend choice), next hops, and the snapshot that holds them (`tables`).
 //! - [`pipeline`]: the forwarding decision, a pure function of (tables, frame)
 //!   that returns one [`pipeline::Action`] per frame, and its output stage
 //!   ([`pipeline::output`]): what the ports transmit for a batch's actions
