@@ -7,8 +7,8 @@
 //!   below share; everything else is parsed with etherparse.
 //! - [`offload`]: checksum arithmetic, TCP segmentation of GSO super-frames
 //!   (copied or planned as gathered segments), receive coalescing (copied, or
-//!   found as a run in a `UDP_GRO` read) and IPv4 fragmentation: pure byte
-//!   transformations.
+//!   found as a run in a `UDP_GRO` read), IPv4 fragmentation and address
+//!   translation with incremental checksums: pure byte transformations.
 //! - [`table`]: the tables the workers read without locks: longest-prefix match,
 //!   policy classifiers, connection tracking, fragments' ports, endpoints,
 //!   peers, Services (Maglev backend choice), next hops, and the snapshot that holds them (`tables`).

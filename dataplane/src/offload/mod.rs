@@ -1,6 +1,6 @@
 //! Pure byte transformations the kernel would otherwise do for us: checksums,
 //! segmentation of GSO super-frames and their coalescing on receive, IPv4
-//! fragmentation.
+//! fragmentation, address and port translation (`nat`).
 //!
 //! Contract shared by the modules here: no I/O, no allocation beyond the
 //! caller's `scratch` buffer, and no panic on any input; a malformed input is
@@ -16,6 +16,7 @@ pub mod fragment;
 pub mod gro;
 pub mod gro_run;
 pub mod gso;
+pub mod nat;
 pub mod udp_gro;
 
 #[cfg(test)]

@@ -1,0 +1,202 @@
+//! Address and port translation of an IP packet in place: a Service request's
+//! destination rewritten to its backend, a reply's source back to the Service.
+//! The IPv4 header checksum and the TCP or UDP checksum are updated from the
+//! changed words (RFC 1624), never summed again, so the cost does not grow
+//! with the payload.
+//!
+//! A checksum left partial (`partial`: the field holds the pseudo-header's
+//! folded sum, for the kernel or the receiver to complete) changes with the
+//! addresses only: the port is part of the data summed later.
+
+use std::net::IpAddr;
+
+use super::checksum::fold;
+use crate::wire::transport::{
+    PROTO_TCP, PROTO_UDP, TCP_CSUM_OFFSET, TCP_LEN, UDP_CSUM_OFFSET, UDP_LEN,
+};
+
+/// Which end of the packet is translated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The source address and port (a reply leaving as the Service).
+    Source,
+    /// The destination address and port (a request going to a backend).
+    Destination,
+}
+
+/// One translation: which end becomes which address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Translation {
+    /// The end rewritten.
+    pub side: Side,
+    /// Its new address (of the packet's family).
+    pub ip: IpAddr,
+    /// Its new port.
+    pub port: u16,
+}
+
+/// Why a packet could not be translated (it is left unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NatError {
+    /// The packet ends before the headers the translation rewrites.
+    #[error("packet of {len} bytes is shorter than its headers ({need} bytes)")]
+    Truncated {
+        /// The packet's length.
+        len: usize,
+        /// The length its headers need.
+        need: usize,
+    },
+    /// Not IPv4 or IPv6.
+    #[error("IP version {0} is neither 4 nor 6")]
+    NotIp(u8),
+    /// The new address is of the other family.
+    #[error("an IPv{packet} packet cannot take address {new}")]
+    Family {
+        /// The packet's IP version.
+        packet: u8,
+        /// The address asked for.
+        new: IpAddr,
+    },
+    /// Not TCP or UDP right after the IP header (another protocol, or IPv6
+    /// extension headers).
+    #[error("protocol {0} after the IP header is not TCP or UDP")]
+    Protocol(u8),
+    /// An IPv4 fragment after the first: it carries no ports.
+    #[error("an IPv4 fragment at offset {0} carries no ports to translate")]
+    LaterFragment(u16),
+}
+
+/// Translates `packet` (starting at its IP header) as `to` says; `partial`
+/// tells whether its TCP or UDP checksum is left partial.
+pub fn translate(packet: &mut [u8], to: Translation, partial: bool) -> Result<(), NatError> {
+    let at = locate(packet, to)?;
+    let mut new_bytes = [0; 16];
+    match to.ip {
+        IpAddr::V4(v4) => new_bytes[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => new_bytes.copy_from_slice(&v6.octets()),
+    }
+    let new_ip = &new_bytes[..at.ip_len];
+    let old_ip = &packet[at.ip..at.ip + at.ip_len];
+    let old_port = u16::from_be_bytes([packet[at.port], packet[at.port + 1]]);
+    // Ones'-complement sum of (~old + new) over the changed words.
+    let address_delta = delta(old_ip, new_ip);
+    let port_delta = u32::from(!old_port) + u32::from(to.port);
+
+    if let Some(header_csum) = at.header_csum {
+        let old = u16::from_be_bytes([packet[header_csum], packet[header_csum + 1]]);
+        let new = !fold(u32::from(!old) + address_delta);
+        packet[header_csum..header_csum + 2].copy_from_slice(&new.to_be_bytes());
+    }
+    let old = u16::from_be_bytes([packet[at.l4_csum], packet[at.l4_csum + 1]]);
+    let new = if partial {
+        Some(fold(u32::from(old) + address_delta))
+    } else if at.udp_v4 && old == 0 {
+        // IPv4 UDP without a checksum stays without one.
+        None
+    } else {
+        let sum = !fold(u32::from(!old) + address_delta + port_delta);
+        // UDP sends a computed zero as all ones (RFC 768).
+        Some(if at.udp_v4 || at.udp_v6 {
+            nonzero(sum)
+        } else {
+            sum
+        })
+    };
+    if let Some(new) = new {
+        packet[at.l4_csum..at.l4_csum + 2].copy_from_slice(&new.to_be_bytes());
+    }
+    packet[at.ip..at.ip + at.ip_len].copy_from_slice(new_ip);
+    packet[at.port..at.port + 2].copy_from_slice(&to.port.to_be_bytes());
+    Ok(())
+}
+
+/// Where a translation writes, checked to lie inside the packet.
+struct Places {
+    ip: usize,
+    ip_len: usize,
+    port: usize,
+    header_csum: Option<usize>,
+    l4_csum: usize,
+    udp_v4: bool,
+    udp_v6: bool,
+}
+
+fn locate(packet: &[u8], to: Translation) -> Result<Places, NatError> {
+    let len = packet.len();
+    let need = |need: usize| {
+        if len < need {
+            Err(NatError::Truncated { len, need })
+        } else {
+            Ok(())
+        }
+    };
+    need(1)?;
+    let version = packet[0] >> 4;
+    let source = to.side == Side::Source;
+    let (ip, ip_len, l4, protocol, header_csum) = match (version, to.ip) {
+        (4, IpAddr::V4(_)) => {
+            need(20)?;
+            let ihl = usize::from(packet[0] & 0x0f) * 4;
+            need(ihl.max(20))?;
+            let offset = u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff;
+            if offset != 0 {
+                return Err(NatError::LaterFragment(offset * 8));
+            }
+            (
+                if source { 12 } else { 16 },
+                4,
+                ihl.max(20),
+                packet[9],
+                Some(10),
+            )
+        }
+        (6, IpAddr::V6(_)) => {
+            need(40)?;
+            (if source { 8 } else { 24 }, 16, 40, packet[6], None)
+        }
+        (4 | 6, new) => {
+            return Err(NatError::Family {
+                packet: version,
+                new,
+            });
+        }
+        (other, _) => return Err(NatError::NotIp(other)),
+    };
+    let (csum, header_len) = match protocol {
+        PROTO_TCP => (TCP_CSUM_OFFSET, TCP_LEN),
+        PROTO_UDP => (UDP_CSUM_OFFSET, UDP_LEN),
+        other => return Err(NatError::Protocol(other)),
+    };
+    need(l4 + header_len)?;
+    Ok(Places {
+        ip,
+        ip_len,
+        port: l4 + if source { 0 } else { 2 },
+        header_csum,
+        l4_csum: l4 + csum,
+        udp_v4: protocol == PROTO_UDP && version == 4,
+        udp_v6: protocol == PROTO_UDP && version == 6,
+    })
+}
+
+/// The ones'-complement sum of `~old + new` over the 16-bit words of two
+/// equally long byte strings, folded.
+fn delta(old: &[u8], new: &[u8]) -> u32 {
+    let sum: u32 = old
+        .chunks_exact(2)
+        .zip(new.chunks_exact(2))
+        .map(|(o, n)| {
+            u32::from(!u16::from_be_bytes([o[0], o[1]]))
+                + u32::from(u16::from_be_bytes([n[0], n[1]]))
+        })
+        .sum();
+    u32::from(fold(sum))
+}
+
+fn nonzero(sum: u16) -> u16 {
+    if sum == 0 { 0xffff } else { sum }
+}
+
+#[cfg(test)]
+#[path = "nat_tests.rs"]
+mod tests;
