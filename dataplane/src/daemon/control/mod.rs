@@ -32,6 +32,7 @@
 
 mod done;
 mod edits;
+mod plan;
 mod ports;
 mod report;
 
@@ -42,7 +43,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use self::done::Done;
-use self::ports::Reservation;
+use self::plan::Reservation;
 use super::config::Config;
 use super::io::Registrar;
 use super::reaper::Reaper;

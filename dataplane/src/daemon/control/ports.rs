@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::done::Done;
+use super::plan::{Reservation, Taken};
 use super::{Control, Inner, PortState, REMOVAL_WAIT, port_id_of, state_file};
 use crate::api::proto::{ApiError, MacAddr, PortAdd, PortInfo, PortReply, ResponseBody};
 use crate::api::state::{RemovalRecord, StateFile};
@@ -30,15 +31,6 @@ use crate::sys::tap::TapQueue;
 use crate::table::endpoints::Mac;
 use crate::table::nexthop::{NextHop, PortId};
 use crate::table::peers::Peer;
-
-/// What a `port_add` in progress has claimed.
-#[derive(Debug, Clone)]
-pub(super) struct Reservation {
-    name: String,
-    ips: Vec<IpAddr>,
-    netns: String,
-    ifname: String,
-}
 
 /// Holds a reservation until the add attaches its port or fails.
 struct Reserved<'a> {
@@ -113,57 +105,20 @@ impl Control {
     }
 
     /// Checks the port's name, addresses and interface against the ports
-    /// and the adds in progress, and claims them.
+    /// and the adds in progress ([`super::plan::reservation`]), and claims them.
     fn reserve(&self, args: &PortAdd) -> Result<Reserved<'_>, ApiError> {
         let mut inner = self.lock()?;
-        let ips: Vec<IpAddr> = args
-            .ipv4
-            .map(IpAddr::V4)
-            .into_iter()
-            .chain(args.ipv6.map(IpAddr::V6))
-            .collect();
-        let taken_by_add = inner.reserved.values().any(|r| r.name == args.name);
-        if taken_by_add || inner.ports.values().any(|p| p.info.name == args.name) {
-            return Err(ApiError::conflict(format!(
-                "a port named {:?} already exists",
-                args.name
-            )));
-        }
-        for ip in &ips {
-            if let Some(owner) = inner.writer.endpoints().by_ip(*ip) {
-                return Err(ApiError::conflict(format!(
-                    "address {ip} already belongs to port {:?}",
-                    owner.name
-                )));
-            }
-            if let Some(other) = inner.reserved.values().find(|r| r.ips.contains(ip)) {
-                return Err(ApiError::conflict(format!(
-                    "address {ip} is being given to port {:?}",
-                    other.name
-                )));
-            }
-        }
-        if let Some(other) = inner
-            .reserved
-            .values()
-            .find(|r| r.ifname == args.ifname && r.netns == args.netns)
-        {
-            return Err(ApiError::conflict(format!(
-                "interface {:?} in netns {} is being created for port {:?}",
-                args.ifname, args.netns, other.name
-            )));
-        }
+        let reserved: Vec<&Reservation> = inner.reserved.values().collect();
+        let endpoints = inner.writer.endpoints();
+        let taken = Taken {
+            port_names: inner.ports.values().map(|p| p.info.name.as_str()),
+            owner_of: |ip| endpoints.by_ip(ip).map(|owner| owner.name.clone()),
+            reserved: &reserved,
+        };
+        let reservation = super::plan::reservation(args, taken)?;
         let token = inner.next_reservation;
         inner.next_reservation += 1;
-        inner.reserved.insert(
-            token,
-            Reservation {
-                name: args.name.clone(),
-                ips,
-                netns: args.netns.clone(),
-                ifname: args.ifname.clone(),
-            },
-        );
+        inner.reserved.insert(token, reservation);
         Ok(Reserved {
             control: self,
             token: Some(token),
