@@ -28,7 +28,7 @@ pub mod proto {
     /// ICMPv6.
     pub const ICMPV6: u8 = 58;
     /// SCTP.
-    pub const SCTP: u8 = 132;
+    pub const SCTP: u8 = crate::wire::transport::PROTO_SCTP;
 }
 
 /// The facts of a frame, with offsets relative to the start of its Ethernet header.

@@ -6,6 +6,9 @@
 pub const PROTO_TCP: u8 = 6;
 /// IP protocol number of UDP.
 pub const PROTO_UDP: u8 = 17;
+/// IP protocol number of SCTP (ports where TCP and UDP have them; no
+/// checksum of the kind below).
+pub const PROTO_SCTP: u8 = 132;
 /// Length of a TCP header without options.
 pub const TCP_LEN: usize = 20;
 /// Length of a UDP header.

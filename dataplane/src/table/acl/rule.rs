@@ -5,12 +5,8 @@
 
 use ipnet::IpNet;
 
-/// IP protocol number of TCP.
-pub const PROTO_TCP: u8 = 6;
-/// IP protocol number of UDP.
-pub const PROTO_UDP: u8 = 17;
-/// IP protocol number of SCTP.
-pub const PROTO_SCTP: u8 = 132;
+pub use crate::wire::transport::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+
 /// IP protocol number of ICMP.
 pub const PROTO_ICMP: u8 = 1;
 /// IP protocol number of ICMPv6.
