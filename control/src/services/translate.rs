@@ -20,12 +20,10 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tweed_dataplane::table::service::{
     Affinity, Frontend, FrontendKind, ServiceEndpoint, ServiceKey, ServicePort, TrafficPolicy,
 };
-use tweed_dataplane::wire::transport::{PROTO_TCP, PROTO_UDP};
+use tweed_dataplane::wire::transport::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 use super::error::ServiceSpecError;
 
-/// IP protocol number of SCTP.
-const PROTO_SCTP: u8 = 132;
 /// The label an EndpointSlice names its Service by.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
@@ -195,11 +193,10 @@ fn cluster_ips(
     many: Option<&[String]>,
     one: Option<&str>,
 ) -> Result<Vec<IpAddr>, ServiceSpecError> {
-    let listed: Vec<&String> = many.into_iter().flatten().collect();
-    let texts: Vec<&str> = if listed.is_empty() {
-        one.into_iter().collect()
-    } else {
-        listed.into_iter().map(String::as_str).collect()
+    // `clusterIPs` when given, else the older single `clusterIP`.
+    let texts: Vec<&str> = match many {
+        Some(list) if !list.is_empty() => list.iter().map(String::as_str).collect(),
+        _ => one.into_iter().collect(),
     };
     // Headless: no cluster IP to answer on.
     addresses(
@@ -209,10 +206,10 @@ fn cluster_ips(
     )
 }
 
-fn addresses<'a>(
+fn addresses(
     service: &str,
     field: &'static str,
-    texts: impl Iterator<Item = impl AsRef<str> + 'a>,
+    texts: impl Iterator<Item = impl AsRef<str>>,
 ) -> Result<Vec<IpAddr>, ServiceSpecError> {
     texts.map(|t| parse(service, field, t.as_ref())).collect()
 }

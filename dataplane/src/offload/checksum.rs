@@ -168,8 +168,25 @@ fn add_len_proto(s: u32, protocol: u8, l4_len: u32) -> u32 {
 /// Updates `checksum` for one 16-bit word changing from `old` to `new`
 /// (RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')`).
 pub fn update_u16(checksum: u16, old: u16, new: u16) -> u16 {
-    let s = u32::from(!checksum) + u32::from(!old) + u32::from(new);
-    !fold(s)
+    update(checksum, u32::from(!old) + u32::from(new))
+}
+
+/// Updates `checksum` by `change` (a sum of `~m + m'` terms, see [`change`]).
+pub fn update(checksum: u16, change: u32) -> u16 {
+    !fold(u32::from(!checksum) + change)
+}
+
+/// What `old` becoming `new` adds to a ones'-complement sum: `~m + m'` over
+/// the 16-bit words of two equally long byte strings, folded. Added to a
+/// partial sum as is, or to a stored checksum through [`update`].
+pub fn change(old: &[u8], new: &[u8]) -> u32 {
+    let words = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+    let sum: u32 = old
+        .chunks_exact(2)
+        .zip(new.chunks_exact(2))
+        .map(|(o, n)| u32::from(!words(o)) + u32::from(words(n)))
+        .sum();
+    u32::from(fold(sum))
 }
 
 /// Decrements the TTL of the IPv4 header at the start of `ip_header` and

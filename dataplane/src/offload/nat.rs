@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use super::checksum::fold;
+use super::checksum::{change, fold, update};
 use crate::wire::transport::{
     PROTO_TCP, PROTO_UDP, TCP_CSUM_OFFSET, TCP_LEN, UDP_CSUM_OFFSET, UDP_LEN,
 };
@@ -77,30 +77,24 @@ pub fn translate(packet: &mut [u8], to: Translation, partial: bool) -> Result<()
     }
     let new_ip = &new_bytes[..at.ip_len];
     let old_ip = &packet[at.ip..at.ip + at.ip_len];
-    let old_port = u16::from_be_bytes([packet[at.port], packet[at.port + 1]]);
-    // Ones'-complement sum of (~old + new) over the changed words.
-    let address_delta = delta(old_ip, new_ip);
-    let port_delta = u32::from(!old_port) + u32::from(to.port);
+    let address_change = change(old_ip, new_ip);
+    let port_change = change(&packet[at.port..at.port + 2], &to.port.to_be_bytes());
 
     if let Some(header_csum) = at.header_csum {
         let old = u16::from_be_bytes([packet[header_csum], packet[header_csum + 1]]);
-        let new = !fold(u32::from(!old) + address_delta);
+        let new = update(old, address_change);
         packet[header_csum..header_csum + 2].copy_from_slice(&new.to_be_bytes());
     }
     let old = u16::from_be_bytes([packet[at.l4_csum], packet[at.l4_csum + 1]]);
     let new = if partial {
-        Some(fold(u32::from(old) + address_delta))
-    } else if at.udp_v4 && old == 0 {
+        Some(fold(u32::from(old) + address_change))
+    } else if at.checksum_optional && old == 0 {
         // IPv4 UDP without a checksum stays without one.
         None
     } else {
-        let sum = !fold(u32::from(!old) + address_delta + port_delta);
+        let sum = update(old, address_change + port_change);
         // UDP sends a computed zero as all ones (RFC 768).
-        Some(if at.udp_v4 || at.udp_v6 {
-            nonzero(sum)
-        } else {
-            sum
-        })
+        Some(if at.udp { nonzero(sum) } else { sum })
     };
     if let Some(new) = new {
         packet[at.l4_csum..at.l4_csum + 2].copy_from_slice(&new.to_be_bytes());
@@ -117,8 +111,10 @@ struct Places {
     port: usize,
     header_csum: Option<usize>,
     l4_csum: usize,
-    udp_v4: bool,
-    udp_v6: bool,
+    /// UDP: a computed zero is sent as all ones.
+    udp: bool,
+    /// UDP over IPv4: a zero checksum means none.
+    checksum_optional: bool,
 }
 
 fn locate(packet: &[u8], to: Translation) -> Result<Places, NatError> {
@@ -174,23 +170,9 @@ fn locate(packet: &[u8], to: Translation) -> Result<Places, NatError> {
         port: l4 + if source { 0 } else { 2 },
         header_csum,
         l4_csum: l4 + csum,
-        udp_v4: protocol == PROTO_UDP && version == 4,
-        udp_v6: protocol == PROTO_UDP && version == 6,
+        udp: protocol == PROTO_UDP,
+        checksum_optional: protocol == PROTO_UDP && version == 4,
     })
-}
-
-/// The ones'-complement sum of `~old + new` over the 16-bit words of two
-/// equally long byte strings, folded.
-fn delta(old: &[u8], new: &[u8]) -> u32 {
-    let sum: u32 = old
-        .chunks_exact(2)
-        .zip(new.chunks_exact(2))
-        .map(|(o, n)| {
-            u32::from(!u16::from_be_bytes([o[0], o[1]]))
-                + u32::from(u16::from_be_bytes([n[0], n[1]]))
-        })
-        .sum();
-    u32::from(fold(sum))
 }
 
 fn nonzero(sum: u16) -> u16 {
