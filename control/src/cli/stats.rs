@@ -145,6 +145,24 @@ fn stage(stage: &TraceStage) -> (&'static str, String) {
             rule,
             logged,
         } => ("ingress_policy", policy(*verdict, *rule, logged)),
+        TraceStage::Service {
+            service,
+            frontend,
+            backend,
+        } => (
+            "service",
+            match backend {
+                Some(backend) => format!("{service} {frontend} -> {backend}"),
+                None => format!("{service} {frontend}: no endpoint may serve it"),
+            },
+        ),
+        TraceStage::ServiceReply { frontend } => (
+            "service_reply",
+            match frontend {
+                Some(frontend) => format!("from {frontend}"),
+                None => "translation forgotten, sent as it is".to_owned(),
+            },
+        ),
         TraceStage::Route { prefix, next_hop } => (
             "route",
             match (prefix, next_hop) {

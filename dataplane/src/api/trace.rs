@@ -4,6 +4,8 @@
 //! Pure: the caller passes a [`Names`] that turns ids into names (from the
 //! snapshot the trace ran against).
 
+use std::net::SocketAddr;
+
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +95,20 @@ pub enum TraceStage {
         /// Log rules that matched.
         logged: Vec<u32>,
     },
+    /// A native Service frontend and the backend chosen for the flow.
+    Service {
+        /// `namespace/name:port`.
+        service: String,
+        /// The address and port the pod called.
+        frontend: SocketAddr,
+        /// The backend the packet goes to; null = no endpoint may serve it.
+        backend: Option<SocketAddr>,
+    },
+    /// A reply of a translated flow, sent on as from the frontend.
+    ServiceReply {
+        /// The frontend; null = the translation is forgotten.
+        frontend: Option<SocketAddr>,
+    },
     /// The route chosen.
     Route {
         /// The matching prefix; null = no route.
@@ -161,6 +177,18 @@ impl TraceStage {
                 verdict: verdict_spec(*verdict),
                 rule: rule.map(|r| r.0),
                 logged: rule_ids(logged),
+            },
+            Stage::Service {
+                service,
+                frontend,
+                backend,
+            } => TraceStage::Service {
+                service: service.clone(),
+                frontend: *frontend,
+                backend: *backend,
+            },
+            Stage::ServiceReply { frontend } => TraceStage::ServiceReply {
+                frontend: *frontend,
             },
             Stage::Route { prefix, next_hop } => TraceStage::Route {
                 prefix: *prefix,

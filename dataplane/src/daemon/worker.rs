@@ -245,6 +245,9 @@ impl Worker {
         self.write_flow_logs();
         if self.published.elapsed() >= PUBLISH_EVERY {
             self.publish(shared);
+            // One shard of Service translations a round: every worker
+            // sweeps, so all 16 are gone through within a second or two.
+            shared.conntrack.sweep_translations(now_ms, 1);
         }
     }
 

@@ -60,6 +60,9 @@ drop_reasons! {
     GsoTooSmall => "gso_too_small": "a GSO super-frame whose segment size is below 88 bytes (Linux's smallest TCP MSS), which would split into thousands of packets",
     TunnelPort => "tunnel_port": "UDP from a pod to a node's tunnel port (VXLAN or UDP encapsulation), which would inject overlay packets",
     WrongSourcePort => "wrong_source_port": "an encapsulated packet from a source port the sending peer does not send from",
+    ServiceNoEndpoint => "service_no_endpoint": "to a native Service without a usable endpoint (answered with ICMP port unreachable, as kube-proxy rejects)",
+    ServiceNoLocalEndpoint => "service_no_local_endpoint": "to a native Service whose Local traffic policy leaves no endpoint on this node",
+    ServiceTableFull => "service_table_full": "a new connection to a native Service while the translation table was full",
 }
 
 #[cfg(test)]

@@ -7,3 +7,8 @@
 /// port for the kernel to translate them back — also when the backend's
 /// reply would otherwise go straight to a local pod or arrives from a peer.
 pub const VIA_HOST: u32 = 1;
+
+/// The flow's original packet was a pod's to a native Service frontend,
+/// translated to a backend: its replies are translated back (see
+/// `pipeline::service`).
+pub const SERVICE: u32 = 2;

@@ -9,6 +9,7 @@ use super::flow_tag;
 use super::gateway::put_reply;
 use super::parse::{self, Ip, Transport, proto};
 use super::reply::{self, IcmpError};
+use super::service::ToService;
 use super::trace::{Stage, Tracer};
 use super::{Action, Counters, FlowLog, Pipeline};
 use crate::frame::Frame;
@@ -44,7 +45,7 @@ impl Pipeline<'_> {
         frame: &mut Frame,
         vnet: VirtioNetHdr,
         src_mac: Mac,
-        ip: Ip,
+        mut ip: Ip,
         counters: &mut Counters,
         tracer: &mut T,
     ) -> Action {
@@ -66,13 +67,61 @@ impl Pipeline<'_> {
         if matches!(from, Origin::Pod(_)) && self.is_for_tunnel_port(&ip, dst_port) {
             return Action::Drop(DropReason::TunnelPort);
         }
-        let key = FlowKey {
+        let mut key = FlowKey {
             src: ip.src,
             dst: ip.dst,
             protocol: ip.protocol,
             src_port,
             dst_port,
         };
+        let mut redirect = None;
+        if matches!(from, Origin::Pod(_)) {
+            match self.to_service(frame, vnet, &mut ip, &key, tracer) {
+                ToService::No => {}
+                ToService::Redirect(to) => {
+                    key = to.translated;
+                    redirect = Some(to);
+                }
+                ToService::Refuse => {
+                    return self.answer_error(
+                        from,
+                        frame,
+                        src_mac,
+                        &ip,
+                        IcmpError::PortUnreachable,
+                        DropReason::ServiceNoEndpoint,
+                        counters,
+                    );
+                }
+                ToService::Drop => return Action::Drop(DropReason::ServiceNoLocalEndpoint),
+            }
+        }
+        let translated = redirect.is_some();
+        let action = self.forward_flow(
+            from, frame, vnet, src_mac, &mut ip, key, translated, counters, tracer,
+        );
+        match redirect {
+            Some(to) if !self.remember::<T>(&to, &action) => {
+                Action::Drop(DropReason::ServiceTableFull)
+            }
+            _ => action,
+        }
+    }
+
+    /// Forwards a packet of flow `key` (translated, if it was for a Service).
+    #[allow(clippy::too_many_arguments)]
+    fn forward_flow<T: Tracer>(
+        &self,
+        from: Origin<'_>,
+        frame: &mut Frame,
+        vnet: VirtioNetHdr,
+        src_mac: Mac,
+        ip: &mut Ip,
+        key: FlowKey,
+        translated: bool,
+        counters: &mut Counters,
+        tracer: &mut T,
+    ) -> Action {
         let flags = ip.tcp_flags().map(TcpFlags);
         let hit = if T::DRY_RUN {
             self.conntrack.lookup(&key, self.now_ms)
@@ -86,9 +135,10 @@ impl Pipeline<'_> {
             if returns_to_host(hit) && !matches!(from, Origin::Host) {
                 // The node's kernel translated the original (kube-proxy's
                 // DNAT): only it can translate the reply back.
-                return self.hand_to_host::<T>(frame, &ip, Some(hit), &key, flags, counters);
+                return self.hand_to_host::<T>(frame, ip, Some(hit), &key, flags, counters);
             }
-        } else if let Some(sender) = self.egress_checked(from, &ip) {
+            self.from_service(frame, vnet, ip, &key, hit, tracer);
+        } else if let Some(sender) = self.egress_checked(from, ip) {
             let allowed = self.policy(
                 &sender.egress,
                 sender,
@@ -104,11 +154,14 @@ impl Pipeline<'_> {
         }
         // A flow that came in from the host port has been through the node's
         // netfilter: its replies go back there.
-        let tag = if matches!(from, Origin::Host) {
+        let mut tag = if matches!(from, Origin::Host) {
             flow_tag::VIA_HOST
         } else {
             0
         };
+        if translated {
+            tag |= flow_tag::SERVICE;
+        }
 
         let hop = self.tables.route(ip.dst);
         tracer.stage(|| Stage::Route {

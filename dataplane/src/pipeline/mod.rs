@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! pod port ─▶ parse ─▶ anti-spoof ─▶ ARP/ND/echo for the gateway: answer
-//!          ─▶ conntrack ─▶ egress policy ─▶ route ─┬─ local pod: ingress policy ─▶ MAC rewrite, TTL−1 ─▶ Deliver
+//!          ─▶ native Service? backend (see `service`) ─▶ conntrack (a reply from a
+//!             translated flow's backend: source back to the frontend)
+//!          ─▶ egress policy ─▶ route ─┬─ local pod: ingress policy ─▶ MAC rewrite, TTL−1 ─▶ Deliver
 //!                                                 ├─ peer: MTU check ─▶ VXLAN/UDP encapsulation ─▶ Encap
 //!                                                 ├─ host, node: MAC rewrite, TTL−1 ─▶ ToHost
 //!                                                 └─ none: ICMP unreachable
@@ -28,6 +30,7 @@ mod gateway;
 pub mod output;
 pub mod parse;
 pub mod reply;
+mod service;
 pub mod split;
 pub mod trace;
 mod underlay;

@@ -33,6 +33,8 @@ pub enum IcmpError {
     /// Larger than the path MTU: "fragmentation needed" (IPv4) or "packet too
     /// big" (IPv6), carrying the MTU.
     TooBig(u16),
+    /// Nothing listens on the destination port: a Service without endpoints.
+    PortUnreachable,
 }
 
 /// An ARP reply saying `gateway_mac` has `target_ip`, to the asker.
@@ -137,6 +139,9 @@ pub fn icmp_error(
                 IcmpError::TooBig(mtu) => Icmpv4Type::DestinationUnreachable(
                     icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu },
                 ),
+                IcmpError::PortUnreachable => {
+                    Icmpv4Type::DestinationUnreachable(icmpv4::DestUnreachableHeader::Port)
+                }
             };
             let quote = &offending[..offending.len().min(ICMPV4_QUOTE)];
             build(
@@ -155,6 +160,9 @@ pub fn icmp_error(
                 IcmpError::TooBig(mtu) => Icmpv6Type::PacketTooBig {
                     mtu: u32::from(mtu),
                 },
+                IcmpError::PortUnreachable => {
+                    Icmpv6Type::DestinationUnreachable(icmpv6::DestUnreachableCode::Port)
+                }
             };
             let quote = &offending[..offending.len().min(ICMPV6_QUOTE)];
             build(

@@ -6,6 +6,8 @@
 //! A tracer is also a dry run: with one, the pipeline reads connection
 //! tracking but never writes it.
 
+use std::net::SocketAddr;
+
 use ipnet::IpNet;
 
 use super::action::Action;
@@ -32,6 +34,16 @@ pub enum Stage {
         rule: Option<RuleId>,
         logged: Vec<RuleId>,
     },
+    /// A native Service frontend: the backend chosen (or kept for the
+    /// flow); `None` when no endpoint may serve it.
+    Service {
+        service: String,
+        frontend: SocketAddr,
+        backend: Option<SocketAddr>,
+    },
+    /// A reply of a translated flow: the frontend it now comes from (`None`:
+    /// the translation is forgotten, the reply goes on as it is).
+    ServiceReply { frontend: Option<SocketAddr> },
     /// The route chosen.
     Route {
         prefix: Option<IpNet>,

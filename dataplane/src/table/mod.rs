@@ -13,3 +13,4 @@ pub mod nexthop;
 pub mod peers;
 pub mod service;
 pub mod tables;
+pub mod translations;

@@ -16,6 +16,7 @@ use super::endpoints::{Endpoint, Endpoints, Mac};
 use super::lpm::{Lpm, LpmError, LpmWriter};
 use super::nexthop::{NextHop, PeerId, PortId};
 use super::peers::{Backend, Peer, Peers};
+use super::service::ServiceTable;
 
 /// The gateway address every pod routes through (answered by proxy ARP).
 pub const GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
@@ -82,6 +83,8 @@ pub struct Tables {
     pub endpoints: Endpoints,
     /// Peer nodes.
     pub peers: Peers,
+    /// Native Services (empty when kube-proxy translates them).
+    pub services: Arc<ServiceTable>,
 }
 
 impl Tables {
@@ -159,6 +162,7 @@ pub struct TablesWriter {
     fib6: LpmWriter<u128>,
     endpoints: Endpoints,
     peers: Peers,
+    services: Arc<ServiceTable>,
 }
 
 impl TablesWriter {
@@ -370,7 +374,18 @@ impl TablesWriter {
             fib6: self.fib6.publish(),
             endpoints: self.endpoints.clone(),
             peers: self.peers.clone(),
+            services: Arc::clone(&self.services),
         })
+    }
+
+    /// The current native Services.
+    pub fn services(&self) -> &Arc<ServiceTable> {
+        &self.services
+    }
+
+    /// Replaces the native Services (built whole by the caller).
+    pub fn set_services(&mut self, services: ServiceTable) {
+        self.services = Arc::new(services);
     }
 }
 

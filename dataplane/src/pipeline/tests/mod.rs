@@ -12,6 +12,7 @@ mod output;
 mod overlay;
 mod policy;
 mod reasons;
+mod services;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;

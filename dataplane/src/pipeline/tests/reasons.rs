@@ -1,6 +1,7 @@
 //! One frame per drop reason, and a check that every reason has one: a new
 //! reason without a case here fails the build's tests.
 
+use super::services;
 use super::*;
 use crate::pipeline::DropReason;
 use crate::table::acl::Verdict;
@@ -190,6 +191,35 @@ fn case(reason: DropReason) -> (Fixture, Ingress, Vec<u8>) {
             },
             vxlan_to(1, 8, VTEP_MAC, REMOTE_VX, POD_A),
         ),
+        DropReason::ServiceNoEndpoint => {
+            services::serve(&mut fx, &[services::web(vec![])]);
+            (port_a, services::from_a("S"))
+        }
+        DropReason::ServiceNoLocalEndpoint => {
+            let mut web = services::web(vec![services::backend(REMOTE_VX, 80, false)]);
+            web.internal = crate::table::service::TrafficPolicy::Local;
+            services::serve(&mut fx, &[web]);
+            (port_a, services::from_a("S"))
+        }
+        DropReason::ServiceTableFull => {
+            // Room for a few translations, taken by other connections.
+            fx.conntrack = Conntrack::new(ConntrackConfig::new(1, [1, 2, 3, 4]));
+            services::serve(
+                &mut fx,
+                &[services::web(vec![services::backend(POD_B, 80, true)])],
+            );
+            for port in 1..200 {
+                let mut syn = Vec::new();
+                PacketBuilder::ethernet2(MAC_A, GW_MAC)
+                    .ipv4(POD_A.octets(), services::VIP.octets(), 64)
+                    .tcp(port, 80, 1, 64000)
+                    .syn()
+                    .write(&mut syn, b"")
+                    .unwrap();
+                fx.run(port_a, &tap(syn));
+            }
+            (port_a, services::from_a("S"))
+        }
     };
     (fx, ingress, bytes)
 }
@@ -217,7 +247,10 @@ fn every_drop_reason_has_a_frame_that_causes_it_and_is_counted() {
         };
         let answered = matches!(
             reason,
-            DropReason::TtlExceeded | DropReason::NoRoute | DropReason::TooBig
+            DropReason::TtlExceeded
+                | DropReason::NoRoute
+                | DropReason::TooBig
+                | DropReason::ServiceNoEndpoint
         );
         if answered {
             assert_eq!(action, Action::Reply, "{reason:?} is answered with ICMP");

@@ -9,6 +9,7 @@ use std::thread::yield_now;
 use ahash::RandomState;
 
 use crate::table::fragments::Fragments;
+use crate::table::translations::Translations;
 
 use super::key::{Canon, FlowKey, protocol_of, unpack};
 use super::slot::{ADDR, KEY, SEEN, Slot, SlotGuard, Snapshot, TAG, key_word, tag_word};
@@ -116,6 +117,7 @@ pub struct Conntrack {
     sweep_cursor: AtomicUsize,
     /// Fragmented datagrams' first-fragment ports (virtual reassembly).
     fragments: Fragments,
+    translations: Translations,
 }
 
 impl fmt::Debug for Conntrack {
@@ -156,7 +158,23 @@ impl Conntrack {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             sweep_cursor: AtomicUsize::new(0),
             fragments: Fragments::new(FRAGMENT_CAPACITY),
+            // Two entries per translated connection, as many connections
+            // as flows.
+            translations: Translations::new(config.capacity.saturating_mul(2)),
         }
+    }
+
+    /// The native Service translations of the tracked flows.
+    pub fn translations(&self) -> &Translations {
+        &self.translations
+    }
+
+    /// Drops translations whose flow is no longer live, in the next
+    /// `max_shards` shards of the translation table; returns how many.
+    pub fn sweep_translations(&self, now_ms: u64, max_shards: usize) -> usize {
+        self.translations.sweep(now_ms, max_shards, |translated| {
+            self.lookup(translated, now_ms).is_some()
+        })
     }
 
     /// The fragment table that goes with the flows: later fragments of a

@@ -148,6 +148,15 @@ impl ServiceTable {
         self.by_frontend.is_empty()
     }
 
+    /// Whether `backend` still serves the frontend `to` (for any client):
+    /// a connection keeps its backend while this holds.
+    pub fn lists(&self, to: ServiceKey, backend: SocketAddr) -> bool {
+        self.by_frontend.get(&to).is_some_and(|(_, service)| {
+            let listed = |choice: &Choice| choice.backends.binary_search(&backend).is_ok();
+            listed(&service.cluster) || service.local.as_ref().is_some_and(listed)
+        })
+    }
+
     /// Chooses the backend for a new connection from `client` (with the
     /// connection's `flow_hash`) to `to`, arriving from `origin`.
     ///

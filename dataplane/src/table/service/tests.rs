@@ -231,3 +231,21 @@ fn two_services_on_one_frontend_and_mixed_families_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_backend_is_listed_while_it_may_serve_the_frontend() {
+    let mut not_ready = endpoint(4, true);
+    not_ready.ready = false;
+    let table = ServiceTable::build(&[service(vec![endpoint(1, true), not_ready])]).unwrap();
+    let listed = |last: u8, port: u16| {
+        table.lists(
+            key(VIP, 80),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 244, 1, last)), port),
+        )
+    };
+    assert!(listed(1, 8080));
+    assert!(!listed(1, 8081), "another port of the same pod");
+    assert!(!listed(4, 8080), "not ready while a ready one exists");
+    assert!(!listed(9, 8080));
+    assert!(!table.lists(key(VIP, 81), SocketAddr::new(endpoint(1, true).ip, 8080)));
+}

@@ -1,0 +1,208 @@
+//! Native Services: a pod's packet to a Service frontend is sent to one of
+//! its backends, and the backend's replies come back from the frontend.
+//!
+//! ```text
+//! pod egress ─▶ frontend? ─▶ backend known for this flow and still listed?
+//!                              ├─ yes: keep it
+//!                              └─ no: Maglev choice ─┬─ backend
+//!                                                    ├─ none at all: ICMP port unreachable
+//!                                                    └─ none local (Local policy): drop
+//!            ─▶ destination rewritten ─▶ conntrack, policy and route on the backend
+//! reply of a translated flow ─▶ source rewritten back to the frontend
+//! ```
+//!
+//! The translation happens where the client's packet enters the dataplane,
+//! so the reverse happens on the client's node whichever node the backend
+//! is on: its reply comes back there (through the overlay or not) as a
+//! reply of the flow tracked with [`flow_tag::SERVICE`]. Policy sees the real
+//! client and the real backend, as with kube-proxy.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::encap::flow_hash;
+use super::flow_tag;
+use super::forward::E;
+use super::parse::{Ip, Transport, proto};
+use super::trace::{Stage, Tracer};
+use super::{Action, Pipeline};
+use crate::frame::Frame;
+use crate::offload::nat::{self, Side, Translation};
+use crate::table::conntrack::{Direction, FlowKey, Hit};
+use crate::table::service::{Origin, Selection, ServiceKey, maglev};
+use crate::wire::virtio_net::{self, VirtioNetHdr};
+
+/// A pod's packet sent to a backend instead of the frontend it named.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Redirect {
+    /// The flow as the client sent it, to the frontend.
+    pub original: FlowKey,
+    /// The flow as translated, to the backend.
+    pub translated: FlowKey,
+    /// Whether the choice was made for this packet (and is to be
+    /// remembered once the packet is allowed).
+    pub new: bool,
+}
+
+/// What a pod's packet to a frontend became.
+pub(super) enum ToService {
+    /// Not a native Service frontend (or not translatable): forward as is.
+    No,
+    /// Rewritten to this backend.
+    Redirect(Redirect),
+    /// No backend may serve it: the frontend refuses (kube-proxy's REJECT).
+    Refuse,
+    /// No backend may serve it from here (a Local traffic policy): dropped.
+    Drop,
+}
+
+impl Pipeline<'_> {
+    /// Sends a pod's packet for a native Service frontend to its backend,
+    /// rewriting `frame` and `ip` in place.
+    pub(super) fn to_service<T: Tracer>(
+        &self,
+        frame: &mut Frame,
+        vnet: VirtioNetHdr,
+        ip: &mut Ip,
+        key: &FlowKey,
+        tracer: &mut T,
+    ) -> ToService {
+        let services = &self.tables.services;
+        if services.is_empty()
+            || ip.fragment.is_some()
+            || !matches!(ip.protocol, proto::TCP | proto::UDP)
+        {
+            return ToService::No;
+        }
+        let frontend = ServiceKey {
+            ip: key.dst,
+            protocol: key.protocol,
+            port: key.dst_port,
+        };
+        let translations = self.conntrack.translations();
+        let known = translations.translated(key);
+        let kept = known.filter(|t| services.lists(frontend, SocketAddr::new(t.dst, t.dst_port)));
+        let (backend, name, new) = match kept {
+            Some(translated) => (
+                SocketAddr::new(translated.dst, translated.dst_port),
+                None,
+                false,
+            ),
+            None => {
+                let hash = maglev::mix(u64::from(flow_hash(ip)));
+                match services.select(frontend, key.src, hash, Origin::Pod) {
+                    Selection::NotService => return ToService::No,
+                    Selection::Backend { to, service } => (to, Some(service), true),
+                    Selection::Reject { service } => {
+                        tracer.stage(|| service_stage(&service, key, None));
+                        return ToService::Refuse;
+                    }
+                    Selection::Drop { service } => {
+                        tracer.stage(|| service_stage(&service, key, None));
+                        return ToService::Drop;
+                    }
+                }
+            }
+        };
+        if let (Some(old), None, false) = (known, kept, T::DRY_RUN) {
+            // Its backend left the Service: the connection starts over on
+            // another (which resets a TCP connection it does not know).
+            translations.forget(key, &old);
+        }
+        if rewrite(frame, vnet, ip, Side::Destination, backend).is_err() {
+            return ToService::No;
+        }
+        tracer.stage(|| {
+            let name = name.unwrap_or_else(|| Arc::from("(kept from the flow)"));
+            service_stage(&name, key, Some(backend))
+        });
+        ToService::Redirect(Redirect {
+            original: *key,
+            translated: FlowKey {
+                dst: backend.ip(),
+                dst_port: backend.port(),
+                ..*key
+            },
+            new,
+        })
+    }
+
+    /// Rewrites a reply of a translated flow to come from the frontend its
+    /// client called; `key` is the reply's flow (backend to client).
+    pub(super) fn from_service<T: Tracer>(
+        &self,
+        frame: &mut Frame,
+        vnet: VirtioNetHdr,
+        ip: &mut Ip,
+        key: &FlowKey,
+        hit: Hit,
+        tracer: &mut T,
+    ) {
+        if hit.direction != Direction::Reply || hit.tag & flow_tag::SERVICE == 0 {
+            return;
+        }
+        let frontend = self.conntrack.translations().frontend(&key.reversed());
+        tracer.stage(|| Stage::ServiceReply { frontend });
+        if let Some(frontend) = frontend {
+            // A packet nat cannot rewrite goes on as it is, as an unknown
+            // flow's would.
+            let _ = rewrite(frame, vnet, ip, Side::Source, frontend);
+        }
+    }
+
+    /// Remembers a new translation once its packet was allowed.
+    pub(super) fn remember<T: Tracer>(&self, redirect: &Redirect, action: &Action) -> bool {
+        if T::DRY_RUN || !redirect.new || matches!(action, Action::Drop(_)) {
+            return true;
+        }
+        self.conntrack
+            .translations()
+            .remember(&redirect.original, &redirect.translated, self.now_ms)
+            .is_ok()
+    }
+}
+
+fn service_stage(service: &str, key: &FlowKey, backend: Option<SocketAddr>) -> Stage {
+    Stage::Service {
+        service: service.to_owned(),
+        frontend: SocketAddr::new(key.dst, key.dst_port),
+        backend,
+    }
+}
+
+/// Translates one end of the IP packet in the frame and the parsed `ip`.
+fn rewrite(
+    frame: &mut Frame,
+    vnet: VirtioNetHdr,
+    ip: &mut Ip,
+    side: Side,
+    to: SocketAddr,
+) -> Result<(), nat::NatError> {
+    let partial = vnet.flags & virtio_net::F_NEEDS_CSUM != 0;
+    let start = E + ip.l3;
+    let Some(packet) = frame.data_mut().get_mut(start..start + ip.len) else {
+        return Err(nat::NatError::Truncated {
+            len: frame.len().saturating_sub(start),
+            need: ip.len,
+        });
+    };
+    let translation = Translation {
+        side,
+        ip: to.ip(),
+        port: to.port(),
+    };
+    nat::translate(packet, translation, partial)?;
+    if let Transport::Ports { src, dst, .. } = &mut ip.transport {
+        match side {
+            Side::Source => {
+                ip.src = to.ip();
+                *src = to.port();
+            }
+            Side::Destination => {
+                ip.dst = to.ip();
+                *dst = to.port();
+            }
+        }
+    }
+    Ok(())
+}

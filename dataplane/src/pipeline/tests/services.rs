@@ -1,0 +1,270 @@
+//! Native Services: a pod's packet to a frontend goes to a backend, the
+//! backend's replies come back from the frontend, on this node or through
+//! a peer; policy sees the real client and backend.
+
+use etherparse::{NetSlice, TransportSlice};
+
+use super::*;
+use crate::pipeline::DropReason;
+use crate::pipeline::trace::{Recorder, Stage};
+use crate::table::acl::{Rule, RuleAction, Verdict};
+use crate::table::service::{
+    Affinity, Frontend, FrontendKind, ServiceEndpoint, ServiceKey, ServicePort, ServiceTable,
+    TrafficPolicy,
+};
+use crate::wire::transport::PROTO_TCP;
+
+pub(super) const VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+const CLIENT_PORT: u16 = 40000;
+
+pub(super) fn backend(ip: Ipv4Addr, port: u16, local: bool) -> ServiceEndpoint {
+    ServiceEndpoint {
+        ip: IpAddr::V4(ip),
+        port,
+        local,
+        ready: true,
+        serving: true,
+        terminating: false,
+    }
+}
+
+pub(super) fn web(endpoints: Vec<ServiceEndpoint>) -> ServicePort {
+    ServicePort {
+        name: "default/web:http".into(),
+        frontends: vec![Frontend {
+            key: ServiceKey {
+                ip: IpAddr::V4(VIP),
+                protocol: PROTO_TCP,
+                port: 80,
+            },
+            kind: FrontendKind::ClusterIp,
+        }],
+        endpoints,
+        internal: TrafficPolicy::Cluster,
+        external: TrafficPolicy::Cluster,
+        affinity: Affinity::None,
+    }
+}
+
+pub(super) fn serve(fx: &mut Fixture, ports: &[ServicePort]) {
+    fx.writer.set_services(ServiceTable::build(ports).unwrap());
+    fx.tables = fx.writer.publish();
+}
+
+fn segment(
+    src_mac: Mac,
+    (src, sport): (Ipv4Addr, u16),
+    (dst, dport): (Ipv4Addr, u16),
+    flags: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut builder = PacketBuilder::ethernet2(src_mac, GW_MAC)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .tcp(sport, dport, 1000, 64000);
+    if flags.contains('S') {
+        builder = builder.syn();
+    }
+    if flags.contains('A') {
+        builder = builder.ack(1);
+    }
+    let mut out = Vec::new();
+    builder.write(&mut out, payload).unwrap();
+    tap(out)
+}
+
+pub(super) fn from_a(flags: &str) -> Vec<u8> {
+    segment(MAC_A, (POD_A, CLIENT_PORT), (VIP, 80), flags, b"GET /")
+}
+
+/// The addresses and ports of a delivered IPv4/TCP frame, its checksums checked.
+fn ends(eth: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
+    assert_ipv4_checksum(eth);
+    let packet = sliced(eth);
+    let Some(NetSlice::Ipv4(ip)) = &packet.net else {
+        panic!("IPv4 expected")
+    };
+    let Some(TransportSlice::Tcp(tcp)) = &packet.transport else {
+        panic!("TCP expected")
+    };
+    let header = ip.header();
+    let sum = tcp
+        .to_header()
+        .calc_checksum_ipv4(&header.to_header(), tcp.payload())
+        .unwrap();
+    assert_eq!(sum, tcp.checksum(), "TCP checksum after translation");
+    (
+        (header.source_addr(), tcp.source_port()),
+        (header.destination_addr(), tcp.destination_port()),
+    )
+}
+
+#[test]
+fn a_local_backend_gets_the_request_and_its_reply_comes_from_the_service() {
+    let mut fx = Fixture::new();
+    serve(&mut fx, &[web(vec![backend(POD_B, 8080, true)])]);
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &from_a("S"));
+    assert_eq!(action, Action::Deliver(PORT_B));
+    assert_eq!(ends(eth_of(&frame)), ((POD_A, CLIENT_PORT), (POD_B, 8080)));
+    let reply = segment(MAC_B, (POD_B, 8080), (POD_A, CLIENT_PORT), "SA", b"");
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_B), &reply);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    assert_eq!(ends(eth_of(&frame)), ((VIP, 80), (POD_A, CLIENT_PORT)));
+    // The client's next segment takes the remembered way.
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &from_a("A"));
+    assert_eq!(action, Action::Deliver(PORT_B));
+    assert_eq!(ends(eth_of(&frame)).1, (POD_B, 8080));
+    assert_eq!(fx.conntrack.translations().len(), 2);
+}
+
+#[test]
+fn a_remote_backends_reply_is_translated_back_on_the_clients_node() {
+    let mut fx = Fixture::new();
+    serve(&mut fx, &[web(vec![backend(REMOTE_VX, 80, false)])]);
+    let (action, _, _) = fx.run(Ingress::Port(PORT_A), &from_a("S"));
+    let Action::Encap(encap) = action else {
+        panic!("to the backend's node, got {action:?}")
+    };
+    assert_eq!(encap.dst.ip(), IpAddr::V4(NODE2));
+    // node2's reply, encapsulated to us, from the backend's own address.
+    let mut reply = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+    PacketBuilder::ethernet2(PEER2_VTEP, VTEP_MAC)
+        .ipv4(REMOTE_VX.octets(), POD_A.octets(), 63)
+        .tcp(80, CLIENT_PORT, 5000, 64000)
+        .syn()
+        .ack(1)
+        .write(&mut reply, b"")
+        .unwrap();
+    let (action, frame, _) = fx.run(from_underlay(Backend::Vxlan, NODE2), &reply);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    assert_eq!(ends(eth_of(&frame)), ((VIP, 80), (POD_A, CLIENT_PORT)));
+}
+
+#[test]
+fn a_service_without_endpoints_refuses_and_a_local_policy_without_one_drops() {
+    let mut fx = Fixture::new();
+    serve(&mut fx, &[web(vec![])]);
+    let (action, frame, counters) = fx.run(Ingress::Port(PORT_A), &from_a("S"));
+    assert_eq!(action, Action::Reply);
+    assert_eq!(counters.drops[DropReason::ServiceNoEndpoint as usize], 1);
+    let packet = sliced(eth_of(&frame));
+    let Some(TransportSlice::Icmpv4(icmp)) = &packet.transport else {
+        panic!("ICMP expected")
+    };
+    assert_eq!(
+        icmp.icmp_type(),
+        etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::Port
+        )
+    );
+
+    let mut local = web(vec![backend(REMOTE_VX, 80, false)]);
+    local.internal = TrafficPolicy::Local;
+    serve(&mut fx, &[local]);
+    let (action, _, _) = fx.run(Ingress::Port(PORT_A), &from_a("S"));
+    assert_eq!(action, Action::Drop(DropReason::ServiceNoLocalEndpoint));
+    assert!(fx.conntrack.translations().is_empty());
+}
+
+#[test]
+fn a_connection_keeps_its_backend_until_the_backend_leaves() {
+    let mut fx = Fixture::new();
+    let both = web(vec![
+        backend(POD_B, 8080, true),
+        backend(REMOTE_VX, 80, false),
+    ]);
+    serve(&mut fx, std::slice::from_ref(&both));
+    // Find a client port whose flow goes to the local backend.
+    let mut first = None;
+    for port in 40_000..40_100 {
+        let syn = segment(MAC_A, (POD_A, port), (VIP, 80), "S", b"");
+        if fx.run(Ingress::Port(PORT_A), &syn).0 == Action::Deliver(PORT_B) {
+            first = Some(port);
+            break;
+        }
+    }
+    let port = first.expect("Maglev gives some flows to each backend");
+    let again = segment(MAC_A, (POD_A, port), (VIP, 80), "A", b"more");
+    // The other backend leaves and comes back: flows stay where they were.
+    serve(&mut fx, &[web(vec![backend(POD_B, 8080, true)])]);
+    serve(&mut fx, &[both]);
+    assert_eq!(
+        fx.run(Ingress::Port(PORT_A), &again).0,
+        Action::Deliver(PORT_B)
+    );
+    // The flow's own backend leaves: the connection goes to the one left.
+    serve(&mut fx, &[web(vec![backend(REMOTE_VX, 80, false)])]);
+    assert!(matches!(
+        fx.run(Ingress::Port(PORT_A), &again).0,
+        Action::Encap(_)
+    ));
+    let original = crate::table::conntrack::FlowKey {
+        src: IpAddr::V4(POD_A),
+        dst: IpAddr::V4(VIP),
+        protocol: PROTO_TCP,
+        src_port: port,
+        dst_port: 80,
+    };
+    let translated = fx.conntrack.translations().translated(&original).unwrap();
+    assert_eq!(translated.dst, IpAddr::V4(REMOTE_VX));
+}
+
+/// Allows only the remote address `ip` (the destination of egress, the
+/// source of ingress).
+fn only(ip: Ipv4Addr) -> RuleSet {
+    RuleSet {
+        rules: vec![Rule {
+            remote: vec![net(&format!("{ip}/32"))],
+            ..Rule::any(1, 1, RuleAction::Allow)
+        }],
+        default: Verdict::Deny,
+    }
+}
+
+fn open() -> RuleSet {
+    RuleSet {
+        rules: vec![],
+        default: Verdict::Allow,
+    }
+}
+
+#[test]
+fn policy_judges_the_backend_and_sees_the_real_client() {
+    let mut fx = Fixture::new();
+    serve(&mut fx, &[web(vec![backend(REMOTE_VX, 80, false)])]);
+    // A may reach B only: not the Service's remote backend.
+    fx.set_policy(PORT_A, &open(), &only(POD_B));
+    let (action, _, _) = fx.run(Ingress::Port(PORT_A), &from_a("S"));
+    assert_eq!(action, Action::Drop(DropReason::PolicyEgress));
+    assert!(fx.conntrack.translations().is_empty(), "nothing remembered");
+
+    // B admits only A: a Service request from A gets in.
+    serve(&mut fx, &[web(vec![backend(POD_B, 8080, true)])]);
+    fx.set_policy(PORT_A, &open(), &open());
+    fx.set_policy(PORT_B, &only(POD_A), &open());
+    assert_eq!(
+        fx.run(Ingress::Port(PORT_A), &from_a("S")).0,
+        Action::Deliver(PORT_B)
+    );
+}
+
+#[test]
+fn trace_shows_the_translation_and_changes_nothing() {
+    let mut fx = Fixture::new();
+    serve(&mut fx, &[web(vec![backend(POD_B, 8080, true)])]);
+    let mut frame = Frame::from_bytes(&from_a("S"));
+    let mut recorder = Recorder::default();
+    let action = fx.pipeline().process_traced(
+        Ingress::Port(PORT_A),
+        &mut frame,
+        &mut Counters::default(),
+        &mut recorder,
+    );
+    assert_eq!(action, Action::Deliver(PORT_B));
+    assert!(recorder.stages.contains(&Stage::Service {
+        service: "default/web:http".into(),
+        frontend: "10.96.0.10:80".parse().unwrap(),
+        backend: Some("10.244.1.3:8080".parse().unwrap()),
+    }));
+    assert!(fx.conntrack.translations().is_empty());
+    assert!(fx.conntrack.is_empty());
+}
