@@ -206,6 +206,8 @@ pub enum Request {
     PolicySet(PolicySet),
     /// Replace the policy of several pods at once (one publish, one save).
     PolicySetMany(PolicySetMany),
+    /// Add, replace or remove native Services (one publish).
+    ServiceSet(ServiceSet),
     /// Counters.
     Stats(Empty),
     /// Everything the dataplane holds, for debugging.
@@ -239,6 +241,8 @@ pub enum Op {
     PolicySet,
     /// `policy_set_many`.
     PolicySetMany,
+    /// `service_set`.
+    ServiceSet,
     /// `stats`.
     Stats,
     /// `dump`.
@@ -262,6 +266,7 @@ impl Op {
             Op::RouteList => "route_list",
             Op::PolicySet => "policy_set",
             Op::PolicySetMany => "policy_set_many",
+            Op::ServiceSet => "service_set",
             Op::Stats => "stats",
             Op::Dump => "dump",
             Op::Trace => "trace",
@@ -284,6 +289,7 @@ impl Request {
             Request::RouteList(_) => Op::RouteList,
             Request::PolicySet(_) => Op::PolicySet,
             Request::PolicySetMany(_) => Op::PolicySetMany,
+            Request::ServiceSet(_) => Op::ServiceSet,
             Request::Stats(_) => Op::Stats,
             Request::Dump(_) => Op::Dump,
             Request::Trace(_) => Op::Trace,
@@ -475,6 +481,29 @@ pub struct PolicySetMany {
     pub sets: Vec<PolicySet>,
 }
 
+/// `service_set`: native Services by name, each replacing that Service's
+/// ports; a Service with no ports is removed. With `replace`, every Service
+/// not named is removed too (a full sync). All or nothing, one publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSet {
+    /// Remove the Services not named here.
+    #[serde(default)]
+    pub replace: bool,
+    /// The Services changed, each named at most once.
+    pub services: Vec<ServiceSpec>,
+}
+
+/// One Service's ports, as this node balances them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// `NAMESPACE/NAME`.
+    pub name: String,
+    /// Its ports with their frontends and endpoints; empty removes it.
+    pub ports: Vec<crate::table::service::ServicePort>,
+}
+
 /// What a matching rule does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -663,7 +692,8 @@ impl ResponseBody {
             | Op::RouteSet
             | Op::RouteRemove
             | Op::PolicySet
-            | Op::PolicySetMany => ResponseBody::Empty(from_value(value)?),
+            | Op::PolicySetMany
+            | Op::ServiceSet => ResponseBody::Empty(from_value(value)?),
         })
     }
 }

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 
 use super::proto::{
     ApiError, PeerSpec, PolicySet, PolicySetMany, PortAdd, Protocol, Request, RouteSpec, RouteVia,
-    RuleActionSpec, RuleSetSpec, TraceFrom, TraceRequest, VerdictSpec,
+    RuleActionSpec, RuleSetSpec, ServiceSet, TraceFrom, TraceRequest, VerdictSpec,
 };
 use crate::table::acl::{
     PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PortRange, Rule, RuleAction,
@@ -51,6 +51,7 @@ pub fn request(request: &Request) -> Result<(), ApiError> {
         Request::RouteRemove(args) => prefix("route_remove.prefix", &args.prefix),
         Request::PolicySet(args) => policy(args).map(|_| ()),
         Request::PolicySetMany(args) => policy_many(args),
+        Request::ServiceSet(args) => services(args),
         Request::Trace(args) => trace(args).map(|_| ()),
         Request::PortList(_)
         | Request::PeerList(_)
@@ -466,3 +467,45 @@ pub fn trace(args: &TraceRequest) -> Result<u8, ApiError> {
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+/// `service_set`: names once each, ports named, frontends on TCP, UDP or
+/// SCTP ports other than 0, endpoints on ports other than 0.
+pub fn services(args: &ServiceSet) -> Result<(), ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, service) in args.services.iter().enumerate() {
+        let field = format!("service_set.services[{i}]");
+        name(&format!("{field}.name"), &service.name)?;
+        if !seen.insert(service.name.as_str()) {
+            return Err(invalid(
+                &format!("{field}.name"),
+                format!("{:?} is named twice", service.name),
+            ));
+        }
+        for (j, port) in service.ports.iter().enumerate() {
+            let field = format!("{field}.ports[{j}]");
+            name(&format!("{field}.name"), &port.name)?;
+            for (k, frontend) in port.frontends.iter().enumerate() {
+                let key = frontend.key;
+                if !matches!(key.protocol, PROTO_TCP | PROTO_UDP | PROTO_SCTP) {
+                    return Err(invalid(
+                        &format!("{field}.frontends[{k}].key.protocol"),
+                        format!("{} is not TCP (6), UDP (17) or SCTP (132)", key.protocol),
+                    ));
+                }
+                if key.port == 0 {
+                    return Err(invalid(
+                        &format!("{field}.frontends[{k}].key.port"),
+                        "0 is no port",
+                    ));
+                }
+            }
+            if let Some(k) = port.endpoints.iter().position(|e| e.port == 0) {
+                return Err(invalid(
+                    &format!("{field}.endpoints[{k}].port"),
+                    "0 is no port",
+                ));
+            }
+        }
+    }
+    Ok(())
+}

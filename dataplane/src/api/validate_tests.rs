@@ -362,3 +362,29 @@ fn mac_helper_names_the_field() {
             .starts_with("peer_set.vtep_mac: 01:00:00:00:00:00")
     );
 }
+
+fn service_set(protocol: u8, port: u16, endpoint_port: u16, second_name: &str) -> String {
+    let service = |name: &str| {
+        format!(
+            r#"{{"name":"{name}","ports":[{{"name":"{name}:http",
+            "frontends":[{{"key":{{"ip":"10.96.0.10","protocol":{protocol},"port":{port}}},"kind":"cluster_ip"}}],
+            "endpoints":[{{"ip":"10.244.1.2","port":{endpoint_port},"local":true,"ready":true,"serving":true,"terminating":false}}],
+            "internal":"cluster","external":"local","affinity":"client_ip"}}]}}"#
+        )
+    };
+    format!(
+        r#"{{"service_set":{{"services":[{},{}]}}}}"#,
+        service("default/web"),
+        service(second_name)
+    )
+}
+
+#[test]
+fn service_set_checks_names_protocols_and_ports() {
+    check(&service_set(6, 80, 8080, "default/api")).expect("valid");
+    refused(&service_set(6, 80, 8080, "default/web"), "named twice");
+    refused(&service_set(1, 80, 8080, "default/api"), "is not TCP");
+    refused(&service_set(17, 0, 8080, "default/api"), "key.port: 0 is no port");
+    refused(&service_set(17, 53, 0, "default/api"), "endpoints[0].port");
+    refused(&service_set(6, 80, 8080, ""), "services[1].name");
+}

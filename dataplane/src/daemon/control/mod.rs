@@ -16,7 +16,9 @@
 //! published, then the state file is written; if that fails (a full disk),
 //! the edits are undone ([`done`]) and the request is refused with the
 //! cause, so the file and the tables never disagree about an acknowledged
-//! change.
+//! change. Native Services are the exception ([`services`]): their record
+//! is the control daemon's store, which pushes them all again when this
+//! process restarts.
 //!
 //! `port_add` makes the pod's tap, the slow and possibly blocking part,
 //! before it takes either lock, holding a reservation of its port name,
@@ -35,6 +37,7 @@ mod edits;
 mod plan;
 mod ports;
 mod report;
+mod services;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,6 +57,7 @@ use crate::api::proto::{
 };
 use crate::api::state::{RemovalRecord, StateFile};
 use crate::table::nexthop::PortId;
+use crate::table::service::ServicePort;
 use crate::table::tables::TablesWriter;
 
 /// How long a `port_add` waits for the removal of a tap that still holds
@@ -80,6 +84,8 @@ struct Inner {
     /// What the `port_add`s in progress have claimed, by their token.
     reserved: BTreeMap<u64, Reservation>,
     next_reservation: u64,
+    /// The native Services, by name (not persisted: see `services`).
+    services: BTreeMap<String, Vec<ServicePort>>,
 }
 
 /// The control side of a running dataplane.
@@ -116,6 +122,7 @@ impl Control {
             next_removal: 0,
             reserved: BTreeMap::new(),
             next_reservation: 0,
+            services: BTreeMap::new(),
         };
         Self {
             config,
@@ -189,6 +196,7 @@ impl Control {
             }
             Request::PolicySet(args) => self.policy_set_many(vec![args]),
             Request::PolicySetMany(args) => self.policy_set_many(args.sets),
+            Request::ServiceSet(args) => self.service_set(args),
             Request::PortList(_) => Ok(ResponseBody::Ports(PortsReply {
                 ports: report::port_infos(&*self.lock()?),
             })),

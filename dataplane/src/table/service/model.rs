@@ -4,8 +4,11 @@
 
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 /// An address a Service answers on: a virtual IP, a protocol and a port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceKey {
     /// The cluster IP, external IP, or (for a NodePort) the node's address.
     pub ip: IpAddr,
@@ -17,7 +20,8 @@ pub struct ServiceKey {
 
 /// Which kind of address a frontend is, which decides the traffic policy
 /// that applies to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FrontendKind {
     /// The Service's cluster IP: `internalTrafficPolicy` applies.
     ClusterIp,
@@ -27,7 +31,8 @@ pub enum FrontendKind {
 }
 
 /// One frontend of a Service port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Frontend {
     /// The address it answers on.
     pub key: ServiceKey,
@@ -36,7 +41,8 @@ pub struct Frontend {
 }
 
 /// Which endpoints a kind of traffic may reach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TrafficPolicy {
     /// Any endpoint in the cluster.
     #[default]
@@ -46,7 +52,8 @@ pub enum TrafficPolicy {
 }
 
 /// Session affinity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Affinity {
     /// Each connection picks its backend by its own flow.
     #[default]
@@ -56,7 +63,8 @@ pub enum Affinity {
 }
 
 /// An endpoint of an EndpointSlice, with its conditions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceEndpoint {
     /// The pod's address.
     pub ip: IpAddr,
@@ -74,7 +82,8 @@ pub struct ServiceEndpoint {
 
 /// One port of a Service with its endpoints: the unit the service table
 /// balances over.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServicePort {
     /// `NAMESPACE/NAME:PORT-NAME`, for trace, explain and errors.
     pub name: String,
