@@ -10,8 +10,9 @@
 //! - `policy`: manifests parsed and validated, compiled per endpoint, explained.
 //! - `ipam`: node subnet plans and the pod address pool (decide, persist, commit).
 //! - `config`: flags, TOML file and defaults resolved into one `DaemonConfig` (→ ipam).
-//! - `services`: Kubernetes Services and EndpointSlices read into the Service
-//!   ports the dataplane's service table balances (native Services, in progress).
+//! - `services`: Kubernetes Services and EndpointSlices (the YAML `tweed service
+//!   apply` takes, or the API server's objects) read into the Service ports the
+//!   dataplane's service table balances (native Services).
 //!
 //! Protocol (its reply types are also what `metrics` and `kubernetes` report in):
 //! - `api`: `control.sock`: the clients' half (wire types, codec, blocking
@@ -36,6 +37,8 @@
 //!   (→ store, cluster, ipam, dataplane, sys).
 //! - `enforce`: policy inputs followed from the store, compiled for this node's
 //!   pods, pushed to the dataplane (→ store, cluster, policy, pods, dataplane).
+//! - `balance`: native Services followed from the store, read for this node,
+//!   pushed to the dataplane's service table (→ store, cluster, services, dataplane).
 //! - `kubernetes`: the Kubernetes datasource: objects as store entries, mirrored,
 //!   layered with the embedded store (→ store, cluster, config, policy, api, pods).
 //!
@@ -50,7 +53,7 @@
 //! - `bench`: `tweed bench`: tweed against the kernel, medians (→ sys; cli, demo).
 //!
 //! I/O modules keep their decisions in pure files beside the I/O: `host::plan`,
-//! `enforce::{world, plan}`, `dataplane::resync`, `health::book`,
+//! `enforce::{world, plan}`, `balance::{inputs, plan}`, `dataplane::resync`, `health::book`,
 //! `kubernetes::{translate, reflect}`, `metrics::{render, families, request}`,
 //! `demo::{topology, matrix}`, `bench::{plan, parse, rules, stats, render}`.
 //!
@@ -72,6 +75,7 @@
 //!   `resolve::load_file` reads the TOML file.
 
 pub mod api;
+pub mod balance;
 pub mod bench;
 pub mod cli;
 pub mod cluster;

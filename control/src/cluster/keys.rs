@@ -8,6 +8,8 @@
 //! /tweed/v1/pod-labels/NS/NAME          labels set with `tweed label pod`, in place of the CNI's
 //! /tweed/v1/namespaces/NS               a namespace's labels
 //! /tweed/v1/policies/KIND/NS/NAME       a policy (`_` for the namespace of a GlobalPolicy)
+//! /tweed/v1/services/NS/NAME            a Kubernetes Service (JSON), for native Services
+//! /tweed/v1/endpointslices/NS/NAME      a Kubernetes EndpointSlice (JSON)
 //! ```
 //!
 //! A subnet is written `ADDR-LEN` (flannel's form), so a key never holds a
@@ -61,6 +63,21 @@ pub const POD_LABELS: &str = "/tweed/v1/pod-labels/";
 pub const NAMESPACES: &str = "/tweed/v1/namespaces/";
 /// Every policy.
 pub const POLICIES: &str = "/tweed/v1/policies/";
+
+/// Every Service.
+pub const SERVICES: &str = "/tweed/v1/services/";
+/// Every EndpointSlice.
+pub const ENDPOINT_SLICES: &str = "/tweed/v1/endpointslices/";
+
+/// A Service.
+pub fn service(namespace: &str, name: &str) -> String {
+    format!("{SERVICES}{namespace}/{name}")
+}
+
+/// An EndpointSlice.
+pub fn endpoint_slice(namespace: &str, name: &str) -> String {
+    format!("{ENDPOINT_SLICES}{namespace}/{name}")
+}
 
 /// The labels `tweed label pod` set on a pod.
 pub fn pod_labels(namespace: &str, name: &str) -> String {

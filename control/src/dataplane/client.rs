@@ -251,6 +251,18 @@ impl Dataplane {
         self.call(request).await.map(drop)
     }
 
+    /// Adds, replaces or removes native Services (`replace`: removes the
+    /// others too), in one snapshot.
+    pub async fn service_set(
+        &self,
+        services: Vec<tweed_dataplane::api::proto::ServiceSpec>,
+        replace: bool,
+    ) -> Result<(), DataplaneError> {
+        let request =
+            Request::ServiceSet(tweed_dataplane::api::proto::ServiceSet { replace, services });
+        self.call(request).await.map(drop)
+    }
+
     /// The counters.
     pub async fn stats(&self) -> Result<StatsReply, DataplaneError> {
         match self.call(Request::Stats(Empty {})).await? {

@@ -40,3 +40,60 @@ pub enum ServiceSpecError {
         value: String,
     },
 }
+
+/// Why `tweed service apply`'s text could not be read; names the document
+/// (counted from 1) and chains the parser's error.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// Not YAML.
+    #[error("document {document} is not valid YAML")]
+    Yaml {
+        /// The document.
+        document: usize,
+        /// The parser's error.
+        #[source]
+        source: Box<serde_yaml_ng::Error>,
+    },
+    /// Not JSON (a text that starts with `{` or `[`).
+    #[error("document {document} is not valid JSON")]
+    Json {
+        /// The document.
+        document: usize,
+        /// The parser's error.
+        #[source]
+        source: Box<serde_json::Error>,
+    },
+    /// A kind other than Service and EndpointSlice.
+    #[error("document {document}: kind {kind:?} is neither Service nor EndpointSlice")]
+    Kind {
+        /// The document.
+        document: usize,
+        /// Its kind.
+        kind: String,
+    },
+    /// A field does not read as the kind defines it.
+    #[error("document {document}: not a valid {kind}")]
+    Invalid {
+        /// The document.
+        document: usize,
+        /// Its kind.
+        kind: String,
+        /// Which field and why.
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    /// No `metadata.name`.
+    #[error("document {document}: the {kind} has no metadata.name")]
+    Unnamed {
+        /// The document.
+        document: usize,
+        /// Its kind.
+        kind: String,
+    },
+    /// A List without a sequence of `items`.
+    #[error("document {document}: a List needs `items`, a sequence of Services and EndpointSlices")]
+    ListWithoutItems {
+        /// The document.
+        document: usize,
+    },
+}

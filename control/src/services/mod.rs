@@ -2,14 +2,16 @@
 //! EndpointSlices read into the Service ports the dataplane's service table
 //! balances (`tweed_dataplane::table::service`). Pure.
 //!
+//! - [`documents`]: `tweed service apply`'s text → Services and slices.
 //! - [`translate`]: a Service and its slices → this node's Service ports.
 //! - [`error`]: why a Service could not be read.
 
+pub mod documents;
 pub mod error;
 pub mod translate;
 
 #[cfg(test)]
 mod tests;
 
-pub use error::ServiceSpecError;
+pub use error::{DocumentError, ServiceSpecError};
 pub use translate::{Here, SERVICE_NAME_LABEL, service_ports};

@@ -384,7 +384,10 @@ fn service_set_checks_names_protocols_and_ports() {
     check(&service_set(6, 80, 8080, "default/api")).expect("valid");
     refused(&service_set(6, 80, 8080, "default/web"), "named twice");
     refused(&service_set(1, 80, 8080, "default/api"), "is not TCP");
-    refused(&service_set(17, 0, 8080, "default/api"), "key.port: 0 is no port");
+    refused(
+        &service_set(17, 0, 8080, "default/api"),
+        "key.port: 0 is no port",
+    );
     refused(&service_set(17, 53, 0, "default/api"), "endpoints[0].port");
     refused(&service_set(6, 80, 8080, ""), "services[1].name");
 }

@@ -1,0 +1,181 @@
+//! Native Services, balanced: the cluster's Services and EndpointSlices
+//! followed from the store, read for this node, and pushed to the
+//! dataplane's service table (the opt-in kube-proxy replacement,
+//! `--native-services`).
+//!
+//! - [`inputs`]: the Services and slices as a pure state that listings and
+//!   watch events update, and what they make of this node's Services.
+//! - [`plan`]: which Services changed since the last push (pure).
+//! - [`Balancer`]: the I/O: it follows the store, reads again after every
+//!   burst of changes and pushes what changed, in batches; after the
+//!   dataplane restarts, everything at once (a full sync).
+//!
+//! A Service that cannot be read is left out and logged; the others are
+//! balanced. A set the dataplane refuses (two Services on one frontend) is
+//! logged and tried again after the next change.
+
+pub mod inputs;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{Mutex, watch};
+use tweed_dataplane::api::proto::error_chain;
+use tweed_dataplane::table::service::ServicePort;
+
+pub use inputs::{Balanced, ServiceInputs};
+
+use crate::dataplane::Dataplane;
+use crate::services::Here;
+use crate::store::{Store, StoreError};
+
+/// How long to wait before following the store again after it failed.
+const RETRY: Duration = Duration::from_secs(1);
+
+struct State {
+    inputs: ServiceInputs,
+    /// What the dataplane was last given, by `NAMESPACE/NAME`; `None` until
+    /// a full sync succeeded.
+    pushed: Option<BTreeMap<String, Vec<ServicePort>>>,
+}
+
+/// Reads and pushes this node's native Services.
+pub struct Balancer {
+    store: Arc<dyn Store>,
+    here: Here,
+    dataplane: Dataplane,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Balancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Balancer")
+            .field("here", &self.here)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Balancer {
+    /// A balancer for this node (`here`) over `inputs` (listed from the store).
+    pub fn new(
+        store: Arc<dyn Store>,
+        here: Here,
+        dataplane: Dataplane,
+        inputs: ServiceInputs,
+    ) -> Self {
+        Balancer {
+            store,
+            here,
+            dataplane,
+            state: Mutex::new(State {
+                inputs,
+                pushed: None,
+            }),
+        }
+    }
+
+    /// Lists every input from the store.
+    pub async fn list(store: &dyn Store) -> Result<ServiceInputs, StoreError> {
+        let mut listed = Vec::new();
+        for prefix in ServiceInputs::PREFIXES {
+            listed.extend(store.list(prefix).await?);
+        }
+        Ok(ServiceInputs::from_lists(&listed))
+    }
+
+    /// A copy of the inputs (for `service_list`).
+    pub async fn inputs(&self) -> ServiceInputs {
+        self.state.lock().await.inputs.clone()
+    }
+
+    /// Where the balancer runs.
+    pub fn here(&self) -> &Here {
+        &self.here
+    }
+
+    /// Changes the inputs with `change`, then pushes what changed.
+    pub async fn update(&self, change: impl FnOnce(&mut ServiceInputs)) {
+        let mut state = self.state.lock().await;
+        change(&mut state.inputs);
+        self.push(&mut state).await;
+    }
+
+    /// Pushes every Service again, replacing what the dataplane holds
+    /// (after it restarted).
+    pub async fn resync(&self) {
+        let mut state = self.state.lock().await;
+        state.pushed = None;
+        self.push(&mut state).await;
+    }
+
+    async fn push(&self, state: &mut State) {
+        let balanced = state.inputs.balanced(&self.here);
+        for refused in &balanced.refused {
+            tracing::warn!(error = %error_chain(refused), "leaving a Service out of the native Services");
+        }
+        let wanted = balanced.services;
+        let batches = match &state.pushed {
+            None => plan::full(&wanted, plan::BATCH_BYTES),
+            Some(pushed) => plan::changes(&wanted, pushed, plan::BATCH_BYTES),
+        };
+        for batch in batches {
+            if let Err(e) = self
+                .dataplane
+                .service_set(batch.services, batch.replace)
+                .await
+            {
+                tracing::warn!(error = %e, "pushing native Services; trying again after the next change");
+                state.pushed = None;
+                return;
+            }
+        }
+        state.pushed = Some(wanted);
+    }
+
+    /// Follows the store until `stop`: each round watches both prefixes,
+    /// lists them again, then pushes after every burst of events.
+    pub async fn follow(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                result = self.round() => {
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "following the Services; retrying");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+
+    async fn round(&self) -> Result<(), StoreError> {
+        let mut streams = Vec::new();
+        for prefix in ServiceInputs::PREFIXES {
+            streams.push(self.store.watch(prefix).await?);
+        }
+        let listed = Self::list(self.store.as_ref()).await?;
+        self.update(|inputs| *inputs = listed).await;
+        let mut events = futures::stream::select_all(streams);
+        while let Some(event) = events.next().await {
+            let mut batch = vec![event?];
+            while let Some(Some(more)) = events.next().now_or_never() {
+                batch.push(more?);
+            }
+            let mut state = self.state.lock().await;
+            let mut changed = false;
+            for event in &batch {
+                changed |= state.inputs.apply(event);
+            }
+            if changed {
+                self.push(&mut state).await;
+            }
+        }
+        Ok(())
+    }
+}

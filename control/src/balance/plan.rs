@@ -1,0 +1,158 @@
+//! Which native Services to push (pure): everything for a full sync, or
+//! the Services that changed, in `service_set` batches that stay well under
+//! the dataplane's request line limit.
+
+use std::collections::BTreeMap;
+
+use tweed_dataplane::api::proto::ServiceSpec;
+use tweed_dataplane::table::service::ServicePort;
+
+/// The most bytes of Services one `service_set` carries (a quarter of the
+/// dataplane's line limit, for the JSON around them).
+pub const BATCH_BYTES: usize = tweed_dataplane::api::server::MAX_LINE / 4;
+
+/// One `service_set`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// Whether the Services not in it (or in the batches after it) go.
+    pub replace: bool,
+    /// The Services set (those without ports are removed).
+    pub services: Vec<ServiceSpec>,
+}
+
+/// Every Service in `wanted`; the first batch replaces what the dataplane
+/// holds (so at least one batch, even for no Services).
+pub fn full(wanted: &BTreeMap<String, Vec<ServicePort>>, max_bytes: usize) -> Vec<Batch> {
+    let specs = wanted
+        .iter()
+        .map(|(name, ports)| spec(name, ports))
+        .collect();
+    let mut batches = batches(specs, max_bytes);
+    match batches.first_mut() {
+        Some(first) => first.replace = true,
+        None => batches.push(Batch {
+            replace: true,
+            services: Vec::new(),
+        }),
+    }
+    batches
+}
+
+/// The Services of `wanted` that differ from `pushed`, and those of
+/// `pushed` that are gone (without ports, which removes them).
+pub fn changes(
+    wanted: &BTreeMap<String, Vec<ServicePort>>,
+    pushed: &BTreeMap<String, Vec<ServicePort>>,
+    max_bytes: usize,
+) -> Vec<Batch> {
+    let set = wanted
+        .iter()
+        .filter(|(name, ports)| pushed.get(*name) != Some(ports))
+        .map(|(name, ports)| spec(name, ports));
+    let gone = pushed
+        .keys()
+        .filter(|name| !wanted.contains_key(*name))
+        .map(|name| spec(name, &[]));
+    batches(set.chain(gone).collect(), max_bytes)
+}
+
+fn spec(name: &str, ports: &[ServicePort]) -> ServiceSpec {
+    ServiceSpec {
+        name: name.to_owned(),
+        ports: ports.to_vec(),
+    }
+}
+
+/// Splits `specs` into batches of at most `max_bytes` of JSON each (a
+/// Service larger than that alone in its batch).
+fn batches(specs: Vec<ServiceSpec>, max_bytes: usize) -> Vec<Batch> {
+    let mut out: Vec<Batch> = Vec::new();
+    let mut bytes = 0;
+    for spec in specs {
+        let size = serde_json::to_vec(&spec).map_or(0, |v| v.len());
+        match out.last_mut() {
+            Some(batch) if bytes + size <= max_bytes => {
+                batch.services.push(spec);
+                bytes += size;
+            }
+            _ => {
+                out.push(Batch {
+                    replace: false,
+                    services: vec![spec],
+                });
+                bytes = size;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use tweed_dataplane::table::service::{Affinity, TrafficPolicy};
+
+    use super::*;
+
+    fn port(name: &str) -> ServicePort {
+        ServicePort {
+            name: name.into(),
+            frontends: Vec::new(),
+            endpoints: Vec::new(),
+            internal: TrafficPolicy::Cluster,
+            external: TrafficPolicy::Cluster,
+            affinity: Affinity::None,
+        }
+    }
+
+    fn services(names: &[&str]) -> BTreeMap<String, Vec<ServicePort>> {
+        names
+            .iter()
+            .map(|n| (n.to_string(), vec![port(&format!("{n}:http"))]))
+            .collect()
+    }
+
+    fn names(batches: &[Batch]) -> Vec<(bool, Vec<(&str, usize)>)> {
+        batches
+            .iter()
+            .map(|b| {
+                let services = b
+                    .services
+                    .iter()
+                    .map(|s| (s.name.as_str(), s.ports.len()))
+                    .collect();
+                (b.replace, services)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_sync_replaces_in_its_first_batch_even_when_empty() {
+        assert_eq!(names(&full(&BTreeMap::new(), 1000)), [(true, vec![])]);
+        let all = full(&services(&["a/x", "a/y", "a/z"]), 1000);
+        assert_eq!(
+            names(&all),
+            [(true, vec![("a/x", 1), ("a/y", 1), ("a/z", 1)])]
+        );
+        let small = full(&services(&["a/x", "a/y", "a/z"]), 1);
+        assert_eq!(small.len(), 3, "one per batch when each is too big");
+        assert!(small[0].replace && !small[1].replace && !small[2].replace);
+    }
+
+    #[test]
+    fn only_changed_and_removed_services_are_pushed() {
+        let pushed = services(&["a/x", "a/y"]);
+        let mut wanted = services(&["a/x", "a/z"]);
+        assert_eq!(
+            names(&changes(&wanted, &pushed, 1000)),
+            [(false, vec![("a/z", 1), ("a/y", 0)])]
+        );
+        wanted.insert("a/x".into(), vec![port("a/x:http"), port("a/x:https")]);
+        wanted.remove("a/z");
+        wanted.insert("a/y".into(), pushed["a/y"].clone());
+        assert_eq!(
+            names(&changes(&wanted, &pushed, 1000)),
+            [(false, vec![("a/x", 2)])]
+        );
+        assert!(changes(&pushed, &pushed, 1000).is_empty());
+    }
+}
