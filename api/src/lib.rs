@@ -2,7 +2,7 @@
 //! over `RUN_DIR/control.sock` (see `control/API.md` for the protocol).
 //! The CNI plugin builds against this crate alone, without the daemon.
 //!
-//! - [`proto`], [`pod`], [`node`], [`policy`]: the wire types (pure), and
+//! - [`proto`], [`pod`], [`node`], [`policy`], [`service`]: the wire types (pure), and
 //!   the names of policies (`PolicyKind`, `PolicyKey`), which the daemon's
 //!   policy model uses too;
 //! - [`codec`]: lines to requests and replies to lines (pure);
@@ -23,6 +23,7 @@ pub mod node;
 pub mod pod;
 pub mod policy;
 pub mod proto;
+pub mod service;
 
 pub use client::{Client, ClientError};
 pub use codec::{decode_request, decode_response, encode_request, encode_response};

@@ -23,6 +23,7 @@ use super::policy::{
     AppliedReply, ExplainReply, LabelNamespace, LabelPod, LabelsReply, PoliciesReply, PolicyApply,
     PolicyDelete, PolicyExplain,
 };
+use super::service::{ServiceApply, ServiceDelete, ServicesApplied, ServicesReply};
 
 /// The protocol version this build speaks; a request with another is refused.
 pub const VERSION: u32 = 1;
@@ -175,6 +176,12 @@ pub enum Request {
     LabelPod(LabelPod),
     /// Set or remove a namespace's labels.
     LabelNamespace(LabelNamespace),
+    /// Create or replace Services and EndpointSlices from YAML or JSON.
+    ServiceApply(ServiceApply),
+    /// Delete a Service and its EndpointSlices.
+    ServiceDelete(ServiceDelete),
+    /// Every Service port as this node balances it.
+    ServiceList(Empty),
 }
 
 /// The operations, without their arguments (named as on the wire).
@@ -199,6 +206,9 @@ pub enum Op {
     PolicyExplain,
     LabelPod,
     LabelNamespace,
+    ServiceApply,
+    ServiceDelete,
+    ServiceList,
 }
 
 impl Op {
@@ -224,6 +234,9 @@ impl Op {
             Op::PolicyExplain => "policy_explain",
             Op::LabelPod => "label_pod",
             Op::LabelNamespace => "label_namespace",
+            Op::ServiceApply => "service_apply",
+            Op::ServiceDelete => "service_delete",
+            Op::ServiceList => "service_list",
         }
     }
 }
@@ -251,6 +264,9 @@ impl Request {
             Request::PolicyExplain(_) => Op::PolicyExplain,
             Request::LabelPod(_) => Op::LabelPod,
             Request::LabelNamespace(_) => Op::LabelNamespace,
+            Request::ServiceApply(_) => Op::ServiceApply,
+            Request::ServiceDelete(_) => Op::ServiceDelete,
+            Request::ServiceList(_) => Op::ServiceList,
         }
     }
 }
@@ -268,7 +284,7 @@ pub struct NameArgs {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ResponseBody {
-    /// `{}`: `peer_add`, `peer_remove`, `policy_delete`.
+    /// `{}`: `peer_add`, `peer_remove`, `policy_delete`, `service_delete`.
     Empty(Empty),
     /// `status`.
     Status(StatusReply),
@@ -296,6 +312,10 @@ pub enum ResponseBody {
     Explain(ExplainReply),
     /// `label_pod`, `label_namespace`.
     Labels(LabelsReply),
+    /// `service_apply`.
+    ServicesApplied(ServicesApplied),
+    /// `service_list`.
+    Services(ServicesReply),
 }
 
 impl ResponseBody {
@@ -321,7 +341,9 @@ impl ResponseBody {
             Op::PolicyList => ResponseBody::Policies(from_value(value)?),
             Op::PolicyExplain => ResponseBody::Explain(from_value(value)?),
             Op::LabelPod | Op::LabelNamespace => ResponseBody::Labels(from_value(value)?),
-            Op::PeerAdd | Op::PeerRemove | Op::PolicyDelete => {
+            Op::ServiceApply => ResponseBody::ServicesApplied(from_value(value)?),
+            Op::ServiceList => ResponseBody::Services(from_value(value)?),
+            Op::PeerAdd | Op::PeerRemove | Op::PolicyDelete | Op::ServiceDelete => {
                 ResponseBody::Empty(from_value(value)?)
             }
         })

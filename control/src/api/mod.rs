@@ -28,5 +28,5 @@ pub use tweed_api::fixtures;
 pub use tweed_api::{
     ApiError, Client, ClientError, DEFAULT_RUN_DIR, ErrorKind, Op, Request, ResponseBody,
     SOCKET_NAME, VERSION, client, codec, decode_request, decode_response, encode_request,
-    encode_response, node, pod, policy, proto, socket_path,
+    encode_response, node, pod, policy, proto, service, socket_path,
 };

@@ -90,6 +90,20 @@ pub fn request(request: &Request) -> Result<(), ApiError> {
             crate::policy::check_labels("label_pod", &args.labels, &args.remove)
                 .map_err(ApiError::invalid)
         }
+        Request::ServiceApply(args) => {
+            if args.text.trim().is_empty() {
+                return Err(invalid(
+                    "service_apply.text",
+                    "is empty; give the Service and EndpointSlice documents",
+                ));
+            }
+            Ok(())
+        }
+        Request::ServiceDelete(args) => {
+            crate::policy::check_namespace("service_delete.namespace", &args.namespace)
+                .map_err(ApiError::invalid)?;
+            name("service_delete.name", &args.name)
+        }
         Request::LabelNamespace(args) => {
             crate::policy::check_namespace("label_namespace.namespace", &args.namespace)
                 .map_err(ApiError::invalid)?;
@@ -97,6 +111,7 @@ pub fn request(request: &Request) -> Result<(), ApiError> {
                 .map_err(ApiError::invalid)
         }
         Request::Status(_)
+        | Request::ServiceList(_)
         | Request::PolicyList(_)
         | Request::PodList(_)
         | Request::NodeList(_)

@@ -10,6 +10,7 @@
 pub mod install;
 pub mod policy;
 pub mod render;
+pub mod service;
 pub mod stats;
 pub mod table;
 pub mod trace;
@@ -82,6 +83,10 @@ pub enum Command {
     /// Set or remove labels of pods and namespaces (policy selects by them).
     #[command(subcommand)]
     Label(policy::LabelCommand),
+    /// Apply, delete and list Services the dataplane balances itself
+    /// (`--native-services`, a kube-proxy replacement).
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// Run a two-node cluster with four pods in network namespaces, probe
     /// it, apply a policy, probe again, and tear it down (as root).
     Demo(crate::demo::DemoArgs),
@@ -272,6 +277,7 @@ fn request(
         }),
         Command::Trace(args) => Request::Trace(trace_request(args, call)?),
         Command::Label(label) => policy::label_request(label)?,
+        Command::Service(command) => service::service_request(command)?,
         Command::Daemon(_)
         | Command::InstallCni(_)
         | Command::Policy(_)
@@ -359,6 +365,11 @@ pub fn execute(
         (_, ResponseBody::Stats(counters)) => stats::render_stats(counters),
         (_, ResponseBody::Trace(trace)) => stats::render_trace(trace),
         (_, ResponseBody::Labels(reply)) => policy::render_labels(&reply.labels),
+        (_, ResponseBody::ServicesApplied(reply)) => service::render_applied(reply),
+        (_, ResponseBody::Services(reply)) => service::render_services(reply),
+        (Command::Service(service::ServiceCommand::Delete { service }), ResponseBody::Empty(_)) => {
+            format!("service {service} deleted\n")
+        }
         (Command::Peer(PeerCommand::Add(args)), ResponseBody::Empty(_)) => {
             format!("peer {} added\n", args.name)
         }

@@ -114,6 +114,12 @@ pub struct DaemonArgs {
     #[arg(long)]
     #[serde(default)]
     pub no_masquerade: bool,
+    /// Balance Services in the dataplane (a kube-proxy replacement): a pod's
+    /// connection to a Service goes straight to a backend. Services come from
+    /// `tweed service apply` or, with `--datasource kubernetes`, the API server.
+    #[arg(long)]
+    #[serde(default)]
+    pub native_services: bool,
     /// The `tweed-dataplane` executable [default: next to `tweed`, else on PATH].
     #[arg(long, value_name = "FILE")]
     pub dataplane_bin: Option<PathBuf>,

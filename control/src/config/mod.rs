@@ -100,6 +100,8 @@ pub struct DaemonConfig {
     pub health_port: u16,
     /// Whether to masquerade traffic leaving the cluster.
     pub masquerade: bool,
+    /// Whether the dataplane balances Services (`--native-services`).
+    pub native_services: bool,
     /// The dataplane executable.
     pub dataplane_bin: PathBuf,
 }

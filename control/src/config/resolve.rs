@@ -115,6 +115,7 @@ pub fn merge(flags: DaemonArgs, file: DaemonArgs) -> DaemonArgs {
         lease_ttl: flags.lease_ttl.or(file.lease_ttl),
         health_port: flags.health_port.or(file.health_port),
         no_masquerade: flags.no_masquerade || file.no_masquerade,
+        native_services: flags.native_services || file.native_services,
         dataplane_bin: flags.dataplane_bin.or(file.dataplane_bin),
     }
 }
@@ -268,6 +269,7 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
         lease_ttl: Duration::from_secs(lease_ttl),
         health_port: args.health_port.unwrap_or(9098),
         masquerade: !args.no_masquerade,
+        native_services: args.native_services,
         dataplane_bin,
     })
 }

@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use ipnet::IpNet;
 
 use super::store_reply::store_error;
-use super::{Daemon, policy_ops};
+use super::{Daemon, policy_ops, service_ops};
 use crate::api::node::{
     DataplaneStatus, NodeInfo, NodeKind, NodesReply, PeerAdd, PeerStatus, PeersReply, StatusReply,
     StoreStatus,
@@ -168,6 +168,14 @@ async fn handle(daemon: &Daemon, request: Request, peer: Peer) -> Result<Respons
         Request::LabelNamespace(args) => {
             ResponseBody::Labels(policy_ops::label_namespace(daemon, &args).await?)
         }
+        Request::ServiceApply(args) => {
+            ResponseBody::ServicesApplied(service_ops::apply(daemon, &args.text).await?)
+        }
+        Request::ServiceDelete(args) => {
+            service_ops::delete(daemon, &args).await?;
+            ResponseBody::empty()
+        }
+        Request::ServiceList(_) => ResponseBody::Services(service_ops::list(daemon).await?),
     })
 }
 

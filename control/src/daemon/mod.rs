@@ -16,6 +16,7 @@
 mod handler;
 mod policy_ops;
 mod renew;
+mod service_ops;
 pub mod setup;
 mod store_reply;
 mod sync;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::balance::Balancer;
 use crate::cluster::lease::{self, HeldLease, LeaseRequest};
 use crate::cluster::{ClusterError, ClusterView, NodeRecord};
 use crate::config::{ConfigError, DaemonArgs, DaemonConfig, Datasource};
@@ -35,6 +37,7 @@ use crate::health::HealthBook;
 use crate::host::{self, HostError, HostPlan};
 use crate::kubernetes::{KubeError, KubeSource, claim};
 use crate::pods::{PodError, Pods};
+use crate::services::Here;
 use crate::store::{self, Store, StoreConfig, StoreError};
 
 /// Why the daemon could not start (or had to stop).
@@ -91,6 +94,8 @@ pub struct Daemon {
     view: watch::Receiver<ClusterView>,
     health: Arc<Mutex<HealthBook>>,
     enforcer: Arc<Enforcer>,
+    /// Native Services, with `--native-services`.
+    balancer: Option<Arc<Balancer>>,
     /// The API server, with `--datasource kubernetes`.
     kube: Option<KubeSource>,
 }
@@ -280,6 +285,20 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         supervisor.dataplane().clone(),
         Enforcer::list(store.as_ref()).await?,
     ));
+    let balancer = if config.native_services {
+        let here = Here {
+            node: config.node_name.clone(),
+            addresses: vec![held.record.underlay_ip],
+        };
+        Some(Arc::new(Balancer::new(
+            store.clone(),
+            here,
+            supervisor.dataplane().clone(),
+            Balancer::list(store.as_ref()).await?,
+        )))
+    } else {
+        None
+    };
     let daemon = Arc::new(Daemon {
         config,
         store: store.clone(),
@@ -291,6 +310,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         view: view_rx,
         health: Arc::new(Mutex::new(HealthBook::default())),
         enforcer: enforcer.clone(),
+        balancer: balancer.clone(),
         kube,
     });
     host::routes::wait_for_link("tweed0", Duration::from_secs(10)).await?;
@@ -306,6 +326,9 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         tasks.spawn(renew::run(daemon.clone(), stop_rx.clone()));
     }
     tasks.spawn(enforcer.follow(stop_rx.clone()));
+    if let Some(balancer) = balancer {
+        tasks.spawn(balancer.follow(stop_rx.clone()));
+    }
     spawn_health(&daemon, &mut tasks, &stop_rx).await;
     spawn_metrics(&daemon, &mut tasks, &stop_rx).await?;
     let server = handler::serve(daemon.clone()).await?;

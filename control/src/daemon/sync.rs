@@ -52,7 +52,12 @@ pub async fn resync(daemon: &Daemon, reason: Reason) {
         }
     };
     match reason {
-        Reason::NewDataplane => daemon.enforcer.resync().await,
+        Reason::NewDataplane => {
+            daemon.enforcer.resync().await;
+            if let Some(balancer) = &daemon.balancer {
+                balancer.resync().await;
+            }
+        }
         Reason::Periodic => daemon.enforcer.update_created(&created, |_| {}).await,
     }
 }
