@@ -13,9 +13,9 @@ use super::error::DocumentError;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Manifest {
     /// A Service.
-    Service(Service),
+    Service(Box<Service>),
     /// An EndpointSlice.
-    Slice(EndpointSlice),
+    Slice(Box<EndpointSlice>),
 }
 
 impl Manifest {
@@ -73,10 +73,12 @@ fn manifest(value: Value, document: usize) -> Result<Manifest, DocumentError> {
         source,
     };
     let manifest = match kind.as_str() {
-        "Service" => Manifest::Service(Service::deserialize(value.clone()).map_err(read)?),
-        "EndpointSlice" => {
-            Manifest::Slice(EndpointSlice::deserialize(value.clone()).map_err(read)?)
+        "Service" => {
+            Manifest::Service(Box::new(Service::deserialize(value.clone()).map_err(read)?))
         }
+        "EndpointSlice" => Manifest::Slice(Box::new(
+            EndpointSlice::deserialize(value.clone()).map_err(read)?,
+        )),
         _ => return Err(DocumentError::Kind { document, kind }),
     };
     let named = match &manifest {

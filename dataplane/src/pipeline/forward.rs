@@ -76,7 +76,7 @@ impl Pipeline<'_> {
         };
         let mut redirect = None;
         if matches!(from, Origin::Pod(_)) {
-            match self.to_service(frame, vnet, &mut ip, &key, tracer) {
+            match self.service_request(frame, vnet, &mut ip, &key, tracer) {
                 ToService::No => {}
                 ToService::Redirect(to) => {
                     key = to.translated;
@@ -128,7 +128,7 @@ impl Pipeline<'_> {
         } else {
             self.conntrack.observe(&key, flags, self.now_ms)
         };
-        let hit = hit.or_else(|| self.related(frame, &ip));
+        let hit = hit.or_else(|| self.related(frame, ip));
         tracer.stage(|| Stage::Conntrack(hit));
         if let Some(hit) = hit {
             counters.conntrack_hits += 1;
@@ -137,7 +137,7 @@ impl Pipeline<'_> {
                 // DNAT): only it can translate the reply back.
                 return self.hand_to_host::<T>(frame, ip, Some(hit), &key, flags, counters);
             }
-            self.from_service(frame, vnet, ip, &key, hit, tracer);
+            self.service_reply(frame, vnet, ip, &key, hit, tracer);
         } else if let Some(sender) = self.egress_checked(from, ip) {
             let allowed = self.policy(
                 &sender.egress,
@@ -176,7 +176,7 @@ impl Pipeline<'_> {
                 from,
                 frame,
                 src_mac,
-                &ip,
+                ip,
                 IcmpError::NoRoute,
                 DropReason::NoRoute,
                 counters,
@@ -194,7 +194,7 @@ impl Pipeline<'_> {
                     }
                 }
                 self.track::<T>(hit, &key, flags, tag, counters);
-                rewrite(frame, dst.mac, self.tables.node.gateway_mac, &ip);
+                rewrite(frame, dst.mac, self.tables.node.gateway_mac, ip);
                 Action::Deliver(port)
             }
             Some(NextHop::Remote(peer)) => {
@@ -202,19 +202,19 @@ impl Pipeline<'_> {
                     return Action::Drop(DropReason::DecapNotLocal);
                 }
                 self.track::<T>(hit, &key, flags, tag, counters);
-                self.encap(from, frame, vnet, src_mac, &ip, peer, counters)
+                self.encap(from, frame, vnet, src_mac, ip, peer, counters)
             }
             Some(NextHop::Host) => match from {
                 Origin::Host => Action::Drop(DropReason::HostLoop),
                 // No peer may use this node as a relay to the outside.
                 Origin::Peer => Action::Drop(DropReason::DecapNotLocal),
-                Origin::Pod(_) => self.hand_to_host::<T>(frame, &ip, hit, &key, flags, counters),
+                Origin::Pod(_) => self.hand_to_host::<T>(frame, ip, hit, &key, flags, counters),
             },
             // The node's own overlay address: pods and peers alike reach it.
             Some(NextHop::Node) => match from {
                 Origin::Host => Action::Drop(DropReason::HostLoop),
                 Origin::Pod(_) | Origin::Peer => {
-                    self.hand_to_host::<T>(frame, &ip, hit, &key, flags, counters)
+                    self.hand_to_host::<T>(frame, ip, hit, &key, flags, counters)
                 }
             },
         }

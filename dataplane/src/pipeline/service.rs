@@ -59,7 +59,7 @@ pub(super) enum ToService {
 impl Pipeline<'_> {
     /// Sends a pod's packet for a native Service frontend to its backend,
     /// rewriting `frame` and `ip` in place.
-    pub(super) fn to_service<T: Tracer>(
+    pub(super) fn service_request<T: Tracer>(
         &self,
         frame: &mut Frame,
         vnet: VirtioNetHdr,
@@ -129,7 +129,7 @@ impl Pipeline<'_> {
 
     /// Rewrites a reply of a translated flow to come from the frontend its
     /// client called; `key` is the reply's flow (backend to client).
-    pub(super) fn from_service<T: Tracer>(
+    pub(super) fn service_reply<T: Tracer>(
         &self,
         frame: &mut Frame,
         vnet: VirtioNetHdr,

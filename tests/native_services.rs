@@ -1,0 +1,511 @@
+//! Native Services: two nodes run with `--native-services` and no
+//! kube-proxy rules at all; Services and EndpointSlices are applied with
+//! `tweed service apply` on one node and reach the other through etcd.
+//!
+//! - a ClusterIP with its backend on the client's node and one with its
+//!   backend on the other node (checked TCP transfers; the backend sees the
+//!   client pod's own address);
+//! - DNS through a ClusterIP: a UDP query to dnsmasq on the other node;
+//! - spread over two backends, and ClientIP affinity keeping a client on one;
+//! - an EndpointSlice changed: new connections go to the backend left;
+//! - no endpoints: refused at once (ICMP port unreachable, counted);
+//! - NetworkPolicy judges the backend and sees the real client;
+//! - `tweed trace` shows the translation; deleting a Service stops it.
+
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Child;
+use std::time::Duration;
+
+use tweed_suite::cluster::{ClusterPod, NodeSpec, start_together};
+use tweed_suite::daemon::Daemon;
+use tweed_suite::etcd::Etcd;
+use tweed_suite::netns::Netns;
+use tweed_suite::poll;
+use tweed_suite::privileged::require_root;
+use tweed_suite::traffic::{Listener, tcp_connect, tcp_transfer_via, wait_ping};
+use tweed_suite::underlay::Underlay;
+
+const PREFIX: &str = "nsv";
+const BASE: &str = "10.97.25";
+const VIP_API: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 11);
+const VIP_DB: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 12);
+const VIP_DNS: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 10);
+const VIP_WHO: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 20);
+const VIP_STICKY: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 21);
+const VIP_EMPTY: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 30);
+const FIRST: Duration = Duration::from_secs(20);
+const TRANSFER: Duration = Duration::from_secs(20);
+const BLOCKED: Duration = Duration::from_secs(3);
+const BYTES: usize = 200_000;
+const DNS_NAME: &str = "api.tweed.test";
+/// The port the "who" servers answer on.
+const WHO_PORT: u16 = 7070;
+
+/// Asks ADDR:53 for NAME's A record over UDP and prints the address.
+const DNS_QUERY: &str = r#"
+import socket, struct, sys
+server, name = sys.argv[1], sys.argv[2]
+q = struct.pack("!HHHHHH", 0x7477, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+q += struct.pack("!HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+for _ in range(5):
+    s.sendto(q, (server, 53))
+    try:
+        r, _ = s.recvfrom(4096)
+        break
+    except socket.timeout:
+        continue
+else:
+    sys.exit("no answer from %s" % server)
+if struct.unpack("!H", r[6:8])[0] == 0:
+    sys.exit("no answer record")
+print(socket.inet_ntoa(r[-4:]))
+"#;
+
+/// Answers every TCP connection on ADDR:PORT with NAME and closes it;
+/// prints "ready" once listening. Args: ADDR PORT NAME.
+const WHO_SERVER: &str = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(64)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(sys.argv[3].encode())
+    c.close()
+"#;
+
+/// Connects COUNT times to ADDR:PORT (a new source port each time) and
+/// prints the name each answer carries. Args: ADDR PORT COUNT.
+const WHO_ASK: &str = r#"
+import socket, sys
+for _ in range(int(sys.argv[3])):
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+    data = b""
+    while True:
+        chunk = s.recv(64)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    print(data.decode())
+"#;
+
+/// Connects once to ADDR:PORT and prints how it ended: "refused",
+/// "timeout" or "connected". Args: ADDR PORT.
+const CONNECT_OUTCOME: &str = r#"
+import socket, sys
+s = socket.socket()
+s.settimeout(5)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    print("connected")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+"#;
+
+/// Only `app=web` may reach `app=api` (TCP 8080); `app=other` may send
+/// only to `app=db` on TCP 80.
+const POLICIES: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-from-web, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress:
+    - from: [{podSelector: {matchLabels: {app: web}}}]
+      ports: [{protocol: TCP, port: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: other-to-db, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: other}}
+  policyTypes: [Egress]
+  egress:
+    - to: [{podSelector: {matchLabels: {app: db}}}]
+      ports: [{protocol: TCP, port: 80}]
+"#;
+
+struct Pods {
+    web: ClusterPod,
+    other: ClusterPod,
+    api: ClusterPod,
+    db: ClusterPod,
+    dns: ClusterPod,
+}
+
+/// A ClusterIP Service `name` on `vip` (`proto` `port` → `target`), and its
+/// EndpointSlice with `backends` (address, node).
+fn service(
+    name: &str,
+    vip: Ipv4Addr,
+    (proto, port, target): (&str, u16, u16),
+    affinity: &str,
+    backends: &[(IpAddr, &str)],
+) -> String {
+    let endpoints: String = backends
+        .iter()
+        .map(|(ip, node)| format!("\n- addresses: [\"{ip}\"]\n  nodeName: {node}"))
+        .collect();
+    let endpoints = if backends.is_empty() {
+        "endpoints: []".to_owned()
+    } else {
+        format!("endpoints:{endpoints}")
+    };
+    format!(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {{namespace: default, name: {name}}}
+spec:
+  clusterIP: {vip}
+  sessionAffinity: {affinity}
+  ports: [{{name: p, protocol: {proto}, port: {port}, targetPort: {target}}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  namespace: default
+  name: {name}-1
+  labels: {{kubernetes.io/service-name: {name}}}
+addressType: IPv4
+ports: [{{name: p, protocol: {proto}, port: {target}}}]
+{endpoints}
+---"#
+    )
+}
+
+/// Runs `tweed <args> -f <text>` on `daemon` with `text` in a temporary file.
+fn apply(daemon: &Daemon, what: &str, text: &str) -> String {
+    let path = std::env::temp_dir().join(format!("{PREFIX}-{}-{what}.yaml", std::process::id()));
+    std::fs::write(&path, text).expect("write the manifest");
+    let out = daemon.cli(&[what, "apply", "-f", &path.display().to_string()]);
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{what} apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A "who" server in a pod; killed on drop.
+struct Who(Child);
+
+impl Who {
+    fn start(pod: &ClusterPod, name: &str) -> Self {
+        let mut child = pod.netns.spawn(
+            "python3",
+            &[
+                "-c",
+                WHO_SERVER,
+                &pod.ip().to_string(),
+                &WHO_PORT.to_string(),
+                name,
+            ],
+        );
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the who server starts");
+        assert_eq!(line.trim(), "ready", "who server {name}");
+        Self(child)
+    }
+}
+
+impl Drop for Who {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The names that answer `count` connections from `client` to `vip`.
+fn ask(client: &Netns, vip: Ipv4Addr, count: usize) -> Vec<String> {
+    let out = client.exec_bounded(
+        "python3",
+        &[
+            "-c",
+            WHO_ASK,
+            &vip.to_string(),
+            &WHO_PORT.to_string(),
+            &count.to_string(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(out.success(), "asking {vip}: {out}");
+    out.stdout.lines().map(str::to_owned).collect()
+}
+
+/// A dnsmasq in `pod` that answers [`DNS_NAME`] with the API Service's
+/// address; killed on drop.
+struct Dnsmasq(Child);
+
+impl Dnsmasq {
+    fn start(pod: &ClusterPod) -> Self {
+        let address = format!("--address=/{DNS_NAME}/{VIP_API}");
+        let listen = format!("--listen-address={}", pod.ip());
+        Self(pod.netns.spawn(
+            "dnsmasq",
+            &[
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--no-poll",
+                "--bind-interfaces",
+                "--except-interface=lo",
+                &listen,
+                "--port=53",
+                "--pid-file=",
+                "--user=root",
+                "--conf-file=/dev/null",
+                &address,
+            ],
+        ))
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// How many of `reason` drops `daemon`'s dataplane counted.
+fn drops(daemon: &Daemon, reason: &str) -> u64 {
+    let out = daemon.cli(&["stats", "-o", "json"]);
+    assert!(out.status.success(), "stats");
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stats JSON");
+    stats["drops"][reason].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn native_services_balance_in_the_dataplane_without_kube_proxy() {
+    if !require_root() {
+        return;
+    }
+    let underlay = Underlay::new(PREFIX, BASE, 2);
+    let etcd = Etcd::start(underlay.switch(), underlay.switch_ip());
+    let args: Vec<String> = [
+        "--etcd-endpoints",
+        etcd.endpoint(),
+        "--workers",
+        "1",
+        "--native-services",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let specs = [
+        NodeSpec {
+            netns: underlay.node(0),
+            name: "node0",
+            args: &args,
+        },
+        NodeSpec {
+            netns: underlay.node(1),
+            name: "node1",
+            args: &args,
+        },
+    ];
+    let daemons = start_together(&specs);
+    let pods = Pods {
+        web: ClusterPod::add_labelled(&daemons[0], PREFIX, "web", &[("app", "web")]),
+        other: ClusterPod::add_labelled(&daemons[0], PREFIX, "other", &[("app", "other")]),
+        api: ClusterPod::add_labelled(&daemons[0], PREFIX, "api", &[("app", "api")]),
+        db: ClusterPod::add_labelled(&daemons[1], PREFIX, "db", &[("app", "db")]),
+        dns: ClusterPod::add_labelled(&daemons[1], PREFIX, "dns", &[("app", "dns")]),
+    };
+    assert!(
+        wait_ping(&pods.web.netns, pods.db.ip(), FIRST),
+        "the pods reach each other across the overlay"
+    );
+    let manifests = [
+        service(
+            "api",
+            VIP_API,
+            ("TCP", 80, 8080),
+            "None",
+            &[(pods.api.ip(), "node0")],
+        ),
+        service(
+            "db",
+            VIP_DB,
+            ("TCP", 80, 80),
+            "None",
+            &[(pods.db.ip(), "node1")],
+        ),
+        service(
+            "dns",
+            VIP_DNS,
+            ("UDP", 53, 53),
+            "None",
+            &[(pods.dns.ip(), "node1")],
+        ),
+        service(
+            "who",
+            VIP_WHO,
+            ("TCP", WHO_PORT, WHO_PORT),
+            "None",
+            &[(pods.api.ip(), "node0"), (pods.db.ip(), "node1")],
+        ),
+        service(
+            "sticky",
+            VIP_STICKY,
+            ("TCP", WHO_PORT, WHO_PORT),
+            "ClientIP",
+            &[(pods.api.ip(), "node0"), (pods.db.ip(), "node1")],
+        ),
+        service("empty", VIP_EMPTY, ("TCP", 80, 80), "None", &[]),
+    ]
+    .concat();
+    let applied = apply(&daemons[0], "service", &manifests);
+    assert!(applied.contains("service default/api applied"), "{applied}");
+    // node1 learns them through etcd.
+    let listed = poll::wait(FIRST, || {
+        let out = daemons[1].cli(&["service", "list"]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP_DB}:80/tcp"))
+    });
+    assert!(listed, "node1 lists the Services applied on node0");
+
+    // A ClusterIP whose backend is on the client's node.
+    let seen = tcp_transfer_via(
+        &pods.web.netns,
+        (IpAddr::V4(VIP_API), 80),
+        &pods.api.netns,
+        (pods.api.ip(), 8080),
+        BYTES,
+        TRANSFER,
+    )
+    .unwrap_or_else(|e| panic!("web → api's ClusterIP: {e}"));
+    assert_eq!(seen, pods.web.ip(), "api sees the client pod itself");
+    // One whose backend is on the other node.
+    let seen = tcp_transfer_via(
+        &pods.web.netns,
+        (IpAddr::V4(VIP_DB), 80),
+        &pods.db.netns,
+        (pods.db.ip(), 80),
+        BYTES,
+        TRANSFER,
+    )
+    .unwrap_or_else(|e| panic!("web → db's ClusterIP (other node): {e}"));
+    assert_eq!(seen, pods.web.ip(), "db sees the client pod itself");
+
+    // DNS through a ClusterIP, the server on the other node.
+    let dnsmasq = Dnsmasq::start(&pods.dns);
+    let out = pods.web.netns.exec_bounded(
+        "python3",
+        &["-c", DNS_QUERY, &VIP_DNS.to_string(), DNS_NAME],
+        Duration::from_secs(15),
+    );
+    assert!(out.success(), "DNS through {VIP_DNS}: {out}");
+    assert_eq!(out.stdout.trim(), VIP_API.to_string());
+    drop(dnsmasq);
+
+    // Spread, affinity, and an endpoint leaving.
+    let _who_api = Who::start(&pods.api, "api");
+    let _who_db = Who::start(&pods.db, "db");
+    let spread = ask(&pods.web.netns, VIP_WHO, 24);
+    assert!(
+        spread.iter().any(|n| n == "api") && spread.iter().any(|n| n == "db"),
+        "24 connections spread over both backends: {spread:?}"
+    );
+    let sticky = ask(&pods.web.netns, VIP_STICKY, 12);
+    assert!(
+        sticky.iter().all(|n| *n == sticky[0]),
+        "ClientIP affinity keeps web on one backend: {sticky:?}"
+    );
+    apply(
+        &daemons[0],
+        "service",
+        &service(
+            "who",
+            VIP_WHO,
+            ("TCP", WHO_PORT, WHO_PORT),
+            "None",
+            &[(pods.db.ip(), "node1")],
+        ),
+    );
+    let after = ask(&pods.web.netns, VIP_WHO, 12);
+    assert!(
+        after.iter().all(|n| n == "db"),
+        "api left the Service: every new connection goes to db: {after:?}"
+    );
+
+    // No endpoints: refused at once, as kube-proxy rejects.
+    let before = drops(&daemons[0], "service_no_endpoint");
+    let out = pods.web.netns.exec_bounded(
+        "python3",
+        &["-c", CONNECT_OUTCOME, &VIP_EMPTY.to_string(), "80"],
+        Duration::from_secs(15),
+    );
+    assert_eq!(
+        out.stdout.trim(),
+        "refused",
+        "a Service without endpoints: {out}"
+    );
+    assert!(drops(&daemons[0], "service_no_endpoint") > before);
+
+    // Trace shows the translation.
+    let trace = daemons[0].cli(&[
+        "trace",
+        "--from",
+        "default/web",
+        "--to",
+        &VIP_API.to_string(),
+        "--proto",
+        "tcp",
+        "--port",
+        "80",
+    ]);
+    let text = String::from_utf8_lossy(&trace.stdout);
+    assert!(
+        text.contains("service") && text.contains(&format!("{}:8080", pods.api.ip())),
+        "trace shows the backend: {text}{}",
+        String::from_utf8_lossy(&trace.stderr)
+    );
+
+    // Policy: api admits only app=web; other may send only to app=db.
+    apply(&daemons[0], "policy", POLICIES);
+    let api = (IpAddr::V4(VIP_API), 80);
+    let _api = Listener::start(&pods.api.netns, pods.api.ip(), 8080);
+    assert!(
+        tcp_connect(&pods.web.netns, api.0, api.1, FIRST),
+        "web may reach api through its Service"
+    );
+    assert!(
+        !tcp_connect(&pods.other.netns, api.0, api.1, BLOCKED),
+        "api's ingress policy denies other through the Service"
+    );
+    let _db = Listener::start(&pods.db.netns, pods.db.ip(), 80);
+    assert!(
+        tcp_connect(&pods.other.netns, IpAddr::V4(VIP_DB), 80, FIRST),
+        "other's egress policy allows db, judged after the translation"
+    );
+
+    // Deleting a Service stops its translation on every node.
+    let out = daemons[0].cli(&["service", "delete", "default/db"]);
+    assert!(out.status.success(), "service delete");
+    let gone = poll::wait(FIRST, || {
+        !tcp_connect(
+            &pods.web.netns,
+            IpAddr::V4(VIP_DB),
+            80,
+            Duration::from_secs(1),
+        )
+    });
+    assert!(gone, "db's ClusterIP no longer answers once deleted");
+    drop(pods);
+    drop(daemons);
+    drop(etcd);
+}
