@@ -16,9 +16,13 @@
 //!   after compaction, the API server down for 10 s.
 //! - `a_pod_add_waits_for_the_watch_or_says_why`: an ADD before the Pod
 //!   exists waits for it; one for a Pod that never comes fails clearly.
+//! - `native_services_come_from_the_api_server`: with `--native-services`,
+//!   a Service and its EndpointSlice created in the API server are balanced
+//!   (a pod reaches the backend through the ClusterIP), and stop being once
+//!   the Service is deleted.
 //!
-//! Each test has its own prefix (`kpa`..`kpd`) and underlay subnet
-//! (10.97.61-64); everything goes with its guard, also on failure.
+//! Each test has its own prefix (`kpa`..`kpe`) and underlay subnet
+//! (10.97.61-65); everything goes with its guard, also on failure.
 
 use std::time::{Duration, Instant};
 
@@ -499,4 +503,58 @@ fn a_pod_add_waits_for_the_watch_or_says_why() {
     );
     let pods = cli_ok(&daemon, &["pods", "-o", "json"]);
     assert!(!pods.contains("ghost"), "{pods}");
+}
+
+/// A ClusterIP Service `web` on `vip` port 80 → 8080, and its EndpointSlice
+/// with `backend` on `node`.
+fn web_service(vip: &str, backend: std::net::IpAddr, node: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{namespace: prod, name: web}}\n\
+         spec: {{clusterIP: {vip}, ports: [{{name: http, protocol: TCP, port: 80, targetPort: 8080}}]}}\n\
+         ---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{namespace: prod, name: web-1, labels: {{kubernetes.io/service-name: web}}}}\n\
+         addressType: IPv4\nports: [{{name: http, protocol: TCP, port: 8080}}]\n\
+         endpoints: [{{addresses: [\"{backend}\"], nodeName: {node}}}]\n"
+    )
+}
+
+#[test]
+fn native_services_come_from_the_api_server() {
+    if !require_root() {
+        return;
+    }
+    let cp = ControlPlane::start("kpe", "10.97.65", 1);
+    let node = "kpe-node";
+    cp.node(node, "10.244.5.0/24");
+    cp.namespace("prod", "");
+    cp.pod("prod", "client", node, "app: client");
+    cp.pod("prod", "web", node, "app: web");
+    let mut args = cp.args();
+    args.push("--native-services".into());
+    let daemon = Daemon::start(cp.underlay.node(0), node, &args);
+    let client = cp.attach(&daemon, "kpe", "prod", "client");
+    let web = cp.attach(&daemon, "kpe", "prod", "web");
+    let vip = "10.96.5.10";
+    cp.api.apply(&web_service(vip, web.ipv4(), node));
+    let listed = poll::wait(CONVERGE, || {
+        cli_ok(&daemon, &["service", "list"]).contains(&format!("{vip}:80/tcp"))
+    });
+    assert!(listed, "the Service from the API server is balanced");
+    let vip_addr: std::net::IpAddr = vip.parse().unwrap();
+    let _listener = tweed_suite::traffic::Listener::start(&web.netns, web.ipv4(), 8080);
+    assert!(
+        tcp_connect(&client.netns, vip_addr, 80, CONVERGE),
+        "client reaches web through its ClusterIP"
+    );
+    // The Service deleted in the API server: its ClusterIP stops answering.
+    assert!(cp.api.delete("services", "prod", "web"));
+    let gone = poll::wait(CONVERGE, || {
+        !cli_ok(&daemon, &["service", "list"]).contains(&format!("{vip}:80/tcp"))
+    });
+    assert!(gone, "the deleted Service is no longer balanced");
+    assert!(
+        !tcp_connect(&client.netns, vip_addr, 80, Duration::from_secs(2)),
+        "the ClusterIP no longer answers"
+    );
 }

@@ -228,7 +228,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
     let mut kube_tasks = tokio::task::JoinSet::new();
     let held = match &kube {
         Some(source) => {
-            source.spawn(&config.node_name, &mut kube_tasks);
+            source.spawn(&config.node_name, config.native_services, &mut kube_tasks);
             let record = claim::claim(
                 source.client(),
                 lease_request.record.clone(),

@@ -18,11 +18,13 @@ use crate::store::{
 };
 
 /// The prefixes whose every key comes from the API server.
-const MIRRORED: [&str; 4] = [
+const MIRRORED: [&str; 6] = [
     keys::NODES,
     keys::POD_LABELS,
     keys::NAMESPACES,
     keys::POLICIES,
+    keys::SERVICES,
+    keys::ENDPOINT_SLICES,
 ];
 
 /// Whether `key` is the API server's, on the node whose pods are under `own_pods`.

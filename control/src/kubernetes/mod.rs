@@ -8,7 +8,9 @@
 //!   policy enforcer already read (Node → node record from `spec.podCIDRs`
 //!   and tweed's annotations; Pod → labels, and a record for another node's
 //!   pod; Namespace → labels; NetworkPolicy and tweed's Policy/GlobalPolicy
-//!   custom resources → policies, through `tweed policy apply`'s parser).
+//!   custom resources → policies, through `tweed policy apply`'s parser;
+//!   with `--native-services`, Service and EndpointSlice → themselves, as
+//!   `tweed service apply` stores them).
 //! - [`reflect`]: one resource's objects → which entries each gave; a relist
 //!   replaces them all at once.
 //! - [`mirror`]: the entries in memory, listed and watched like a store.
@@ -40,7 +42,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject};
@@ -105,8 +108,9 @@ impl KubeSource {
         Arc::new(layered::Layered::new(local, self.mirror.clone(), node))
     }
 
-    /// Starts a watch loop per resource on `tasks`.
-    pub fn spawn(&self, node: &str, tasks: &mut tokio::task::JoinSet<()>) {
+    /// Starts a watch loop per resource on `tasks`; Services and
+    /// EndpointSlices too when this node balances them (`services`).
+    pub fn spawn(&self, node: &str, services: bool, tasks: &mut tokio::task::JoinSet<()>) {
         let sink = watch::Sink {
             mirror: self.mirror.clone(),
             status: self.status.clone(),
@@ -135,6 +139,18 @@ impl KubeSource {
             "networkpolicies",
             sink.clone(),
         ));
+        if services {
+            tasks.spawn(watch::follow(
+                Api::<Service>::all(c.clone()),
+                "services",
+                sink.clone(),
+            ));
+            tasks.spawn(watch::follow(
+                Api::<EndpointSlice>::all(c.clone()),
+                "endpointslices",
+                sink.clone(),
+            ));
+        }
         for (kind, plural, resource) in [
             (POLICY_CRD.0, POLICY_CRD.1, "policies.tweed.dev"),
             (

@@ -6,6 +6,7 @@ pub mod namespace;
 pub mod node;
 pub mod pod;
 pub mod policy;
+pub mod service;
 
 /// One store entry an object gives.
 pub type Entry = (String, Vec<u8>);
