@@ -97,37 +97,45 @@ fn answer(mut s: TcpStream) {
 }
 
 fn connect(to: SocketAddr, duration: Duration, parallel: usize) -> ConnReport {
-    let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + duration;
     let threads: Vec<_> = (0..parallel.max(1))
         .map(|_| {
-            let (done, failed) = (done.clone(), failed.clone());
+            let failed = failed.clone();
             std::thread::spawn(move || {
+                // Each completed connection's connect time, in microseconds.
+                let mut connects = Vec::new();
                 while Instant::now() < deadline {
-                    if once(to).is_ok() {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        failed.fetch_add(1, Ordering::Relaxed);
+                    match once(to) {
+                        Ok(took) => connects.push(took.as_micros() as u64),
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
+                connects
             })
         })
         .collect();
-    for t in threads {
-        let _ = t.join();
-    }
+    let mut connects: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap_or_default())
+        .collect();
     ConnReport {
-        connections: done.load(Ordering::Relaxed),
+        connections: connects.len() as u64,
         seconds: start.elapsed().as_secs_f64(),
         failures: failed.load(Ordering::Relaxed),
+        connect_p99_us: super::stats::percentile(&mut connects, 99),
     }
 }
 
-/// One connection: connect, a byte out, a byte back, the server's close.
-fn once(to: SocketAddr) -> std::io::Result<()> {
+/// One connection: connect, a byte out, a byte back, the server's close;
+/// how long the connect took.
+fn once(to: SocketAddr) -> std::io::Result<Duration> {
+    let started = Instant::now();
     let mut s = TcpStream::connect_timeout(&to, CONNECT_TIMEOUT)?;
+    let took = started.elapsed();
     s.set_read_timeout(Some(CONNECT_TIMEOUT))?;
     s.set_nodelay(true)?;
     s.write_all(b"x")?;
@@ -135,5 +143,5 @@ fn once(to: SocketAddr) -> std::io::Result<()> {
     s.read_exact(&mut byte)?;
     // Wait for the server's FIN: it closes first and keeps the TIME_WAIT.
     let _ = s.read(&mut byte)?;
-    Ok(())
+    Ok(took)
 }

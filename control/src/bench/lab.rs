@@ -49,6 +49,16 @@ pub enum PolicyHook {
 }
 
 /// A client pod and a server pod, and where the server's policy goes.
+/// Where a pair's Services go: the client's node, whose dataplane (or
+/// netfilter) translates its connections.
+#[derive(Debug, Clone)]
+pub enum ServiceHook {
+    /// The client's node's dataplane socket.
+    Tweed { socket: PathBuf },
+    /// The client's node namespace (kube-proxy's iptables rules).
+    Kernel { node: String },
+}
+
 #[derive(Debug, Clone)]
 pub struct Pair {
     /// Which implementation carries their traffic.
@@ -61,6 +71,7 @@ pub struct Pair {
     pub server_ip: Ipv4Addr,
     /// Where the server's ingress policy goes.
     pub policy: PolicyHook,
+    pub services: ServiceHook,
 }
 
 /// Makes the namespace `prefix` + `short` (removed by the teardown).
@@ -101,9 +112,10 @@ pub fn tweed_pair(
                 server,
                 server_ip,
                 policy: PolicyHook::Tweed {
-                    socket,
+                    socket: socket.clone(),
                     port: "bench/b".to_owned(),
                 },
+                services: ServiceHook::Tweed { socket },
             })
         }
         Topology::Two => {
@@ -144,6 +156,7 @@ pub fn tweed_pair(
                     socket: s2,
                     port: "bench/b".to_owned(),
                 },
+                services: ServiceHook::Tweed { socket: s1 },
             })
         }
     }
@@ -205,5 +218,6 @@ pub fn kernel_pair(topology: Topology, prefix: &str) -> Result<Pair, String> {
             node: server_node,
             hostif: "cali-b".to_owned(),
         },
+        services: ServiceHook::Kernel { node: client_node },
     })
 }

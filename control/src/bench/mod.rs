@@ -3,12 +3,14 @@
 //!
 //! It builds its own network namespaces (one node and two nodes, for each
 //! implementation side by side: [`lab`], [`kernel`], [`tweed`]), runs each
-//! workload ([`workload`]: iperf3 TCP and UDP, sockperf ping-pong, and the
-//! policy-heavy connection rate of [`connrate`] against [`rules`]) tweed
+//! workload ([`workload`]: iperf3 TCP and UDP, sockperf ping-pong, the
+//! connection rate to a ClusterIP among many [`services`] (native tweed
+//! against kube-proxy's iptables rules), and the policy-heavy connection
+//! rate of [`connrate`] against [`rules`]) tweed
 //! then kernel back to back, takes medians ([`stats`]) and prints a table or
 //! JSON ([`render`]). Every name starts with `tb-PID-`; [`cleanup`] removes
 //! it all at the end, also on error, panic and Ctrl-C. The pure parts are
-//! [`plan`], [`parse`], [`rules`], [`stats`] and [`render`].
+//! [`plan`], [`parse`], [`rules`], [`services`], [`stats`] and [`render`].
 
 pub mod cleanup;
 pub mod connrate;
@@ -18,6 +20,7 @@ pub mod parse;
 pub mod plan;
 pub mod render;
 pub mod rules;
+pub mod services;
 pub mod stats;
 pub mod tweed;
 pub mod workload;
@@ -47,8 +50,10 @@ pub struct BenchArgs {
     #[arg(long, value_enum)]
     pub topology: Option<Topology>,
     /// Only these workloads (comma-separated): tcp1, tcp4, udp, rr (sockperf
-    /// ping-pong: RTT p50 and p99), conn1k, conn10k (new connections per
-    /// second to a pod with 1,000 or 10,000 ingress rules).
+    /// ping-pong: RTT p50 and p99), svc1k, svc10k (new connections per second
+    /// and p99 connect time to a ClusterIP among 1,000 or 10,000 Services:
+    /// native tweed against kube-proxy's iptables rules), conn1k, conn10k (new
+    /// connections per second to a pod with 1,000 or 10,000 ingress rules).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "WORKLOAD,...")]
     pub lines: Vec<Workload>,
     /// Runs per line and implementation (overrides the mode's).
@@ -263,7 +268,12 @@ fn tools(tweed: PathBuf, workloads: &[Workload]) -> Result<Tools, BenchError> {
         )?,
         sockperf: need(has(&[Workload::Rr]), "sockperf", "sockperf")?,
         iptables_restore: need(
-            has(&[Workload::Conn1k, Workload::Conn10k]),
+            has(&[
+                Workload::Conn1k,
+                Workload::Conn10k,
+                Workload::Svc1k,
+                Workload::Svc10k,
+            ]),
             "iptables-restore",
             "iptables",
         )?,
@@ -323,6 +333,8 @@ impl Bench<'_> {
         let mut samples = Samples::default();
         let mut up: Option<Up> = None;
         let mut workload: Option<Workload> = None;
+        // How many Services the clients' nodes hold now.
+        let mut services = 0;
         for (i, s) in steps.iter().enumerate() {
             if (self.interrupted)() {
                 return Err(BenchError::Interrupted);
@@ -337,10 +349,30 @@ impl Bench<'_> {
                 );
                 up = Some(self.set_up(s.topology, workloads)?);
                 workload = None;
+                services = 0;
             }
             let u = up.as_mut().expect("set up above");
             if workload != Some(s.workload) {
                 workload = Some(s.workload);
+                let wanted = s.workload.services().unwrap_or(0);
+                if wanted != services {
+                    eprintln!(
+                        "{}: loading {wanted} Services into both (tweed's table, kube-proxy's iptables rules)…",
+                        s.topology.label()
+                    );
+                    for (k, pair) in u.pairs.iter().enumerate() {
+                        if let Err(e) = workload::apply_services(
+                            pair,
+                            wanted,
+                            self.tools,
+                            self.dir,
+                            self.interrupted,
+                        ) {
+                            u.broken[k] = Some(format!("loading {wanted} Services: {e}"));
+                        }
+                    }
+                    services = wanted;
+                }
                 if let Some(n) = s.workload.rules() {
                     eprintln!(
                         "{}: loading {n} ingress rules into both…",

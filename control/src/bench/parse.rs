@@ -70,7 +70,7 @@ pub fn sockperf_percentiles(text: &str) -> Result<(f64, f64), String> {
 }
 
 /// What the connection-rate client prints at the end:
-/// `connections N seconds S failures F`.
+/// `connections N seconds S failures F connect_p99_us P`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConnReport {
     /// Connections that completed their exchange.
@@ -79,14 +79,16 @@ pub struct ConnReport {
     pub seconds: f64,
     /// Connections that failed.
     pub failures: u64,
+    /// The 99th percentile of the completed connections' connect time, µs.
+    pub connect_p99_us: f64,
 }
 
 impl ConnReport {
     /// The line.
     pub fn line(&self) -> String {
         format!(
-            "connections {} seconds {:.3} failures {}",
-            self.connections, self.seconds, self.failures
+            "connections {} seconds {:.3} failures {} connect_p99_us {:.0}",
+            self.connections, self.seconds, self.failures, self.connect_p99_us
         )
     }
 
@@ -110,10 +112,22 @@ impl ConnReport {
             .ok_or("the connection client printed no result")?;
         let w: Vec<&str> = line.split_whitespace().collect();
         match w.as_slice() {
-            ["connections", n, "seconds", s, "failures", f] => Ok(ConnReport {
+            [
+                "connections",
+                n,
+                "seconds",
+                s,
+                "failures",
+                f,
+                "connect_p99_us",
+                p,
+            ] => Ok(ConnReport {
                 connections: n.parse().map_err(|_| format!("bad count in {line:?}"))?,
                 seconds: s.parse().map_err(|_| format!("bad seconds in {line:?}"))?,
                 failures: f.parse().map_err(|_| format!("bad failures in {line:?}"))?,
+                connect_p99_us: p
+                    .parse()
+                    .map_err(|_| format!("bad connect p99 in {line:?}"))?,
             }),
             _ => Err(format!("unexpected result line {line:?}")),
         }
@@ -171,6 +185,7 @@ mod tests {
             connections: 1234,
             seconds: 2.0,
             failures: 1,
+            connect_p99_us: 310.0,
         };
         let text = format!("noise\n{}\n", r.line());
         assert_eq!(ConnReport::parse(&text).unwrap(), r);

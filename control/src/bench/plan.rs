@@ -44,16 +44,25 @@ pub enum Workload {
     Conn1k,
     /// New TCP connections per second to a pod with 10,000 ingress rules.
     Conn10k,
+    /// New TCP connections per second (and p99 connect time) to a
+    /// ClusterIP among 1,000 Services: native tweed against kube-proxy's
+    /// iptables rules on the kernel's path.
+    Svc1k,
+    /// The same among 10,000 Services.
+    Svc10k,
 }
 
 impl Workload {
-    /// Every workload, in the order they run (the policy lines last: their
-    /// rules stay on the server pod).
-    pub const ALL: [Workload; 6] = [
+    /// Every workload, in the order they run (the Service lines before the
+    /// policy lines, whose rules stay on the server pod; the Services are
+    /// removed after their lines).
+    pub const ALL: [Workload; 8] = [
         Workload::Tcp1,
         Workload::Tcp4,
         Workload::Udp,
         Workload::Rr,
+        Workload::Svc1k,
+        Workload::Svc10k,
         Workload::Conn1k,
         Workload::Conn10k,
     ];
@@ -67,6 +76,8 @@ impl Workload {
             Workload::Rr => &[Metric::RttP50, Metric::RttP99],
             Workload::Conn1k => &[Metric::Conn1k],
             Workload::Conn10k => &[Metric::Conn10k],
+            Workload::Svc1k => &[Metric::Svc1k, Metric::SvcConnect1k],
+            Workload::Svc10k => &[Metric::Svc10k, Metric::SvcConnect10k],
         }
     }
 
@@ -79,6 +90,8 @@ impl Workload {
             Workload::Rr => "sockperf ping-pong",
             Workload::Conn1k => "connections, 1,000 rules",
             Workload::Conn10k => "connections, 10,000 rules",
+            Workload::Svc1k => "connections to a Service, 1,000 Services",
+            Workload::Svc10k => "connections to a Service, 10,000 Services",
         }
     }
 
@@ -87,6 +100,15 @@ impl Workload {
         match self {
             Workload::Conn1k => Some(1_000),
             Workload::Conn10k => Some(10_000),
+            _ => None,
+        }
+    }
+
+    /// The number of Services on the client's node, for the Service lines.
+    pub fn services(self) -> Option<usize> {
+        match self {
+            Workload::Svc1k => Some(1_000),
+            Workload::Svc10k => Some(10_000),
             _ => None,
         }
     }
@@ -110,6 +132,14 @@ pub enum Metric {
     Conn1k,
     /// Connections per second, 10,000 rules.
     Conn10k,
+    /// Connections per second to a Service among 1,000.
+    Svc1k,
+    /// 99th percentile connect time to a Service among 1,000.
+    SvcConnect1k,
+    /// Connections per second to a Service among 10,000.
+    Svc10k,
+    /// 99th percentile connect time to a Service among 10,000.
+    SvcConnect10k,
 }
 
 /// The unit a metric's value is in.
@@ -140,6 +170,10 @@ impl Metric {
             Metric::RttP99 => "RTT p99 (sockperf)",
             Metric::Conn1k => "conn/s, 1,000 rules",
             Metric::Conn10k => "conn/s, 10,000 rules",
+            Metric::Svc1k => "conn/s, 1,000 Services",
+            Metric::SvcConnect1k => "connect p99, 1,000 Services",
+            Metric::Svc10k => "conn/s, 10,000 Services",
+            Metric::SvcConnect10k => "connect p99, 10,000 Services",
         }
     }
 
@@ -148,8 +182,12 @@ impl Metric {
         match self {
             Metric::Tcp1 | Metric::Tcp4 => Unit::BitsPerSecond,
             Metric::Udp64 => Unit::PacketsPerSecond,
-            Metric::RttP50 | Metric::RttP99 => Unit::Micros,
-            Metric::Conn1k | Metric::Conn10k => Unit::ConnectionsPerSecond,
+            Metric::RttP50 | Metric::RttP99 | Metric::SvcConnect1k | Metric::SvcConnect10k => {
+                Unit::Micros
+            }
+            Metric::Conn1k | Metric::Conn10k | Metric::Svc1k | Metric::Svc10k => {
+                Unit::ConnectionsPerSecond
+            }
         }
     }
 
@@ -163,9 +201,10 @@ impl Metric {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Impl {
-    /// tweed's dataplane.
+    /// tweed's dataplane (native Services on the Service lines).
     Tweed,
-    /// The kernel's path (Calico-style veths; flannel-style VXLAN).
+    /// The kernel's path (Calico-style veths; flannel-style VXLAN; kube-proxy's
+    /// iptables rules on the Service lines).
     Kernel,
 }
 

@@ -22,6 +22,16 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
+/// The `pct`th percentile of `values` (nearest rank; sorts them); 0 for none.
+pub fn percentile(values: &mut [u64], pct: u32) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_unstable();
+    let rank = (values.len() * pct as usize).div_ceil(100).max(1);
+    values[rank.min(values.len()) - 1] as f64
+}
+
 /// tweed's value over the kernel's; `None` when either is missing or the
 /// kernel's is not positive.
 pub fn ratio(tweed: Option<f64>, kernel: Option<f64>) -> Option<f64> {
@@ -127,6 +137,15 @@ pub struct Line {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let mut hundred: Vec<u64> = (1..=100).rev().collect();
+        assert_eq!(percentile(&mut hundred, 99), 99.0);
+        assert_eq!(percentile(&mut hundred, 50), 50.0);
+        assert_eq!(percentile(&mut [7], 99), 7.0);
+        assert_eq!(percentile(&mut [], 99), 0.0);
+    }
 
     #[test]
     fn median_of_odd_even_and_empty() {

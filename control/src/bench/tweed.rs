@@ -1,6 +1,6 @@
 //! tweed's path: a `tweed-dataplane` per node namespace, driven through its
 //! API as the control daemon drives it (`port_add`, `peer_set`,
-//! `policy_set`).
+//! `policy_set`, `service_set`).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -9,7 +9,8 @@ use std::time::Duration;
 use ipnet::{IpNet, Ipv4Net};
 use tweed_dataplane::api::client::Client;
 use tweed_dataplane::api::proto::{
-    Empty, MacAddr, PeerSpec, PolicySet, PortAdd, Request, ResponseBody, RuleSetSpec,
+    Empty, MacAddr, PeerSpec, PolicySet, PortAdd, Request, ResponseBody, RuleSetSpec, ServiceSet,
+    ServiceSpec,
 };
 use tweed_dataplane::table::peers::Backend;
 
@@ -160,4 +161,23 @@ pub fn policy(
         }),
     )
     .map(|_| ())
+}
+
+/// Replaces the dataplane's native Services with `services`, in batches
+/// under the API's line limit (the first replaces, the others add).
+pub fn services(socket: &Path, services: Vec<ServiceSpec>) -> Result<(), String> {
+    let mut batches: Vec<Vec<ServiceSpec>> = services.chunks(1_000).map(<[_]>::to_vec).collect();
+    if batches.is_empty() {
+        batches.push(Vec::new());
+    }
+    for (i, batch) in batches.into_iter().enumerate() {
+        call(
+            socket,
+            Request::ServiceSet(ServiceSet {
+                replace: i == 0,
+                services: batch,
+            }),
+        )?;
+    }
+    Ok(())
 }

@@ -6,10 +6,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::lab::{CLIENT_IP, Pair, PolicyHook};
+use super::lab::{CLIENT_IP, Pair, PolicyHook, ServiceHook};
 use super::parse::{self, ConnReport};
 use super::plan::{Metric, Workload};
-use super::{rules, tweed};
+use super::{rules, services, tweed};
 use crate::demo::netns;
 use crate::demo::procs::{self, Proc};
 
@@ -176,6 +176,39 @@ pub fn apply_rules(
     }
 }
 
+/// Puts `n` Services on the client's node (0 removes them): tweed's in its
+/// service table, the kernel's as kube-proxy's iptables rules.
+pub fn apply_services(
+    pair: &Pair,
+    n: usize,
+    tools: &Tools,
+    dir: &Path,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<(), String> {
+    match &pair.services {
+        ServiceHook::Tweed { socket } => tweed::services(
+            socket,
+            services::tweed_services(n, pair.server_ip, CONN_PORT),
+        ),
+        ServiceHook::Kernel { node } => {
+            let file = dir.join(format!("kube-proxy-{node}-{n}.rules"));
+            std::fs::write(
+                &file,
+                services::iptables_restore(n, pair.server_ip, CONN_PORT),
+            )
+            .map_err(|e| format!("write {}: {e}", file.display()))?;
+            let mut proc = Proc::spawn(
+                &format!("iptables-restore in {node}"),
+                &netns::path(node),
+                &tools.iptables_restore,
+                &[file.display().to_string()],
+                &dir.join(format!("kube-proxy-{node}-{n}.log")),
+            )?;
+            proc.wait_exit(Duration::from_secs(300), interrupted)
+        }
+    }
+}
+
 /// One run of `workload` for `seconds` from the pair's client; the values
 /// of its lines.
 pub fn run(
@@ -226,20 +259,23 @@ pub fn run(
             .map(|s| s.to_string())
             .collect(),
         ),
-        Workload::Conn1k | Workload::Conn10k => (
-            tools.tweed.clone(),
-            [
-                "bench-conn",
-                "connect",
-                "--to",
-                &format!("{ip}:{CONN_PORT}"),
-                "--seconds",
-                &secs,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        ),
+        Workload::Conn1k | Workload::Conn10k | Workload::Svc1k | Workload::Svc10k => {
+            let to = match workload.services() {
+                Some(n) => format!(
+                    "{}:{}",
+                    services::vip(services::called(n)),
+                    services::SERVICE_PORT
+                ),
+                None => format!("{ip}:{CONN_PORT}"),
+            };
+            (
+                tools.tweed.clone(),
+                ["bench-conn", "connect", "--to", &to, "--seconds", &secs]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            )
+        }
     };
     let what = program
         .file_name()
@@ -264,6 +300,14 @@ pub fn run(
         }
         Workload::Conn1k => vec![(Metric::Conn1k, ConnReport::parse(&out)?.rate()?)],
         Workload::Conn10k => vec![(Metric::Conn10k, ConnReport::parse(&out)?.rate()?)],
+        Workload::Svc1k | Workload::Svc10k => {
+            let report = ConnReport::parse(&out)?;
+            let (rate, p99) = match workload {
+                Workload::Svc1k => (Metric::Svc1k, Metric::SvcConnect1k),
+                _ => (Metric::Svc10k, Metric::SvcConnect10k),
+            };
+            vec![(rate, report.rate()?), (p99, report.connect_p99_us)]
+        }
     })
 }
 
