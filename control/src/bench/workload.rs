@@ -19,6 +19,8 @@ pub const IPERF_PORT: u16 = 5201;
 pub const SOCKPERF_PORT: u16 = 11111;
 /// The connection server's port.
 pub const CONN_PORT: u16 = 7000;
+/// The port the Service lines' backend listens on.
+pub const SERVICE_BACKEND_PORT: u16 = 7001;
 /// How long a server may take to listen, and the path to work.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client may take beyond its run.
@@ -61,6 +63,24 @@ pub fn start_servers(
         CONN_PORT,
         true,
     )];
+    if workloads.iter().any(|w| w.services().is_some()) {
+        // The Service lines' backend listens on a port of its own: their
+        // translated flows (client → server:SERVICE_BACKEND_PORT) then never
+        // share a tuple with the policy lines' direct ones, which both
+        // conntracks would take for the older flow.
+        wanted.push((
+            "Service backend".into(),
+            tools.tweed.clone(),
+            vec![
+                "bench-conn".into(),
+                "serve".into(),
+                "--listen".into(),
+                format!("{ip}:{SERVICE_BACKEND_PORT}"),
+            ],
+            SERVICE_BACKEND_PORT,
+            true,
+        ));
+    }
     if workloads
         .iter()
         .any(|w| matches!(w, Workload::Tcp1 | Workload::Tcp4 | Workload::Udp))
@@ -188,13 +208,13 @@ pub fn apply_services(
     match &pair.services {
         ServiceHook::Tweed { socket } => tweed::services(
             socket,
-            services::tweed_services(n, pair.server_ip, CONN_PORT),
+            services::tweed_services(n, pair.server_ip, SERVICE_BACKEND_PORT),
         ),
         ServiceHook::Kernel { node } => {
             let file = dir.join(format!("kube-proxy-{node}-{n}.rules"));
             std::fs::write(
                 &file,
-                services::iptables_restore(n, pair.server_ip, CONN_PORT),
+                services::iptables_restore(n, pair.server_ip, SERVICE_BACKEND_PORT),
             )
             .map_err(|e| format!("write {}: {e}", file.display()))?;
             let mut proc = Proc::spawn(

@@ -331,3 +331,31 @@ fn denials_stay_with_the_rule_that_denied_after_its_number_is_reused() {
         assert_eq!(all.denied_by_rule.get(&key), Some(&1), "{name}");
     }
 }
+
+#[test]
+fn a_new_connection_on_a_closed_flows_tuple_meets_policy_again() {
+    let mut fx = Fixture::new();
+    let syn = tap(tcp4(MAC_A, POD_A, POD_B, 80, b""));
+    assert_eq!(
+        fx.run(Ingress::Port(PORT_A), &syn).0,
+        Action::Deliver(PORT_B)
+    );
+    // B resets the connection, then its policy starts denying A.
+    let mut rst = Vec::new();
+    PacketBuilder::ethernet2(MAC_B, GW_MAC)
+        .ipv4(POD_B.octets(), POD_A.octets(), 64)
+        .tcp(80, 40000, 1, 64000)
+        .rst()
+        .write(&mut rst, b"")
+        .unwrap();
+    assert_eq!(
+        fx.run(Ingress::Port(PORT_B), &tap(rst)).0,
+        Action::Deliver(PORT_A)
+    );
+    fx.set_policy(PORT_B, &deny_all(), &allow_all());
+    assert_eq!(
+        fx.run(Ingress::Port(PORT_A), &syn).0,
+        Action::Drop(DropReason::PolicyIngress),
+        "the same 5-tuple's new connection is a new flow"
+    );
+}

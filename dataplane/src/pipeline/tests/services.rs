@@ -67,6 +67,9 @@ fn segment(
     if flags.contains('A') {
         builder = builder.ack(1);
     }
+    if flags.contains('R') {
+        builder = builder.rst();
+    }
     let mut out = Vec::new();
     builder.write(&mut out, payload).unwrap();
     tap(out)
@@ -267,4 +270,31 @@ fn trace_shows_the_translation_and_changes_nothing() {
     }));
     assert!(fx.conntrack.translations().is_empty());
     assert!(fx.conntrack.is_empty());
+}
+
+#[test]
+fn a_closed_service_flows_tuple_reused_by_a_direct_connection_is_not_translated_back() {
+    let mut fx = Fixture::new();
+    serve(&mut fx, &[web(vec![backend(POD_B, 8080, true)])]);
+    assert_eq!(
+        fx.run(Ingress::Port(PORT_A), &from_a("S")).0,
+        Action::Deliver(PORT_B)
+    );
+    // The backend resets it: the flow is closed.
+    let rst = segment(MAC_B, (POD_B, 8080), (POD_A, CLIENT_PORT), "R", b"");
+    fx.run(Ingress::Port(PORT_B), &rst);
+    // A's next connection from the same port goes straight to B's address.
+    let direct = segment(MAC_A, (POD_A, CLIENT_PORT), (POD_B, 8080), "S", b"");
+    assert_eq!(
+        fx.run(Ingress::Port(PORT_A), &direct).0,
+        Action::Deliver(PORT_B)
+    );
+    let reply = segment(MAC_B, (POD_B, 8080), (POD_A, CLIENT_PORT), "SA", b"");
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_B), &reply);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    assert_eq!(
+        ends(eth_of(&frame)).0,
+        (POD_B, 8080),
+        "the reply of the direct connection keeps the backend's address"
+    );
 }

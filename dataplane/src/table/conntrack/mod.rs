@@ -75,8 +75,10 @@
 //!
 //! See [`FlowState`] and [`Timeouts`] (Cilium's defaults). TCP tracking is
 //! loose: no sequence windows, and a flow first seen with an ACK is picked up
-//! as established. ICMP echo uses the identifier as both ports (the caller's
-//! job) and the ICMP timeout.
+//! as established. A fresh SYN on a closing or closed flow ends it and is a
+//! miss: the new connection on that 5-tuple is judged by policy again and
+//! gets its own tag, as the kernel ends a flow in TIME_WAIT. ICMP echo uses
+//! the identifier as both ports (the caller's job) and the ICMP timeout.
 
 mod key;
 mod slot;

@@ -163,6 +163,16 @@ pub(super) fn initial(protocol: u8, flags: Option<TcpFlags>) -> FlowState {
     }
 }
 
+/// Whether a packet with `flags` opens a new connection on the 5-tuple of a
+/// flow in `state`: a fresh SYN (from either end) once the flow closes. The
+/// old flow ends there, as the kernel's conntrack ends one in TIME_WAIT or
+/// CLOSE: the new connection is judged by policy again and gets its own tag.
+pub(super) fn reopens(protocol: u8, state: FlowState, flags: Option<TcpFlags>) -> bool {
+    protocol == TCP
+        && flags.is_some_and(|f| f.is_syn_only())
+        && matches!(state, FlowState::Closing | FlowState::Closed)
+}
+
 /// The state after a packet in `direction` with `flags` hits a flow in `state`.
 pub(super) fn advance(
     protocol: u8,
@@ -179,13 +189,6 @@ pub(super) fn advance(
     let Some(f) = flags else { return state };
     if f.rst() {
         return FlowState::Closed;
-    }
-    // A fresh SYN from the originator on a closed flow reuses the 5-tuple.
-    if f.is_syn_only()
-        && direction == Direction::Original
-        && matches!(state, FlowState::Closing | FlowState::Closed)
-    {
-        return FlowState::SynSent;
     }
     if f.fin() {
         return match state {

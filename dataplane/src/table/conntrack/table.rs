@@ -196,6 +196,14 @@ impl Conntrack {
             if !self.live(&snap, now_ms) {
                 return None;
             }
+            if state::reopens(canon.protocol(), snap.state(), tcp_flags) {
+                // The old flow ends; the packet starts a new one (a miss),
+                // unless another writer changed the slot meanwhile.
+                if self.free(bucket, slot, &snap) {
+                    return None;
+                }
+                continue;
+            }
             let (h, write) = self.advance(&canon, &snap, tcp_flags, now_ms);
             if !write {
                 return Some(h);

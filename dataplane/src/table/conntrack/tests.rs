@@ -125,12 +125,18 @@ fn tcp_syn_timeout_rst_and_reuse() {
     assert_eq!(h.state, FlowState::Closed);
     assert!(ct.lookup(&key, 101 * S + t.tcp_closed_ms - 1).is_some());
     assert!(ct.lookup(&key, 101 * S + t.tcp_closed_ms).is_none());
-    // A fresh SYN from the originator reopens a closed flow.
+    // A fresh SYN on a closed or closing flow, from either end, ends it: the
+    // packet is a new flow's first (a miss), and insert makes it afresh.
     ct.observe(&key, RST, 102 * S);
-    assert_eq!(
-        ct.observe(&key, SYN, 103 * S).unwrap().state,
-        FlowState::SynSent
-    );
+    assert!(ct.observe(&key, SYN, 103 * S).is_none());
+    assert!(ct.lookup(&key, 103 * S).is_none(), "the old flow is gone");
+    assert_eq!(ct.insert(&key, SYN, 7, 103 * S), InsertOutcome::Inserted);
+    assert_eq!(ct.lookup(&key, 103 * S).unwrap().tag, 7, "with its own tag");
+    ct.observe(&key.reversed(), FIN_ACK, 104 * S);
+    assert!(ct.observe(&key.reversed(), SYN, 105 * S).is_none());
+    // Retransmitted SYNs of an open attempt stay in it.
+    ct.insert(&key, SYN, 8, 106 * S);
+    assert_eq!(ct.observe(&key, SYN, 106 * S).unwrap().tag, 8);
     // Mid-stream pickup, and flows created by FIN or RST.
     let ct = table(64);
     ct.insert(&key, ACK, 0, 0);
