@@ -19,8 +19,14 @@ pub const IPERF_PORT: u16 = 5201;
 pub const SOCKPERF_PORT: u16 = 11111;
 /// The connection server's port.
 pub const CONN_PORT: u16 = 7000;
-/// The port the Service lines' backend listens on.
-pub const SERVICE_BACKEND_PORT: u16 = 7001;
+/// The port the backend of the Service line with `n` Services listens on:
+/// one per line, so a line's translated flows (client → server:port) never
+/// share a tuple with an earlier line's or the policy lines' direct ones,
+/// which both conntracks would take for the older flow (the kernel's drops
+/// the clashing DNAT).
+pub fn service_backend_port(n: usize) -> u16 {
+    7001 + (n / 1_000).min(100) as u16
+}
 /// How long a server may take to listen, and the path to work.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client may take beyond its run.
@@ -63,21 +69,18 @@ pub fn start_servers(
         CONN_PORT,
         true,
     )];
-    if workloads.iter().any(|w| w.services().is_some()) {
-        // The Service lines' backend listens on a port of its own: their
-        // translated flows (client → server:SERVICE_BACKEND_PORT) then never
-        // share a tuple with the policy lines' direct ones, which both
-        // conntracks would take for the older flow.
+    for n in workloads.iter().filter_map(|w| w.services()) {
+        let port = service_backend_port(n);
         wanted.push((
-            "Service backend".into(),
+            format!("Service backend {n}"),
             tools.tweed.clone(),
             vec![
                 "bench-conn".into(),
                 "serve".into(),
                 "--listen".into(),
-                format!("{ip}:{SERVICE_BACKEND_PORT}"),
+                format!("{ip}:{port}"),
             ],
-            SERVICE_BACKEND_PORT,
+            port,
             true,
         ));
     }
@@ -208,13 +211,13 @@ pub fn apply_services(
     match &pair.services {
         ServiceHook::Tweed { socket } => tweed::services(
             socket,
-            services::tweed_services(n, pair.server_ip, SERVICE_BACKEND_PORT),
+            services::tweed_services(n, pair.server_ip, service_backend_port(n)),
         ),
         ServiceHook::Kernel { node } => {
             let file = dir.join(format!("kube-proxy-{node}-{n}.rules"));
             std::fs::write(
                 &file,
-                services::iptables_restore(n, pair.server_ip, SERVICE_BACKEND_PORT),
+                services::iptables_restore(n, pair.server_ip, service_backend_port(n)),
             )
             .map_err(|e| format!("write {}: {e}", file.display()))?;
             let mut proc = Proc::spawn(
