@@ -7,6 +7,7 @@
 //!   client pod's own address);
 //! - DNS through a ClusterIP: a UDP query to dnsmasq on the other node;
 //! - spread over two backends, and ClientIP affinity keeping a client on one;
+//! - hairpin: a pod reaching itself through its own Service;
 //! - an EndpointSlice changed: new connections go to the backend left;
 //! - no endpoints: refused at once (ICMP port unreachable, counted);
 //! - NetworkPolicy judges the backend and sees the real client;
@@ -34,6 +35,7 @@ const VIP_DNS: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 10);
 const VIP_WHO: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 20);
 const VIP_STICKY: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 21);
 const VIP_EMPTY: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 30);
+const VIP_SELF: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 31);
 const FIRST: Duration = Duration::from_secs(20);
 const TRANSFER: Duration = Duration::from_secs(20);
 const BLOCKED: Duration = Duration::from_secs(3);
@@ -367,6 +369,13 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
             &[(pods.api.ip(), "node0"), (pods.db.ip(), "node1")],
         ),
         service("empty", VIP_EMPTY, ("TCP", 80, 80), "None", &[]),
+        service(
+            "self",
+            VIP_SELF,
+            ("TCP", WHO_PORT, WHO_PORT),
+            "None",
+            &[(pods.api.ip(), "node0")],
+        ),
     ]
     .concat();
     let applied = apply(&daemons[0], "service", &manifests);
@@ -420,6 +429,12 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
         spread.iter().any(|n| n == "api") && spread.iter().any(|n| n == "db"),
         "24 connections spread over both backends: {spread:?}"
     );
+    // Hairpin: api through a Service whose only endpoint is api itself.
+    assert_eq!(
+        ask(&pods.api.netns, VIP_SELF, 3),
+        ["api", "api", "api"],
+        "a pod reaches itself through its own Service"
+    );
     let sticky = ask(&pods.web.netns, VIP_STICKY, 12);
     assert!(
         sticky.iter().all(|n| *n == sticky[0]),
@@ -454,7 +469,11 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
         "refused",
         "a Service without endpoints: {out}"
     );
-    assert!(drops(&daemons[0], "service_no_endpoint") > before);
+    // The workers publish their counters every 100 ms.
+    assert!(
+        poll::wait(FIRST, || drops(&daemons[0], "service_no_endpoint") > before),
+        "the refusal is counted"
+    );
 
     // Trace shows the translation.
     let trace = daemons[0].cli(&[

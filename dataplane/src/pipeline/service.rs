@@ -11,13 +11,18 @@
 //! reply of a translated flow ─▶ source rewritten back to the frontend
 //! ```
 //!
+//! A pod that reaches itself through a Service (a hairpin) would see its own
+//! address as the source and drop the packet, so that connection comes from
+//! the hairpin address (`HAIRPIN_V4`, `HAIRPIN_V6`), as kube-proxy
+//! masquerades it; the reply goes back to the pod's own address.
+//!
 //! The translation happens where the client's packet enters the dataplane,
 //! so the reverse happens on the client's node whichever node the backend
 //! is on: its reply comes back there (through the overlay or not) as a
 //! reply of the flow tracked with [`flow_tag::SERVICE`]. Policy sees the real
 //! client and the real backend, as with kube-proxy.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::encap::flow_hash;
@@ -30,6 +35,7 @@ use crate::frame::Frame;
 use crate::offload::nat::{self, Side, Translation};
 use crate::table::conntrack::{Direction, FlowKey, Hit};
 use crate::table::service::{Origin, Selection, ServiceKey, maglev};
+use crate::table::tables::{HAIRPIN_V4, HAIRPIN_V6};
 use crate::wire::virtio_net::{self, VirtioNetHdr};
 
 /// A pod's packet sent to a backend instead of the frontend it named.
@@ -109,7 +115,22 @@ impl Pipeline<'_> {
             // another (which resets a TCP connection it does not know).
             translations.forget(key, &old);
         }
+        // A pod reaching itself: it must not see its own address as the
+        // source, so the connection comes from the hairpin address.
+        let source = if backend.ip() == key.src {
+            let hairpin = match key.src {
+                IpAddr::V4(_) => IpAddr::V4(HAIRPIN_V4),
+                IpAddr::V6(_) => IpAddr::V6(HAIRPIN_V6),
+            };
+            SocketAddr::new(hairpin, key.src_port)
+        } else {
+            SocketAddr::new(key.src, key.src_port)
+        };
         if rewrite(frame, vnet, ip, Side::Destination, backend).is_err() {
+            return ToService::No;
+        }
+        if source.ip() != key.src && rewrite(frame, vnet, ip, Side::Source, source).is_err() {
+            // Not reached: the first rewrite checked the same headers.
             return ToService::No;
         }
         tracer.stage(|| {
@@ -119,6 +140,8 @@ impl Pipeline<'_> {
         ToService::Redirect(Redirect {
             original: *key,
             translated: FlowKey {
+                src: source.ip(),
+                src_port: source.port(),
                 dst: backend.ip(),
                 dst_port: backend.port(),
                 ..*key
@@ -141,12 +164,21 @@ impl Pipeline<'_> {
         if hit.direction != Direction::Reply || hit.tag & flow_tag::SERVICE == 0 {
             return;
         }
-        let frontend = self.conntrack.translations().frontend(&key.reversed());
-        tracer.stage(|| Stage::ServiceReply { frontend });
-        if let Some(frontend) = frontend {
-            // A packet nat cannot rewrite goes on as it is, as an unknown
-            // flow's would.
-            let _ = rewrite(frame, vnet, ip, Side::Source, frontend);
+        let original = self.conntrack.translations().original(&key.reversed());
+        tracer.stage(|| Stage::ServiceReply {
+            frontend: original.map(|o| SocketAddr::new(o.dst, o.dst_port)),
+        });
+        let Some(original) = original else { return };
+        // A packet nat cannot rewrite goes on as it is, as an unknown
+        // flow's would.
+        let frontend = SocketAddr::new(original.dst, original.dst_port);
+        if rewrite(frame, vnet, ip, Side::Source, frontend).is_err() {
+            return;
+        }
+        if original.src != key.dst {
+            // A hairpin: back to the client's own address.
+            let client = SocketAddr::new(original.src, original.src_port);
+            let _ = rewrite(frame, vnet, ip, Side::Destination, client);
         }
     }
 

@@ -20,6 +20,13 @@ use super::service::ServiceTable;
 
 /// The gateway address every pod routes through (answered by proxy ARP).
 pub const GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+/// The source a pod's connection to itself through a native Service
+/// arrives from (a hairpin: its own address would be a martian to it, as
+/// kube-proxy masquerades such connections). Link-local, next to the
+/// gateway, so the pod's reply goes through the gateway like any other.
+pub const HAIRPIN_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 2);
+/// The IPv6 hairpin source (see [`HAIRPIN_V4`]).
+pub const HAIRPIN_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
 /// The IPv6 gateway every pod routes through (answered by neighbour discovery).
 pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 

@@ -1,7 +1,8 @@
 //! What a native Service translation remembers about each connection: the
-//! backend its requests go to (keyed by the flow as the client sends it, to
-//! the Service) and the Service its replies come from (keyed by the flow as
-//! translated, client to backend).
+//! flow as translated (keyed by the flow as the client sends it, to the
+//! Service), and the flow as the client sent it (keyed by the flow as
+//! translated), which says what the replies come from (the Service) and go
+//! to (the client, whose address a hairpin translation also changed).
 //!
 //! The pair lives exactly as long as the translated flow does in connection
 //! tracking: [`Translations::sweep`] drops entries whose flow is gone, so an
@@ -16,7 +17,6 @@
 //! in; nothing here reads a clock.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,8 +34,8 @@ const SHARDS: usize = 16;
 enum Remembered {
     /// Keyed by the client's flow to the Service: the flow as translated.
     Translated(FlowKey),
-    /// Keyed by the translated flow: the Service the client called.
-    Frontend(SocketAddr),
+    /// Keyed by the translated flow: the flow as the client sent it.
+    Original(FlowKey),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +49,7 @@ impl Entry {
     fn follows(&self, key: &FlowKey) -> FlowKey {
         match self.remembered {
             Remembered::Translated(translated) => translated,
-            Remembered::Frontend(_) => *key,
+            Remembered::Original(_) => *key,
         }
     }
 }
@@ -99,14 +99,14 @@ impl Translations {
     pub fn translated(&self, original: &FlowKey) -> Option<FlowKey> {
         match self.get(original)? {
             Remembered::Translated(translated) => Some(translated),
-            Remembered::Frontend(_) => None,
+            Remembered::Original(_) => None,
         }
     }
 
-    /// The Service address and port a translated flow's client called.
-    pub fn frontend(&self, translated: &FlowKey) -> Option<SocketAddr> {
+    /// The flow as the client sent it (to the Service) of a translated flow.
+    pub fn original(&self, translated: &FlowKey) -> Option<FlowKey> {
         match self.get(translated)? {
-            Remembered::Frontend(frontend) => Some(frontend),
+            Remembered::Original(original) => Some(original),
             Remembered::Translated(_) => None,
         }
     }
@@ -119,13 +119,12 @@ impl Translations {
         translated: &FlowKey,
         now_ms: u64,
     ) -> Result<(), Full> {
-        let frontend = SocketAddr::new(original.dst, original.dst_port);
         let entry = |remembered| Entry {
             remembered,
             since_ms: now_ms,
         };
         let forward = (*original, entry(Remembered::Translated(*translated)));
-        let reverse = (*translated, entry(Remembered::Frontend(frontend)));
+        let reverse = (*translated, entry(Remembered::Original(*original)));
         let (first, second) = (self.index(original), self.index(translated));
         if first == second {
             let mut shard = self.shards[first].lock().map_err(|_| Full)?;
@@ -251,12 +250,9 @@ mod tests {
         let (original, translated) = pair(40_000);
         table.remember(&original, &translated, 0).unwrap();
         assert_eq!(table.translated(&original), Some(translated));
-        assert_eq!(
-            table.frontend(&translated),
-            Some("10.96.0.10:80".parse().unwrap())
-        );
+        assert_eq!(table.original(&translated), Some(original));
         // Neither key answers the other question.
-        assert_eq!(table.frontend(&original), None);
+        assert_eq!(table.original(&original), None);
         assert_eq!(table.translated(&translated), None);
         assert_eq!(table.translated(&pair(40_001).0), None);
         table.forget(&original, &translated);
@@ -278,9 +274,9 @@ mod tests {
         assert_eq!(table.sweep(GRACE_MS - 1, SHARDS, is_live), 0, "grace");
         assert_eq!(table.sweep(GRACE_MS, SHARDS, is_live), 2);
         assert_eq!(table.translated(&kept_original), Some(kept));
-        assert!(table.frontend(&kept).is_some());
+        assert!(table.original(&kept).is_some());
         assert_eq!(table.translated(&gone_original), None);
-        assert_eq!(table.frontend(&gone), None);
+        assert_eq!(table.original(&gone), None);
         // Liveness is asked of translated flows only, never of the Service's.
         assert!(!asked.borrow().contains(&kept_original));
         assert!(!asked.borrow().contains(&gone_original));
@@ -319,7 +315,7 @@ mod tests {
             .filter(|(o, _)| table.translated(o).is_some())
             .collect();
         for (original, translated) in &held {
-            if table.frontend(translated).is_some() {
+            if table.original(translated).is_some() {
                 assert_eq!(table.remember(original, translated, 5), Ok(()));
             }
         }

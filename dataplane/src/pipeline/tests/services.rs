@@ -298,3 +298,22 @@ fn a_closed_service_flows_tuple_reused_by_a_direct_connection_is_not_translated_
         "the reply of the direct connection keeps the backend's address"
     );
 }
+
+#[test]
+fn a_pod_reaching_itself_comes_from_the_hairpin_address_and_is_answered_as_the_service() {
+    let mut fx = Fixture::new();
+    serve(&mut fx, &[web(vec![backend(POD_A, 8080, true)])]);
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &from_a("S"));
+    assert_eq!(action, Action::Deliver(PORT_A));
+    let hairpin = crate::table::tables::HAIRPIN_V4;
+    assert_eq!(
+        ends(eth_of(&frame)),
+        ((hairpin, CLIENT_PORT), (POD_A, 8080)),
+        "not from its own address, which it would drop"
+    );
+    // A answers the hairpin address; it gets its answer from the Service.
+    let reply = segment(MAC_A, (POD_A, 8080), (hairpin, CLIENT_PORT), "SA", b"");
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &reply);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    assert_eq!(ends(eth_of(&frame)), ((VIP, 80), (POD_A, CLIENT_PORT)));
+}
