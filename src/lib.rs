@@ -14,6 +14,7 @@
 //! - [`node`]: a node: a netns running its own `tweed-dataplane`.
 //! - [`pod`]: a pod: a netns attached to a node through `port_add`.
 //! - [`traffic`]: ping, checked TCP transfers, UDP round trips, TCP connects.
+//! - [`dns`]: dnsmasq in a pod and an A-record query, for the Service tests.
 //! - [`poll`]: waiting for a condition with a deadline instead of sleeping.
 //! - [`tmpfs`]: a small tmpfs to fill up, for the disk-full tests.
 //! - [`underlay`]: N node namespaces on one bridged switch namespace.
@@ -53,6 +54,7 @@ pub mod cni;
 pub mod containerd;
 pub mod control;
 pub mod daemon;
+pub mod dns;
 pub mod etcd;
 pub mod etcd_tls;
 pub mod image;

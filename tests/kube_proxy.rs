@@ -20,11 +20,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::process::Child;
 use std::time::Duration;
 
 use tweed_suite::cluster::{ClusterPod, NodeSpec, start_together};
 use tweed_suite::daemon::Daemon;
+use tweed_suite::dns::{self, Dnsmasq};
 use tweed_suite::etcd::Etcd;
 use tweed_suite::netns::Netns;
 use tweed_suite::privileged::require_root;
@@ -46,30 +46,6 @@ const BLOCKED: Duration = Duration::from_secs(3);
 const BYTES: usize = 200_000;
 /// The name dnsmasq answers, with the API Service's address.
 const DNS_NAME: &str = "api.tweed.test";
-
-/// Asks ADDR:53 for NAME's A record over UDP and prints the address.
-/// Args: ADDR NAME.
-const DNS_QUERY: &str = r#"
-import socket, struct, sys
-server, name = sys.argv[1], sys.argv[2]
-q = struct.pack("!HHHHHH", 0x7477, 0x0100, 1, 0, 0, 0)
-q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
-q += struct.pack("!HH", 1, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(2)
-for _ in range(5):
-    s.sendto(q, (server, 53))
-    try:
-        r, _ = s.recvfrom(4096)
-        break
-    except socket.timeout:
-        continue
-else:
-    sys.exit("no answer from %s" % server)
-if struct.unpack("!H", r[6:8])[0] == 0:
-    sys.exit("no answer record")
-print(socket.inet_ntoa(r[-4:]))
-"#;
 
 /// The policies: only `app=web` may reach `app=api` (TCP 8080); `app=other`
 /// may send only to `app=db` on TCP 80 (checked after kube-proxy's DNAT).
@@ -173,41 +149,6 @@ fn flush_kube_proxy(ns: &Netns) {
     let _ = ns.exec("nft", &["delete", "table", "ip", "kube-proxy"]);
 }
 
-/// dnsmasq in `pod`, answering [`DNS_NAME`] with the API Service's address;
-/// killed on drop.
-struct Dnsmasq(Child);
-
-impl Dnsmasq {
-    fn start(pod: &ClusterPod) -> Self {
-        let address = format!("--address=/{DNS_NAME}/{VIP_API}");
-        let listen = format!("--listen-address={}", pod.ip());
-        Self(pod.netns.spawn(
-            "dnsmasq",
-            &[
-                "--keep-in-foreground",
-                "--no-resolv",
-                "--no-hosts",
-                "--no-poll",
-                "--bind-interfaces",
-                "--except-interface=lo",
-                &listen,
-                "--port=53",
-                "--pid-file=",
-                "--user=root",
-                "--conf-file=/dev/null",
-                &address,
-            ],
-        ))
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Transfers from `client` to `dial`, the sink in `server` on `listen`;
 /// returns the source address the sink saw.
 fn transfer(
@@ -229,11 +170,7 @@ fn transfer(
 }
 
 fn resolve(pod: &ClusterPod) -> String {
-    let out = pod.netns.exec_bounded(
-        "python3",
-        &["-c", DNS_QUERY, &VIP_DNS.to_string(), DNS_NAME],
-        Duration::from_secs(15),
-    );
+    let out = dns::query(&pod.netns, IpAddr::V4(VIP_DNS), DNS_NAME);
     assert!(
         out.success(),
         "DNS through {VIP_DNS} from {}: {out}",
@@ -387,7 +324,12 @@ fn services_work_with_kube_proxys_iptables_and_nftables_rules() {
         "policy apply: {}",
         String::from_utf8_lossy(&applied.stderr)
     );
-    let _dnsmasq = Dnsmasq::start(&pods.dns);
+    let _dnsmasq = Dnsmasq::start(
+        &pods.dns.netns,
+        pods.dns.ip(),
+        DNS_NAME,
+        IpAddr::V4(VIP_API),
+    );
 
     let iptables = fixture("iptables.rules");
     for i in 0..2 {

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tweed_suite::cluster::{ClusterPod, NodeSpec, start_together};
 use tweed_suite::daemon::Daemon;
+use tweed_suite::dns::{self, Dnsmasq};
 use tweed_suite::etcd::Etcd;
 use tweed_suite::netns::Netns;
 use tweed_suite::poll;
@@ -43,29 +44,6 @@ const BYTES: usize = 200_000;
 const DNS_NAME: &str = "api.tweed.test";
 /// The port the "who" servers answer on.
 const WHO_PORT: u16 = 7070;
-
-/// Asks ADDR:53 for NAME's A record over UDP and prints the address.
-const DNS_QUERY: &str = r#"
-import socket, struct, sys
-server, name = sys.argv[1], sys.argv[2]
-q = struct.pack("!HHHHHH", 0x7477, 0x0100, 1, 0, 0, 0)
-q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
-q += struct.pack("!HH", 1, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(2)
-for _ in range(5):
-    s.sendto(q, (server, 53))
-    try:
-        r, _ = s.recvfrom(4096)
-        break
-    except socket.timeout:
-        continue
-else:
-    sys.exit("no answer from %s" % server)
-if struct.unpack("!H", r[6:8])[0] == 0:
-    sys.exit("no answer record")
-print(socket.inet_ntoa(r[-4:]))
-"#;
 
 /// Answers every TCP connection on ADDR:PORT with NAME and closes it;
 /// prints "ready" once listening. Args: ADDR PORT NAME.
@@ -248,41 +226,6 @@ fn ask(client: &Netns, vip: Ipv4Addr, count: usize) -> Vec<String> {
     out.stdout.lines().map(str::to_owned).collect()
 }
 
-/// A dnsmasq in `pod` that answers [`DNS_NAME`] with the API Service's
-/// address; killed on drop.
-struct Dnsmasq(Child);
-
-impl Dnsmasq {
-    fn start(pod: &ClusterPod) -> Self {
-        let address = format!("--address=/{DNS_NAME}/{VIP_API}");
-        let listen = format!("--listen-address={}", pod.ip());
-        Self(pod.netns.spawn(
-            "dnsmasq",
-            &[
-                "--keep-in-foreground",
-                "--no-resolv",
-                "--no-hosts",
-                "--no-poll",
-                "--bind-interfaces",
-                "--except-interface=lo",
-                &listen,
-                "--port=53",
-                "--pid-file=",
-                "--user=root",
-                "--conf-file=/dev/null",
-                &address,
-            ],
-        ))
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// How many of `reason` drops `daemon`'s dataplane counted.
 fn drops(daemon: &Daemon, reason: &str) -> u64 {
     let out = daemon.cli(&["stats", "-o", "json"]);
@@ -411,12 +354,13 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
     assert_eq!(seen, pods.web.ip(), "db sees the client pod itself");
 
     // DNS through a ClusterIP, the server on the other node.
-    let dnsmasq = Dnsmasq::start(&pods.dns);
-    let out = pods.web.netns.exec_bounded(
-        "python3",
-        &["-c", DNS_QUERY, &VIP_DNS.to_string(), DNS_NAME],
-        Duration::from_secs(15),
+    let dnsmasq = Dnsmasq::start(
+        &pods.dns.netns,
+        pods.dns.ip(),
+        DNS_NAME,
+        IpAddr::V4(VIP_API),
     );
+    let out = dns::query(&pods.web.netns, IpAddr::V4(VIP_DNS), DNS_NAME);
     assert!(out.success(), "DNS through {VIP_DNS}: {out}");
     assert_eq!(out.stdout.trim(), VIP_API.to_string());
     drop(dnsmasq);

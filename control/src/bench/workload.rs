@@ -180,23 +180,37 @@ pub fn apply_rules(
 ) -> Result<(), String> {
     match &pair.policy {
         PolicyHook::Tweed { socket, port } => tweed::policy(socket, port, n, CLIENT_IP, CONN_PORT),
-        PolicyHook::Kernel { node, hostif } => {
-            let file = dir.join(format!("iptables-{node}-{n}.rules"));
-            std::fs::write(
-                &file,
-                rules::iptables_restore(n, CLIENT_IP, CONN_PORT, hostif),
-            )
-            .map_err(|e| format!("write {}: {e}", file.display()))?;
-            let mut proc = Proc::spawn(
-                &format!("iptables-restore in {node}"),
-                &netns::path(node),
-                &tools.iptables_restore,
-                &[file.display().to_string()],
-                &dir.join(format!("iptables-{node}-{n}.log")),
-            )?;
-            proc.wait_exit(Duration::from_secs(120), interrupted)
-        }
+        PolicyHook::Kernel { node, hostif } => iptables_restore(
+            node,
+            &format!("iptables-{node}-{n}"),
+            &rules::iptables_restore(n, CLIENT_IP, CONN_PORT, hostif),
+            tools,
+            dir,
+            interrupted,
+        ),
     }
+}
+
+/// Loads `rules` into `node`'s netfilter with one `iptables-restore`, its
+/// files named after `name` in `dir`.
+fn iptables_restore(
+    node: &str,
+    name: &str,
+    rules: &str,
+    tools: &Tools,
+    dir: &Path,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<(), String> {
+    let file = dir.join(format!("{name}.rules"));
+    std::fs::write(&file, rules).map_err(|e| format!("write {}: {e}", file.display()))?;
+    let mut proc = Proc::spawn(
+        &format!("iptables-restore in {node}"),
+        &netns::path(node),
+        &tools.iptables_restore,
+        &[file.display().to_string()],
+        &dir.join(format!("{name}.log")),
+    )?;
+    proc.wait_exit(Duration::from_secs(300), interrupted)
 }
 
 /// Puts `n` Services on the client's node (0 removes them): tweed's in its
@@ -213,22 +227,14 @@ pub fn apply_services(
             socket,
             services::tweed_services(n, pair.server_ip, service_backend_port(n)),
         ),
-        ServiceHook::Kernel { node } => {
-            let file = dir.join(format!("kube-proxy-{node}-{n}.rules"));
-            std::fs::write(
-                &file,
-                services::iptables_restore(n, pair.server_ip, service_backend_port(n)),
-            )
-            .map_err(|e| format!("write {}: {e}", file.display()))?;
-            let mut proc = Proc::spawn(
-                &format!("iptables-restore in {node}"),
-                &netns::path(node),
-                &tools.iptables_restore,
-                &[file.display().to_string()],
-                &dir.join(format!("kube-proxy-{node}-{n}.log")),
-            )?;
-            proc.wait_exit(Duration::from_secs(300), interrupted)
-        }
+        ServiceHook::Kernel { node } => iptables_restore(
+            node,
+            &format!("kube-proxy-{node}-{n}"),
+            &services::iptables_restore(n, pair.server_ip, service_backend_port(n)),
+            tools,
+            dir,
+            interrupted,
+        ),
     }
 }
 
