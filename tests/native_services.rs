@@ -8,14 +8,16 @@
 //! - DNS through a ClusterIP: a UDP query to dnsmasq on the other node;
 //! - spread over two backends, and ClientIP affinity keeping a client on one;
 //! - hairpin: a pod reaching itself through its own Service;
-//! - an EndpointSlice changed: new connections go to the backend left;
+//! - an EndpointSlice changed under open connections: those to the backend
+//!   that left end (reset), those to the other go on, and new connections go
+//!   to the backend left;
 //! - no endpoints: refused at once (ICMP port unreachable, counted);
 //! - NetworkPolicy judges the backend and sees the real client;
 //! - `tweed trace` shows the translation; deleting a Service stops it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::Child;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use tweed_suite::cluster::{ClusterPod, NodeSpec, start_together};
@@ -45,19 +47,29 @@ const DNS_NAME: &str = "api.tweed.test";
 /// The port the "who" servers answer on.
 const WHO_PORT: u16 = 7070;
 
-/// Answers every TCP connection on ADDR:PORT with NAME and closes it;
-/// prints "ready" once listening. Args: ADDR PORT NAME.
+/// Answers every TCP connection on ADDR:PORT with a line holding NAME, and
+/// every line it then receives with another; prints "ready" once
+/// listening. Args: ADDR PORT NAME.
 const WHO_SERVER: &str = r#"
-import socket, sys
+import socket, sys, threading
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2])))
 s.listen(64)
 print("ready", flush=True)
+name = (sys.argv[3] + "\n").encode()
+def serve(c):
+    try:
+        c.sendall(name)
+        f = c.makefile("rb")
+        for _ in f:
+            c.sendall(name)
+    except OSError:
+        pass
+    c.close()
 while True:
     c, _ = s.accept()
-    c.sendall(sys.argv[3].encode())
-    c.close()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
 "#;
 
 /// Connects COUNT times to ADDR:PORT (a new source port each time) and
@@ -66,14 +78,30 @@ const WHO_ASK: &str = r#"
 import socket, sys
 for _ in range(int(sys.argv[3])):
     s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-    data = b""
-    while True:
-        chunk = s.recv(64)
-        if not chunk:
-            break
-        data += chunk
+    print(s.makefile("r").readline().strip())
     s.close()
-    print(data.decode())
+"#;
+
+/// Opens COUNT connections to ADDR:PORT and prints the backends' names on
+/// one line; after a line on stdin, sends a line on each and prints, per
+/// connection, "NAME ok" (answered) or "NAME broken". Args: ADDR PORT COUNT.
+const WHO_HOLD: &str = r#"
+import socket, sys
+conns = []
+for _ in range(int(sys.argv[3])):
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+    f = s.makefile("r")
+    conns.append((s, f, f.readline().strip()))
+print(" ".join(n for _, _, n in conns), flush=True)
+sys.stdin.readline()
+for s, f, n in conns:
+    try:
+        s.settimeout(3)
+        s.sendall(b"ping\n")
+        ok = f.readline().strip() == n
+    except OSError:
+        ok = False
+    print(n, "ok" if ok else "broken", flush=True)
 "#;
 
 /// Connects once to ADDR:PORT and prints how it ended: "refused",
@@ -384,6 +412,34 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
         sticky.iter().all(|n| *n == sticky[0]),
         "ClientIP affinity keeps web on one backend: {sticky:?}"
     );
+    // Connections open on both backends; then api leaves the Service.
+    let mut hold = pods
+        .web
+        .netns
+        .command(
+            "python3",
+            &[
+                "-c",
+                WHO_HOLD,
+                &VIP_WHO.to_string(),
+                &WHO_PORT.to_string(),
+                "12",
+            ],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the holding client");
+    let mut held = BufReader::new(hold.stdout.take().expect("stdout"));
+    let mut names = String::new();
+    held.read_line(&mut names)
+        .expect("the open connections' backends");
+    let names: Vec<String> = names.split_whitespace().map(str::to_owned).collect();
+    assert!(
+        names.len() == 12 && names.contains(&"api".to_owned()) && names.contains(&"db".to_owned()),
+        "12 open connections on both backends: {names:?}"
+    );
     apply(
         &daemons[0],
         "service",
@@ -394,6 +450,21 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
             "None",
             &[(pods.db.ip(), "node1")],
         ),
+    );
+    hold.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("tell the client to go on");
+    let outcomes: Vec<String> = held.lines().map_while(Result::ok).collect();
+    let _ = hold.wait();
+    let expected: Vec<String> = names
+        .iter()
+        .map(|n| format!("{n} {}", if n == "db" { "ok" } else { "broken" }))
+        .collect();
+    assert_eq!(
+        outcomes, expected,
+        "open connections to db go on, those to api (gone) end"
     );
     let after = ask(&pods.web.netns, VIP_WHO, 12);
     assert!(
