@@ -292,6 +292,11 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
         },
     ];
     let daemons = start_together(&specs);
+    let status = daemons[0].cli(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("services:      native"),
+        "tweed status says the dataplane balances Services"
+    );
     let pods = Pods {
         web: ClusterPod::add_labelled(&daemons[0], PREFIX, "web", &[("app", "web")]),
         other: ClusterPod::add_labelled(&daemons[0], PREFIX, "other", &[("app", "other")]),

@@ -63,6 +63,7 @@ pub fn static_peer() -> NodeInfo {
 /// A status with the dataplane up, one reachable node and one unreachable static peer.
 pub fn status() -> StatusReply {
     StatusReply {
+        native_services: false,
         node: this_node(),
         store: "embedded /var/lib/tweed/state.redb".into(),
         store_health: StoreStatus {

@@ -118,6 +118,10 @@ pub struct StatusReply {
     /// The Kubernetes datasource, when the node reads the API server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datasource: Option<DatasourceStatus>,
+    /// Whether the dataplane balances Services (`--native-services`);
+    /// absent: kube-proxy's job.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub native_services: bool,
 }
 
 /// How current the Kubernetes datasource is.

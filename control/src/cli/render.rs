@@ -149,6 +149,9 @@ pub fn render_status(status: &StatusReply) -> String {
     if let Some(source) = &status.datasource {
         pairs.extend(datasource_lines(source));
     }
+    if status.native_services {
+        pairs.push(("services", "native: the dataplane balances them".to_owned()));
+    }
     let mut out = key_values(&pairs);
     out.push('\n');
     if status.peers.is_empty() {

@@ -150,3 +150,15 @@ fn a_stale_kubernetes_datasource_says_which_watch_fails_and_what_was_refused() {
         assert!(out.contains(line), "{line:?} missing from\n{out}");
     }
 }
+
+#[test]
+fn status_says_when_the_dataplane_balances_services() {
+    let mut status = fixtures::status();
+    assert!(!render_status(&status).contains("services:"));
+    status.native_services = true;
+    let out = render_status(&status);
+    assert!(
+        out.contains("services:      native: the dataplane balances them\n"),
+        "{out}"
+    );
+}

@@ -274,6 +274,7 @@ async fn status(daemon: &Daemon) -> StatusReply {
     StatusReply {
         node: node_info(&daemon.record(), NodeKind::This),
         datasource: daemon.kube.as_ref().map(|k| k.report()),
+        native_services: daemon.balancer.is_some(),
         store: daemon.store_description.clone(),
         store_health: {
             let health = daemon.store.health();
