@@ -83,6 +83,10 @@ impl Choice {
 #[derive(Debug)]
 struct Compiled {
     name: Arc<str>,
+    /// Every endpoint that serves (ready, or serving while terminating),
+    /// sorted: open connections keep theirs while it is here, even when it
+    /// takes no new ones (a pod shutting down finishes its connections).
+    serving: Box<[SocketAddr]>,
     cluster: Choice,
     /// The node's own usable endpoints, when a policy is `Local`.
     local: Option<Choice>,
@@ -114,8 +118,17 @@ impl ServiceTable {
         for port in ports {
             check_families(port)?;
             let policies = [port.internal, port.external];
+            let mut serving: Vec<SocketAddr> = port
+                .endpoints
+                .iter()
+                .filter(|e| e.ready || e.serving)
+                .map(|e| SocketAddr::new(e.ip, e.port))
+                .collect();
+            serving.sort_unstable();
+            serving.dedup();
             let compiled = Arc::new(Compiled {
                 name: Arc::from(port.name.as_str()),
+                serving: serving.into_boxed_slice(),
                 cluster: Choice::of(port.endpoints.iter()),
                 local: policies
                     .contains(&TrafficPolicy::Local)
@@ -148,13 +161,13 @@ impl ServiceTable {
         self.by_frontend.is_empty()
     }
 
-    /// Whether `backend` still serves the frontend `to` (for any client):
-    /// a connection keeps its backend while this holds.
+    /// Whether `backend` still serves the frontend `to`: ready, or serving
+    /// while terminating. A connection keeps its backend while this holds,
+    /// though a terminating one takes no new connections.
     pub fn lists(&self, to: ServiceKey, backend: SocketAddr) -> bool {
-        self.by_frontend.get(&to).is_some_and(|(_, service)| {
-            let listed = |choice: &Choice| choice.backends.binary_search(&backend).is_ok();
-            listed(&service.cluster) || service.local.as_ref().is_some_and(listed)
-        })
+        self.by_frontend
+            .get(&to)
+            .is_some_and(|(_, service)| service.serving.binary_search(&backend).is_ok())
     }
 
     /// Chooses the backend for a new connection from `client` (with the

@@ -233,10 +233,15 @@ fn two_services_on_one_frontend_and_mixed_families_are_refused() {
 }
 
 #[test]
-fn a_backend_is_listed_while_it_may_serve_the_frontend() {
+fn a_backend_is_listed_while_it_serves_though_terminating_ones_take_no_new_connections() {
     let mut not_ready = endpoint(4, true);
     not_ready.ready = false;
-    let table = ServiceTable::build(&[service(vec![endpoint(1, true), not_ready])]).unwrap();
+    not_ready.serving = false;
+    let mut terminating = endpoint(5, true);
+    terminating.ready = false;
+    terminating.terminating = true;
+    let table =
+        ServiceTable::build(&[service(vec![endpoint(1, true), not_ready, terminating])]).unwrap();
     let listed = |last: u8, port: u16| {
         table.lists(
             key(VIP, 80),
@@ -245,7 +250,17 @@ fn a_backend_is_listed_while_it_may_serve_the_frontend() {
     };
     assert!(listed(1, 8080));
     assert!(!listed(1, 8081), "another port of the same pod");
-    assert!(!listed(4, 8080), "not ready while a ready one exists");
+    assert!(!listed(4, 8080), "neither ready nor serving");
+    assert!(
+        listed(5, 8080),
+        "shutting down: its open connections finish"
+    );
     assert!(!listed(9, 8080));
     assert!(!table.lists(key(VIP, 81), SocketAddr::new(endpoint(1, true).ip, 8080)));
+    let seen = spread(&table, key(VIP, 80), Origin::Pod);
+    assert_eq!(
+        seen.keys().collect::<Vec<_>>(),
+        [&SocketAddr::new(endpoint(1, true).ip, 8080)],
+        "new connections go to the ready one only"
+    );
 }
