@@ -49,26 +49,7 @@ const DNS_NAME: &str = "api.tweed.test";
 
 /// The policies: only `app=web` may reach `app=api` (TCP 8080); `app=other`
 /// may send only to `app=db` on TCP 80 (checked after kube-proxy's DNAT).
-const POLICIES: &str = r#"
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: api-from-web, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: api}}
-  ingress:
-    - from: [{podSelector: {matchLabels: {app: web}}}]
-      ports: [{protocol: TCP, port: 8080}]
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: other-to-db, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: other}}
-  policyTypes: [Egress]
-  egress:
-    - to: [{podSelector: {matchLabels: {app: db}}}]
-      ports: [{protocol: TCP, port: 80}]
-"#;
+const POLICIES: &str = include_str!("fixtures/service-policies.yaml");
 
 /// The pods of the test and where they run.
 struct Pods {

@@ -187,10 +187,7 @@ fn later_fragments_share_the_first_fragments_policy_verdict() {
         }],
         default: Verdict::Allow,
     };
-    let open = RuleSet {
-        rules: vec![],
-        default: Verdict::Allow,
-    };
+    let open = allow_all();
     fx.set_policy(PORT_B, &deny_dns, &open);
     for (i, fragment) in v4_fragments().iter().enumerate() {
         let (action, _, _) = fx.run(Ingress::Port(PORT_A), fragment);

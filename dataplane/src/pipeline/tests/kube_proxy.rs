@@ -112,14 +112,7 @@ fn a_remote_backends_reply_arriving_from_the_peer_goes_back_to_the_host() {
     };
     assert_eq!(encap.dst.ip(), IpAddr::V4(NODE2));
     // node2's reply, encapsulated to us.
-    let mut reply = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
-    PacketBuilder::ethernet2(PEER2_VTEP, VTEP_MAC)
-        .ipv4(REMOTE_VX.octets(), POD_A.octets(), 63)
-        .tcp(80, CLIENT_PORT, 5000, 64000)
-        .syn()
-        .ack(1)
-        .write(&mut reply, b"")
-        .unwrap();
+    let reply = syn_ack_from_remote_vx(80, CLIENT_PORT);
     let (action, frame, _) = fx.run(from_underlay(Backend::Vxlan, NODE2), &reply);
     assert_eq!(action, Action::ToHost);
     assert_eq!(&eth_of(&frame)[..6], &HOST_MAC);
@@ -169,10 +162,7 @@ fn a_may_reach_only_b() -> RuleSet {
 #[test]
 fn egress_policy_applies_to_the_backend_once_the_node_translated_the_packet() {
     let mut fx = Fixture::new();
-    let open = RuleSet {
-        rules: vec![],
-        default: Verdict::Allow,
-    };
+    let open = allow_all();
     fx.set_policy(PORT_A, &open, &a_may_reach_only_b());
     // Without the Service range the Service address itself is judged, and
     // A's policy names only B.
@@ -217,10 +207,7 @@ fn the_backends_ingress_policy_sees_the_real_client() {
         }],
         default: Verdict::Deny,
     };
-    let open = RuleSet {
-        rules: vec![],
-        default: Verdict::Allow,
-    };
+    let open = allow_all();
     fx.set_policy(PORT_B, &only_a, &open);
     assert_eq!(
         connect_through_the_node(&fx, (POD_B, 8080)),

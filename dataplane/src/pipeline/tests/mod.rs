@@ -22,7 +22,7 @@ use ipnet::IpNet;
 
 use super::{Action, Counters, Ingress, Pipeline};
 use crate::frame::Frame;
-use crate::table::acl::{Classifier, RuleSet};
+use crate::table::acl::{Classifier, RuleSet, Verdict};
 use crate::table::conntrack::{Conntrack, ConntrackConfig};
 use crate::table::endpoints::{Endpoint, Mac};
 use crate::table::nexthop::{NextHop, PortId};
@@ -160,6 +160,22 @@ impl Fixture {
     }
 }
 
+/// A rule set without rules that allows everything.
+pub fn allow_all() -> RuleSet {
+    RuleSet {
+        rules: vec![],
+        default: Verdict::Allow,
+    }
+}
+
+/// A rule set without rules that denies everything.
+pub fn deny_all() -> RuleSet {
+    RuleSet {
+        rules: vec![],
+        default: Verdict::Deny,
+    }
+}
+
 pub fn endpoint(port: PortId, mac: Mac, v4: Ipv4Addr, v6: Ipv6Addr) -> Endpoint {
     Endpoint {
         port,
@@ -190,6 +206,20 @@ pub fn from_underlay(backend: Backend, ip: Ipv4Addr) -> Ingress {
         backend,
         src: SocketAddr::new(IpAddr::V4(ip), port),
     }
+}
+
+/// A VXLAN payload (VNI 1) from node2: the SYN-ACK of its pod REMOTE_VX
+/// from `sport` to pod A's `dport`.
+pub fn syn_ack_from_remote_vx(sport: u16, dport: u16) -> Vec<u8> {
+    let mut out = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+    PacketBuilder::ethernet2(PEER2_VTEP, VTEP_MAC)
+        .ipv4(REMOTE_VX.octets(), POD_A.octets(), 63)
+        .tcp(sport, dport, 5000, 64000)
+        .syn()
+        .ack(1)
+        .write(&mut out, b"")
+        .unwrap();
+    out
 }
 
 /// Prefixes an Ethernet frame with an empty virtio-net header, as a tap reads it.

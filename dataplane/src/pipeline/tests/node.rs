@@ -5,7 +5,6 @@
 use super::*;
 use crate::pipeline::DropReason;
 use crate::pipeline::trace::{Recorder, Stage};
-use crate::table::acl::Verdict;
 
 /// This node's address on the overlay (first address of its pod subnet).
 const NODE_ADDR: Ipv4Addr = Ipv4Addr::new(10, 244, 1, 1);
@@ -123,14 +122,8 @@ fn a_pod_reaches_the_node_address_through_the_host_port() {
 #[test]
 fn the_pods_egress_policy_applies_to_the_node_address() {
     let mut fx = fixture();
-    let deny = RuleSet {
-        rules: vec![],
-        default: Verdict::Deny,
-    };
-    let allow = RuleSet {
-        rules: vec![],
-        default: Verdict::Allow,
-    };
+    let deny = deny_all();
+    let allow = allow_all();
     fx.set_policy(PORT_A, &allow, &deny);
     let (action, _, _) = fx.run(
         Ingress::Port(PORT_A),

@@ -7,20 +7,6 @@ use crate::pipeline::trace::{Recorder, Stage};
 use crate::table::acl::{PortRange, Rule, RuleAction, RuleId, Verdict};
 use crate::table::conntrack::Direction;
 
-fn allow_all() -> RuleSet {
-    RuleSet {
-        rules: vec![],
-        default: Verdict::Allow,
-    }
-}
-
-fn deny_all() -> RuleSet {
-    RuleSet {
-        rules: vec![],
-        default: Verdict::Deny,
-    }
-}
-
 /// Allows TCP to `port` from `remote`, denies the rest.
 fn allow_tcp_from(id: u32, remote: &str, port: u16) -> RuleSet {
     RuleSet {

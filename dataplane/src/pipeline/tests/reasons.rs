@@ -4,7 +4,6 @@
 use super::services;
 use super::*;
 use crate::pipeline::DropReason;
-use crate::table::acl::Verdict;
 use crate::table::tables::GATEWAY_V4;
 use crate::wire::virtio_net::{F_NEEDS_CSUM, VirtioNetHdr};
 
@@ -128,26 +127,14 @@ fn case(reason: DropReason) -> (Fixture, Ingress, Vec<u8>) {
         DropReason::Blackhole => (port_a, tap(udp4(MAC_A, POD_A, BLACKHOLED, 64, b""))),
         DropReason::HostLoop => (Ingress::Host, tap(udp4(HOST_MAC, POD_A, OUTSIDE, 64, b""))),
         DropReason::PolicyEgress => {
-            let deny = RuleSet {
-                rules: vec![],
-                default: Verdict::Deny,
-            };
-            let allow = RuleSet {
-                rules: vec![],
-                default: Verdict::Allow,
-            };
+            let deny = deny_all();
+            let allow = allow_all();
             fx.set_policy(PORT_A, &allow, &deny);
             (port_a, tap(udp4(MAC_A, POD_A, POD_B, 64, b"")))
         }
         DropReason::PolicyIngress => {
-            let deny = RuleSet {
-                rules: vec![],
-                default: Verdict::Deny,
-            };
-            let allow = RuleSet {
-                rules: vec![],
-                default: Verdict::Allow,
-            };
+            let deny = deny_all();
+            let allow = allow_all();
             fx.set_policy(PORT_B, &deny, &allow);
             (port_a, tap(udp4(MAC_A, POD_A, POD_B, 64, b"")))
         }

@@ -129,14 +129,7 @@ fn a_remote_backends_reply_is_translated_back_on_the_clients_node() {
     };
     assert_eq!(encap.dst.ip(), IpAddr::V4(NODE2));
     // node2's reply, encapsulated to us, from the backend's own address.
-    let mut reply = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
-    PacketBuilder::ethernet2(PEER2_VTEP, VTEP_MAC)
-        .ipv4(REMOTE_VX.octets(), POD_A.octets(), 63)
-        .tcp(80, CLIENT_PORT, 5000, 64000)
-        .syn()
-        .ack(1)
-        .write(&mut reply, b"")
-        .unwrap();
+    let reply = syn_ack_from_remote_vx(80, CLIENT_PORT);
     let (action, frame, _) = fx.run(from_underlay(Backend::Vxlan, NODE2), &reply);
     assert_eq!(action, Action::Deliver(PORT_A));
     assert_eq!(ends(eth_of(&frame)), ((VIP, 80), (POD_A, CLIENT_PORT)));
@@ -223,27 +216,20 @@ fn only(ip: Ipv4Addr) -> RuleSet {
     }
 }
 
-fn open() -> RuleSet {
-    RuleSet {
-        rules: vec![],
-        default: Verdict::Allow,
-    }
-}
-
 #[test]
 fn policy_judges_the_backend_and_sees_the_real_client() {
     let mut fx = Fixture::new();
     serve(&mut fx, &[web(vec![backend(REMOTE_VX, 80, false)])]);
     // A may reach B only: not the Service's remote backend.
-    fx.set_policy(PORT_A, &open(), &only(POD_B));
+    fx.set_policy(PORT_A, &allow_all(), &only(POD_B));
     let (action, _, _) = fx.run(Ingress::Port(PORT_A), &from_a("S"));
     assert_eq!(action, Action::Drop(DropReason::PolicyEgress));
     assert!(fx.conntrack.translations().is_empty(), "nothing remembered");
 
     // B admits only A: a Service request from A gets in.
     serve(&mut fx, &[web(vec![backend(POD_B, 8080, true)])]);
-    fx.set_policy(PORT_A, &open(), &open());
-    fx.set_policy(PORT_B, &only(POD_A), &open());
+    fx.set_policy(PORT_A, &allow_all(), &allow_all());
+    fx.set_policy(PORT_B, &only(POD_A), &allow_all());
     assert_eq!(
         fx.run(Ingress::Port(PORT_A), &from_a("S")).0,
         Action::Deliver(PORT_B)
