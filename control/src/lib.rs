@@ -32,7 +32,7 @@
 //! - `metrics`: the scrape snapshot, its text (pure), the HTTP endpoint
 //!   (→ health, store, api).
 //! - `dataplane`: client of the dataplane's API, the supervisor that keeps it
-//!   running, resync diffs (pure) (→ config, sys).
+//!   running, resync diffs and push batching (pure) (→ config, sys).
 //! - `pods`: pod records: the IPAM pool made durable, plus their dataplane ports
 //!   (→ store, cluster, ipam, dataplane, sys).
 //! - `enforce`: policy inputs followed from the store, compiled for this node's
@@ -50,10 +50,11 @@
 //! - `cli`: the `tweed` command line and its tables (→ api, config, daemon,
 //!   policy, store; demo, bench).
 //! - `demo`: `tweed demo`: two nodes in namespaces, probed (→ api, policy, sys; cli).
-//! - `bench`: `tweed bench`: tweed against the kernel, medians (→ sys; cli, demo).
+//! - `bench`: `tweed bench`: tweed against the kernel, medians (→ sys, dataplane,
+//!   balance; cli, demo).
 //!
 //! I/O modules keep their decisions in pure files beside the I/O: `host::plan`,
-//! `enforce::{world, plan}`, `balance::{inputs, plan}`, `dataplane::resync`, `health::book`,
+//! `enforce::{world, plan}`, `balance::{inputs, plan}`, `dataplane::{resync, batch}`, `health::book`,
 //! `kubernetes::{translate, reflect}`, `metrics::{render, families, request}`,
 //! `demo::{topology, matrix}`, `bench::{plan, parse, rules, stats, render}`.
 //!

@@ -28,7 +28,7 @@ use tweed_dataplane::table::service::ServicePort;
 
 pub use inputs::{Balanced, ServiceInputs};
 
-use crate::dataplane::Dataplane;
+use crate::dataplane::{Dataplane, batch};
 use crate::services::Here;
 use crate::store::{Store, StoreError};
 
@@ -91,11 +91,6 @@ impl Balancer {
         self.state.lock().await.inputs.clone()
     }
 
-    /// Where the balancer runs.
-    pub fn here(&self) -> &Here {
-        &self.here
-    }
-
     /// Changes the inputs with `change`, then pushes what changed.
     pub async fn update(&self, change: impl FnOnce(&mut ServiceInputs)) {
         let mut state = self.state.lock().await;
@@ -118,8 +113,8 @@ impl Balancer {
         }
         let wanted = balanced.services;
         let batches = match &state.pushed {
-            None => plan::full(&wanted, plan::BATCH_BYTES),
-            Some(pushed) => plan::changes(&wanted, pushed, plan::BATCH_BYTES),
+            None => plan::full(&wanted, batch::BATCH_BYTES),
+            Some(pushed) => plan::changes(&wanted, pushed, batch::BATCH_BYTES),
         };
         for batch in batches {
             if let Err(e) = self

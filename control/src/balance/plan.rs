@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use tweed_dataplane::api::proto::ServiceSpec;
 use tweed_dataplane::table::service::ServicePort;
 
-/// The most bytes of Services one `service_set` carries (a quarter of the
-/// dataplane's line limit, for the JSON around them).
-pub const BATCH_BYTES: usize = tweed_dataplane::api::server::MAX_LINE / 4;
+use crate::dataplane::batch;
 
 /// One `service_set`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,10 +21,18 @@ pub struct Batch {
 /// Every Service in `wanted`; the first batch replaces what the dataplane
 /// holds (so at least one batch, even for no Services).
 pub fn full(wanted: &BTreeMap<String, Vec<ServicePort>>, max_bytes: usize) -> Vec<Batch> {
-    let specs = wanted
-        .iter()
-        .map(|(name, ports)| spec(name, ports))
-        .collect();
+    full_sync(
+        wanted
+            .iter()
+            .map(|(name, ports)| spec(name, ports))
+            .collect(),
+        max_bytes,
+    )
+}
+
+/// `specs` as a full sync: the first batch replaces what the dataplane holds
+/// (so at least one batch, even for none), the others add.
+pub fn full_sync(specs: Vec<ServiceSpec>, max_bytes: usize) -> Vec<Batch> {
     let mut batches = batches(specs, max_bytes);
     match batches.first_mut() {
         Some(first) => first.replace = true,
@@ -63,28 +69,15 @@ fn spec(name: &str, ports: &[ServicePort]) -> ServiceSpec {
     }
 }
 
-/// Splits `specs` into batches of at most `max_bytes` of JSON each (a
-/// Service larger than that alone in its batch).
+/// `specs` in batches of at most `max_bytes` of JSON, none replacing.
 fn batches(specs: Vec<ServiceSpec>, max_bytes: usize) -> Vec<Batch> {
-    let mut out: Vec<Batch> = Vec::new();
-    let mut bytes = 0;
-    for spec in specs {
-        let size = serde_json::to_vec(&spec).map_or(0, |v| v.len());
-        match out.last_mut() {
-            Some(batch) if bytes + size <= max_bytes => {
-                batch.services.push(spec);
-                bytes += size;
-            }
-            _ => {
-                out.push(Batch {
-                    replace: false,
-                    services: vec![spec],
-                });
-                bytes = size;
-            }
-        }
-    }
-    out
+    batch::batches(specs, max_bytes)
+        .into_iter()
+        .map(|services| Batch {
+            replace: false,
+            services,
+        })
+        .collect()
 }
 
 #[cfg(test)]

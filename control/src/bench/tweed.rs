@@ -163,19 +163,16 @@ pub fn policy(
     .map(|_| ())
 }
 
-/// Replaces the dataplane's native Services with `services`, in batches
-/// under the API's line limit (the first replaces, the others add).
+/// Replaces the dataplane's native Services with `services`, as the
+/// daemon's full sync does (batches under the API's line limit, the first
+/// replacing).
 pub fn services(socket: &Path, services: Vec<ServiceSpec>) -> Result<(), String> {
-    let mut batches: Vec<Vec<ServiceSpec>> = services.chunks(1_000).map(<[_]>::to_vec).collect();
-    if batches.is_empty() {
-        batches.push(Vec::new());
-    }
-    for (i, batch) in batches.into_iter().enumerate() {
+    for batch in crate::balance::plan::full_sync(services, crate::dataplane::batch::BATCH_BYTES) {
         call(
             socket,
             Request::ServiceSet(ServiceSet {
-                replace: i == 0,
-                services: batch,
+                replace: batch.replace,
+                services: batch.services,
             }),
         )?;
     }

@@ -108,6 +108,15 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
+/// Where this node reads Services: its name marks local endpoints, its
+/// underlay address is the frontend of node ports.
+fn here(config: &DaemonConfig, record: &NodeRecord) -> Here {
+    Here {
+        node: config.node_name.clone(),
+        addresses: vec![record.underlay_ip],
+    }
+}
+
 impl Daemon {
     fn lease(&self) -> HeldLease {
         self.held.read().expect("lease lock").clone()
@@ -286,13 +295,9 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
         Enforcer::list(store.as_ref()).await?,
     ));
     let balancer = if config.native_services {
-        let here = Here {
-            node: config.node_name.clone(),
-            addresses: vec![held.record.underlay_ip],
-        };
         Some(Arc::new(Balancer::new(
             store.clone(),
-            here,
+            here(&config, &held.record),
             supervisor.dataplane().clone(),
             Balancer::list(store.as_ref()).await?,
         )))

@@ -16,15 +16,9 @@ use tweed_dataplane::api::proto::error_chain;
 use tweed_dataplane::table::service::{FrontendKind, ServicePort};
 use tweed_dataplane::wire::transport::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
-/// Where the daemon reads Services: the balancer's place, or this node's.
+/// Where the daemon reads Services: this node, as its balancer does.
 fn here(daemon: &Daemon) -> Here {
-    match &daemon.balancer {
-        Some(balancer) => balancer.here().clone(),
-        None => Here {
-            node: daemon.config.node_name.clone(),
-            addresses: vec![daemon.lease().record.underlay_ip],
-        },
-    }
+    super::here(&daemon.config, &daemon.lease().record)
 }
 
 /// `service_apply`: every document is read and every Service checked before

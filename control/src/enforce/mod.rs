@@ -35,7 +35,7 @@ use tokio::sync::{Mutex, watch};
 pub use world::PolicyInputs;
 
 use crate::cluster::keys;
-use crate::dataplane::Dataplane;
+use crate::dataplane::{Dataplane, batch};
 use crate::policy::Compiler;
 use crate::store::{Store, StoreError, WatchEvent};
 use plan::PortRules;
@@ -133,7 +133,7 @@ impl Enforcer {
     }
 
     /// Compiles every local pod's rule sets and pushes those that changed,
-    /// in `policy_set_many` batches of at most [`plan::BATCH_BYTES`] (one
+    /// in `policy_set_many` batches of at most [`batch::BATCH_BYTES`] (one
     /// snapshot each in the dataplane: one for all of them but on a large
     /// node); a batch that is refused (a port went away meanwhile), port by
     /// port.
@@ -147,7 +147,7 @@ impl Enforcer {
         let mut pushed = Vec::new();
         // Batches keep each request well under the dataplane's line limit;
         // each is one snapshot there.
-        for batch in plan::batches(sets, plan::BATCH_BYTES) {
+        for batch in batch::batches(sets, batch::BATCH_BYTES) {
             let names: Vec<String> = batch.iter().map(|s| s.name.clone()).collect();
             match self.dataplane.policy_set_many(batch.clone()).await {
                 Ok(()) => pushed.extend(names),

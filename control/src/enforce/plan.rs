@@ -26,31 +26,6 @@ pub fn changes(
         .collect()
 }
 
-/// The most bytes of rule sets one `policy_set_many` carries: a quarter of
-/// the dataplane's line limit, so a request never comes near it.
-pub const BATCH_BYTES: usize = tweed_dataplane::api::MAX_LINE / 4;
-
-/// Cuts `sets` into batches of at most `max_bytes` of JSON each (a set
-/// larger than that alone is a batch of its own), in order.
-pub fn batches(sets: Vec<PolicySet>, max_bytes: usize) -> Vec<Vec<PolicySet>> {
-    let mut out: Vec<Vec<PolicySet>> = Vec::new();
-    let mut size = 0;
-    for set in sets {
-        let len = serde_json::to_vec(&set).map_or(0, |json| json.len());
-        match out.last_mut() {
-            Some(batch) if size + len <= max_bytes => {
-                batch.push(set);
-                size += len;
-            }
-            _ => {
-                out.push(vec![set]);
-                size = len;
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,25 +54,5 @@ mod tests {
             .collect();
         assert_eq!(names, ["ns/changed", "ns/new"]);
         assert!(changes(&wanted, &wanted).is_empty());
-    }
-
-    #[test]
-    fn batches_stay_under_the_size_in_order() {
-        let set = |name: &str| PolicySet {
-            name: name.into(),
-            ingress: RuleSetSpec::default(),
-            egress: RuleSetSpec::default(),
-        };
-        let one = serde_json::to_vec(&set("a")).expect("json").len();
-        let sets: Vec<PolicySet> = ["a", "b", "c", "d", "e"].map(set).to_vec();
-        let cut = batches(sets.clone(), 2 * one);
-        let names: Vec<Vec<&str>> = cut
-            .iter()
-            .map(|b| b.iter().map(|s| s.name.as_str()).collect())
-            .collect();
-        assert_eq!(names, [vec!["a", "b"], vec!["c", "d"], vec!["e"]]);
-        assert_eq!(batches(sets.clone(), 1).len(), 5, "one each when too big");
-        assert_eq!(batches(sets, usize::MAX).len(), 1);
-        assert!(batches(Vec::new(), 10).is_empty());
     }
 }
