@@ -17,10 +17,10 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use tweed_dataplane::sys::netns::run_in_netns;
 use tweed_suite::kubeapi::process::FakeApiServer;
 use tweed_suite::netns::Netns;
 use tweed_suite::privileged::require_root;
+use tweed_sys::netns::run_in_netns;
 
 /// The port the fake listens on inside its namespace.
 const PORT: u16 = 6443;

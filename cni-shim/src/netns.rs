@@ -12,9 +12,9 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage};
 use rtnetlink::{Handle, RouteMessageBuilder};
-use tweed_dataplane::port::PortError;
-use tweed_dataplane::port::netlink::{self as nl, NlError};
-use tweed_dataplane::sys::netns::NetNs;
+use tweed_sys::PortError;
+use tweed_sys::netlink::{self as nl, NlError};
+use tweed_sys::netns::NetNs;
 
 use crate::spec::check::{ObservedLink, ObservedRoute};
 

@@ -24,17 +24,17 @@
 //! - `cluster`: key layout, subnet leases, node records, the view peers come from
 //!   (→ store, ipam, config, policy).
 //!
-//! Edges (I/O: the kernel, sockets, processes):
-//! - `sys`: the crate's only unsafe: signals by pid, unshare, bind mounts.
+//! Edges (I/O: the kernel, sockets, processes; system calls through the
+//! `tweed-sys` crate, the workspace's only unsafe code):
 //! - `host`: the kernel's side of `tweed0` (rtnetlink), nft masquerade and filter,
 //!   underlay and MTU detection.
 //! - `health`: the overlay health port and the peer prober; `HealthBook` (pure).
 //! - `metrics`: the scrape snapshot, its text (pure), the HTTP endpoint
 //!   (→ health, store, api).
 //! - `dataplane`: client of the dataplane's API, the supervisor that keeps it
-//!   running, resync diffs and push batching (pure) (→ config, sys).
+//!   running, resync diffs and push batching (pure) (→ config).
 //! - `pods`: pod records: the IPAM pool made durable, plus their dataplane ports
-//!   (→ store, cluster, ipam, dataplane, sys).
+//!   (→ store, cluster, ipam, dataplane).
 //! - `enforce`: policy inputs followed from the store, compiled for this node's
 //!   pods, pushed to the dataplane (→ store, cluster, policy, pods, dataplane).
 //! - `balance`: native Services followed from the store, read for this node,
@@ -44,13 +44,13 @@
 //!
 //! The process:
 //! - `daemon`: `tweed daemon`: start-up, background tasks, the `control.sock`
-//!   handler (→ every module above but `sys`).
+//!   handler (→ every module above).
 //!
 //! Faces (what a user runs):
 //! - `cli`: the `tweed` command line and its tables (→ api, config, daemon,
 //!   policy, store; demo, bench).
-//! - `demo`: `tweed demo`: two nodes in namespaces, probed (→ api, policy, sys; cli).
-//! - `bench`: `tweed bench`: tweed against the kernel, medians (→ sys, dataplane,
+//! - `demo`: `tweed demo`: two nodes in namespaces, probed (→ api, policy; cli).
+//! - `bench`: `tweed bench`: tweed against the kernel, medians (→ dataplane,
 //!   balance; cli, demo).
 //!
 //! I/O modules keep their decisions in pure files beside the I/O: `host::plan`,
@@ -62,8 +62,10 @@
 //! (`PolicyKind`, `PolicyKey`), which `policy` re-exports.
 //!
 //! From `tweed-dataplane`: the API's wire types, checks and line client (`api`),
-//! the ACL classifier behind `policy::explain` (`table::acl`), peers' `Backend`;
-//! for I/O, its `sys::{netns, cred, umask}` and `port::netlink`.
+//! the ACL classifier behind `policy::explain` (`table::acl`), peers' `Backend`.
+//!
+//! From `tweed-sys`: `netns`, `netlink`, `cred`, `umask` and `process` (signals,
+//! `geteuid`, bind mounts).
 //!
 //! Known exceptions:
 //! - cycles `cli` ↔ `demo` and `cli` ↔ `bench`: `cli` dispatches both commands;
@@ -94,4 +96,3 @@ pub mod pods;
 pub mod policy;
 pub mod services;
 pub mod store;
-pub mod sys;

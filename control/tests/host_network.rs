@@ -18,7 +18,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde_json::Value;
 use tweed_control::host::{self, HostError, HostPlan, masquerade, routes};
-use tweed_dataplane::sys::netns::run_in_netns;
+use tweed_sys::netns::run_in_netns;
 
 // ---------------------------------------------------------------------------------------
 // Guard and fixtures

@@ -27,19 +27,19 @@
 //!
 //! Nothing in these layers performs I/O or reads a clock: time is passed in
 //! (`.ci/pure-layers` checks `wire`, `offload`, `table` and `pipeline`). They
-//! import none of `api`, `daemon` and `sys`, and of `port` only the seam (the
-//! output stage is generic over its `TxPorts`) and, in tests, `memory`. The
-//! seam takes the `GroDatagram` type and `memory` the GSO limits from
-//! `sys::mmsg`: a type and constants, no calls.
+//! import none of `api`, `daemon` and `tweed_sys`, and of `port` only the seam
+//! (the output stage is generic over its `TxPorts`) and, in tests, `memory`.
+//! The seam takes the `GroDatagram` type and `memory` the GSO limits from
+//! `tweed_sys::mmsg`: a type and constants, no calls.
 //!
 //! The process around them, run by the `tweed-dataplane` binary (`tweed` uses
-//! `api`, `sys::netns` and `port::netlink` too). `sys` imports nothing of the
-//! crate; `port` and `api` import the layers above and `sys`; `daemon`, all:
+//! `api` too). `port` and `api` import the layers above; `daemon`, all. Their
+//! system calls (tap ioctls, `setns`, epoll, eventfd, io_uring, batched socket
+//! calls, peer credentials, umask, rtnetlink) are the `tweed-sys` crate's, the
+//! workspace's only unsafe code:
 //!
 //! - [`port`] (the rest): pod taps, the host port, underlay sockets, adopting
-//!   a lost tap, rtnetlink helpers: creating and removing interfaces.
-//! - [`sys`]: the crate's only unsafe: tap ioctls, `setns`, epoll, eventfd,
-//!   io_uring, batched socket calls, peer credentials, umask.
+//!   a lost tap: creating and removing interfaces.
 //! - [`api`]: the config API: wire types, codec and validation (pure; shared
 //!   with the control daemon), the Unix socket server, a client, the state file.
 //! - [`daemon`]: start-up, the workers and their sources and ports, the control
@@ -54,4 +54,3 @@ pub mod wire;
 pub mod api;
 pub mod daemon;
 pub mod port;
-pub mod sys;

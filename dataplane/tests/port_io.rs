@@ -17,17 +17,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tweed_dataplane::port::PortError;
 use tweed_dataplane::port::host::{open_host_port, remove_host_port};
 use tweed_dataplane::port::tap::{
     PodLink, close_pod_tap, create_pod_tap, pod_link_exists, reattach_pod_tap, remove_pod_tap,
 };
 use tweed_dataplane::port::underlay::bind_underlay;
-use tweed_dataplane::sys::cred::peer_uid;
-use tweed_dataplane::sys::epoll::Epoll;
-use tweed_dataplane::sys::mmsg::{recv_batch, send_batch};
-use tweed_dataplane::sys::netns::run_in_netns;
-use tweed_dataplane::sys::tap::{TapQueue, VNET_HDR_LEN, set_persist};
+use tweed_sys::PortError;
+use tweed_sys::cred::peer_uid;
+use tweed_sys::epoll::Epoll;
+use tweed_sys::mmsg::{recv_batch, send_batch};
+use tweed_sys::netns::run_in_netns;
+use tweed_sys::tap::{TapQueue, VNET_HDR_LEN, set_persist};
 
 const POD_MAC: [u8; 6] = [0x02, 0x00, 0x0a, 0xf4, 0x01, 0x05];
 const GW_MAC: [u8; 6] = [0x02, 0xee, 0xee, 0xee, 0xee, 0xee];

@@ -15,7 +15,7 @@ use std::path::Path;
 use serde_json::Value;
 use tweed_api::pod::PodAdd;
 use tweed_api::{Request, ResponseBody};
-use tweed_dataplane::sys::netns::{NetNs, NetnsFileError};
+use tweed_sys::netns::{NetNs, NetnsFileError};
 
 use super::{attached, daemon, unexpected};
 use crate::spec::result::add_result;

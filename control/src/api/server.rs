@@ -35,8 +35,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tweed_dataplane::api::envelope;
 use tweed_dataplane::api::limits::{self, Admission, Gate, Limits};
 use tweed_dataplane::api::line::{self, Line};
-use tweed_dataplane::sys::cred::{peer_pid, peer_uid};
-use tweed_dataplane::sys::umask::bind_owner_only;
+use tweed_sys::cred::{peer_pid, peer_uid};
+use tweed_sys::umask::bind_owner_only;
 
 use super::codec::encode_response;
 use super::proto::{ApiError, Request, ResponseBody, VERSION};

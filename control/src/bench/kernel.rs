@@ -9,9 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use netlink_packet_route::neighbour::NeighbourState;
 use rtnetlink::{LinkUnspec, LinkVxlan, RouteMessageBuilder};
-use tweed_dataplane::port::netlink::{
-    add_default_v4, add_host_address, add_link_route_v4, link_index, set_up,
-};
+use tweed_sys::netlink::{add_default_v4, add_host_address, add_link_route_v4, link_index, set_up};
 
 use crate::demo::topology::UNDERLAY_IFNAME;
 use crate::demo::{links, netns};

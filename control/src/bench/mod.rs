@@ -135,7 +135,7 @@ pub enum BenchError {
 
 /// Runs `tweed bench`.
 pub fn bench(args: &BenchArgs, output: Output) -> Result<(), BenchError> {
-    if !crate::sys::is_root() {
+    if !tweed_sys::process::is_root() {
         return Err(BenchError::NotRoot);
     }
     let workloads: Vec<Workload> = if args.lines.is_empty() {

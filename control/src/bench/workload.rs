@@ -152,10 +152,9 @@ fn reach(pair: &Pair, interrupted: &dyn Fn() -> bool) -> Result<(), String> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last = String::new();
     while Instant::now() < deadline && !interrupted() {
-        let outcome =
-            tweed_dataplane::sys::netns::run_in_netns(&netns::path(&pair.client), move || {
-                TcpStream::connect_timeout(&to, Duration::from_secs(1)).map(|_| ())
-            });
+        let outcome = tweed_sys::netns::run_in_netns(&netns::path(&pair.client), move || {
+            TcpStream::connect_timeout(&to, Duration::from_secs(1)).map(|_| ())
+        });
         match outcome {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) | Err(e) => last = e.to_string(),

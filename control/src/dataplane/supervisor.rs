@@ -286,7 +286,7 @@ impl Supervisor {
         let Some(pid) = self.state().pid.filter(|pid| is_dataplane(*pid)) else {
             return;
         };
-        crate::sys::kill(pid);
+        tweed_sys::process::kill(pid);
         let deadline = tokio::time::Instant::now() + KILL_WAIT;
         while is_dataplane(pid) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -332,7 +332,7 @@ impl Supervisor {
         let pid = self.state().pid.filter(|pid| is_dataplane(*pid));
         let mut child = self.child.lock().await.take();
         if let Some(pid) = pid {
-            crate::sys::terminate(pid);
+            tweed_sys::process::terminate(pid);
         }
         if let Some(child) = child.as_mut() {
             if tokio::time::timeout(Duration::from_secs(10), child.wait())
@@ -344,7 +344,7 @@ impl Supervisor {
             }
         } else if let Some(pid) = pid {
             for _ in 0..100 {
-                if !crate::sys::alive(pid) {
+                if !tweed_sys::process::alive(pid) {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth};
-use tweed_dataplane::port::netlink::{add_default_v4, link_index, set_up, with_netlink_in};
-use tweed_dataplane::sys::netns::NetNs;
+use tweed_sys::netlink::{add_default_v4, link_index, set_up, with_netlink_in};
+use tweed_sys::netns::NetNs;
 
 use super::topology::{UNDERLAY_IFNAME, UNDERLAY_PREFIX};
 

@@ -102,7 +102,7 @@ fn parse_name(name: &str) -> Result<String, String> {
 
 /// Runs `tweed demo`.
 pub fn demo(args: &DemoArgs) -> Result<(), DemoError> {
-    if !crate::sys::is_root() {
+    if !tweed_sys::process::is_root() {
         return Err(DemoError::NotRoot);
     }
     let bins = run::Binaries::next_to_this_one()?;

@@ -7,10 +7,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tweed_dataplane::port::netlink::with_netlink_on_this_thread;
+use tweed_sys::netlink::with_netlink_on_this_thread;
 
 use super::links;
-use crate::sys;
+use tweed_sys::process as sys;
 
 /// Where named namespaces live.
 pub const NETNS_DIR: &str = "/run/netns";
@@ -128,7 +128,7 @@ fn sys_in<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
-    tweed_dataplane::sys::netns::run_in_netns(&path(name), f)
+    tweed_sys::netns::run_in_netns(&path(name), f)
         .map_err(|e| annotate(e, &format!("enter namespace {name}")))?
 }
 

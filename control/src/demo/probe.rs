@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tweed_dataplane::sys::netns::run_in_netns;
+use tweed_sys::netns::run_in_netns;
 
 use super::matrix::Outcome;
 

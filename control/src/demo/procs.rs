@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tweed_dataplane::sys::netns::run_in_netns;
+use tweed_sys::netns::run_in_netns;
 
 use crate::api::node::StatusReply;
 use crate::api::proto::{Empty, Request, ResponseBody};

@@ -11,7 +11,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use tweed_dataplane::port::netlink::NlError;
+use tweed_sys::netlink::NlError;
 
 /// Which nft run failed (for messages; `Display` is the step).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 
 use rtnetlink::Handle;
 use tokio::task::JoinHandle;
-use tweed_dataplane::port::netlink::{self as nl, NlError};
+use tweed_sys::netlink::{self as nl, NlError};
 
 use super::HostError;
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use netlink_packet_route::route::RouteMessage;
 use rtnetlink::{AddressMessageBuilder, Handle, RouteMessageBuilder};
-use tweed_dataplane::port::netlink as nl;
+use tweed_sys::netlink as nl;
 
 use super::HostError;
 use super::netlink::{Conn, is_exists, is_gone};

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use tokio::sync::Mutex;
 use tweed_dataplane::api::proto::MacAddr;
-use tweed_dataplane::sys::netns::NetNs;
+use tweed_sys::netns::NetNs;
 
 pub use error::PodError;
 pub use record::PodRecord;

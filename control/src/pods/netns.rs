@@ -17,7 +17,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use tweed_dataplane::sys::netns::{NetNs, NetnsFileError};
+use tweed_sys::netns::{NetNs, NetnsFileError};
 
 /// Why the runtime's netns could not be found from the daemon.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,7 @@ pub fn mount(ns: &NetNs, netns: &str, path: &Path) -> Result<(), NetnsError> {
         std::fs::create_dir_all(dir).map_err(|e| err("create the directory of", e))?;
     }
     // A mount left by a crash between mount and record: replace it.
-    let _ = crate::sys::unmount(path);
+    let _ = tweed_sys::process::unmount(path);
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -126,7 +126,7 @@ pub fn mount(ns: &NetNs, netns: &str, path: &Path) -> Result<(), NetnsError> {
         .open(path)
         .map_err(|e| err("create", e))?;
     let source = PathBuf::from(format!("/proc/self/fd/{}", ns.as_raw_fd()));
-    crate::sys::bind_mount(&source, path).map_err(|e| {
+    tweed_sys::process::bind_mount(&source, path).map_err(|e| {
         let _ = std::fs::remove_file(path);
         err("bind-mount the pod's netns on", e)
     })
@@ -134,7 +134,7 @@ pub fn mount(ns: &NetNs, netns: &str, path: &Path) -> Result<(), NetnsError> {
 
 /// Undoes [`mount`]; what is already gone is not an error.
 pub fn unmount(path: &Path) {
-    if let Err(e) = crate::sys::unmount(path)
+    if let Err(e) = tweed_sys::process::unmount(path)
         && e.raw_os_error() != Some(libc::EINVAL)
         && e.kind() != io::ErrorKind::NotFound
     {

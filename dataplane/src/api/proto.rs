@@ -737,7 +737,7 @@ mod tests {
 
     #[test]
     fn an_io_error_carries_its_causes_down_to_the_errno() {
-        let e = crate::port::error::PortError::NetnsOpen {
+        let e = tweed_sys::PortError::NetnsOpen {
             netns: "/run/netns/gone".into(),
             source: std::io::Error::from_raw_os_error(libc::ENOENT),
         };

@@ -32,8 +32,8 @@ use super::limits::{self, Admission, Gate, Limits};
 use super::line::{self, Line};
 use super::proto::{ApiError, Request, ResponseBody, VERSION};
 use super::validate;
-use crate::sys::cred::peer_uid;
-use crate::sys::umask::bind_owner_only;
+use tweed_sys::cred::peer_uid;
+use tweed_sys::umask::bind_owner_only;
 
 /// The longest request line accepted; a longer one is answered with an
 /// error and the connection closed. The largest requests are the daemon's

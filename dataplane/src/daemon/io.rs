@@ -11,9 +11,9 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
-use crate::sys::epoll::Epoll;
-use crate::sys::eventfd::EventFd;
-use crate::sys::uring::{Ring, Unavailable};
+use tweed_sys::epoll::Epoll;
+use tweed_sys::eventfd::EventFd;
+use tweed_sys::uring::{Ring, Unavailable};
 
 /// What the `--io` flag asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

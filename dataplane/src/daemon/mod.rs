@@ -33,13 +33,13 @@ use sources::{TOKEN_HOST, TOKEN_UDP, TOKEN_VXLAN, TOKEN_WAKE};
 use worker::WorkerIo;
 
 use crate::api::proto::{ApiError, Request, ResponseBody};
-use crate::sys::epoll::Epoll;
-use crate::sys::eventfd::EventFd;
-use crate::sys::uring::{Ring, Unavailable};
 use crate::table::conntrack::{Conntrack, ConntrackConfig};
 use crate::table::nexthop::NextHop;
 use crate::table::tables::TablesWriter;
 use config::DEFAULT_VXLAN_SENDERS;
+use tweed_sys::epoll::Epoll;
+use tweed_sys::eventfd::EventFd;
+use tweed_sys::uring::{Ring, Unavailable};
 
 /// How long a stopping dataplane waits for pending tap removals (the rest
 /// stay listed in the state file for the next start).
@@ -58,7 +58,7 @@ pub enum RunError {
     #[error("open the host port {name}: {source}")]
     HostPort {
         name: String,
-        source: Box<crate::port::PortError>,
+        source: Box<tweed_sys::PortError>,
     },
     /// An underlay socket could not be bound.
     #[error("bind the underlay socket {addr}: {source}")]

@@ -18,10 +18,10 @@ use super::tx::{send_all, send_plan};
 use crate::frame::Frame;
 use crate::offload::gso::GatherPlan;
 use crate::port::seam::{GroDatagram, Received, RxPort, Tap, TxPorts, UnderlayRx, Via};
-use crate::sys::mmsg::{self, MAX_BATCH};
-use crate::sys::tap::TapQueue;
-use crate::sys::uring::{self, Ring};
 use crate::table::peers::Backend;
+use tweed_sys::mmsg::{self, MAX_BATCH};
+use tweed_sys::tap::TapQueue;
+use tweed_sys::uring::{self, Ring};
 
 /// A worker's queue of one tap, to read a batch from.
 pub(super) enum TapRx<'a> {

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use crate::pipeline::Counters;
-use crate::sys::tap::TapQueue;
 use crate::table::conntrack::Conntrack;
 use crate::table::nexthop::PortId;
 use crate::table::tables::Tables;
+use tweed_sys::tap::TapQueue;
 
 /// The queues of one tap: queue `i` belongs to worker `i`.
 #[derive(Debug)]

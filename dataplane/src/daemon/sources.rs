@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::shared::{PortIo, TapHandles};
-use crate::sys::epoll::Epoll;
-use crate::sys::eventfd::EventFd;
-use crate::sys::uring::{Completion, Ring};
 use crate::table::nexthop::PortId;
+use tweed_sys::epoll::Epoll;
+use tweed_sys::eventfd::EventFd;
+use tweed_sys::uring::{Completion, Ring};
 
 /// Epoll token of the VXLAN socket.
 pub const TOKEN_VXLAN: u64 = u64::MAX;
@@ -355,9 +355,9 @@ impl UringSources {
 
 /// Reads to submit next for a source whose last batch got `got` frames:
 /// twice that (a burst grows the batch quickly; a lone frame costs one empty
-/// read), within 2..=[`crate::sys::uring::MAX_BATCH`].
+/// read), within 2..=[`tweed_sys::uring::MAX_BATCH`].
 pub fn next_depth(got: usize) -> usize {
-    (got * 2).clamp(FIRST_DEPTH, crate::sys::uring::MAX_BATCH)
+    (got * 2).clamp(FIRST_DEPTH, tweed_sys::uring::MAX_BATCH)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 
 use super::shared::WorkerCounters;
 use crate::offload::gso::{self, GatherPart, GatherPlan};
-use crate::sys::mmsg::{self, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
+use tweed_sys::mmsg::{self, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 
 /// Sends datagrams with `sendmmsg`, counting what was sent and what was
 /// dropped (a full socket buffer drops the rest, as a lossy link would).

@@ -47,13 +47,13 @@ use crate::offload::udp_gro;
 use crate::pipeline::output::Output;
 use crate::pipeline::{Action, DropReason, Ingress, Pipeline};
 use crate::port::seam::{RxPort, Tap, TxPorts, UnderlayRx};
-use crate::sys::tap::TapQueue;
 use crate::table::fragments;
 use crate::table::nexthop::PortId;
 use crate::table::peers::Backend;
 use crate::table::tables::Tables;
 use crate::wire::ethernet::ETH_LEN;
 use crate::wire::{virtio_net, vxlan};
+use tweed_sys::tap::TapQueue;
 
 /// Frames read from one source before moving to the next (fairness).
 pub const BATCH: usize = 64;

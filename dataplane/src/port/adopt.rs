@@ -21,10 +21,10 @@ use rtnetlink::Handle;
 use rtnetlink::packet_core::Nla;
 use rtnetlink::packet_route::link::{InfoData, InfoTun, LinkAttribute, LinkInfo, LinkMessage};
 
-use super::PortError;
-use super::netlink::{self as nl, with_netlink_on_this_thread};
 use super::tap::{PodLink, check_name, configure, make_persistent, open_netns};
-use crate::sys::tap::{self, TapQueue};
+use tweed_sys::PortError;
+use tweed_sys::netlink::{self as nl, with_netlink_on_this_thread};
+use tweed_sys::tap::{self, TapQueue};
 
 /// `IFLA_TUN_*` attributes (linux/if_link.h).
 const IFLA_TUN_TYPE: u16 = 3;

@@ -6,10 +6,10 @@
 //! left behind, sets its MTU and brings it up, and returns the kernel-side
 //! MAC (frames to the kernel must carry it as destination).
 
-use super::PortError;
-use super::netlink::{self as nl, current_netns_label, with_netlink_here};
 use super::tap::{check_name, clear_persist, delete_tap_here, lookup};
-use crate::sys::tap::{self, TapQueue};
+use tweed_sys::PortError;
+use tweed_sys::netlink::{self as nl, current_netns_label, with_netlink_here};
+use tweed_sys::tap::{self, TapQueue};
 
 /// Opens (creating or re-attaching) the host tap `name` with `queues` queues
 /// in the calling thread's netns; returns the queues and the kernel-side MAC.

@@ -17,8 +17,8 @@ use std::net::{IpAddr, SocketAddr};
 use super::seam::{GroDatagram, Received, RxPort, Tap, TxPorts, UnderlayRx, Via};
 use crate::frame::Frame;
 use crate::offload::gso::{self, GatherPlan};
-use crate::sys::mmsg::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use crate::table::peers::Backend;
+use tweed_sys::mmsg::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 
 /// A tap's queue of frames (virtio-net header + Ethernet frame) waiting to
 /// be read, as the pod's kernel hands them to the tap.

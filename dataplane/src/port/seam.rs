@@ -28,9 +28,9 @@ use std::net::SocketAddr;
 
 use crate::frame::Frame;
 use crate::offload::gso::GatherPlan;
-pub use crate::sys::mmsg::GroDatagram;
 use crate::table::nexthop::PortId;
 use crate::table::peers::Backend;
+pub use tweed_sys::mmsg::GroDatagram;
 
 /// A tap a frame is written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

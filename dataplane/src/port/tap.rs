@@ -26,13 +26,13 @@ use std::path::{Path, PathBuf};
 
 use rtnetlink::Handle;
 
-use super::PortError;
-use super::netlink::{
+use tweed_sys::PortError;
+use tweed_sys::netlink::{
     self as nl, current_netns_label, with_netlink_here, with_netlink_in,
     with_netlink_on_this_thread,
 };
-use crate::sys::netns::NetNs;
-use crate::sys::tap::{self, TapQueue};
+use tweed_sys::netns::NetNs;
+use tweed_sys::tap::{self, TapQueue};
 
 /// The gateways every pod routes through (defined with the node's tables).
 pub use crate::table::tables::{GATEWAY_V4, GATEWAY_V6};

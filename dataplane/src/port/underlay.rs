@@ -3,7 +3,7 @@
 //! flows across workers.
 //!
 //! `UDP_GRO` is enabled where the kernel has it: a read may then carry many
-//! datagrams of one flow (see [`crate::sys::mmsg::recv_gro`]), which the
+//! datagrams of one flow (see [`tweed_sys::mmsg::recv_gro`]), which the
 //! worker splits again before the pipeline sees them.
 
 use std::io;
@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::sys::mmsg;
+use tweed_sys::mmsg;
 
 /// Socket buffer size we ask for (best effort; capped by `net.core.*mem_max`).
 const SOCKET_BUFFER: usize = 4 << 20;

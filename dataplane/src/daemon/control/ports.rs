@@ -25,12 +25,12 @@ use crate::api::proto::{ApiError, MacAddr, PortAdd, PortInfo, PortReply, Respons
 use crate::api::state::{RemovalRecord, StateFile};
 use crate::daemon::shared::TapHandles;
 use crate::daemon::sources::port_token;
-use crate::port::PortError;
 use crate::port::tap::PodLink;
-use crate::sys::tap::TapQueue;
 use crate::table::endpoints::Mac;
 use crate::table::nexthop::{NextHop, PortId};
 use crate::table::peers::Peer;
+use tweed_sys::PortError;
+use tweed_sys::tap::TapQueue;
 
 /// Holds a reservation until the add attaches its port or fails.
 struct Reserved<'a> {

@@ -1,6 +1,6 @@
-//! The control crate's only unsafe code: signalling processes by pid, and
-//! making and removing named network namespaces (for `tweed demo`).
-#![allow(unsafe_code)]
+//! Processes and mounts: signalling a process by pid, whether we run as
+//! root, and the `unshare` and bind mounts that make and remove a named
+//! network namespace (pods' netns for `tweed demo`, the tests' nodes).
 
 /// Sends SIGTERM to `pid`; false if there is no such process.
 pub fn terminate(pid: u32) -> bool {

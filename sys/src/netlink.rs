@@ -25,8 +25,8 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
-use super::PortError;
-use crate::sys::netns::{NetNs, SELF_NETNS};
+use crate::PortError;
+use crate::netns::{NetNs, SELF_NETNS};
 
 /// An rtnetlink error, boxed: the unboxed one is over 100 bytes and would
 /// bloat every `Result` that carries it.

@@ -538,7 +538,7 @@ mod tests {
             // (which exits at the end) into a new network namespace.
             let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "unshare: {}", io::Error::last_os_error());
-            let queues = crate::sys::tap::open_tap_queues("urtest0", 1).expect("tap");
+            let queues = crate::tap::open_tap_queues("urtest0", 1).expect("tap");
             let mut bufs = vec![vec![0u8; 2048]; 2];
             let mut results = Vec::new();
             ring.read_batch(
