@@ -24,6 +24,7 @@ use ipnet::IpNet;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
+use tweed_api::dataplane::proto::RuleSetSpec;
 use tweed_control::enforce::plan::{self, PortRules};
 use tweed_control::policy::{
     Cidr, Compiler, EgressRule, IngressRule, IpBlock, LabelSelector, Labels, NetworkPolicy,
@@ -31,7 +32,6 @@ use tweed_control::policy::{
     OrderedPolicy, OrderedSpec, Peer, PodIdentity, Policy, PolicyType, Port, PortValue, Protocol,
     Requirement, Scope, World, parse_documents,
 };
-use tweed_dataplane::api::proto::RuleSetSpec;
 use tweed_dataplane::api::validate::rule_set;
 use tweed_dataplane::table::acl::Classifier;
 use tweed_dataplane::table::endpoints::Endpoint;

@@ -3,7 +3,7 @@
 //! request and one reply per line.
 //!
 //! Requests and replies use the dataplane's own serde types
-//! (`tweed_dataplane::api::proto`), so a test cannot send what the server
+//! (`tweed_api::dataplane::proto`), so a test cannot send what the server
 //! could not have meant; [`Api::raw`] sends any line at all, for the tests of
 //! malformed input. Each call opens its own connection, so an `Api` survives
 //! a dataplane restart. Every read and write has a timeout.
@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tweed_dataplane::api::proto::{
+use tweed_api::dataplane::proto::{
     ApiError, DumpReply, Empty, Envelope, NameArgs, PeerSpec, PeersReply, PolicySet, PortAdd,
     PortInfo, PortReply, PortsReply, Request, RouteInfo, RouteSpec, RoutesReply, StatsReply,
     TraceRequest, VERSION,
 };
-use tweed_dataplane::api::trace::TraceReply;
+use tweed_api::dataplane::trace::TraceReply;
 
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(15);

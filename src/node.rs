@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use tweed_dataplane::api::client::Client;
+use tweed_api::dataplane::client::Client;
 
 use crate::api::Api;
 use crate::bins;

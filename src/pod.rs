@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use tweed_dataplane::api::proto::{PortAdd, PortInfo};
+use tweed_api::dataplane::proto::{PortAdd, PortInfo};
 
 use crate::netns::Netns;
 use crate::node::Node;

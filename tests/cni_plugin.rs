@@ -11,10 +11,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tweed_api::dataplane::proto::RouteTarget;
 use tweed_control::api::pod::PodInfo;
 use tweed_control::api::proto::Empty;
 use tweed_control::api::{Client, Request, ResponseBody};
-use tweed_dataplane::api::proto::RouteTarget;
 use tweed_suite::cni::{Outcome, Plugin, Vars};
 use tweed_suite::control::settled_links;
 use tweed_suite::daemon::Daemon;

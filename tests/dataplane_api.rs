@@ -8,8 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tweed_dataplane::api::client::ClientError;
-use tweed_dataplane::api::proto::{ErrorKind, NameArgs, Request, ResponseBody};
+use tweed_api::dataplane::client::ClientError;
+use tweed_api::dataplane::proto::{ErrorKind, NameArgs, Request, ResponseBody};
 use tweed_suite::netns::Netns;
 use tweed_suite::node::Node;
 use tweed_suite::pod::Pod;

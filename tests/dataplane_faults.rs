@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tweed_dataplane::api::proto::{ErrorKind, PortAdd};
+use tweed_api::dataplane::proto::{ErrorKind, PortAdd};
 use tweed_suite::control::links;
 use tweed_suite::netns::Netns;
 use tweed_suite::node::Node;

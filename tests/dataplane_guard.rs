@@ -35,7 +35,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn mac(text: &str) -> [u8; 6] {
-    text.parse::<tweed_dataplane::api::proto::MacAddr>()
+    text.parse::<tweed_api::dataplane::proto::MacAddr>()
         .expect("MAC")
         .0
 }

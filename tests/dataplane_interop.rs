@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use tweed_dataplane::api::proto::PeerSpec;
+use tweed_api::dataplane::proto::PeerSpec;
 use tweed_dataplane::table::peers::Backend;
 use tweed_suite::netns::{End, Netns, veth};
 use tweed_suite::node::Node;

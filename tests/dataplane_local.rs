@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use tweed_dataplane::api::proto::{PortAdd, RouteSpec, RouteVia};
+use tweed_api::dataplane::proto::{PortAdd, RouteSpec, RouteVia};
 use tweed_suite::netns::Netns;
 use tweed_suite::node::Node;
 use tweed_suite::pod::{IFNAME, Pod};

@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use tweed_dataplane::api::proto::{PeerSpec, RouteSpec, RouteTarget, RouteVia};
+use tweed_api::dataplane::proto::{PeerSpec, RouteSpec, RouteTarget, RouteVia};
 use tweed_dataplane::table::peers::Backend;
 use tweed_suite::netns::Netns;
 use tweed_suite::netns::{End, veth};

@@ -6,11 +6,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use tweed_dataplane::api::proto::{
+use tweed_api::dataplane::proto::{
     PolicySet, PortRangeSpec, Protocol, RuleActionSpec, RuleSetSpec, RuleSpec, TraceFrom,
     TraceRequest, VerdictSpec,
 };
-use tweed_dataplane::api::trace::{TraceReply, TraceStage};
+use tweed_api::dataplane::trace::{TraceReply, TraceStage};
 use tweed_suite::node::Node;
 use tweed_suite::pod::Pod;
 use tweed_suite::poll;

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use etherparse::PacketBuilder;
-use tweed_dataplane::api::proto::{PeerSpec, StatsReply};
+use tweed_api::dataplane::proto::{PeerSpec, StatsReply};
 use tweed_dataplane::table::peers::Backend;
 use tweed_suite::netns::{End, Netns, veth};
 use tweed_suite::node::Node;

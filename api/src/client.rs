@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tweed_dataplane::api::line_client::LineClient;
+use crate::line_client::LineClient;
 
 use super::codec::{decode_response, encode_request};
 use super::proto::{ApiError, Request, ResponseBody};

@@ -1,29 +1,14 @@
 //! Lines to requests and replies to lines, for this API's types. Pure: no
 //! I/O. The envelope and its decoding order (`bad_json`, then
 //! `unsupported_version`, then `invalid` naming the failing field) are
-//! [`tweed_dataplane::api::envelope`]'s, shared with the dataplane's API.
+//! [`crate::envelope`]'s, shared with the dataplane's API.
 
-use super::proto::{ApiError, ErrorKind, Op, Request, ResponseBody, VERSION};
-use tweed_dataplane::api::envelope::{self, EnvelopeError, Kind};
-
-impl EnvelopeError for ApiError {
-    const SPEAKER: &'static str = "daemon";
-
-    fn envelope_error(kind: Kind, message: String) -> Self {
-        let kind = match kind {
-            Kind::BadJson => ErrorKind::BadJson,
-            Kind::UnsupportedVersion => ErrorKind::UnsupportedVersion,
-            Kind::Invalid => ErrorKind::Invalid,
-            Kind::Forbidden => ErrorKind::Forbidden,
-            Kind::Io => ErrorKind::Io,
-        };
-        ApiError::new(kind, message)
-    }
-}
+use super::proto::{ApiError, Op, Request, ResponseBody, SPEAKER, VERSION};
+use crate::envelope;
 
 /// Decodes one request line (without its newline).
 pub fn decode_request(line: &str) -> Result<Request, ApiError> {
-    envelope::decode_request(line, VERSION)
+    envelope::decode_request(line, SPEAKER)
 }
 
 /// Encodes a request as one line (without its newline).

@@ -1,6 +1,6 @@
 use super::*;
 use crate::fixtures;
-use crate::proto::{Empty, NameArgs};
+use crate::proto::{Empty, ErrorKind, NameArgs};
 
 fn kind(line: &str) -> ErrorKind {
     decode_request(line).expect_err(line).kind

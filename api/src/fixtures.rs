@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use tweed_dataplane::api::proto::{RouteTarget, VerdictSpec};
-use tweed_dataplane::api::report::{ActionStats, ConntrackStats, PortStats, WorkerStats};
+use crate::dataplane::proto::{RouteTarget, VerdictSpec};
+use crate::dataplane::report::{ActionStats, ConntrackStats, PortStats, WorkerStats};
 
 use super::node::{
     DataplaneStatus, NodeInfo, NodeKind, PeerAdd, PeerStatus, StatusReply, StoreStatus,

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use tweed_dataplane::api::proto::MacAddr;
-use tweed_dataplane::table::peers::Backend;
+use crate::dataplane::proto::MacAddr;
+use crate::dataplane::values::Backend;
 
 /// Where a node came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

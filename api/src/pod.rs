@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use tweed_dataplane::api::proto::MacAddr;
+use crate::dataplane::proto::MacAddr;
 
 /// `pod_add` arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,16 +6,14 @@
 //! live in [`super::pod`] and [`super::node`]; routes, stats and traces are
 //! the dataplane's own types, passed through unchanged. Pure.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
-pub use tweed_dataplane::api::proto::{
+pub use crate::dataplane::proto::{
     Empty, MacAddr, Protocol, RouteInfo, RoutesReply, TraceFrom, TraceRequest,
 };
-pub use tweed_dataplane::api::report::StatsReply;
-pub use tweed_dataplane::api::trace::{TraceReply, TraceStage};
-pub use tweed_dataplane::table::peers::Backend;
+pub use crate::dataplane::report::StatsReply;
+pub use crate::dataplane::trace::{TraceReply, TraceStage};
+pub use crate::dataplane::values::Backend;
 
 use super::node::{NodesReply, PeerAdd, PeersReply, StatusReply};
 use super::pod::{GcArgs, PodAdd, PodDel, PodInfo, PodKey, PodsReply, ReleasedReply};
@@ -28,111 +26,14 @@ use super::service::{ServiceApply, ServiceDelete, ServicesApplied, ServicesReply
 /// The protocol version this build speaks; a request with another is refused.
 pub const VERSION: u32 = 1;
 
-/// The kind of a failed request, as the `kind` field of an error reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// The line is not JSON (or not UTF-8).
-    BadJson,
-    /// The `version` field is not [`VERSION`].
-    UnsupportedVersion,
-    /// A field is missing, unknown or wrong; the message names it.
-    Invalid,
-    /// The request clashes with existing state (a duplicate name or address).
-    Conflict,
-    /// The named pod or peer does not exist.
-    NotFound,
-    /// No free address is left in the node's subnet.
-    Exhausted,
-    /// The dataplane or the store cannot be reached; try again later.
-    Unavailable,
-    /// A system step failed; the message names the step.
-    Io,
-    /// The connecting process may not use the API.
-    Forbidden,
-}
+/// The control daemon's socket, as the envelope names it in its answers.
+pub const SPEAKER: Speaker = Speaker {
+    name: "daemon",
+    version: VERSION,
+};
 
-impl ErrorKind {
-    /// Every kind, in the order of `API.md`.
-    pub const ALL: [ErrorKind; 9] = [
-        ErrorKind::BadJson,
-        ErrorKind::UnsupportedVersion,
-        ErrorKind::Invalid,
-        ErrorKind::Conflict,
-        ErrorKind::NotFound,
-        ErrorKind::Exhausted,
-        ErrorKind::Unavailable,
-        ErrorKind::Io,
-        ErrorKind::Forbidden,
-    ];
-
-    /// The kind's wire name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::BadJson => "bad_json",
-            ErrorKind::UnsupportedVersion => "unsupported_version",
-            ErrorKind::Invalid => "invalid",
-            ErrorKind::Conflict => "conflict",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::Exhausted => "exhausted",
-            ErrorKind::Unavailable => "unavailable",
-            ErrorKind::Io => "io",
-            ErrorKind::Forbidden => "forbidden",
-        }
-    }
-}
-
-/// An error reply: what kind of failure and what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(deny_unknown_fields)]
-#[error("{message}")]
-pub struct ApiError {
-    /// The kind of failure.
-    pub kind: ErrorKind,
-    /// A sentence for a human: the field or step and what is wrong with it.
-    pub message: String,
-}
-
-impl ApiError {
-    /// An error of `kind` with `message`.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    /// An [`ErrorKind::Invalid`] error.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Invalid, message)
-    }
-
-    /// A [`ErrorKind::Conflict`] error.
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Conflict, message)
-    }
-
-    /// A [`ErrorKind::NotFound`] error.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::NotFound, message)
-    }
-
-    /// An [`ErrorKind::Exhausted`] error.
-    pub fn exhausted(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Exhausted, message)
-    }
-
-    /// An [`ErrorKind::Unavailable`] error: `what` (the dataplane, the store)
-    /// cannot be reached, because of `err`.
-    pub fn unavailable(what: &str, err: impl fmt::Display) -> Self {
-        Self::new(ErrorKind::Unavailable, format!("{what}: {err}"))
-    }
-
-    /// An [`ErrorKind::Io`] error for the system step `step` that failed with `err`.
-    pub fn io(step: &str, err: impl fmt::Display) -> Self {
-        Self::new(ErrorKind::Io, format!("{step}: {err}"))
-    }
-}
+pub use crate::envelope::Speaker;
+pub use crate::error::{ApiError, ErrorKind};
 
 /// One operation with its arguments; on the wire `{"<op_name>":{...args...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

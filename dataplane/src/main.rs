@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ipnet::IpNet;
-use tweed_dataplane::api::proto::{MacAddr, PortRange};
+use tweed_api::dataplane::proto::{MacAddr, PortRange};
 use tweed_dataplane::daemon::config::{self, Config};
 use tweed_dataplane::daemon::io::IoMode;
 use tweed_dataplane::daemon::worker::MAX_WORKERS;

@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tweed_api::dataplane::proto::{Empty, NameArgs, PortsReply, RouteSpec, RouteVia, VERSION};
+use tweed_api::dataplane::{Client, ClientError, Request, ResponseBody};
+use tweed_api::line_client::LineClient;
+use tweed_api::{ApiError, ErrorKind};
 use tweed_dataplane::api::limits::Limits;
-use tweed_dataplane::api::line_client::LineClient;
-use tweed_dataplane::api::proto::{Empty, NameArgs, PortsReply, RouteSpec, RouteVia, VERSION};
-use tweed_dataplane::api::{
-    ApiError, Client, ClientError, ErrorKind, Handler, LIMITS, MAX_LINE, Request, ResponseBody,
-    ServerHandle, serve, serve_with,
-};
+use tweed_dataplane::api::{Handler, LIMITS, MAX_LINE, ServerHandle, serve, serve_with};
 
 /// Records every request that reaches it.
 #[derive(Default)]

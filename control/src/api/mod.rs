@@ -3,7 +3,7 @@
 //!
 //! The clients' half is the `tweed-api` crate, re-exported here:
 //!
-//! - [`proto`], [`pod`], [`node`], [`policy`]: the wire types (pure);
+//! - [`proto`], [`pod`], [`node`], [`policy`], [`service`]: the wire types (pure);
 //! - [`codec`]: lines to requests and replies to lines (pure);
 //! - [`client`]: a blocking client for the short-lived CLI and CNI plugin.
 //!
@@ -14,9 +14,9 @@
 //! - [`server`]: the tokio socket server, peer authorisation and the
 //!   per-connection loop; the work is a [`Handler`] supplied by the daemon.
 //!
-//! It mirrors the dataplane's API (same envelope, decoding order and error
-//! shape) and reuses its types where they fit (routes, stats, trace), so a
-//! reader of one knows the other. Everything a stranger can send is decoded
+//! It shares the dataplane's envelope, decoding order and error type
+//! (`tweed_api::{envelope, error}`) and passes its routes, stats and traces
+//! through, so a reader of one knows the other. Everything a stranger can send is decoded
 //! and checked by pure functions; the server only moves lines.
 
 pub mod server;

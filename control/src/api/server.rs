@@ -32,14 +32,14 @@ use futures::future::BoxFuture;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::{JoinHandle, JoinSet};
-use tweed_dataplane::api::envelope;
+use tweed_api::envelope;
+use tweed_api::line::{self, Line};
 use tweed_dataplane::api::limits::{self, Admission, Gate, Limits};
-use tweed_dataplane::api::line::{self, Line};
 use tweed_sys::cred::{peer_pid, peer_uid};
 use tweed_sys::umask::bind_owner_only;
 
 use super::codec::encode_response;
-use super::proto::{ApiError, Request, ResponseBody, VERSION};
+use super::proto::{ApiError, Request, ResponseBody, SPEAKER};
 use super::validate;
 
 /// The longest request line accepted; a longer one is answered with an
@@ -352,7 +352,7 @@ async fn connection(
 
 /// Decodes, checks and carries out one request line.
 async fn answer(line: &[u8], handler: &dyn Handler, peer: Peer) -> Result<ResponseBody, ApiError> {
-    let request: Request = envelope::decode_request_bytes(line, VERSION)?;
+    let request: Request = envelope::decode_request_bytes(line, SPEAKER)?;
     validate::request(&request)?;
     let op = request.op();
     let handled = AssertUnwindSafe(async move { handler.handle_from(request, peer).await })
@@ -360,7 +360,7 @@ async fn answer(line: &[u8], handler: &dyn Handler, peer: Peer) -> Result<Respon
         .await;
     handled.unwrap_or_else(|_| {
         tracing::error!("control api: the handler panicked on {}", op.name());
-        Err(envelope::handler_panicked(op.name()))
+        Err(envelope::handler_panicked(op.name(), SPEAKER))
     })
 }
 

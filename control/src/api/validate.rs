@@ -26,11 +26,6 @@ fn invalid(field: &str, what: impl std::fmt::Display) -> ApiError {
     ApiError::invalid(format!("{field}: {what}"))
 }
 
-/// The dataplane's checks answer with its own error type; theirs are all `invalid`.
-fn from_dp(result: Result<(), tweed_dataplane::api::ApiError>) -> Result<(), ApiError> {
-    result.map_err(|e| ApiError::invalid(e.message))
-}
-
 /// Checks every field of `request` that can be checked without state.
 pub fn request(request: &Request) -> Result<(), ApiError> {
     match request {
@@ -38,7 +33,7 @@ pub fn request(request: &Request) -> Result<(), ApiError> {
         Request::PodDel(args) => {
             container_id("pod_del.container_id", &args.container_id)?;
             match &args.ifname {
-                Some(ifname) => from_dp(dp::ifname("pod_del.ifname", ifname)),
+                Some(ifname) => dp::ifname("pod_del.ifname", ifname),
                 None => Ok(()),
             }
         }
@@ -123,7 +118,7 @@ pub fn request(request: &Request) -> Result<(), ApiError> {
 
 /// A name: non-empty, at most 253 characters, no whitespace or control characters.
 pub fn name(field: &str, value: &str) -> Result<(), ApiError> {
-    from_dp(dp::name(field, value))
+    dp::name(field, value)
 }
 
 /// A container id: 1 to [`MAX_CONTAINER_ID`] characters of `[A-Za-z0-9_.-]`.
@@ -174,14 +169,14 @@ fn pod_ref(field: &str, value: &str) -> Result<(), ApiError> {
 /// A pod attachment's key, under `op`.
 fn pod_key(op: &str, key: &PodKey) -> Result<(), ApiError> {
     container_id(&format!("{op}.container_id"), &key.container_id)?;
-    from_dp(dp::ifname(&format!("{op}.ifname"), &key.ifname))
+    dp::ifname(&format!("{op}.ifname"), &key.ifname)
 }
 
 /// Checks `pod_add`.
 pub fn pod_add(args: &PodAdd) -> Result<(), ApiError> {
     container_id("pod_add.container_id", &args.container_id)?;
-    from_dp(dp::netns("pod_add.netns", &args.netns))?;
-    from_dp(dp::ifname("pod_add.ifname", &args.ifname))?;
+    dp::netns("pod_add.netns", &args.netns)?;
+    dp::ifname("pod_add.ifname", &args.ifname)?;
     if let Some(namespace) = &args.namespace {
         pod_name_part("pod_add.namespace", namespace)?;
     }
@@ -200,7 +195,7 @@ pub fn pod_add(args: &PodAdd) -> Result<(), ApiError> {
         ));
     }
     if let Some(mac) = args.mac {
-        from_dp(dp::mac("pod_add.mac", mac.0))?;
+        dp::mac("pod_add.mac", mac.0)?;
     }
     if args.ips.len() > 2 {
         return Err(invalid(
@@ -232,7 +227,7 @@ pub fn peer_add(args: &PeerAdd) -> Result<(), ApiError> {
     let mut seen = HashSet::new();
     for (i, subnet) in args.subnets.iter().enumerate() {
         let field = format!("peer_add.subnets[{i}]");
-        from_dp(dp::prefix(&field, subnet))?;
+        dp::prefix(&field, subnet)?;
         if !seen.insert(*subnet) {
             return Err(invalid(&field, format!("{subnet} is listed twice")));
         }
@@ -247,7 +242,7 @@ pub fn peer_add(args: &PeerAdd) -> Result<(), ApiError> {
             format!("{} is not a unicast address", args.underlay_ip),
         ));
     }
-    from_dp(dp::mac("peer_add.vtep_mac", args.vtep_mac.0))
+    dp::mac("peer_add.vtep_mac", args.vtep_mac.0)
 }
 
 #[cfg(test)]

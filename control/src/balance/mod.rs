@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{Mutex, watch};
-use tweed_dataplane::api::proto::error_chain;
+use tweed_api::dataplane::proto::error_chain;
 use tweed_dataplane::table::service::ServicePort;
 
 pub use inputs::{Balanced, ServiceInputs};

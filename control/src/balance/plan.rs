@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use tweed_dataplane::api::proto::ServiceSpec;
+use tweed_api::dataplane::proto::ServiceSpec;
 use tweed_dataplane::table::service::ServicePort;
 
 use crate::dataplane::batch;

@@ -10,7 +10,7 @@ use std::fmt::Write;
 use std::net::Ipv4Addr;
 
 use ipnet::{IpNet, Ipv4Net};
-use tweed_dataplane::api::proto::{
+use tweed_api::dataplane::proto::{
     PortRangeSpec, RuleActionSpec, RuleSetSpec, RuleSpec, VerdictSpec,
 };
 

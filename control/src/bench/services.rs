@@ -11,7 +11,7 @@
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
 
-use tweed_dataplane::api::proto::ServiceSpec;
+use tweed_api::dataplane::proto::ServiceSpec;
 use tweed_dataplane::table::service::{
     Affinity, Frontend, FrontendKind, ServiceEndpoint, ServiceKey, ServicePort, TrafficPolicy,
 };

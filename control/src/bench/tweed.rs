@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net};
-use tweed_dataplane::api::client::Client;
-use tweed_dataplane::api::proto::{
+use tweed_api::dataplane::client::Client;
+use tweed_api::dataplane::proto::{
     Empty, MacAddr, PeerSpec, PolicySet, PortAdd, Request, ResponseBody, RuleSetSpec, ServiceSet,
     ServiceSpec,
 };

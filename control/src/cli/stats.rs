@@ -1,7 +1,7 @@
 //! The table output of `stats` and `trace`: pure functions from the
 //! dataplane's replies (passed through by the daemon) to the text printed.
 
-use tweed_dataplane::api::proto::VerdictSpec;
+use tweed_api::dataplane::proto::VerdictSpec;
 
 use super::table::{Table, key_values};
 use crate::api::proto::{StatsReply, TraceReply, TraceStage};

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use tweed_dataplane::api::proto::{MacAddr, PeerSpec, PortRange};
+use tweed_api::dataplane::proto::{MacAddr, PeerSpec, PortRange};
 
 use crate::config::Backend;
 

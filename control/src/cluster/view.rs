@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use tweed_dataplane::api::proto::PeerSpec;
+use tweed_api::dataplane::proto::PeerSpec;
 
 use super::keys;
 use super::record::NodeRecord;

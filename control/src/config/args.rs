@@ -9,7 +9,7 @@ use clap::Args;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use tweed_dataplane::api::proto::PortRange;
+use tweed_api::dataplane::proto::PortRange;
 
 use super::Backend;
 

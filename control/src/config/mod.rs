@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use tweed_dataplane::api::proto::PortRange;
+use tweed_api::dataplane::proto::PortRange;
 
 pub use args::DaemonArgs;
 pub use datasource::{Datasource, DatasourceKind};

@@ -465,11 +465,10 @@ async fn kube_labels(
 fn dataplane_error(e: DataplaneError) -> ApiError {
     match e {
         DataplaneError::Refused { error, .. } => {
-            use tweed_dataplane::api::ErrorKind as Dp;
+            // What the caller could have got wrong passes through; the rest
+            // (a dataplane refusing the daemon's own lines) is the node's fault.
             let kind = match error.kind {
-                Dp::Invalid => ErrorKind::Invalid,
-                Dp::Conflict => ErrorKind::Conflict,
-                Dp::NotFound => ErrorKind::NotFound,
+                kind @ (ErrorKind::Invalid | ErrorKind::Conflict | ErrorKind::NotFound) => kind,
                 _ => ErrorKind::Io,
             };
             ApiError::new(kind, error.message)

@@ -220,7 +220,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
             name: config.node_name.clone(),
             subnets: Vec::new(),
             underlay_ip: config.underlay_ip,
-            vtep_mac: tweed_dataplane::api::proto::MacAddr(
+            vtep_mac: tweed_api::dataplane::proto::MacAddr(
                 tweed_dataplane::daemon::config::vtep_mac_for(config.underlay_ip),
             ),
             backend: config.backend,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use tweed_dataplane::api::proto::{RouteSpec, RouteVia};
+use tweed_api::dataplane::proto::{RouteSpec, RouteVia};
 
 use super::Daemon;
 use crate::dataplane::{DataplaneError, resync};

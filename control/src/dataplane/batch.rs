@@ -31,7 +31,7 @@ pub fn batches<T: Serialize>(items: Vec<T>, max_bytes: usize) -> Vec<Vec<T>> {
 
 #[cfg(test)]
 mod tests {
-    use tweed_dataplane::api::proto::{PolicySet, RuleSetSpec};
+    use tweed_api::dataplane::proto::{PolicySet, RuleSetSpec};
 
     use super::*;
 

@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use tweed_dataplane::api::proto::{
+use tweed_api::dataplane::proto::{
     Empty, NameArgs, PeerSpec, PortAdd, PortInfo, RouteInfo, RouteSpec,
 };
-use tweed_dataplane::api::report::StatsReply;
-use tweed_dataplane::api::{ApiError, Client, ClientError, Request, ResponseBody, TraceReply};
+use tweed_api::dataplane::report::StatsReply;
+use tweed_api::dataplane::{Client, ClientError, Request, ResponseBody, TraceReply};
+use tweed_api::{ApiError, ErrorKind};
 
 /// How long one call may take (a port_add creates and configures a tap).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -237,7 +238,7 @@ impl Dataplane {
     /// Sets a pod port's ingress and egress rule sets.
     pub async fn policy_set(
         &self,
-        set: tweed_dataplane::api::proto::PolicySet,
+        set: tweed_api::dataplane::proto::PolicySet,
     ) -> Result<(), DataplaneError> {
         self.call(Request::PolicySet(set)).await.map(drop)
     }
@@ -245,9 +246,9 @@ impl Dataplane {
     /// Sets several ports' rule sets in one snapshot.
     pub async fn policy_set_many(
         &self,
-        sets: Vec<tweed_dataplane::api::proto::PolicySet>,
+        sets: Vec<tweed_api::dataplane::proto::PolicySet>,
     ) -> Result<(), DataplaneError> {
-        let request = Request::PolicySetMany(tweed_dataplane::api::proto::PolicySetMany { sets });
+        let request = Request::PolicySetMany(tweed_api::dataplane::proto::PolicySetMany { sets });
         self.call(request).await.map(drop)
     }
 
@@ -255,11 +256,11 @@ impl Dataplane {
     /// others too), in one snapshot.
     pub async fn service_set(
         &self,
-        services: Vec<tweed_dataplane::api::proto::ServiceSpec>,
+        services: Vec<tweed_api::dataplane::proto::ServiceSpec>,
         replace: bool,
     ) -> Result<(), DataplaneError> {
         let request =
-            Request::ServiceSet(tweed_dataplane::api::proto::ServiceSet { replace, services });
+            Request::ServiceSet(tweed_api::dataplane::proto::ServiceSet { replace, services });
         self.call(request).await.map(drop)
     }
 
@@ -274,7 +275,7 @@ impl Dataplane {
     /// A dry run of a synthetic packet.
     pub async fn trace(
         &self,
-        request: tweed_dataplane::api::proto::TraceRequest,
+        request: tweed_api::dataplane::proto::TraceRequest,
     ) -> Result<TraceReply, DataplaneError> {
         match self.call(Request::Trace(request)).await? {
             ResponseBody::Trace(reply) => Ok(reply),
@@ -313,6 +314,5 @@ fn keep(idle: &Mutex<Vec<(Client, Instant)>>, client: Client) {
 }
 
 fn is_not_found(e: &DataplaneError) -> bool {
-    e.api()
-        .is_some_and(|a| a.kind == tweed_dataplane::api::ErrorKind::NotFound)
+    e.api().is_some_and(|a| a.kind == ErrorKind::NotFound)
 }

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tweed_dataplane::api::proto::{
+use tweed_api::dataplane::proto::{
     PeerSpec, PortInfo, RouteInfo, RouteSpec, RouteTarget, RouteVia,
 };
 
@@ -109,7 +109,7 @@ pub fn ports<'a, W: WantedPort>(wanted: &'a [W], current: &[PortInfo]) -> PortCh
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tweed_dataplane::api::proto::MacAddr;
+    use tweed_api::dataplane::proto::MacAddr;
     use tweed_dataplane::table::nexthop::PortId;
     use tweed_dataplane::table::peers::Backend;
 

@@ -90,7 +90,7 @@ impl Supervisor {
     /// A supervisor for the dataplane `config` describes (not started yet).
     pub fn new(config: &DaemonConfig) -> Self {
         let vtep = tweed_dataplane::daemon::config::vtep_mac_for(config.underlay_ip);
-        let vtep = tweed_dataplane::api::proto::MacAddr(vtep).to_string();
+        let vtep = tweed_api::dataplane::proto::MacAddr(vtep).to_string();
         let args = [
             ("--socket", config.dataplane_socket().display().to_string()),
             ("--state-dir", config.state_dir.display().to_string()),

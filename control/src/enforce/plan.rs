@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tweed_dataplane::api::proto::{PolicySet, RuleSetSpec};
+use tweed_api::dataplane::proto::{PolicySet, RuleSetSpec};
 
 /// A port's rule sets: (ingress, egress).
 pub type PortRules = (RuleSetSpec, RuleSetSpec);
@@ -29,7 +29,7 @@ pub fn changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tweed_dataplane::api::proto::VerdictSpec;
+    use tweed_api::dataplane::proto::VerdictSpec;
 
     fn deny() -> RuleSetSpec {
         RuleSetSpec {

@@ -4,7 +4,7 @@ use super::*;
 use crate::pods::PodRecord;
 use crate::policy::fixtures::DENY_INGRESS_PROD;
 use crate::store::Revision;
-use tweed_dataplane::api::proto::MacAddr;
+use tweed_api::dataplane::proto::MacAddr;
 
 fn record(node_ns: &str, name: &str, ifname: &str, ip: &str) -> PodRecord {
     PodRecord {

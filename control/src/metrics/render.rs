@@ -15,7 +15,7 @@ use std::fmt;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
-use tweed_dataplane::api::report::{StatsReply, WorkerStats};
+use tweed_api::dataplane::report::{StatsReply, WorkerStats};
 
 use super::families::{Families, Kind};
 use super::snapshot::MetricsSnapshot;
@@ -163,7 +163,7 @@ fn render_workers(e: &mut Families<'_>, workers: &[WorkerStats]) -> fmt::Result 
 
 /// Ports, drops, actions and conntrack.
 fn render_dataplane(e: &mut Families<'_>, stats: &StatsReply) -> fmt::Result {
-    type Field = fn(&tweed_dataplane::api::report::PortStats) -> u64;
+    type Field = fn(&tweed_api::dataplane::report::PortStats) -> u64;
     let ports: [(&'static str, &str, Field); 4] = [
         (
             "tweed_port_rx_packets_total",

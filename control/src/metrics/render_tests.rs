@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tweed_dataplane::api::report::{
-    ActionStats, ConntrackStats, PortStats, StatsReply, WorkerStats, drops_by_name,
+use tweed_api::dataplane::report::{
+    ActionStats, ConntrackStats, PortStats, StatsReply, WorkerStats,
 };
+use tweed_dataplane::api::report::drops_by_name;
 use tweed_dataplane::pipeline::DropReason;
 
 use super::render;

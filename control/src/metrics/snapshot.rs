@@ -2,7 +2,7 @@
 //! daemon before rendering so rendering stays pure.
 
 use serde::{Deserialize, Serialize};
-use tweed_dataplane::api::report::StatsReply;
+use tweed_api::dataplane::report::StatsReply;
 
 use crate::health::PeerHealth;
 

@@ -1,6 +1,6 @@
 //! Errors of pod attachment.
 
-use tweed_dataplane::api::proto::MacAddr;
+use tweed_api::dataplane::proto::MacAddr;
 
 use super::netns::NetnsError;
 use crate::dataplane::DataplaneError;

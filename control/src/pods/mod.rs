@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 use tokio::sync::Mutex;
-use tweed_dataplane::api::proto::MacAddr;
+use tweed_api::dataplane::proto::MacAddr;
 use tweed_sys::netns::NetNs;
 
 pub use error::PodError;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
-use tweed_dataplane::api::proto::{MacAddr, PortAdd, PortInfo};
+use tweed_api::dataplane::proto::{MacAddr, PortAdd, PortInfo};
 
 use crate::dataplane::resync::WantedPort;
 use crate::ipam::{Allocation, Attachment, Lease};

@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use ipnet::IpNet;
-use tweed_dataplane::api::proto::{
+use tweed_api::dataplane::proto::{
     PortRangeSpec, RuleActionSpec, RuleSetSpec, RuleSpec, VerdictSpec,
 };
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use tweed_dataplane::api::proto::{PortRangeSpec, RuleActionSpec, RuleSpec, VerdictSpec};
+use tweed_api::dataplane::proto::{PortRangeSpec, RuleActionSpec, RuleSpec, VerdictSpec};
 
 use super::*;
 use crate::policy::fixtures::{cast, index, pod, world};

@@ -157,7 +157,7 @@ spec:
         .egress
         .rules
         .iter()
-        .find(|r| r.action == tweed_dataplane::api::proto::RuleActionSpec::Log)
+        .find(|r| r.action == tweed_api::dataplane::proto::RuleActionSpec::Log)
         .map(|r| r.id)
         .unwrap();
     assert_eq!(

@@ -7,7 +7,7 @@
 //!   and the policy kinds.
 //! - [`selector`]: label selectors.
 //! - [`compile`]: a [`Compiler`] turns the world into each endpoint's ingress
-//!   and egress [`RuleSetSpec`](tweed_dataplane::api::proto::RuleSetSpec)
+//!   and egress [`RuleSetSpec`](tweed_api::dataplane::proto::RuleSetSpec)
 //!   for `policy_set`, with the [`RuleOrigin`] of every rule id.
 //! - [`explain`](mod@explain): why a packet passes or not, computed by
 //!   classifying the compiled sets with the dataplane's own definition.

@@ -202,7 +202,7 @@ pub trait Store: Send + Sync + fmt::Debug {
 }
 
 /// `e` with its causes, `: `-separated, for a log line or `tweed status`.
-pub use tweed_dataplane::api::proto::error_chain;
+pub use tweed_api::dataplane::proto::error_chain;
 
 /// Rejects the empty key (etcd has no such key; both backends refuse it alike).
 fn check_key(op: Op, key: &str) -> Result<(), StoreError> {

@@ -19,11 +19,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
 use tweed_control::api::pod::PodAdd;
-use tweed_control::api::{ApiError, MAX_LINE, Op, Request, VERSION, codec, validate};
+use tweed_control::api::proto::SPEAKER;
+use tweed_control::api::{ApiError, MAX_LINE, Op, Request, codec, validate};
 use tweed_control::ipam::lease::Allocation;
 use tweed_control::pods::record::{self, pod_mac};
-use tweed_dataplane::api::envelope;
-use tweed_dataplane::api::proto::PortAdd;
+use tweed_api::envelope;
+use tweed_api::dataplane::proto::PortAdd;
 use tweed_dataplane::api::validate as dp;
 
 const OPS: [Op; 19] = [
@@ -82,7 +83,7 @@ fn answer(line: &[u8]) {
     if let Ok(text) = std::str::from_utf8(line) {
         let _ = codec::decode_response(op, text);
     }
-    let decoded: Result<Request, ApiError> = envelope::decode_request_bytes(line, VERSION);
+    let decoded: Result<Request, ApiError> = envelope::decode_request_bytes(line, SPEAKER);
     let checked = decoded.and_then(|request| {
         validate::request(&request)?;
         Ok(request)

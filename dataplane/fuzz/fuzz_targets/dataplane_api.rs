@@ -15,8 +15,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tweed_dataplane::api::proto::{ApiError, Op};
-use tweed_dataplane::api::{MAX_LINE, Request, VERSION, codec, envelope, validate};
+use tweed_api::dataplane::codec;
+use tweed_api::dataplane::proto::{ApiError, Op, Request, SPEAKER};
+use tweed_api::envelope;
+use tweed_dataplane::api::{MAX_LINE, validate};
 
 const OPS: [Op; 14] = [
     Op::PortAdd,
@@ -40,7 +42,7 @@ fn answer(line: &[u8]) {
     if let Ok(text) = std::str::from_utf8(line) {
         let _ = codec::decode_response(op, text);
     }
-    let decoded: Result<Request, ApiError> = envelope::decode_request_bytes(line, VERSION);
+    let decoded: Result<Request, ApiError> = envelope::decode_request_bytes(line, SPEAKER);
     let checked = decoded.and_then(|request| {
         validate::request(&request)?;
         Ok(request)

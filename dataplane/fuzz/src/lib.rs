@@ -151,7 +151,7 @@ fn build() -> World {
 /// lines of at most `max` bytes; a longer one ends the stream, as the
 /// servers close the connection) and calls `each` with every line.
 pub fn lines(mut data: &[u8], max: usize, mut each: impl FnMut(&[u8])) {
-    use tweed_dataplane::api::line::{self, Line};
+    use tweed_api::line::{self, Line};
     let mut buf = Vec::new();
     loop {
         // The servers' buffered readers hand over what they have; feed

@@ -1,113 +1,14 @@
-//! The answers of `stats` and `dump`: counters, node settings and flows.
-//! Pure serde types, re-exported from [`super::proto`].
+//! The `stats` and `dump` answers (`tweed_api::dataplane::report`) filled
+//! from the dataplane's counters and tables. Pure.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
+use tweed_api::dataplane::proto::MacAddr;
+pub use tweed_api::dataplane::report::*;
 
-use super::proto::{MacAddr, PeerSpec, PortInfo, RouteInfo};
 use crate::pipeline::DropReason;
-
-/// One worker's packet counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkerStats {
-    /// The worker's index.
-    pub id: u32,
-    /// Frames it received.
-    pub rx: u64,
-    /// Frames it sent.
-    pub tx: u64,
-    /// Datagrams it received from the underlay (part of `rx`).
-    pub underlay_rx: u64,
-    /// Datagrams it sent to the underlay (part of `tx`).
-    pub underlay_tx: u64,
-    /// Writes and sends that failed (a full queue, an unreachable peer).
-    pub io_errors: u64,
-}
-
-/// One pod port's traffic counts, seen from the pod.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PortStats {
-    /// `NAMESPACE/POD`.
-    pub name: String,
-    /// Frames read from the pod's tap.
-    pub rx_packets: u64,
-    /// Bytes read from the pod's tap.
-    pub rx_bytes: u64,
-    /// Frames written to the pod's tap.
-    pub tx_packets: u64,
-    /// Bytes written to the pod's tap.
-    pub tx_bytes: u64,
-}
-
-/// Frames by the pipeline's decision.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionStats {
-    /// Delivered to a local pod.
-    pub delivered: u64,
-    /// Sent to the host port.
-    pub to_host: u64,
-    /// Encapsulated to a peer.
-    pub encapsulated: u64,
-    /// Answered (ARP, ND, echo, ICMP errors).
-    pub replied: u64,
-}
-
-/// Connection tracking occupancy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConntrackStats {
-    /// Live flows.
-    pub entries: u64,
-    /// Slots.
-    pub capacity: u64,
-    /// Live flows evicted to make room.
-    pub evictions: u64,
-}
-
-/// `stats` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatsReply {
-    /// Per worker.
-    pub workers: Vec<WorkerStats>,
-    /// Per pod port.
-    pub ports: Vec<PortStats>,
-    /// Drops by [`DropReason::name`]; every reason is present.
-    pub drops: BTreeMap<String, u64>,
-    /// Frames by decision.
-    pub actions: ActionStats,
-    /// Connection tracking.
-    pub conntrack: ConntrackStats,
-    /// Packets denied by policy, per port, direction and rule.
-    #[serde(default)]
-    pub policy_drops: Vec<PolicyDrops>,
-    /// The workers' tap I/O back end (`io_uring`, `epoll`, or `epoll
-    /// (io_uring unavailable: ...)`); absent from older dataplanes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub io: Option<String>,
-}
-
-/// Packets one rule (or a rule set's default) of one port's policy denied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyDrops {
-    /// The port, `NAMESPACE/POD`.
-    pub port: String,
-    /// `ingress` or `egress`.
-    pub direction: String,
-    /// The rule's id; `null` = the rule set's default verdict.
-    pub rule: Option<u32>,
-    /// The rule's name, if it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Packets denied.
-    pub packets: u64,
-}
+use crate::table::conntrack::FlowEntry;
+use crate::table::tables::NodeConfig;
 
 /// The `drops` map of [`StatsReply`] from counters indexed by `DropReason as usize`.
 pub fn drops_by_name(drops: &[u64; DropReason::COUNT]) -> BTreeMap<String, u64> {
@@ -117,28 +18,8 @@ pub fn drops_by_name(drops: &[u64; DropReason::COUNT]) -> BTreeMap<String, u64> 
         .collect()
 }
 
-/// Node-wide settings, as dumped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeInfo {
-    /// The MAC the dataplane answers with on pod ports.
-    pub gateway_mac: MacAddr,
-    /// This node's VTEP MAC.
-    pub vtep_mac: MacAddr,
-    /// The MAC of the kernel's side of the host port.
-    pub host_mac: MacAddr,
-    /// The VXLAN network identifier.
-    pub vni: u32,
-    /// The UDP port VXLAN is sent to.
-    pub vxlan_port: u16,
-    /// The UDP port of flannel's UDP encapsulation.
-    pub udp_port: u16,
-    /// The overlay path MTU.
-    pub overlay_mtu: u16,
-}
-
-impl From<&crate::table::tables::NodeConfig> for NodeInfo {
-    fn from(node: &crate::table::tables::NodeConfig) -> Self {
+impl From<&NodeConfig> for NodeInfo {
+    fn from(node: &NodeConfig) -> Self {
         Self {
             gateway_mac: MacAddr(node.gateway_mac),
             vtep_mac: MacAddr(node.vtep_mac),
@@ -151,32 +32,8 @@ impl From<&crate::table::tables::NodeConfig> for NodeInfo {
     }
 }
 
-/// A live flow, as dumped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FlowInfo {
-    /// Source of the packet that created the flow.
-    pub src: IpAddr,
-    /// Its destination.
-    pub dst: IpAddr,
-    /// IP protocol number.
-    pub protocol: u8,
-    /// Source port (or echo identifier).
-    pub src_port: u16,
-    /// Destination port (or echo identifier).
-    pub dst_port: u16,
-    /// The flow's state, e.g. `established`.
-    pub state: String,
-    /// The creator's tag.
-    pub tag: u32,
-    /// Milliseconds since creation.
-    pub age_ms: u64,
-    /// Milliseconds before it expires unless refreshed.
-    pub expires_in_ms: u64,
-}
-
-impl From<&crate::table::conntrack::FlowEntry> for FlowInfo {
-    fn from(flow: &crate::table::conntrack::FlowEntry) -> Self {
+impl From<&FlowEntry> for FlowInfo {
+    fn from(flow: &FlowEntry) -> Self {
         Self {
             src: flow.key.src,
             dst: flow.key.dst,
@@ -191,18 +48,16 @@ impl From<&crate::table::conntrack::FlowEntry> for FlowInfo {
     }
 }
 
-/// `dump` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DumpReply {
-    /// Node-wide settings.
-    pub node: NodeInfo,
-    /// Every route.
-    pub routes: Vec<RouteInfo>,
-    /// Every pod port.
-    pub ports: Vec<PortInfo>,
-    /// Every peer.
-    pub peers: Vec<PeerSpec>,
-    /// Live flows.
-    pub flows: Vec<FlowInfo>,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_by_name_lists_every_reason() {
+        let mut drops = [0u64; DropReason::COUNT];
+        drops[DropReason::SpoofedIp as usize] = 3;
+        let map = drops_by_name(&drops);
+        assert_eq!(map.len(), DropReason::COUNT);
+        assert_eq!(map["spoofed_ip"], 3);
+    }
 }

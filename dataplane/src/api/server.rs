@@ -26,12 +26,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::codec::encode_response;
-use super::envelope;
 use super::limits::{self, Admission, Gate, Limits};
-use super::line::{self, Line};
-use super::proto::{ApiError, Request, ResponseBody, VERSION};
 use super::validate;
+use tweed_api::dataplane::codec::encode_response;
+use tweed_api::dataplane::proto::{ApiError, Request, ResponseBody, SPEAKER};
+use tweed_api::envelope;
+use tweed_api::line::{self, Line};
 use tweed_sys::cred::peer_uid;
 use tweed_sys::umask::bind_owner_only;
 
@@ -333,12 +333,12 @@ fn connection(
 
 /// Decodes, checks and carries out one request line.
 fn answer(line: &[u8], handler: &dyn Handler) -> Result<ResponseBody, ApiError> {
-    let request: Request = envelope::decode_request_bytes(line, VERSION)?;
+    let request: Request = envelope::decode_request_bytes(line, SPEAKER)?;
     validate::request(&request)?;
     let op = request.op();
     catch_unwind(AssertUnwindSafe(|| handler.handle(request))).unwrap_or_else(|_| {
         tracing::error!("api: the handler panicked on {}", op.name());
-        Err(envelope::handler_panicked(op.name()))
+        Err(envelope::handler_panicked(op.name(), SPEAKER))
     })
 }
 

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::proto::{MacAddr, PeerSpec, RouteSpec, RuleSetSpec};
+use tweed_api::dataplane::proto::{MacAddr, PeerSpec, RouteSpec, RuleSetSpec};
 
 /// The state file format this build writes and reads.
 pub const STATE_VERSION: u32 = 1;
@@ -214,8 +214,8 @@ pub fn save(path: &Path, state: &StateFile) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::proto::{RouteVia, RuleActionSpec, RuleSpec, VerdictSpec};
     use crate::table::peers::{Backend, PortRange};
+    use tweed_api::dataplane::proto::{RouteVia, RuleActionSpec, RuleSpec, VerdictSpec};
 
     fn temp_dir(tag: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("tweed-state-{tag}-{}", std::process::id()));

@@ -1,15 +1,13 @@
-//! The `trace` answer: the pipeline's [`Stage`]s as JSON objects tagged by a
-//! `"stage"` field, with ports and peers named rather than numbered.
+//! The `trace` answer built: the pipeline's [`Stage`]s as the wire's
+//! [`TraceStage`]s (`tweed_api::dataplane::trace`), with ports and peers
+//! named rather than numbered.
 //!
 //! Pure: the caller passes a [`Names`] that turns ids into names (from the
 //! snapshot the trace ran against).
 
-use std::net::SocketAddr;
+pub use tweed_api::dataplane::trace::{ConntrackHit, TraceReply, TraceStage};
+use tweed_api::dataplane::values::{RouteTarget, VerdictSpec};
 
-use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
-
-use super::values::{RouteTarget, VerdictSpec};
 use crate::pipeline::Action;
 use crate::pipeline::action::Split;
 use crate::pipeline::trace::Stage;
@@ -46,167 +44,67 @@ fn peer_name(names: &dyn Names, id: PeerId) -> String {
     names.peer(id).unwrap_or_else(|| format!("#{}", id.0))
 }
 
-/// The flow found by connection tracking.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConntrackHit {
-    /// `original` or `reply`.
-    pub direction: String,
-    /// The flow's state after this packet, e.g. `established`.
-    pub state: String,
-    /// The flow's tag.
-    pub tag: u32,
-}
-
-/// One stage's decision, on the wire `{"stage":"<name>", ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "stage", rename_all = "snake_case", deny_unknown_fields)]
-pub enum TraceStage {
-    /// What the frame parsed as.
-    Parsed {
-        /// A one-line summary.
-        summary: String,
-    },
-    /// Source MAC and IP checked against the sending port's.
-    SpoofCheck {
-        /// Whether they matched.
-        passed: bool,
-    },
-    /// The encapsulated packet's sender and inner source checked.
-    Decap {
-        /// The sending peer, if known.
-        peer: Option<String>,
-        /// Whether the checks passed.
-        passed: bool,
-    },
-    /// The packet was for the gateway.
-    Gateway {},
-    /// Connection tracking.
-    Conntrack {
-        /// The flow found, if any.
-        hit: Option<ConntrackHit>,
-    },
-    /// The source pod's egress policy.
-    EgressPolicy {
-        /// The decision.
-        verdict: VerdictSpec,
-        /// The deciding rule; null = the default.
-        rule: Option<u32>,
-        /// Log rules that matched.
-        logged: Vec<u32>,
-    },
-    /// A native Service frontend and the backend chosen for the flow.
-    Service {
-        /// `namespace/name:port`.
-        service: String,
-        /// The address and port the pod called.
-        frontend: SocketAddr,
-        /// The backend the packet goes to; null = no endpoint may serve it.
-        backend: Option<SocketAddr>,
-    },
-    /// A reply of a translated flow, sent on as from the frontend.
-    ServiceReply {
-        /// The frontend; null = the translation is forgotten.
-        frontend: Option<SocketAddr>,
-    },
-    /// The route chosen.
-    Route {
-        /// The matching prefix; null = no route.
-        prefix: Option<IpNet>,
-        /// Its next hop.
-        next_hop: Option<RouteTarget>,
-    },
-    /// The destination pod's ingress policy.
-    IngressPolicy {
-        /// The decision.
-        verdict: VerdictSpec,
-        /// The deciding rule; null = the default.
-        rule: Option<u32>,
-        /// Log rules that matched.
-        logged: Vec<u32>,
-    },
-    /// The final action, e.g. `deliver port NS/POD` or `drop policy_egress`.
-    Action {
-        /// The action.
-        action: String,
-    },
-}
-
-/// The `trace` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TraceReply {
-    /// Every stage, in pipeline order.
-    pub stages: Vec<TraceStage>,
-    /// What happened to the packet, in words.
-    pub verdict: String,
-}
-
-impl TraceReply {
-    /// The answer for the stages a [`crate::pipeline::trace::Recorder`] kept
-    /// and the action the pipeline returned.
-    pub fn new(stages: &[Stage], action: &Action, names: &dyn Names) -> Self {
-        Self {
-            stages: stages.iter().map(|s| TraceStage::new(s, names)).collect(),
-            verdict: verdict(action, names),
-        }
+/// The answer for the stages a [`crate::pipeline::trace::Recorder`] kept
+/// and the action the pipeline returned.
+pub fn trace_reply(stages: &[Stage], action: &Action, names: &dyn Names) -> TraceReply {
+    TraceReply {
+        stages: stages.iter().map(|s| trace_stage(s, names)).collect(),
+        verdict: verdict(action, names),
     }
 }
 
-impl TraceStage {
-    /// The wire form of `stage`.
-    pub fn new(stage: &Stage, names: &dyn Names) -> Self {
-        match stage {
-            Stage::Parsed(summary) => TraceStage::Parsed {
-                summary: summary.clone(),
-            },
-            Stage::SpoofCheck { passed } => TraceStage::SpoofCheck { passed: *passed },
-            Stage::Decap { peer, passed } => TraceStage::Decap {
-                peer: peer.map(|p| peer_name(names, p)),
-                passed: *passed,
-            },
-            Stage::Gateway => TraceStage::Gateway {},
-            Stage::Conntrack(hit) => TraceStage::Conntrack {
-                hit: hit.as_ref().map(conntrack_hit),
-            },
-            Stage::EgressPolicy {
-                verdict,
-                rule,
-                logged,
-            } => TraceStage::EgressPolicy {
-                verdict: verdict_spec(*verdict),
-                rule: rule.map(|r| r.0),
-                logged: rule_ids(logged),
-            },
-            Stage::Service {
-                service,
-                frontend,
-                backend,
-            } => TraceStage::Service {
-                service: service.clone(),
-                frontend: *frontend,
-                backend: *backend,
-            },
-            Stage::ServiceReply { frontend } => TraceStage::ServiceReply {
-                frontend: *frontend,
-            },
-            Stage::Route { prefix, next_hop } => TraceStage::Route {
-                prefix: *prefix,
-                next_hop: next_hop.map(|hop| route_target(hop, names)),
-            },
-            Stage::IngressPolicy {
-                verdict,
-                rule,
-                logged,
-            } => TraceStage::IngressPolicy {
-                verdict: verdict_spec(*verdict),
-                rule: rule.map(|r| r.0),
-                logged: rule_ids(logged),
-            },
-            Stage::Action(action) => TraceStage::Action {
-                action: action_name(action, names),
-            },
-        }
+/// The wire form of `stage`.
+pub fn trace_stage(stage: &Stage, names: &dyn Names) -> TraceStage {
+    match stage {
+        Stage::Parsed(summary) => TraceStage::Parsed {
+            summary: summary.clone(),
+        },
+        Stage::SpoofCheck { passed } => TraceStage::SpoofCheck { passed: *passed },
+        Stage::Decap { peer, passed } => TraceStage::Decap {
+            peer: peer.map(|p| peer_name(names, p)),
+            passed: *passed,
+        },
+        Stage::Gateway => TraceStage::Gateway {},
+        Stage::Conntrack(hit) => TraceStage::Conntrack {
+            hit: hit.as_ref().map(conntrack_hit),
+        },
+        Stage::EgressPolicy {
+            verdict,
+            rule,
+            logged,
+        } => TraceStage::EgressPolicy {
+            verdict: verdict_spec(*verdict),
+            rule: rule.map(|r| r.0),
+            logged: rule_ids(logged),
+        },
+        Stage::Service {
+            service,
+            frontend,
+            backend,
+        } => TraceStage::Service {
+            service: service.clone(),
+            frontend: *frontend,
+            backend: *backend,
+        },
+        Stage::ServiceReply { frontend } => TraceStage::ServiceReply {
+            frontend: *frontend,
+        },
+        Stage::Route { prefix, next_hop } => TraceStage::Route {
+            prefix: *prefix,
+            next_hop: next_hop.map(|hop| route_target(hop, names)),
+        },
+        Stage::IngressPolicy {
+            verdict,
+            rule,
+            logged,
+        } => TraceStage::IngressPolicy {
+            verdict: verdict_spec(*verdict),
+            rule: rule.map(|r| r.0),
+            logged: rule_ids(logged),
+        },
+        Stage::Action(action) => TraceStage::Action {
+            action: action_name(action, names),
+        },
     }
 }
 
@@ -327,7 +225,7 @@ mod tests {
             Stage::Gateway,
             Stage::Action(Action::Deliver(PortId(0))),
         ];
-        let reply = TraceReply::new(&stages, &Action::Deliver(PortId(0)), &names());
+        let reply = trace_reply(&stages, &Action::Deliver(PortId(0)), &names());
         let json = serde_json::to_value(&reply).expect("serialize");
         let expected = serde_json::json!({
             "stages": [

@@ -1,7 +1,7 @@
 //! Checks a request can pass without looking at any state: names, addresses,
 //! prefixes, MTUs, MACs, rule sets. Pure.
 //!
-//! Every error is [`ErrorKind::Invalid`](super::proto::ErrorKind::Invalid)
+//! Every error is [`ErrorKind::Invalid`](tweed_api::dataplane::proto::ErrorKind::Invalid)
 //! with a message that names the field (`port_add.mtu`,
 //! `policy_set.ingress.rules[2].ports`) and says what to fix. Checks that
 //! need state (duplicates, existence) belong to the handler.
@@ -11,13 +11,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
-use super::proto::{
-    ApiError, PeerSpec, PolicySet, PolicySetMany, PortAdd, Protocol, Request, RouteSpec, RouteVia,
-    RuleActionSpec, RuleSetSpec, ServiceSet, TraceFrom, TraceRequest, VerdictSpec,
-};
 use crate::table::acl::{
     PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, PortRange, Rule, RuleAction,
     RuleId, RuleSet, Verdict, has_ports,
+};
+use tweed_api::dataplane::proto::{
+    ApiError, PeerSpec, PolicySet, PolicySetMany, PortAdd, Protocol, Request, RouteSpec, RouteVia,
+    RuleActionSpec, RuleSetSpec, ServiceSet, TraceFrom, TraceRequest, VerdictSpec,
 };
 
 /// The longest name (a DNS name's limit).
@@ -201,7 +201,7 @@ pub fn mtu(field: &str, mtu: u32, ipv6: bool) -> Result<(), ApiError> {
 
 /// A MAC for an interface: unicast (low bit of the first octet clear), not all zero.
 pub fn mac(field: &str, mac: [u8; 6]) -> Result<(), ApiError> {
-    let shown = super::proto::MacAddr(mac);
+    let shown = tweed_api::dataplane::proto::MacAddr(mac);
     if mac[0] & 1 != 0 {
         return Err(invalid(
             field,

@@ -1,8 +1,8 @@
 //! Tests of the stateless checks, driven through the wire form where it matters.
 
 use super::*;
-use crate::api::codec::decode_request;
-use crate::api::proto::{ErrorKind, MacAddr, PortRangeSpec, RuleSpec};
+use tweed_api::dataplane::codec::decode_request;
+use tweed_api::dataplane::proto::{ErrorKind, MacAddr, PortRangeSpec, RuleSpec};
 
 /// Decodes and validates `request` (the JSON of the `request` field).
 fn check(request: &str) -> Result<(), ApiError> {

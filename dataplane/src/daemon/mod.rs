@@ -32,11 +32,11 @@ use sources::{Sources, UringSources};
 use sources::{TOKEN_HOST, TOKEN_UDP, TOKEN_VXLAN, TOKEN_WAKE};
 use worker::WorkerIo;
 
-use crate::api::proto::{ApiError, Request, ResponseBody};
 use crate::table::conntrack::{Conntrack, ConntrackConfig};
 use crate::table::nexthop::NextHop;
 use crate::table::tables::TablesWriter;
 use config::DEFAULT_VXLAN_SENDERS;
+use tweed_api::dataplane::proto::{ApiError, Request, ResponseBody};
 use tweed_sys::epoll::Epoll;
 use tweed_sys::eventfd::EventFd;
 use tweed_sys::uring::{Ring, Unavailable};

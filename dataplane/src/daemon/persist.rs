@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
-use crate::api::proto::{PeerSpec, PortInfo, RouteSpec, RouteVia, RuleSetSpec};
 use crate::api::state::{PortRecord, RemovalRecord, STATE_VERSION, StateFile};
 use crate::table::nexthop::PortId;
+use tweed_api::dataplane::proto::{PeerSpec, PortInfo, RouteSpec, RouteVia, RuleSetSpec};
 
 /// The state file for these ports, peers, static routes and pending tap
 /// removals.
@@ -84,7 +84,7 @@ pub fn routes_of(state: &StateFile) -> Vec<(IpNet, RouteVia)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::proto::MacAddr;
+    use tweed_api::dataplane::proto::MacAddr;
 
     #[test]
     fn state_round_trips_through_the_file_types() {

@@ -8,11 +8,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+pub use tweed_api::dataplane::values::Mac;
+
 use super::acl::{Classifier, RuleId};
 use super::nexthop::PortId;
-
-/// A 48-bit Ethernet address.
-pub type Mac = [u8; 6];
 
 /// A pod attached to this node.
 #[derive(Debug, Clone)]

@@ -3,19 +3,9 @@
 //! Encoding the next hop in the route itself means a lookup needs no second
 //! table: bits 20..23 hold the kind, bits 0..20 the port or peer index.
 
+pub use tweed_api::dataplane::values::{PeerId, PortId};
+
 use super::lpm::MAX_VALUE;
-
-/// Index of a pod port (a tap) in the endpoint table.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub struct PortId(pub u32);
-
-/// Index of a peer node in the peer table.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub struct PeerId(pub u32);
 
 /// The largest port or peer index a route can name.
 pub const MAX_INDEX: u32 = (1 << 20) - 1;

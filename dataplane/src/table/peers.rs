@@ -5,18 +5,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+pub use tweed_api::dataplane::values::{Backend, PortRange};
+
 use super::endpoints::Mac;
 use super::nexthop::PeerId;
-
-/// How packets to a peer are encapsulated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// VXLAN (RFC 7348): the Ethernet frame behind an 8-byte header in UDP.
-    Vxlan,
-    /// flannel's UDP format: the bare IP packet as the UDP payload.
-    Udp,
-}
 
 /// A node that hosts pod subnets reached through the overlay.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,67 +32,6 @@ pub struct Peer {
     /// so. Neither tweed node then sums the payload; the outer UDP checksum
     /// covers it on the wire.
     pub partial_checksums: bool,
-}
-
-/// An inclusive range of UDP ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PortRange {
-    /// The first port.
-    pub first: u16,
-    /// The last port (at least `first`).
-    pub last: u16,
-}
-
-impl PortRange {
-    /// Whether `port` is in the range.
-    #[inline]
-    pub fn contains(self, port: u16) -> bool {
-        (self.first..=self.last).contains(&port)
-    }
-
-    /// How many ports the range holds.
-    pub fn len(self) -> usize {
-        usize::from(self.last.saturating_sub(self.first)) + 1
-    }
-
-    /// Never: a range holds at least one port.
-    pub fn is_empty(self) -> bool {
-        false
-    }
-
-    /// The ports in order.
-    pub fn ports(self) -> impl Iterator<Item = u16> {
-        self.first..=self.last
-    }
-}
-
-impl std::fmt::Display for PortRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.first, self.last)
-    }
-}
-
-impl std::str::FromStr for PortRange {
-    type Err = String;
-
-    /// `FIRST-LAST` or a single `PORT`; port 0 and a reversed range are refused.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (first, last) = s.split_once('-').unwrap_or((s, s));
-        let parse = |p: &str| {
-            p.trim()
-                .parse::<u16>()
-                .map_err(|e| format!("{p:?} is not a port: {e}"))
-        };
-        let (first, last) = (parse(first)?, parse(last)?);
-        if first == 0 {
-            return Err("port 0 cannot be bound as a source port".into());
-        }
-        if last < first {
-            return Err(format!("{first}-{last} ends before it starts"));
-        }
-        Ok(PortRange { first, last })
-    }
 }
 
 /// The peer table of one snapshot.

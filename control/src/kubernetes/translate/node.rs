@@ -130,7 +130,7 @@ pub fn record(node: &Node) -> Result<NodeRecord, NodeGap> {
         .map_err(|e| bad(UNDERLAY_IP, ip, e.to_string()))?;
     let mac = required(VTEP_MAC)?;
     let vtep_mac = mac
-        .parse::<tweed_dataplane::api::proto::MacAddr>()
+        .parse::<tweed_api::dataplane::proto::MacAddr>()
         .map_err(|e| bad(VTEP_MAC, mac, e.to_string()))?;
     let backend = match field(BACKEND)? {
         Some(text) => parse_backend(text).map_err(|e| bad(BACKEND, text, e))?,

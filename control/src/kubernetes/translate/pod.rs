@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Pod;
-use tweed_dataplane::api::proto::MacAddr;
+use tweed_api::dataplane::proto::MacAddr;
 
 use super::{Context, Entry, Translate, encode};
 use crate::cluster::keys;

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use tweed_dataplane::api::proto::PortRangeSpec;
+use tweed_api::dataplane::proto::PortRangeSpec;
 
 use super::{Compiler, Namespace};
 use crate::policy::model::{Peer, Policy, Port, PortValue, RuleRef, Scope};

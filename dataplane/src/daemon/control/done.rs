@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 
 use super::{Control, Inner, PortState};
-use crate::api::proto::{PeerSpec, RouteVia};
 use crate::daemon::reaper;
 use crate::table::endpoints::Endpoint;
 use crate::table::nexthop::{NextHop, PortId};
 use crate::table::peers::Peer;
+use tweed_api::dataplane::proto::{PeerSpec, RouteVia};
 
 /// The undo (or finish) of one change.
 #[derive(Debug)]

@@ -8,11 +8,13 @@ use ipnet::IpNet;
 
 use super::done::Done;
 use super::{Control, Inner, PortState, port_id_of};
-use crate::api::proto::{ApiError, PeerSpec, PolicySet, ResponseBody, RouteSpec, RuleSetSpec};
 use crate::table::acl::{Classifier, RuleId};
 use crate::table::endpoints::{Endpoint, RuleNames};
 use crate::table::nexthop::NextHop;
 use crate::table::peers::Peer;
+use tweed_api::dataplane::proto::{
+    ApiError, PeerSpec, PolicySet, ResponseBody, RouteSpec, RuleSetSpec,
+};
 
 impl Control {
     pub(super) fn peer_set(

@@ -51,14 +51,14 @@ use super::config::Config;
 use super::io::Registrar;
 use super::reaper::Reaper;
 use super::shared::{PortIo, Shared, TapHandles};
-use crate::api::proto::{
-    ApiError, PeersReply, PortInfo, PortsReply, Request, ResponseBody, RouteVia, RoutesReply,
-    RuleSetSpec,
-};
 use crate::api::state::{RemovalRecord, StateFile};
 use crate::table::nexthop::PortId;
 use crate::table::service::ServicePort;
 use crate::table::tables::TablesWriter;
+use tweed_api::dataplane::proto::{
+    ApiError, PeersReply, PortInfo, PortsReply, Request, ResponseBody, RouteVia, RoutesReply,
+    RuleSetSpec,
+};
 
 /// How long a `port_add` waits for the removal of a tap that still holds
 /// its interface name.

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use crate::api::proto::{ApiError, PortAdd};
+use tweed_api::dataplane::proto::{ApiError, PortAdd};
 
 /// What a `port_add` in progress has claimed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub(super) struct Taken<'a, N, O> {
 }
 
 /// Checks `args` against `taken`; the reservation it would hold, or the
-/// first conflict (a [`crate::api::proto::ErrorKind::Conflict`] naming the
+/// first conflict (a [`tweed_api::dataplane::proto::ErrorKind::Conflict`] naming the
 /// holder).
 pub(super) fn reservation<'a, N, O>(
     args: &PortAdd,
@@ -88,7 +88,7 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
-    use crate::api::proto::ErrorKind;
+    use tweed_api::dataplane::proto::ErrorKind;
 
     fn add(name: &str, ipv4: [u8; 4], ifname: &str) -> PortAdd {
         PortAdd {

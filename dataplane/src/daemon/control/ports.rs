@@ -21,7 +21,6 @@ use std::sync::Arc;
 use super::done::Done;
 use super::plan::{Reservation, Taken};
 use super::{Control, Inner, PortState, REMOVAL_WAIT, port_id_of, state_file};
-use crate::api::proto::{ApiError, MacAddr, PortAdd, PortInfo, PortReply, ResponseBody};
 use crate::api::state::{RemovalRecord, StateFile};
 use crate::daemon::shared::TapHandles;
 use crate::daemon::sources::port_token;
@@ -29,6 +28,7 @@ use crate::port::tap::PodLink;
 use crate::table::endpoints::Mac;
 use crate::table::nexthop::{NextHop, PortId};
 use crate::table::peers::Peer;
+use tweed_api::dataplane::proto::{ApiError, MacAddr, PortAdd, PortInfo, PortReply, ResponseBody};
 use tweed_sys::PortError;
 use tweed_sys::tap::TapQueue;
 
@@ -381,9 +381,10 @@ fn pod_mac(ip: Option<IpAddr>) -> Mac {
 fn port_error(e: PortError) -> ApiError {
     match e {
         PortError::LinkExists { .. } => ApiError::conflict(e.to_string()),
-        PortError::NetnsOpen { .. } => {
-            ApiError::invalid(format!("netns: {}", crate::api::proto::error_chain(&e)))
-        }
+        PortError::NetnsOpen { .. } => ApiError::invalid(format!(
+            "netns: {}",
+            tweed_api::dataplane::proto::error_chain(&e)
+        )),
         _ => ApiError::io_chain("create the pod's tap", &e),
     }
 }

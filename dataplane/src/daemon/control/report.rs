@@ -5,14 +5,15 @@
 use std::collections::HashMap;
 
 use super::{Control, Inner, port_id_of};
-use crate::api::proto::{
-    ActionStats, ApiError, ConntrackStats, DumpReply, NodeInfo, PeerSpec, PortInfo, PortStats,
-    ResponseBody, RouteInfo, StatsReply, TraceFrom, TraceRequest, WorkerStats, drops_by_name,
-};
-use crate::api::trace::{TraceReply, route_target};
+use crate::api::report::drops_by_name;
+use crate::api::trace::{route_target, trace_reply};
 use crate::daemon::trace::{self, TraceFlow};
 use crate::pipeline::counters::DeniedBy;
 use crate::table::nexthop::{PeerId, PortId};
+use tweed_api::dataplane::proto::{
+    ActionStats, ApiError, ConntrackStats, DumpReply, NodeInfo, PeerSpec, PortInfo, PortStats,
+    ResponseBody, RouteInfo, StatsReply, TraceFrom, TraceRequest, WorkerStats,
+};
 
 impl Control {
     pub(super) fn stats(&self) -> Result<ResponseBody, ApiError> {
@@ -123,9 +124,7 @@ impl Control {
             trace::run(&tables, &self.shared.conntrack, self.now_ms(), from, flow)
                 .map_err(|e| ApiError::invalid(e.to_string()))?;
         let names = names_of(&inner);
-        Ok(ResponseBody::Trace(TraceReply::new(
-            &stages, &action, &names,
-        )))
+        Ok(ResponseBody::Trace(trace_reply(&stages, &action, &names)))
     }
 }
 

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use super::Control;
-use crate::api::proto::{ApiError, ResponseBody, ServiceSet, error_chain};
 use crate::table::service::{ServicePort, ServiceTable};
+use tweed_api::dataplane::proto::{ApiError, ResponseBody, ServiceSet, error_chain};
 
 /// The Services by name after `change`: its Services replace theirs, those
 /// without ports go, and with `replace` those it does not name go too.
@@ -56,8 +56,8 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::proto::ServiceSpec;
     use crate::table::service::{Affinity, TrafficPolicy};
+    use tweed_api::dataplane::proto::ServiceSpec;
 
     fn port(name: &str) -> ServicePort {
         ServicePort {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::codec::{decode_response, encode_request};
-use super::line_client::LineClient;
 use super::proto::{ApiError, Request, ResponseBody};
+use crate::line_client::LineClient;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]

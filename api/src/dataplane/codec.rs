@@ -3,27 +3,12 @@
 //! `unsupported_version`, then `invalid` naming the failing field) are
 //! [`super::envelope`]'s, shared with the control daemon's API.
 
-use super::envelope::{self, EnvelopeError, Kind};
-use super::proto::{ApiError, ErrorKind, Op, Request, ResponseBody, VERSION};
-
-impl EnvelopeError for ApiError {
-    const SPEAKER: &'static str = "dataplane";
-
-    fn envelope_error(kind: Kind, message: String) -> Self {
-        let kind = match kind {
-            Kind::BadJson => ErrorKind::BadJson,
-            Kind::UnsupportedVersion => ErrorKind::UnsupportedVersion,
-            Kind::Invalid => ErrorKind::Invalid,
-            Kind::Forbidden => ErrorKind::Forbidden,
-            Kind::Io => ErrorKind::Io,
-        };
-        ApiError::new(kind, message)
-    }
-}
+use super::proto::{ApiError, Op, Request, ResponseBody, SPEAKER, VERSION};
+use crate::envelope;
 
 /// Decodes one request line (without its newline).
 pub fn decode_request(line: &str) -> Result<Request, ApiError> {
-    envelope::decode_request(line, VERSION)
+    envelope::decode_request(line, SPEAKER)
 }
 
 /// Encodes a request as one line (without its newline).
@@ -47,6 +32,7 @@ pub fn decode_response(op: Op, line: &str) -> Result<Result<ResponseBody, ApiErr
 mod tests {
     use super::super::proto::{Empty, NameArgs, RouteSpec, RouteVia};
     use super::*;
+    use crate::ErrorKind;
 
     fn kind(line: &str) -> ErrorKind {
         decode_request(line).expect_err(line).kind

@@ -1,4 +1,4 @@
-//! The NDJSON envelope both tweed APIs speak (this dataplane's and the
+//! The NDJSON envelope both tweed APIs speak (the dataplane's and the
 //! control daemon's), generic over each protocol's request, answer and
 //! error types. Pure: no I/O.
 //!
@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::json::{self, RawEnvelope};
+use crate::json::{self, RawEnvelope};
 
 /// The error kinds the envelope layer answers with itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,32 +41,39 @@ pub enum Kind {
 
 /// A protocol's error reply, as the envelope layer builds it.
 pub trait EnvelopeError: Sized {
-    /// Who answers, as named in messages: `"dataplane"`, `"daemon"`.
-    const SPEAKER: &'static str;
-
     /// The protocol's error of `kind` with `message`.
     fn envelope_error(kind: Kind, message: String) -> Self;
 }
 
+/// Who answers on a socket, and the protocol version it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Speaker {
+    /// As named in messages: `"dataplane"`, `"daemon"`.
+    pub name: &'static str,
+    /// The one version it accepts.
+    pub version: u32,
+}
+
 /// Decodes one request line (without its newline), bytes as read.
-pub fn decode_request_bytes<R, E>(line: &[u8], version: u32) -> Result<R, E>
+pub fn decode_request_bytes<R, E>(line: &[u8], speaker: Speaker) -> Result<R, E>
 where
     R: DeserializeOwned,
     E: EnvelopeError,
 {
     let line = std::str::from_utf8(line)
         .map_err(|e| E::envelope_error(Kind::BadJson, format!("the request is not UTF-8: {e}")))?;
-    decode_request(line, version)
+    decode_request(line, speaker)
 }
 
 /// Decodes one request line (without its newline), in the order the module
 /// docs give, without building a JSON tree of it (see [`super::json`]): a
 /// repeated key anywhere is `invalid`.
-pub fn decode_request<R, E>(line: &str, version: u32) -> Result<R, E>
+pub fn decode_request<R, E>(line: &str, speaker: Speaker) -> Result<R, E>
 where
     R: DeserializeOwned,
     E: EnvelopeError,
 {
+    let version = speaker.version;
     let invalid = |message: String| E::envelope_error(Kind::Invalid, message);
     let envelope: RawEnvelope<'_> = serde_json::from_str(line).map_err(|e| {
         E::envelope_error(
@@ -96,7 +103,7 @@ where
                 Kind::UnsupportedVersion,
                 format!(
                     "version {n} is not supported; this {} speaks version {version}",
-                    E::SPEAKER
+                    speaker.name
                 ),
             ));
         }
@@ -226,10 +233,10 @@ pub fn too_long<E: EnvelopeError>(max: usize) -> E {
 }
 
 /// The answer to a request whose handler panicked on the op named `op`.
-pub fn handler_panicked<E: EnvelopeError>(op: &str) -> E {
+pub fn handler_panicked<E: EnvelopeError>(op: &str, speaker: Speaker) -> E {
     E::envelope_error(
         Kind::Io,
-        format!("the {} failed internally handling {op}", E::SPEAKER),
+        format!("the {} failed internally handling {op}", speaker.name),
     )
 }
 
@@ -277,9 +284,12 @@ mod tests {
         message: String,
     }
 
-    impl EnvelopeError for Refusal {
-        const SPEAKER: &'static str = "tester";
+    const TESTER: Speaker = Speaker {
+        name: "tester",
+        version: 3,
+    };
 
+    impl EnvelopeError for Refusal {
         fn envelope_error(kind: Kind, message: String) -> Self {
             Refusal {
                 kind: format!("{kind:?}"),
@@ -289,7 +299,7 @@ mod tests {
     }
 
     fn error(line: &[u8]) -> Refusal {
-        decode_request_bytes::<Req, Refusal>(line, 3).expect_err("refused")
+        decode_request_bytes::<Req, Refusal>(line, TESTER).expect_err("refused")
     }
 
     #[test]
@@ -343,7 +353,7 @@ mod tests {
         };
         let line = encode_request(&request, 3);
         assert_eq!(line, r#"{"version":3,"request":{"echo":{"text":"a\nb"}}}"#);
-        assert_eq!(decode_request::<Req, Refusal>(&line, 3), Ok(request));
+        assert_eq!(decode_request::<Req, Refusal>(&line, TESTER), Ok(request));
 
         let ok: Result<u8, Refusal> = Ok(7);
         let line = encode_response(&ok, 3);

@@ -12,118 +12,21 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use super::values::{RouteTarget, VerdictSpec};
-use crate::table::endpoints::Mac;
-use crate::table::nexthop::{NextHop, PortId};
-pub use crate::table::peers::PortRange;
-use crate::table::peers::{Backend, Peer};
-
 pub use super::report::{
     ActionStats, ConntrackStats, DumpReply, FlowInfo, NodeInfo, PortStats, StatsReply, WorkerStats,
-    drops_by_name,
 };
+pub use super::values::{Backend, Mac, PeerId, PortId, PortRange, RouteTarget, VerdictSpec};
+pub use crate::envelope::Speaker;
+pub use crate::error::{ApiError, ErrorKind, error_chain};
 
 /// The protocol version this build speaks; a request with another is refused.
 pub const VERSION: u32 = 1;
 
-/// The kind of a failed request, as the `kind` field of an error reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// The line is not JSON (or not UTF-8).
-    BadJson,
-    /// The `version` field is not [`VERSION`].
-    UnsupportedVersion,
-    /// A field is missing, unknown or wrong; the message names it.
-    Invalid,
-    /// The request clashes with existing state (a duplicate name or address).
-    Conflict,
-    /// The named port, peer or route does not exist.
-    NotFound,
-    /// A system step failed; the message names the step.
-    Io,
-    /// The connecting process may not use the API.
-    Forbidden,
-}
-
-impl ErrorKind {
-    /// The kind's wire name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::BadJson => "bad_json",
-            ErrorKind::UnsupportedVersion => "unsupported_version",
-            ErrorKind::Invalid => "invalid",
-            ErrorKind::Conflict => "conflict",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::Io => "io",
-            ErrorKind::Forbidden => "forbidden",
-        }
-    }
-}
-
-/// An error reply: what kind of failure and what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(deny_unknown_fields)]
-#[error("{message}")]
-pub struct ApiError {
-    /// The kind of failure.
-    pub kind: ErrorKind,
-    /// A sentence for a human: the field or step and what is wrong with it.
-    pub message: String,
-}
-
-impl ApiError {
-    /// An error of `kind` with `message`.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    /// A [`ErrorKind::Invalid`] error.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Invalid, message)
-    }
-
-    /// A [`ErrorKind::Conflict`] error.
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Conflict, message)
-    }
-
-    /// A [`ErrorKind::NotFound`] error.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::NotFound, message)
-    }
-
-    /// An [`ErrorKind::Io`] error for the system step `step` that failed with `err`.
-    pub fn io(step: &str, err: impl fmt::Display) -> Self {
-        Self::new(ErrorKind::Io, format!("{step}: {err}"))
-    }
-
-    /// An [`ErrorKind::Io`] error: `step` failed with `err`, whose causes
-    /// (down to the errno) are written out after it ([`error_chain`]), since
-    /// the caller across the socket cannot walk them.
-    pub fn io_chain(step: &str, err: &(dyn std::error::Error + 'static)) -> Self {
-        Self::new(ErrorKind::Io, format!("{step}: {}", error_chain(err)))
-    }
-}
-
-/// `e` with its causes, `: `-separated (a cause its error already repeats
-/// at the end of its own text is not written twice).
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+/// The dataplane's socket, as the envelope names it in its answers.
+pub const SPEAKER: Speaker = Speaker {
+    name: "dataplane",
+    version: VERSION,
+};
 
 /// A MAC address, written `02:00:00:00:00:01` on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -389,34 +292,6 @@ pub struct PeerSpec {
     pub partial_checksums: bool,
 }
 
-impl From<&Peer> for PeerSpec {
-    fn from(peer: &Peer) -> Self {
-        Self {
-            name: peer.name.clone(),
-            subnets: peer.subnets.clone(),
-            underlay_ip: peer.underlay_ip,
-            vtep_mac: MacAddr(peer.vtep_mac),
-            backend: peer.backend,
-            source_ports: peer.source_ports,
-            partial_checksums: peer.partial_checksums,
-        }
-    }
-}
-
-impl From<PeerSpec> for Peer {
-    fn from(spec: PeerSpec) -> Self {
-        Self {
-            name: spec.name,
-            subnets: spec.subnets,
-            underlay_ip: spec.underlay_ip,
-            vtep_mac: spec.vtep_mac.0,
-            backend: spec.backend,
-            source_ports: spec.source_ports,
-            partial_checksums: spec.partial_checksums,
-        }
-    }
-}
-
 /// Where a static route sends traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -428,16 +303,6 @@ pub enum RouteVia {
     /// The node's own address on the overlay (a single address on tweed0):
     /// to the node like `host`, and reachable from peers too.
     Node,
-}
-
-impl From<RouteVia> for NextHop {
-    fn from(via: RouteVia) -> Self {
-        match via {
-            RouteVia::Host => NextHop::Host,
-            RouteVia::Blackhole => NextHop::Blackhole,
-            RouteVia::Node => NextHop::Node,
-        }
-    }
 }
 
 /// `route_set` arguments.
@@ -501,7 +366,7 @@ pub struct ServiceSpec {
     /// `NAMESPACE/NAME`.
     pub name: String,
     /// Its ports with their frontends and endpoints; empty removes it.
-    pub ports: Vec<crate::table::service::ServicePort>,
+    pub ports: Vec<super::service::ServicePort>,
 }
 
 /// What a matching rule does.
@@ -528,7 +393,7 @@ pub struct PortRangeSpec {
     pub last: u16,
 }
 
-/// One policy rule (see [`crate::table::acl`] for what it means).
+/// One policy rule (the dataplane's classifier gives it its meaning).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
@@ -733,28 +598,6 @@ pub struct RoutesReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::DropReason;
-
-    #[test]
-    fn an_io_error_carries_its_causes_down_to_the_errno() {
-        let e = tweed_sys::PortError::NetnsOpen {
-            netns: "/run/netns/gone".into(),
-            source: std::io::Error::from_raw_os_error(libc::ENOENT),
-        };
-        let api = ApiError::io_chain("create the pod's tap", &e);
-        assert_eq!(api.kind, ErrorKind::Io);
-        assert!(
-            api.message
-                .starts_with("create the pod's tap: cannot open netns /run/netns/gone: "),
-            "{}",
-            api.message
-        );
-        assert!(
-            api.message.contains("No such file or directory"),
-            "{}",
-            api.message
-        );
-    }
 
     #[test]
     fn mac_round_trips_and_refuses_malformed_strings() {
@@ -804,7 +647,6 @@ mod tests {
         let spec: RouteSpec =
             serde_json::from_str(r#"{"prefix":"10.244.1.1/32","via":"node"}"#).expect("parse");
         assert_eq!(spec.via, RouteVia::Node);
-        assert_eq!(NextHop::from(spec.via), NextHop::Node);
         assert_eq!(
             serde_json::to_string(&spec).expect("serialize"),
             r#"{"prefix":"10.244.1.1/32","via":"node"}"#
@@ -820,15 +662,6 @@ mod tests {
         assert_eq!(json, r#"{"port_remove":{"name":"ns/pod"}}"#);
         let list = serde_json::to_string(&Request::PortList(Empty {})).expect("serialize");
         assert_eq!(list, r#"{"port_list":{}}"#);
-    }
-
-    #[test]
-    fn drops_by_name_lists_every_reason() {
-        let mut drops = [0u64; DropReason::COUNT];
-        drops[DropReason::SpoofedIp as usize] = 3;
-        let map = drops_by_name(&drops);
-        assert_eq!(map.len(), DropReason::COUNT);
-        assert_eq!(map["spoofed_ip"], 3);
     }
 
     #[test]
@@ -874,7 +707,7 @@ mod tests {
                         io_errors: 0,
                     }],
                     ports: vec![],
-                    drops: drops_by_name(&[0; DropReason::COUNT]),
+                    drops: [("no_route".to_owned(), 0)].into_iter().collect(),
                     actions: ActionStats::default(),
                     conntrack: ConntrackStats::default(),
                     policy_drops: vec![],

@@ -1,5 +1,5 @@
 //! A blocking line-per-request connection to a Unix socket: the transport
-//! under this API's [`super::Client`] and the control daemon's client, which
+//! under both sockets' clients ([`crate::Client`], [`crate::dataplane::Client`]), which
 //! add their own codec and errors on top.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
