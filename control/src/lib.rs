@@ -46,12 +46,13 @@
 //! - `daemon`: `tweed daemon`: start-up, background tasks, the `control.sock`
 //!   handler (→ every module above).
 //!
-//! Faces (what a user runs):
-//! - `cli`: the `tweed` command line and its tables (→ api, config, daemon,
-//!   policy, store; demo, bench).
-//! - `demo`: `tweed demo`: two nodes in namespaces, probed (→ api, policy; cli).
+//! Faces (what a user runs), in import order:
+//! - `demo`: `tweed demo`: two nodes in namespaces, probed (→ api, policy);
+//!   the `tweed` commands it shows run through a `CliRunner` the CLI passes in.
 //! - `bench`: `tweed bench`: tweed against the kernel, medians (→ dataplane,
-//!   balance; cli, demo).
+//!   balance, demo; `cli::{output, table}`, which import nothing of `cli`).
+//! - `cli`: the `tweed` command line and its tables (→ api, config, daemon,
+//!   policy, store, demo, bench).
 //!
 //! I/O modules keep their decisions in pure files beside the I/O: `host::plan`,
 //! `enforce::{world, plan}`, `balance::{inputs, plan}`, `dataplane::{resync, batch}`, `health::book`,
@@ -67,11 +68,10 @@
 //! From `tweed-sys`: `netns`, `netlink`, `cred`, `umask` and `process` (signals,
 //! `geteuid`, bind mounts).
 //!
-//! Known exceptions:
-//! - cycles `cli` ↔ `demo` and `cli` ↔ `bench`: `cli` dispatches both commands;
-//!   `demo` runs CLI commands (`cli::execute_at`, `Command`, `TraceArgs`) for its
-//!   status and trace steps; `bench` prints with `cli::Output` and `cli::table`.
-//! - `bench` → `demo`: its namespaces, links and processes (`demo::{netns, links, procs}`).
+//! No file imports another that imports it back (no cycles). Known exceptions
+//! to the order above:
+//! - `bench` → `cli::{output, table}` (two leaf files of `cli`: the output
+//!   format and the table printer).
 //! - `config` (pure) takes pure items from later modules (`host::detect`'s
 //!   overheads and `pod_mtu`, `store`'s `EtcdAuth` check, `api::DEFAULT_RUN_DIR`)
 //!   and limits from the dataplane's process module (`tweed_dataplane::daemon`);

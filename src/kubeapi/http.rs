@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::dispatch;
 use super::server::{Server, Sock};
 use super::status::ApiError;
 use super::wire;
@@ -114,7 +115,7 @@ fn connection(server: &Server, sock: Sock, tcp: bool, read: impl Read, mut write
     let mut read = BufReader::new(read);
     loop {
         match wire::read_request(&mut read) {
-            Ok(Some(req)) => match server.handle(&req, &conn, &mut write) {
+            Ok(Some(req)) => match dispatch::handle(server, &req, &conn, &mut write) {
                 Ok(true) => {}
                 Ok(false) | Err(_) => break,
             },

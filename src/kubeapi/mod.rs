@@ -33,8 +33,10 @@
 //! log; tested in `store_tests.rs`), [`select`], [`patch`], [`watch`]
 //! (events as a watch sees them), [`discovery`], [`route`], [`status`]
 //! (errors), [`stamp`] (uid, time) are pure and unit-tested; [`wire`] is
-//! HTTP/1.1 framing; [`server`], [`handlers`], [`stream`] and [`http`] serve
-//! (tested end to end through `Server::handle` in `server_tests.rs`);
+//! HTTP/1.1 framing; [`server`] (the state connections share), [`handlers`],
+//! [`stream`], [`dispatch`] (one request routed and answered) and [`http`]
+//! (the accept loops) serve (tested end to end through `dispatch::handle` in
+//! `server_tests.rs`);
 //! [`stats`] is what the admin route reports; [`process`] runs the binary
 //! from a test and [`client`] is how it calls the unix socket.
 //!
@@ -48,6 +50,7 @@
 
 pub mod client;
 pub mod discovery;
+pub mod dispatch;
 pub mod handlers;
 pub mod http;
 pub mod patch;

@@ -43,7 +43,7 @@ fn call(
         close: false,
     };
     let mut out = Vec::new();
-    server.handle(&req, conn, &mut out).unwrap();
+    super::dispatch::handle(server, &req, conn, &mut out).unwrap();
     let (code, body) = parse_response(&out).unwrap();
     (code, String::from_utf8(body).unwrap())
 }
@@ -233,7 +233,7 @@ fn drop_watches_cuts_a_running_watch_mid_stream() {
                 close: false,
             };
             let mut out = a;
-            s.handle(&req, &c, &mut out).map(|_| ())
+            super::dispatch::handle(&s, &req, &c, &mut out).map(|_| ())
         })
     };
     // The watch is open once the server counts it.

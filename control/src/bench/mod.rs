@@ -37,7 +37,7 @@ use self::render::{Machine, Report};
 use self::stats::Samples;
 use self::tweed::DataplaneOptions;
 use self::workload::Tools;
-use crate::cli::Output;
+use crate::cli::output::Output;
 use crate::demo::procs::Proc;
 
 /// `tweed bench` arguments.

@@ -8,6 +8,7 @@
 //! stdout. Errors reach `main` as one [`CliError`], printed as one line.
 
 pub mod install;
+pub mod output;
 pub mod policy;
 pub mod render;
 pub mod service;
@@ -28,6 +29,7 @@ use crate::api::proto::{
     Backend, Empty, MacAddr, NameArgs, Protocol, Request, ResponseBody, TraceFrom, TraceRequest,
 };
 use crate::api::{DEFAULT_RUN_DIR, socket_path};
+pub use output::Output;
 
 /// `tweed`: the pod network's control daemon and its command line.
 #[derive(Parser, Debug)]
@@ -42,15 +44,6 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// How answers are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// Aligned columns for people.
-    Table,
-    /// The daemon's reply, as pretty JSON, for programs.
-    Json,
 }
 
 /// The subcommands.
@@ -204,7 +197,7 @@ pub enum CliError {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let command = match cli.command {
         Command::Daemon(args) => return run_daemon(cli.run_dir, args),
-        Command::Demo(args) => return crate::demo::demo(&args).map_err(CliError::Demo),
+        Command::Demo(args) => return crate::demo::demo(&args, &run_line).map_err(CliError::Demo),
         Command::Bench(args) => {
             return crate::bench::bench(&args, cli.output).map_err(CliError::Bench);
         }
@@ -318,6 +311,15 @@ fn trace_request(
         src_port: args.src_port,
         dst_port: args.port,
     })
+}
+
+/// Parses `args` as a `tweed` command line (without the program name), runs
+/// it against the daemon whose run directory is `run_dir` and returns what
+/// it prints (as the line asks, tables by default): what `tweed demo` shows.
+fn run_line(run_dir: &std::path::Path, args: &[&str]) -> Result<String, String> {
+    let line = std::iter::once("tweed").chain(args.iter().copied());
+    let parsed = Cli::try_parse_from(line).map_err(|e| e.to_string())?;
+    execute_at(run_dir, parsed.output, &parsed.command).map_err(|e| e.to_string())
 }
 
 /// Runs `command` against the daemon whose run directory is `run_dir` (one

@@ -34,9 +34,11 @@ pub async fn apply(daemon: &Daemon, text: &str) -> Result<AppliedReply, ApiError
     };
     for p in &policies {
         let key = p.key();
-        reply
-            .warnings
-            .extend(p.warnings().into_iter().map(|w| format!("{key}: {w}")));
+        reply.warnings.extend(
+            crate::policy::validate::warnings(p)
+                .into_iter()
+                .map(|w| format!("{key}: {w}")),
+        );
         let value = serde_json::to_vec(p).expect("a policy always serializes");
         writes.push((keys::policy(&key), value));
         reply.applied.push(key);

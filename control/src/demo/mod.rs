@@ -24,7 +24,7 @@ pub mod run;
 pub mod teardown;
 pub mod topology;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -100,8 +100,14 @@ fn parse_name(name: &str) -> Result<String, String> {
     }
 }
 
-/// Runs `tweed demo`.
-pub fn demo(args: &DemoArgs) -> Result<(), DemoError> {
+/// Runs one `tweed` command line (its arguments, without the program name)
+/// against the daemon whose run directory is given, in-process, and returns
+/// what it prints. The CLI passes its own in, so the demo shows exactly what
+/// a user typing those arguments sees, without depending on the CLI.
+pub type CliRunner<'a> = &'a dyn Fn(&Path, &[&str]) -> Result<String, String>;
+
+/// Runs `tweed demo`; `cli` runs the `tweed` commands it shows.
+pub fn demo(args: &DemoArgs, cli: CliRunner<'_>) -> Result<(), DemoError> {
     if !tweed_sys::process::is_root() {
         return Err(DemoError::NotRoot);
     }
@@ -133,7 +139,7 @@ pub fn demo(args: &DemoArgs) -> Result<(), DemoError> {
         let flag = interrupted.clone();
         move || flag.load(Ordering::Relaxed)
     };
-    let outcome = run::run(args, &bins, &is_interrupted);
+    let outcome = run::run(args, &bins, &is_interrupted, cli);
     if args.keep && outcome.is_ok() {
         return Ok(());
     }

@@ -12,11 +12,9 @@ use super::netns;
 use super::probe::{self, Connect, Listeners};
 use super::procs::{self, Proc};
 use super::topology::{Endpoint, PROBE_PORT, SAMPLE_POLICY, Topology};
-use super::{DemoArgs, DemoError};
+use super::{CliRunner, DemoArgs, DemoError};
 use crate::api::policy::PolicyApply;
-use crate::api::proto::{Protocol, Request, ResponseBody, TraceFrom};
-use crate::cli::policy::{ExplainArgs, PolicyCommand};
-use crate::cli::{Command, Output, TraceArgs};
+use crate::api::proto::{Request, ResponseBody};
 
 /// How long etcd and each daemon may take to be ready.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -74,6 +72,7 @@ pub fn run(
     args: &DemoArgs,
     bins: &Binaries,
     interrupted: &dyn Fn() -> bool,
+    cli: CliRunner<'_>,
 ) -> Result<(), DemoError> {
     let started = Instant::now();
     let etcd = !args.single_node && args.etcd.is_file();
@@ -144,9 +143,9 @@ pub fn run(
     check(&mut c)?;
 
     for i in 0..c.t.nodes.len() {
-        show(&c.t, i, &["status"], &Command::Status)?;
+        show(cli, &c.t, i, &["status"])?;
     }
-    trace_blocked(&c)?;
+    trace_blocked(cli, &c)?;
 
     let wrong = matrix::mismatches(&c.t, &before, false).len()
         + matrix::mismatches(&c.t, &after, true).len();
@@ -445,23 +444,22 @@ fn apply_policy(c: &Cluster) -> Result<(), DemoError> {
 }
 
 /// Prints `tweed --run-dir DIR ARGS` and what it prints, run in-process.
-fn show(t: &Topology, node: usize, args: &[&str], command: &Command) -> Result<(), DemoError> {
+fn show(cli: CliRunner<'_>, t: &Topology, node: usize, args: &[&str]) -> Result<(), DemoError> {
     let run_dir = t.run_dir(node);
     heading(&format!(
         "tweed --run-dir {} {}",
         run_dir.display(),
         args.join(" ")
     ));
-    let text =
-        crate::cli::execute_at(&run_dir, Output::Table, command).map_err(|e| DemoError::Step {
-            step: "run a tweed command",
-            message: e.to_string(),
-        })?;
+    let text = cli(&run_dir, args).map_err(|message| DemoError::Step {
+        step: "run a tweed command",
+        message,
+    })?;
     print!("{text}");
     Ok(())
 }
 
-fn trace_blocked(c: &Cluster) -> Result<(), DemoError> {
+fn trace_blocked(cli: CliRunner<'_>, c: &Cluster) -> Result<(), DemoError> {
     let Some((src, dst)) = c.t.traced() else {
         return Ok(());
     };
@@ -476,30 +474,17 @@ fn trace_blocked(c: &Cluster) -> Result<(), DemoError> {
         "\n    (the packet {from} → {} tcp/{PROBE_PORT} the matrix shows blocked, traced where it is dropped)",
         c.t.pods[dst].key()
     );
-    let command = Command::Trace(TraceArgs {
-        from: TraceFrom::Port(from.clone()),
-        to,
-        src: None,
-        proto: Protocol::Name("tcp".to_owned()),
-        port: PROBE_PORT,
-        src_port: 0,
-    });
-    show(&c.t, c.t.pods[src].node, &args, &command)?;
+    show(cli, &c.t, c.t.pods[src].node, &args)?;
     // The trace shows the dataplane's rule ids; explain names the policy.
     let to_pod = c.t.pods[dst].key();
     let port = format!("{PROBE_PORT}/tcp");
-    let explain = Command::Policy(PolicyCommand::Explain(ExplainArgs {
-        from: from.clone(),
-        to: to_pod.clone(),
-        port: (PROBE_PORT, 6),
-    }));
     show(
+        cli,
         &c.t,
         c.t.pods[src].node,
         &[
             "policy", "explain", "--from", &from, "--to", &to_pod, "--port", &port,
         ],
-        &explain,
     )
 }
 

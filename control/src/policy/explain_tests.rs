@@ -474,7 +474,7 @@ spec:
     for port in [80, 5432] {
         assert!(!allowed(&w, "prod/web", "prod/db", port), "port {port}");
     }
-    let warnings = w.policies[0].warnings();
+    let warnings = crate::policy::validate::warnings(&w.policies[0]);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].starts_with("spec.ingress[0].ports[0].port: named port \"postgres\""),

@@ -5,7 +5,9 @@
 //!   [`PolicyError`] names the document, object and field and says what to fix.
 //! - [`model`]: the [`World`] (every pod, namespace and policy of the cluster)
 //!   and the policy kinds.
-//! - [`selector`]: label selectors.
+//! - [`validate`]: the checks of each field, and the warnings for what
+//!   parses but may not do what the author meant (named ports, host bits).
+//! - [`selector`]: label selectors and [`Labels`].
 //! - [`compile`]: a [`Compiler`] turns the world into each endpoint's ingress
 //!   and egress [`RuleSetSpec`](tweed_api::dataplane::proto::RuleSetSpec)
 //!   for `policy_set`, with the [`RuleOrigin`] of every rule id.
@@ -33,7 +35,7 @@
 //! **Named ports** (`port: http`) are resolved by Kubernetes implementations
 //! against the pod's container ports, which tweed does not know. Such an entry
 //! matches no traffic: it fails closed (the pod stays isolated, the entry
-//! allows nothing), and [`Policy::warnings`] names the field. Use port numbers.
+//! allows nothing), and [`validate::warnings`] names the field. Use port numbers.
 //!
 //! # Ordered policies
 //!
@@ -73,7 +75,7 @@ pub mod model;
 pub mod parse;
 pub mod selector;
 mod serde_util;
-mod validate;
+pub mod validate;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -310,3 +310,18 @@ fn names(meta: MetadataIn, namespaced: bool) -> Result<(String, Option<String>),
 #[cfg(test)]
 #[path = "parse_tests.rs"]
 mod tests;
+
+/// A policy (de)serializes as its manifest: what `tweed policy list -o yaml`
+/// prints and the store holds.
+impl Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        manifest(self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_yaml_ng::Value::deserialize(deserializer)?;
+        policy_from_value(value, 1).map_err(serde::de::Error::custom)
+    }
+}

@@ -421,7 +421,7 @@ fn ip_blocks() {
     );
     let host_bits = parse_documents(&with("{cidr: 10.0.0.1/16}")).unwrap();
     assert_eq!(
-        host_bits[0].warnings(),
+        super::validate::warnings(&host_bits[0]),
         [format!(
             "{at}.cidr: 10.0.0.1/16 has host bits set; it is read as 10.0.0.0/16"
         )]
@@ -460,7 +460,7 @@ fn policy_types() {
     );
     let p = parse_documents(&np("  policyTypes: [Egress]\n  ingress: [{}]\n")).unwrap();
     assert_eq!(
-        p[0].warnings(),
+        super::validate::warnings(&p[0]),
         ["spec.ingress: 1 rule(s) are ignored because spec.policyTypes does not list Ingress"]
     );
 }

@@ -6,8 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::Labels;
 use super::serde_util::null_default;
+
+/// Labels of a pod or namespace.
+pub type Labels = std::collections::BTreeMap<String, String>;
 
 /// A label selector: every `match_labels` pair and every expression must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

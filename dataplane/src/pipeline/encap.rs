@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::drop::DropReason;
-use super::forward::{E, Origin, rewrite};
+use super::frame_edit::{E, Origin, rewrite};
 use super::parse::{ETH_LEN, Ip};
 use super::reply::IcmpError;
 use super::{Action, Counters, Encap, Pipeline, Split};

@@ -6,34 +6,19 @@ use std::net::IpAddr;
 use super::counters::DeniedBy;
 use super::drop::DropReason;
 use super::flow_tag;
-use super::gateway::put_reply;
+use super::frame_edit::{E, Origin, put_reply, rewrite};
 use super::parse::{self, Ip, Transport, proto};
 use super::reply::{self, IcmpError};
 use super::service::ToService;
 use super::trace::{Stage, Tracer};
 use super::{Action, Counters, FlowLog, Pipeline};
 use crate::frame::Frame;
-use crate::offload::checksum;
 use crate::table::acl::{Classifier, Verdict};
 use crate::table::conntrack::{Direction, FlowKey, Hit, InsertOutcome, TcpFlags};
 use crate::table::endpoints::{Endpoint, Mac};
 use crate::table::fragments::DatagramId;
 use crate::table::nexthop::NextHop;
-use crate::wire::virtio_net::{self, VirtioNetHdr};
-
-/// Offset of the Ethernet header in a normalized frame (after the virtio-net header).
-pub(super) const E: usize = virtio_net::LEN;
-
-/// Who sent the packet being forwarded.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Origin<'t> {
-    /// A local pod (already checked against spoofing).
-    Pod(&'t Endpoint),
-    /// The host port.
-    Host,
-    /// A peer node, through the overlay (already decapsulated and checked).
-    Peer,
-}
+use crate::wire::virtio_net::VirtioNetHdr;
 
 impl Pipeline<'_> {
     /// Forwards an IP packet in a normalized frame: virtio-net header, then
@@ -452,27 +437,4 @@ impl Pipeline<'_> {
 /// reply, and the flow's original came in from there.
 fn returns_to_host(hit: Hit) -> bool {
     hit.direction == Direction::Reply && hit.tag & flow_tag::VIA_HOST != 0
-}
-
-/// Trims the frame to its IP packet, rewrites the Ethernet addresses and decrements TTL / hop limit (patching
-/// the IPv4 header checksum incrementally, RFC 1624).
-pub(super) fn rewrite(frame: &mut Frame, dst_mac: Mac, src_mac: Mac, ip: &Ip) {
-    // Link-layer padding (or anything else after the IP packet) is not forwarded.
-    frame.truncate(E + ip.l3 + ip.len);
-    let bytes = frame.data_mut();
-    if let Some(eth) = bytes.get_mut(E..E + 12) {
-        eth[..6].copy_from_slice(&dst_mac);
-        eth[6..].copy_from_slice(&src_mac);
-    }
-    let Some(header) = bytes.get_mut(E + ip.l3..E + ip.l4) else {
-        return;
-    };
-    if ip.is_v6() {
-        if let Some(hop_limit) = header.get_mut(7) {
-            *hop_limit = hop_limit.saturating_sub(1);
-        }
-    } else {
-        // The header was validated by the parser; a failure leaves it as it was.
-        let _ = checksum::ipv4_decrement_ttl(header);
-    }
 }

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::drop::DropReason;
-use super::forward::Origin;
+use super::frame_edit::{E, Origin, put_reply};
 use super::parse::{self, Arp, Ip, L3, Parsed, Transport};
 use super::reply;
 use super::trace::{Stage, Tracer};
@@ -13,9 +13,6 @@ use crate::frame::Frame;
 use crate::table::endpoints::Endpoint;
 use crate::table::nexthop::PortId;
 use crate::table::tables::{GATEWAY_V4, GATEWAY_V6};
-use crate::wire::virtio_net;
-
-const E: usize = virtio_net::LEN;
 
 /// ICMPv6 neighbour solicitation.
 const ND_NEIGHBOUR_SOLICIT: u8 = 135;
@@ -223,19 +220,6 @@ fn spoof_check(endpoint: &Endpoint, parsed: &Parsed) -> Result<(), DropReason> {
         }
     }
     Ok(())
-}
-
-/// Replaces the frame with an answer behind an empty virtio-net header. An
-/// empty answer (the builders' "cannot happen") drops the frame for `reason`.
-pub(super) fn put_reply(frame: &mut Frame, answer: &[u8], reason: DropReason) -> Action {
-    if answer.is_empty() {
-        return Action::Drop(reason);
-    }
-    let mut bytes = Vec::with_capacity(E + answer.len());
-    bytes.resize(E, 0);
-    bytes.extend_from_slice(answer);
-    frame.replace(&bytes);
-    Action::Reply
 }
 
 fn summary(parsed: &Parsed) -> String {

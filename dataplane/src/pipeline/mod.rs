@@ -26,6 +26,7 @@ pub mod drop;
 pub mod encap;
 pub mod flow_tag;
 mod forward;
+mod frame_edit;
 mod gateway;
 pub mod output;
 pub mod parse;

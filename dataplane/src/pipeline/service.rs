@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use super::encap::flow_hash;
 use super::flow_tag;
-use super::forward::E;
+use super::frame_edit::E;
 use super::parse::{Ip, Transport, proto};
 use super::trace::{Stage, Tracer};
 use super::{Action, Pipeline};

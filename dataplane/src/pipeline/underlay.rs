@@ -21,7 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::drop::DropReason;
 use super::encap::partial_csum_place;
-use super::forward::{E, Origin};
+use super::frame_edit::{E, Origin};
 use super::parse::{self, ETH_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, L3};
 use super::trace::{Stage, Tracer};
 use super::{Action, Counters, Pipeline};

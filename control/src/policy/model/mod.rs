@@ -17,8 +17,7 @@ pub use ordered::{
 };
 pub use peer::{Cidr, IpBlock, Peer, Port, PortValue, Protocol};
 
-/// Labels of a pod or namespace.
-pub type Labels = BTreeMap<String, String>;
+pub use super::selector::Labels;
 
 /// The label every namespace carries, whose value is the namespace's name.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -133,13 +132,6 @@ impl Policy {
         }
     }
 
-    /// Things that parse but may not do what the author meant (named ports,
-    /// host bits in a CIDR, rules of a direction the policy does not isolate),
-    /// each naming the field.
-    pub fn warnings(&self) -> Vec<String> {
-        super::validate::warnings(self)
-    }
-
     /// An ordered policy's `order` (absent: last); `None` for a NetworkPolicy.
     pub fn order(&self) -> Option<f64> {
         match self {
@@ -206,18 +198,5 @@ impl Policy {
                 })
                 .collect(),
         }
-    }
-}
-
-impl Serialize for Policy {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        super::parse::manifest(self).serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Policy {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_yaml_ng::Value::deserialize(deserializer)?;
-        super::parse::policy_from_value(value, 1).map_err(serde::de::Error::custom)
     }
 }

@@ -59,9 +59,9 @@ mod rule;
 mod sweep;
 
 #[cfg(test)]
-mod tests;
+mod random_tests;
 #[cfg(test)]
-mod tests_random;
+mod tests;
 
 pub use classify::Classifier;
 pub use compile::MAX_COMPILE_WORK;

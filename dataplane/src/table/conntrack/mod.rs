@@ -90,6 +90,6 @@ pub use state::{Direction, FlowState, TcpFlags, Timeouts};
 pub use table::{Conntrack, ConntrackConfig, FlowEntry, Hit, InsertOutcome, REFRESH_MS, WAYS};
 
 #[cfg(test)]
-mod tests;
+mod concurrent_tests;
 #[cfg(test)]
-mod tests_concurrent;
+mod tests;
