@@ -12,8 +12,10 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line, even if a message from the daemon holds a newline.
-            let message = e.to_string().replace(['\n', '\r'], " ");
+            // The error and its causes (a cause its text already ends with
+            // is not repeated), on one line even if a message from the daemon
+            // holds a newline.
+            let message = tweed_api::error::error_chain(&e).replace(['\n', '\r'], " ");
             eprintln!("tweed: {message}");
             ExitCode::FAILURE
         }

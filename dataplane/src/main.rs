@@ -154,7 +154,8 @@ fn main() -> ExitCode {
     match tweed_dataplane::daemon::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tweed-dataplane: {e}");
+            // The error and its causes down to the errno, on one line.
+            eprintln!("tweed-dataplane: {}", tweed_api::error::error_chain(&e));
             ExitCode::FAILURE
         }
     }

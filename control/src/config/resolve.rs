@@ -25,12 +25,12 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The config file is not valid TOML or has an unknown or malformed key.
-    #[error("parse the config file {path}: {message}")]
+    #[error("parse the config file {path}")]
     Parse {
         /// The file.
         path: PathBuf,
-        /// toml's message (names the key and line).
-        message: String,
+        /// toml's error (names the key and line).
+        source: toml::de::Error,
     },
     /// A cluster CIDR or subnet length is unusable.
     #[error("--cluster-cidr {cidr}: {source}")]
@@ -79,9 +79,9 @@ pub fn load_file(path: &Path) -> Result<DaemonArgs, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
         path: path.to_owned(),
-        message: e.to_string().trim_end().replace('\n', " "),
+        source,
     })
 }
 
@@ -485,5 +485,22 @@ mod tests {
         m.cores = 192;
         let config = resolve(DaemonArgs::default(), m).unwrap();
         assert_eq!(config.workers, MAX_WORKERS);
+    }
+
+    #[test]
+    fn a_bad_config_file_names_the_file_and_chains_tomls_error() {
+        let path =
+            std::env::temp_dir().join(format!("tweed-config-test-{}.toml", std::process::id()));
+        std::fs::write(&path, "workerz = 2\n").unwrap();
+        let result = load_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        let e = result.expect_err("an unknown key");
+        assert!(matches!(e, ConfigError::Parse { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("parse the config file {}", path.display())
+        );
+        let chain = tweed_api::error::error_chain(&e);
+        assert!(chain.contains("workerz"), "{chain}");
     }
 }

@@ -10,11 +10,11 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
-use super::{Control, Inner, PortState};
+use super::Control;
+use super::state::{Inner, PortState};
 use crate::daemon::reaper;
 use crate::table::endpoints::Endpoint;
 use crate::table::nexthop::{NextHop, PortId};
-use crate::table::peers::Peer;
 use tweed_api::dataplane::proto::{PeerSpec, RouteVia};
 
 /// The undo (or finish) of one change.
@@ -71,46 +71,8 @@ impl Control {
                     }
                 }
             }
-            Done::Peer { name, previous } => {
-                let restored = match previous {
-                    Some(spec) => inner.writer.upsert_peer(Peer::from(spec)).map(drop),
-                    None => inner.writer.remove_peer(&name).map(drop),
-                };
-                if let Err(e) = restored {
-                    tracing::error!(peer = %name, error = %e, "could not undo a peer change");
-                }
-                None
-            }
-            Done::Route {
-                prefix,
-                previous_static,
-                previous_hop,
-            } => {
-                match previous_static {
-                    Some(via) => inner.static_routes.insert(prefix, via),
-                    None => inner.static_routes.remove(&prefix),
-                };
-                let restored = match previous_hop {
-                    Some(hop) => inner.writer.set_route(prefix, hop).map(drop),
-                    None => {
-                        inner.writer.remove_route(prefix);
-                        Ok(())
-                    }
-                };
-                if let Err(e) = restored {
-                    tracing::error!(%prefix, error = %e, "could not undo a route change");
-                }
-                None
-            }
-            Done::Policy { previous } => {
-                // Last first: a port set twice gets its first previous state.
-                for (state, endpoint) in previous.into_iter().rev() {
-                    // The same port with the same addresses: cannot clash.
-                    if let Err(e) = inner.writer.upsert_endpoint(endpoint) {
-                        tracing::error!(port = %state.info.name, error = %e, "could not undo a policy change");
-                    }
-                    inner.ports.insert(state.info.id, state);
-                }
+            edit @ (Done::Peer { .. } | Done::Route { .. } | Done::Policy { .. }) => {
+                inner.undo_edit(edit);
                 None
             }
         };

@@ -1,6 +1,16 @@
 //! The control side: applies config requests to the tables and the ports,
 //! publishes the result to the workers, and persists it.
 //!
+//! Planner and executor. The decisions are pure and tested without root:
+//! [`state`] (the state in memory, the changes to peers, static routes and
+//! rule sets, their undo, and the state file it implies), [`plan`] (whether a
+//! `port_add`'s name, addresses and interface are free), [`services`] (the
+//! Service set after a `service_set`), [`endpoint`] (a port's rule sets
+//! compiled). This module and [`ports`] execute: they take the locks, run the
+//! system steps (taps, the workers' sources, the reaper), publish, write the
+//! state file, and undo on failure ([`done`]); [`report`] answers the queries
+//! (`port_list`, `stats`, `dump`, `trace`).
+//!
 //! Two locks, always taken in this order, and never by the workers:
 //!
 //! - `writes` serializes changes, each from its first edit until its state
@@ -33,60 +43,31 @@
 //! first finishes the removals its state file lists.
 
 mod done;
-mod edits;
+mod endpoint;
 mod plan;
 mod ports;
 mod report;
 mod services;
+mod state;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ipnet::IpNet;
-
 use self::done::Done;
-use self::plan::Reservation;
+use self::state::Inner;
 use super::config::Config;
 use super::io::Registrar;
 use super::reaper::Reaper;
-use super::shared::{PortIo, Shared, TapHandles};
-use crate::api::state::{RemovalRecord, StateFile};
-use crate::table::nexthop::PortId;
-use crate::table::service::ServicePort;
+use super::shared::{PortIo, Shared};
+use crate::api::state::StateFile;
 use crate::table::tables::TablesWriter;
 use tweed_api::dataplane::proto::{
-    ApiError, PeersReply, PortInfo, PortsReply, Request, ResponseBody, RouteVia, RoutesReply,
-    RuleSetSpec,
+    ApiError, PeersReply, PolicySet, PortsReply, Request, ResponseBody, RoutesReply,
 };
 
 /// How long a `port_add` waits for the removal of a tap that still holds
 /// its interface name.
 const REMOVAL_WAIT: Duration = Duration::from_secs(10);
-
-/// A pod port as the control side keeps it.
-#[derive(Debug, Clone)]
-struct PortState {
-    info: PortInfo,
-    ingress: RuleSetSpec,
-    egress: RuleSetSpec,
-    handles: Arc<TapHandles>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    writer: TablesWriter,
-    ports: BTreeMap<PortId, PortState>,
-    static_routes: BTreeMap<IpNet, RouteVia>,
-    /// Taps of removed ports not yet deleted, by removal id (persisted).
-    removing: BTreeMap<u64, RemovalRecord>,
-    next_removal: u64,
-    /// What the `port_add`s in progress have claimed, by their token.
-    reserved: BTreeMap<u64, Reservation>,
-    next_reservation: u64,
-    /// The native Services, by name (not persisted: see `services`).
-    services: BTreeMap<String, Vec<ServicePort>>,
-}
 
 /// The control side of a running dataplane.
 #[derive(Debug)]
@@ -114,16 +95,7 @@ impl Control {
         clock: Instant,
         writer: TablesWriter,
     ) -> Self {
-        let inner = Inner {
-            writer,
-            ports: BTreeMap::new(),
-            static_routes: BTreeMap::new(),
-            removing: BTreeMap::new(),
-            next_removal: 0,
-            reserved: BTreeMap::new(),
-            next_reservation: 0,
-            services: BTreeMap::new(),
-        };
+        let inner = Inner::new(writer);
         Self {
             config,
             shared,
@@ -162,7 +134,7 @@ impl Control {
         if deleted && let Ok(_writes) = self.lock_writes() {
             let state = self.lock().map(|mut inner| {
                 inner.removing.remove(&id);
-                state_file(&inner)
+                inner.state_file()
             });
             if let Ok(state) = state {
                 self.save_logged(&state, "after deleting a removed port's tap");
@@ -188,12 +160,10 @@ impl Control {
         match request {
             Request::PortAdd(args) => self.port_add_request(args),
             Request::PortRemove(args) => self.change(|c, inner| c.port_remove(inner, &args.name)),
-            Request::PeerSet(spec) => self.change(|c, inner| c.peer_set(inner, spec)),
-            Request::PeerRemove(args) => self.change(|c, inner| c.peer_remove(inner, &args.name)),
-            Request::RouteSet(spec) => self.change(|c, inner| c.route_set(inner, spec)),
-            Request::RouteRemove(args) => {
-                self.change(|c, inner| c.route_remove(inner, args.prefix))
-            }
+            Request::PeerSet(spec) => self.edit(|inner| inner.peer_set(spec)),
+            Request::PeerRemove(args) => self.edit(|inner| inner.peer_remove(&args.name)),
+            Request::RouteSet(spec) => self.edit(|inner| inner.route_set(spec)),
+            Request::RouteRemove(args) => self.edit(|inner| inner.route_remove(args.prefix)),
             Request::PolicySet(args) => self.policy_set_many(vec![args]),
             Request::PolicySetMany(args) => self.policy_set_many(args.sets),
             Request::ServiceSet(args) => self.service_set(args),
@@ -201,7 +171,7 @@ impl Control {
                 ports: report::port_infos(&*self.lock()?),
             })),
             Request::PeerList(_) => Ok(ResponseBody::Peers(PeersReply {
-                peers: report::peer_specs(&*self.lock()?),
+                peers: self.lock()?.peer_specs(),
             })),
             Request::RouteList(_) => Ok(ResponseBody::Routes(RoutesReply {
                 routes: report::route_infos(&*self.lock()?),
@@ -227,12 +197,43 @@ impl Control {
         Ok(body)
     }
 
+    /// Runs one change that touches no system state: `edit`, a step of the
+    /// planner ([`state`]), under both locks; then publishes and commits.
+    fn edit(
+        &self,
+        edit: impl FnOnce(&mut Inner) -> Result<Done, ApiError>,
+    ) -> Result<ResponseBody, ApiError> {
+        self.change(|c, inner| {
+            let done = edit(inner)?;
+            c.publish(inner);
+            Ok((ResponseBody::empty(), done))
+        })
+    }
+
+    /// Replaces the policy of several ports: every port is looked up and
+    /// every classifier compiled before anything changes; one publish. The
+    /// compiling holds `writes` but not `inner`, so reads go on meanwhile.
+    fn policy_set_many(&self, sets: Vec<PolicySet>) -> Result<ResponseBody, ApiError> {
+        let writes = self.lock_writes()?;
+        let targets = self.lock()?.policy_targets(sets)?;
+        // Nothing else changes the ports while `writes` is held.
+        let compiled = state::compile_targets(targets)?;
+        let done = {
+            let mut inner = self.lock()?;
+            let done = inner.policy_apply(compiled)?;
+            self.publish(&mut inner);
+            done
+        };
+        self.commit(writes, done)?;
+        Ok(ResponseBody::empty())
+    }
+
     /// Writes the state file with a change applied (the caller holds
     /// `writes`, and the change is published). On success the change is
     /// finished (a removed port's tap goes to the reaper); on failure it is
     /// undone and refused, naming the cause.
     fn commit(&self, writes: MutexGuard<'_, ()>, done: Done) -> Result<(), ApiError> {
-        let state = state_file(&*self.lock()?);
+        let state = self.lock()?.state_file();
         let Err(e) = crate::api::state::save(&self.config.state_file(), &state) else {
             self.finish(done);
             return Ok(());
@@ -280,26 +281,4 @@ impl Control {
     fn now_ms(&self) -> u64 {
         self.clock.elapsed().as_millis() as u64
     }
-}
-
-/// The state file for the state in memory.
-fn state_file(inner: &Inner) -> StateFile {
-    super::persist::state_of(
-        inner
-            .ports
-            .values()
-            .map(|p| (&p.info, &p.ingress, &p.egress)),
-        &report::peer_specs(inner),
-        &inner.static_routes,
-        inner.removing.values(),
-    )
-}
-
-fn port_id_of(inner: &Inner, name: &str) -> Result<PortId, ApiError> {
-    inner
-        .ports
-        .values()
-        .find(|p| p.info.name == name)
-        .map(|p| p.info.id)
-        .ok_or_else(|| ApiError::not_found(format!("no port named {name:?}")))
 }

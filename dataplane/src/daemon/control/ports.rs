@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use super::done::Done;
 use super::plan::{Reservation, Taken};
-use super::{Control, Inner, PortState, REMOVAL_WAIT, port_id_of, state_file};
+use super::state::{Inner, PortState};
+use super::{Control, REMOVAL_WAIT};
 use crate::api::state::{RemovalRecord, StateFile};
 use crate::daemon::shared::TapHandles;
 use crate::daemon::sources::port_token;
@@ -167,7 +168,7 @@ impl Control {
         inner: &mut Inner,
         state: PortState,
     ) -> Result<(), (ApiError, Box<PortState>)> {
-        let endpoint = match super::edits::endpoint_of(&state) {
+        let endpoint = match super::endpoint::endpoint_of(&state) {
             Ok(endpoint) => endpoint,
             Err(e) => return Err((e, Box::new(state))),
         };
@@ -207,7 +208,7 @@ impl Control {
         inner: &mut Inner,
         name: &str,
     ) -> Result<(ResponseBody, Done), ApiError> {
-        let id = port_id_of(inner, name)?;
+        let id = inner.port_id(name)?;
         let Some(state) = self.detach(inner, id) else {
             return Err(ApiError::not_found(format!("no port named {name:?}")));
         };
@@ -293,7 +294,7 @@ impl Control {
             }
         }
         self.publish(&mut inner);
-        let saved = state_file(&inner);
+        let saved = inner.state_file();
         drop(inner);
         self.save_logged(&saved, "after restoring the previous state");
         Ok(restored)

@@ -4,15 +4,16 @@
 
 use std::collections::HashMap;
 
-use super::{Control, Inner, port_id_of};
+use super::Control;
+use super::state::Inner;
 use crate::api::report::drops_by_name;
 use crate::api::trace::{route_target, trace_reply};
 use crate::daemon::trace::{self, TraceFlow};
 use crate::pipeline::counters::DeniedBy;
 use crate::table::nexthop::{PeerId, PortId};
 use tweed_api::dataplane::proto::{
-    ActionStats, ApiError, ConntrackStats, DumpReply, NodeInfo, PeerSpec, PortInfo, PortStats,
-    ResponseBody, RouteInfo, StatsReply, TraceFrom, TraceRequest, WorkerStats,
+    ActionStats, ApiError, ConntrackStats, DumpReply, NodeInfo, PortInfo, PortStats, ResponseBody,
+    RouteInfo, StatsReply, TraceFrom, TraceRequest, WorkerStats,
 };
 
 impl Control {
@@ -77,7 +78,7 @@ impl Control {
         let tables = self.shared.tables.load();
         let (routes, ports, peers) = {
             let inner = self.lock()?;
-            (route_infos(&inner), port_infos(&inner), peer_specs(&inner))
+            (route_infos(&inner), port_infos(&inner), inner.peer_specs())
         };
         let flows = self
             .shared
@@ -98,7 +99,7 @@ impl Control {
     pub(super) fn trace(&self, args: TraceRequest) -> Result<ResponseBody, ApiError> {
         let inner = self.lock()?;
         let from = match &args.from {
-            TraceFrom::Port(name) => trace::TraceFrom::Port(port_id_of(&inner, name)?),
+            TraceFrom::Port(name) => trace::TraceFrom::Port(inner.port_id(name)?),
             TraceFrom::Host(_) => trace::TraceFrom::Host,
             TraceFrom::Peer(name) => trace::TraceFrom::Peer(
                 inner
@@ -156,15 +157,6 @@ fn policy_drops(
 
 pub(super) fn port_infos(inner: &Inner) -> Vec<PortInfo> {
     inner.ports.values().map(|p| p.info.clone()).collect()
-}
-
-pub(super) fn peer_specs(inner: &Inner) -> Vec<PeerSpec> {
-    inner
-        .writer
-        .peers()
-        .iter()
-        .map(|(_, p)| PeerSpec::from(p))
-        .collect()
 }
 
 fn names_of(inner: &Inner) -> impl crate::api::trace::Names + '_ {
