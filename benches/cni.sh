@@ -169,7 +169,7 @@ if [[ ! -x $REF_CNI_PATH/bridge || ! -x $REF_CNI_PATH/host-local ]]; then
 fi
 
 if [[ -z ${CNIB_NO_BUILD:-} ]]; then
-    build=(cargo build --release -p tweed-control -p tweed-cni -p tweed-dataplane)
+    build=(cargo build --release -p tweed-cmd -p tweed-cni -p tweed-dataplane)
     log "building: ${build[*]}"
     if [[ -n ${SUDO_USER:-} && $SUDO_USER != root ]]; then
         # as the invoking user, so target/ does not fill with root-owned files

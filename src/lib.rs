@@ -9,7 +9,9 @@
 //!   what a test does when it may not.
 //! - [`bins`]: where the workspace's binaries are.
 //! - [`process`]: running a command with a deadline.
-//! - [`netns`]: a network namespace that deletes itself, and veth pairs.
+//! - [`netns`]: a network namespace that deletes itself (made, listed and
+//!   removed by `tweed_lab::netns`, the demo's and the bench's code), and
+//!   veth pairs.
 //! - [`api`]: a line-JSON client for the dataplane's config API.
 //! - [`node`]: a node: a netns running its own `tweed-dataplane`.
 //! - [`pod`]: a pod: a netns attached to a node through `port_add`.

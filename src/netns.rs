@@ -6,7 +6,10 @@
 //! only have to be unique within one namespace and deleting the namespace
 //! deletes them. Drop first kills every process still inside the namespace
 //! (a daemon's orphaned child, a forgotten listener), then deletes it; it runs
-//! on panic too, so a failing test leaves nothing.
+//! on panic too, so a failing test leaves nothing. Namespaces are made,
+//! listed and removed by the lab's rooms (`tweed_lab::netns`, the same code
+//! `tweed demo` and `tweed bench` use); what this module adds is for
+//! assertions and setup the product may not do (`ip`, ethtool).
 
 use std::net::IpAddr;
 use std::process::{Child, Command, Output, Stdio};
@@ -36,17 +39,14 @@ impl Netns {
     pub fn new(prefix: &str, role: &str) -> Self {
         let name = format!("tw-{prefix}-{role}-{}", std::process::id());
         // A namespace left by a killed run of this very pid would be stale.
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        run_ok(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Self {
+        let _ = tweed_lab::netns::remove(&name);
+        if let Err(e) = tweed_lab::netns::create(&name) {
+            panic!("create netns {name}: {e}");
+        }
+        Self {
             name,
             prefix: prefix.to_owned(),
-        };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
+        }
     }
 
     /// The namespace's name (as `ip netns` knows it).
@@ -199,28 +199,20 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         kill_all(&self.name);
-        let out = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output();
-        match out {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!(
-                "cleanup: ip netns del {}: {}",
-                self.name,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            Err(e) => eprintln!("cleanup: ip netns del {}: {e}", self.name),
+        if let Err(e) = tweed_lab::netns::remove(&self.name) {
+            eprintln!("cleanup: remove netns {}: {e}", self.name);
         }
     }
 }
 
-/// The pids of the processes in namespace `name` (`ip netns pids`), without
-/// this test process itself; empty when the namespace does not exist.
+/// The pids of the processes in namespace `name`, without this test process
+/// itself; empty when the namespace does not exist.
 pub fn pids(name: &str) -> Vec<u32> {
-    let out = process::run(Command::new("ip").args(["netns", "pids", name]), IP_TIMEOUT);
-    parse_pids(&out.stdout, std::process::id())
+    let own = std::process::id();
+    tweed_lab::netns::pids_in(name)
+        .into_iter()
+        .filter(|pid| *pid != own)
+        .collect()
 }
 
 /// Kills (SIGKILL) every process in namespace `name` except this test
@@ -233,10 +225,7 @@ pub fn kill_all(name: &str) {
     let gone = poll::wait(KILL_TIMEOUT, || {
         let pids = pids(name);
         for pid in &pids {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stderr(Stdio::null())
-                .status();
+            tweed_sys::process::kill(*pid);
         }
         pids.is_empty()
     });
@@ -246,14 +235,6 @@ pub fn kill_all(name: &str) {
             pids(name)
         );
     }
-}
-
-/// The pids in `ip netns pids` output, without `own`.
-fn parse_pids(text: &str, own: u32) -> Vec<u32> {
-    text.split_whitespace()
-        .filter_map(|word| word.parse().ok())
-        .filter(|pid| *pid != own)
-        .collect()
 }
 
 /// `ETHTOOL_STXCSUM` off, then `ETHTOOL_GTXCSUM` to check. Args: IFNAME.
@@ -345,16 +326,4 @@ fn run_ok(cmd: &mut Command) -> String {
     let out = process::run(cmd, IP_TIMEOUT);
     assert!(out.success(), "{shown} failed: {out}");
     out.stdout
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_pids;
-
-    #[test]
-    fn parse_pids_reads_one_pid_a_line_and_skips_the_caller() {
-        assert_eq!(parse_pids("12\n345\n7\n", 345), vec![12, 7]);
-        assert_eq!(parse_pids("", 1), Vec::<u32>::new());
-        assert_eq!(parse_pids("oops\n9\n", 1), vec![9]);
-    }
 }

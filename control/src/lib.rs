@@ -46,32 +46,28 @@
 //! - `daemon`: `tweed daemon`: start-up, background tasks, the `control.sock`
 //!   handler (→ every module above).
 //!
-//! Faces (what a user runs), in import order:
-//! - `demo`: `tweed demo`: two nodes in namespaces, probed (→ api, policy);
-//!   the `tweed` commands it shows run through a `CliRunner` the CLI passes in.
-//! - `bench`: `tweed bench`: tweed against the kernel, medians (→ dataplane,
-//!   balance, demo; `cli::{output, table}`, which import nothing of `cli`).
+//! The face (what a user runs):
 //! - `cli`: the `tweed` command line and its tables (→ api, config, daemon,
-//!   policy, store, demo, bench).
+//!   policy, store). The `tweed` binary is the `tweed-cmd` crate: these
+//!   commands, and `tweed demo` and `tweed bench` from `tweed-lab` (which
+//!   uses `cli::{output, table, run_line}`).
 //!
 //! I/O modules keep their decisions in pure files beside the I/O: `host::plan`,
 //! `enforce::{world, plan}`, `balance::{inputs, plan}`, `dataplane::{resync, batch}`, `health::book`,
-//! `kubernetes::{translate, reflect}`, `metrics::{render, families, request}`,
-//! `demo::{topology, matrix}`, `bench::{plan, parse, rules, stats, render}`.
+//! `kubernetes::{translate, reflect}`, `metrics::{render, families, request}`.
 //!
 //! From `tweed-api`: the control API's wire types and the names of policies
 //! (`PolicyKind`, `PolicyKey`), which `policy` re-exports.
 //!
-//! From `tweed-dataplane`: the API's wire types, checks and line client (`api`),
-//! the ACL classifier behind `policy::explain` (`table::acl`), peers' `Backend`.
+//! From `tweed-api`, too: the dataplane's API (`tweed_api::dataplane`). From
+//! `tweed-dataplane`: its API's checks (`api::validate`), the ACL classifier
+//! behind `policy::explain` (`table::acl`), the Service table's types.
 //!
 //! From `tweed-sys`: `netns`, `netlink`, `cred`, `umask` and `process` (signals,
 //! `geteuid`, bind mounts).
 //!
-//! No file imports another that imports it back (no cycles). Known exceptions
+//! No file imports another that imports it back (no cycles). Known exception
 //! to the order above:
-//! - `bench` → `cli::{output, table}` (two leaf files of `cli`: the output
-//!   format and the table printer).
 //! - `config` (pure) takes pure items from later modules (`host::detect`'s
 //!   overheads and `pod_mtu`, `store`'s `EtcdAuth` check, `api::DEFAULT_RUN_DIR`)
 //!   and limits from the dataplane's process module (`tweed_dataplane::daemon`);
@@ -79,13 +75,11 @@
 
 pub mod api;
 pub mod balance;
-pub mod bench;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
-pub mod demo;
 pub mod enforce;
 pub mod health;
 pub mod host;

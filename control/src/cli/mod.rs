@@ -31,19 +31,29 @@ use crate::api::proto::{
 use crate::api::{DEFAULT_RUN_DIR, socket_path};
 pub use output::Output;
 
-/// `tweed`: the pod network's control daemon and its command line.
+/// `tweed`'s node commands: the control daemon and its command line. The
+/// `tweed` binary (the `tweed-cmd` crate) adds `demo` and `bench` from
+/// `tweed-lab` beside them.
 #[derive(Parser, Debug)]
 #[command(name = "tweed", version, about, propagate_version = true)]
 pub struct Cli {
+    /// The options every command takes.
+    #[command(flatten)]
+    pub globals: Globals,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options every `tweed` command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Globals {
     /// The daemon's run directory, which holds control.sock.
     #[arg(long, global = true, env = "TWEED_RUN_DIR", default_value = DEFAULT_RUN_DIR, value_name = "DIR")]
     pub run_dir: PathBuf,
     /// How to print answers.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 /// The subcommands.
@@ -80,16 +90,6 @@ pub enum Command {
     /// (`--native-services`, a kube-proxy replacement).
     #[command(subcommand)]
     Service(service::ServiceCommand),
-    /// Run a two-node cluster with four pods in network namespaces, probe
-    /// it, apply a policy, probe again, and tear it down (as root).
-    Demo(crate::demo::DemoArgs),
-    /// Measure tweed's packet path against the kernel's, in namespaces it
-    /// builds and removes (as root): TCP, UDP, RTT and the connection rate
-    /// through 1,000 and 10,000 policy rules, one node and two nodes.
-    Bench(crate::bench::BenchArgs),
-    /// The connection-rate workload's ends (run by `tweed bench` in its pods).
-    #[command(hide = true)]
-    BenchConn(crate::bench::connrate::ConnArgs),
 }
 
 /// `tweed peer ...`.
@@ -178,41 +178,25 @@ pub enum CliError {
     /// `install-cni` failed; the message names the step and the path.
     #[error("{0}")]
     Install(String),
-    /// `tweed bench` failed (after removing what it made).
-    #[error("bench: {0}")]
-    Bench(#[source] crate::bench::BenchError),
-    /// `tweed bench-conn` failed.
-    #[error("bench-conn: {0}")]
-    BenchConn(String),
-    /// `tweed demo` failed (after tearing down what it made).
-    #[error("demo: {0}")]
-    Demo(#[source] crate::demo::DemoError),
     /// Writing the answer failed.
     #[error("writing to stdout: {0}")]
     Stdout(#[source] std::io::Error),
 }
 
 /// Runs the command line: the daemon, or one command against the socket
-/// in `cli.run_dir`, printing its answer to stdout.
-pub fn run(cli: Cli) -> Result<(), CliError> {
-    let command = match cli.command {
-        Command::Daemon(args) => return run_daemon(cli.run_dir, args),
-        Command::Demo(args) => return crate::demo::demo(&args, &run_line).map_err(CliError::Demo),
-        Command::Bench(args) => {
-            return crate::bench::bench(&args, cli.output).map_err(CliError::Bench);
-        }
-        Command::BenchConn(args) => {
-            return crate::bench::connrate::run(&args).map_err(CliError::BenchConn);
-        }
+/// in `globals.run_dir`, printing its answer to stdout.
+pub fn run(globals: Globals, command: Command) -> Result<(), CliError> {
+    let command = match command {
+        Command::Daemon(args) => return run_daemon(globals.run_dir, args),
         Command::InstallCni(args) => {
-            for path in install::install(&args, &cli.run_dir).map_err(CliError::Install)? {
+            for path in install::install(&args, &globals.run_dir).map_err(CliError::Install)? {
                 println!("installed {}", path.display());
             }
             return Ok(());
         }
         command => command,
     };
-    let text = execute_at(&cli.run_dir, cli.output, &command)?;
+    let text = execute_at(&globals.run_dir, globals.output, &command)?;
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -271,12 +255,7 @@ fn request(
         Command::Trace(args) => Request::Trace(trace_request(args, call)?),
         Command::Label(label) => policy::label_request(label)?,
         Command::Service(command) => service::service_request(command)?,
-        Command::Daemon(_)
-        | Command::InstallCni(_)
-        | Command::Policy(_)
-        | Command::Demo(_)
-        | Command::Bench(_)
-        | Command::BenchConn(_) => {
+        Command::Daemon(_) | Command::InstallCni(_) | Command::Policy(_) => {
             return Err(CliError::Usage(
                 "`tweed daemon`, `tweed install-cni` and `tweed policy` are not one call to the daemon"
                     .to_owned(),
@@ -316,10 +295,10 @@ fn trace_request(
 /// Parses `args` as a `tweed` command line (without the program name), runs
 /// it against the daemon whose run directory is `run_dir` and returns what
 /// it prints (as the line asks, tables by default): what `tweed demo` shows.
-fn run_line(run_dir: &std::path::Path, args: &[&str]) -> Result<String, String> {
+pub fn run_line(run_dir: &std::path::Path, args: &[&str]) -> Result<String, String> {
     let line = std::iter::once("tweed").chain(args.iter().copied());
     let parsed = Cli::try_parse_from(line).map_err(|e| e.to_string())?;
-    execute_at(run_dir, parsed.output, &parsed.command).map_err(|e| e.to_string())
+    execute_at(run_dir, parsed.globals.output, &parsed.command).map_err(|e| e.to_string())
 }
 
 /// Runs `command` against the daemon whose run directory is `run_dir` (one

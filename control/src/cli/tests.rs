@@ -23,7 +23,7 @@ fn run_fake(
         requests.push(request);
         reply
     };
-    let out = execute(cli.output, &cli.command, &mut call);
+    let out = execute(cli.globals.output, &cli.command, &mut call);
     (requests, out)
 }
 
@@ -32,12 +32,12 @@ fn global_flags_default_and_go_anywhere() {
     // Not from the environment: the test must not depend on TWEED_RUN_DIR.
     let cli = Cli::try_parse_from(["tweed", "status"]).expect("parse");
     if std::env::var_os("TWEED_RUN_DIR").is_none() {
-        assert_eq!(cli.run_dir, PathBuf::from("/run/tweed"));
+        assert_eq!(cli.globals.run_dir, PathBuf::from("/run/tweed"));
     }
-    assert_eq!(cli.output, Output::Table);
+    assert_eq!(cli.globals.output, Output::Table);
     let cli = parse(&["pods", "-o", "json", "--run-dir", "/tmp/x"]);
     assert_eq!(
-        (cli.output, cli.run_dir),
+        (cli.globals.output, cli.globals.run_dir),
         (Output::Json, PathBuf::from("/tmp/x"))
     );
 }

@@ -389,7 +389,7 @@ fn service_name(field: &str, name: &str) -> Check {
 }
 
 /// What is accepted but probably not meant, each naming the field.
-pub(crate) fn warnings(policy: &Policy) -> Vec<String> {
+pub fn warnings(policy: &Policy) -> Vec<String> {
     let mut out = Vec::new();
     let mut rules = |dir: &str, list: &str, peers_of: Vec<(&[Peer], &[Port])>| {
         for (i, (peers, ports)) in peers_of.into_iter().enumerate() {

@@ -65,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for policy in &policies {
-        let _ = policy.warnings();
+        let _ = tweed_control::policy::validate::warnings(policy);
         let stored = serde_json::to_vec(policy).expect("a policy always serializes");
         let back: Policy = match serde_json::from_slice(&stored) {
             Ok(back) => back,

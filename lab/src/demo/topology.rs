@@ -17,10 +17,7 @@ pub const DEFAULT_NAME: &str = "tweed-demo";
 pub const PROBE_PORT: u16 = 80;
 /// The interface name pods get.
 pub const POD_IFNAME: &str = "eth0";
-/// The node's underlay interface.
-pub const UNDERLAY_IFNAME: &str = "eth0";
-/// The underlay's prefix length (the nodes share one /24).
-pub const UNDERLAY_PREFIX: u8 = 24;
+pub use crate::links::{UNDERLAY_IFNAME, UNDERLAY_PREFIX};
 /// etcd's client port (on the first node's underlay address).
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 /// etcd's peer port.
@@ -423,8 +420,8 @@ mod tests {
 
     #[test]
     fn the_sample_policy_parses_and_names_what_the_expectations_assume() {
-        let docs =
-            crate::policy::parse::parse_documents(SAMPLE_POLICY).expect("the sample policy parses");
+        let docs = tweed_control::policy::parse::parse_documents(SAMPLE_POLICY)
+            .expect("the sample policy parses");
         assert_eq!(docs.len(), 1);
         assert!(SAMPLE_POLICY.contains("app: db") && SAMPLE_POLICY.contains("app: api"));
         assert!(SAMPLE_POLICY.contains(&format!("port: {PROBE_PORT}")));

@@ -6,18 +6,7 @@ use std::fmt::Write;
 
 use super::topology::{Endpoint, Expect, PathKind, Topology};
 
-/// What one TCP connect found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The connection was made.
-    Open,
-    /// No answer before the timeout: the packets were dropped.
-    TimedOut,
-    /// The peer answered with a reset (nothing listens: a demo bug).
-    Refused,
-    /// The probe could not run (the message says why).
-    Failed(String),
-}
+pub use crate::probe::Outcome;
 
 impl Outcome {
     /// Whether this is what `expect` asked for.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tweed_sys::netlink::with_netlink_on_this_thread;
 
-use super::links;
+use crate::links;
 use tweed_sys::process as sys;
 
 /// Where named namespaces live.

@@ -37,8 +37,8 @@ use self::render::{Machine, Report};
 use self::stats::Samples;
 use self::tweed::DataplaneOptions;
 use self::workload::Tools;
-use crate::cli::output::Output;
-use crate::demo::procs::Proc;
+use crate::procs::Proc;
+use tweed_control::cli::output::Output;
 
 /// `tweed bench` arguments.
 #[derive(Args, Debug, Clone)]
@@ -489,12 +489,12 @@ impl Bench<'_> {
     /// Removes a topology's namespaces (and so its processes and links).
     fn tear_down(&self, mut up: Up) {
         let names = cleanup::namespaces(self.prefix);
-        crate::demo::netns::stop_processes(&names, std::time::Duration::from_secs(5));
+        crate::netns::stop_processes(&names, std::time::Duration::from_secs(5));
         for p in &mut up.procs {
             p.reap();
         }
         for n in &names {
-            let _ = crate::demo::netns::remove(n);
+            let _ = crate::netns::remove(n);
         }
     }
 }

@@ -11,8 +11,8 @@ use netlink_packet_route::neighbour::NeighbourState;
 use rtnetlink::{LinkUnspec, LinkVxlan, RouteMessageBuilder};
 use tweed_sys::netlink::{add_default_v4, add_host_address, add_link_route_v4, link_index, set_up};
 
-use crate::demo::topology::UNDERLAY_IFNAME;
-use crate::demo::{links, netns};
+use crate::links::UNDERLAY_IFNAME;
+use crate::{links, netns};
 
 /// The pods' gateway, as Calico has it.
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);

@@ -10,8 +10,8 @@ use super::lab::{CLIENT_IP, Pair, PolicyHook, ServiceHook};
 use super::parse::{self, ConnReport};
 use super::plan::{Metric, Workload};
 use super::{rules, services, tweed};
-use crate::demo::netns;
-use crate::demo::procs::{self, Proc};
+use crate::netns;
+use crate::procs::{self, Proc};
 
 /// iperf3's port.
 pub const IPERF_PORT: u16 = 5201;

@@ -11,15 +11,12 @@
 //!
 //! The pure parts are [`topology`] (what is built and what each probe should
 //! find) and [`matrix`] (rendering and comparing); the rest is I/O at the
-//! edges: [`netns`] and [`links`] over syscalls and rtnetlink (no `ip`),
-//! [`procs`], [`cni`], [`probe`], and [`teardown`].
+//! edges: the lab's [`crate::netns`] and [`crate::links`] over syscalls and
+//! rtnetlink (no `ip`), [`crate::procs`], [`crate::probe`], and here [`cni`]
+//! and [`teardown`].
 
 pub mod cni;
-pub mod links;
 pub mod matrix;
-pub mod netns;
-pub mod probe;
-pub mod procs;
 pub mod run;
 pub mod teardown;
 pub mod topology;

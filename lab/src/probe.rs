@@ -17,7 +17,18 @@ use std::time::Duration;
 
 use tweed_sys::netns::run_in_netns;
 
-use super::matrix::Outcome;
+/// What one TCP connect found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The connection was made.
+    Open,
+    /// No answer before the timeout: the packets were dropped.
+    TimedOut,
+    /// The peer answered with a reset (nothing listens: a demo bug).
+    Refused,
+    /// The probe could not run (the message says why).
+    Failed(String),
+}
 
 /// How long one connect may wait for an answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::demo::netns;
+use crate::netns;
 
 /// How long processes get to stop after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(5);

@@ -12,9 +12,9 @@ use ipnet::Ipv4Net;
 use super::kernel::{self, Vtep};
 use super::plan::{Impl, Topology};
 use super::tweed::{self, DataplaneOptions};
-use crate::demo::links::{self, UnderlayEnd};
-use crate::demo::netns;
-use crate::demo::procs::Proc;
+use crate::links::{self, UnderlayEnd};
+use crate::netns;
+use crate::procs::Proc;
 
 /// The pods' MTU (the underlay's is 1500; VXLAN takes 50).
 pub const POD_MTU: u32 = 1450;

@@ -11,7 +11,10 @@ use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use tweed_sys::netlink::{add_default_v4, link_index, set_up, with_netlink_in};
 use tweed_sys::netns::NetNs;
 
-use super::topology::{UNDERLAY_IFNAME, UNDERLAY_PREFIX};
+/// The node's underlay interface.
+pub const UNDERLAY_IFNAME: &str = "eth0";
+/// The underlay's prefix length (the nodes share one /24).
+pub const UNDERLAY_PREFIX: u8 = 24;
 
 /// Sets `lo` up in the handle's namespace.
 pub async fn lo_up(h: &Handle) -> Result<(), String> {

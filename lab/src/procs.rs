@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use tweed_sys::netns::run_in_netns;
 
-use crate::api::node::StatusReply;
-use crate::api::proto::{Empty, Request, ResponseBody};
+use tweed_api::node::StatusReply;
+use tweed_api::proto::{Empty, Request, ResponseBody};
 
 /// How often a wait looks again.
 const POLL: Duration = Duration::from_millis(100);
@@ -186,7 +186,7 @@ pub fn etcd_healthy(netns: &Path, addr: SocketAddr) -> Result<bool, String> {
 
 /// The daemon's `status`, if its control socket answers.
 pub fn status(socket: &Path) -> Result<StatusReply, String> {
-    match crate::api::client::call(socket, Request::Status(Empty {})) {
+    match tweed_api::client::call(socket, Request::Status(Empty {})) {
         Ok(ResponseBody::Status(s)) => Ok(s),
         Ok(other) => Err(format!("status answered {other:?}")),
         Err(e) => Err(e.to_string()),

@@ -15,8 +15,8 @@ use tweed_api::dataplane::proto::{
 use tweed_dataplane::table::peers::Backend;
 
 use super::rules;
-use crate::demo::netns;
-use crate::demo::procs::{self, Proc};
+use crate::netns;
+use crate::procs::{self, Proc};
 
 /// How long a dataplane may take to answer on its socket.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -167,7 +167,10 @@ pub fn policy(
 /// daemon's full sync does (batches under the API's line limit, the first
 /// replacing).
 pub fn services(socket: &Path, services: Vec<ServiceSpec>) -> Result<(), String> {
-    for batch in crate::balance::plan::full_sync(services, crate::dataplane::batch::BATCH_BYTES) {
+    for batch in tweed_control::balance::plan::full_sync(
+        services,
+        tweed_control::dataplane::batch::BATCH_BYTES,
+    ) {
         call(
             socket,
             Request::ServiceSet(ServiceSet {

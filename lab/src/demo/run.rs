@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::cni::{self, Sandbox};
-use super::links::{self, UnderlayEnd};
 use super::matrix::{self, Outcomes};
-use super::netns;
-use super::probe::{self, Connect, Listeners};
-use super::procs::{self, Proc};
 use super::topology::{Endpoint, PROBE_PORT, SAMPLE_POLICY, Topology};
 use super::{CliRunner, DemoArgs, DemoError};
-use crate::api::policy::PolicyApply;
-use crate::api::proto::{Request, ResponseBody};
+use crate::links::{self, UnderlayEnd};
+use crate::netns;
+use crate::probe::{self, Connect, Listeners};
+use crate::procs::{self, Proc};
+use tweed_api::policy::PolicyApply;
+use tweed_api::proto::{Request, ResponseBody};
 
 /// How long etcd and each daemon may take to be ready.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -289,7 +289,7 @@ fn start_daemons(
     let base = c.procs.len();
     c.procs.extend(started);
     for i in 0..c.t.nodes.len() {
-        let socket = crate::api::socket_path(&c.t.run_dir(i));
+        let socket = tweed_api::socket_path(&c.t.run_dir(i));
         let mut found = None;
         procs::wait_ready(&mut c.procs[base + i], START_TIMEOUT, interrupted, || {
             let s = procs::status(&socket)?;
@@ -320,7 +320,7 @@ fn daemon_proc(c: &mut Cluster, i: usize) -> &mut Proc {
 fn wait_for_peers(c: &mut Cluster, interrupted: &dyn Fn() -> bool) -> Result<(), DemoError> {
     heading("Waiting for the nodes to see each other through etcd and answer over the overlay");
     for i in 0..c.t.nodes.len() {
-        let socket = crate::api::socket_path(&c.t.run_dir(i));
+        let socket = tweed_api::socket_path(&c.t.run_dir(i));
         let others = c.t.nodes.len() - 1;
         let mut rtts = Vec::new();
         let name = c.t.nodes[i].name;
@@ -352,7 +352,7 @@ fn attach_pods(c: &mut Cluster, plugin: &Path) -> Result<(), DemoError> {
             step: "create a pod namespace",
             message: e.to_string(),
         })?;
-        let socket = crate::api::socket_path(&c.t.run_dir(pod.node));
+        let socket = tweed_api::socket_path(&c.t.run_dir(pod.node));
         let started = Instant::now();
         let ip = cni::add(
             plugin,
@@ -421,8 +421,8 @@ fn apply_policy(c: &Cluster) -> Result<(), DemoError> {
     for line in SAMPLE_POLICY.lines() {
         println!("    {line}");
     }
-    let socket = crate::api::socket_path(&c.t.run_dir(node));
-    let reply = crate::api::client::call(
+    let socket = tweed_api::socket_path(&c.t.run_dir(node));
+    let reply = tweed_api::client::call(
         &socket,
         Request::PolicyApply(PolicyApply {
             text: SAMPLE_POLICY.to_owned(),

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::cni::{self, Sandbox};
-use super::netns;
 use super::topology::Topology;
+use crate::netns;
 
 /// How long the daemons and etcd get to stop after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -64,7 +64,7 @@ pub fn teardown(name: &str, plugin: &Path) -> Removed {
     let t = Topology::new(name, two_nodes);
     for (i, pod) in t.pods.iter().enumerate() {
         let pod_netns = netns::path(&t.pod_netns(i));
-        let socket = crate::api::socket_path(&t.run_dir(pod.node));
+        let socket = tweed_api::socket_path(&t.run_dir(pod.node));
         if !pod_netns.exists() || !socket.exists() {
             continue;
         }

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::plan::Unit;
 use super::stats::Line;
-use crate::cli::table::Table;
+use tweed_control::cli::table::Table;
 
 /// Everything a bench found, and how it ran.
 #[derive(Debug, Clone, Serialize)]
