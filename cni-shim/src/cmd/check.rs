@@ -53,7 +53,7 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<(), CniError> {
         Err(NetnsError::Open { source, .. }) => {
             diffs.push(format!("netns {netns} cannot be opened: {source}"));
         }
-        Err(e) => return Err(CniError::new(code::IO, error_chain(&e))),
+        Err(e) => return Err(CniError::new(code::IO, tweed_api::error::error_chain(&e))),
     }
     if diffs.is_empty() {
         return Ok(());
@@ -66,16 +66,4 @@ pub fn check(env: &Env, conf: &NetConf) -> Result<(), CniError> {
             diffs.join("; ")
         ),
     ))
-}
-
-/// An error and its causes, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
