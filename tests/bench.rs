@@ -1,5 +1,7 @@
 //! `tweed bench` end to end, on its cheapest lines: one node, TCP with one
-//! stream and the 1,000-rule connection rate, one run of one second. It
+//! stream, the connection rate to one of 1,000 Services (against kube-proxy's
+//! nftables rules, loaded with `nft -f`) and the 1,000-rule connection rate,
+//! one run of one second. It
 //! checks the output has those lines with positive numbers for tweed and
 //! the kernel, and that nothing of the bench is left: no `tb-PID-`
 //! namespace, no work directory, no process. No timing thresholds: the
@@ -59,7 +61,7 @@ fn the_quick_bench_prints_its_lines_and_leaves_nothing() {
             "--topology",
             "one",
             "--lines",
-            "tcp1,conn1k",
+            "tcp1,svc1k-nft,conn1k",
             "--seconds",
             "1",
             "-o",
@@ -79,7 +81,11 @@ fn the_quick_bench_prints_its_lines_and_leaves_nothing() {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout));
     let lines = doc["lines"].as_array().expect("lines");
     let metrics: Vec<&str> = lines.iter().filter_map(|l| l["metric"].as_str()).collect();
-    assert_eq!(metrics, ["tcp1", "conn1k"], "{doc}");
+    assert_eq!(
+        metrics,
+        ["tcp1", "conn1k", "svc1k_nft", "svc_connect1k_nft"],
+        "{doc}"
+    );
     for l in lines {
         assert_eq!(l["topology"], "one", "{l}");
         for side in ["tweed", "kernel", "ratio"] {
@@ -87,7 +93,7 @@ fn the_quick_bench_prints_its_lines_and_leaves_nothing() {
         }
     }
     assert!(
-        run.stderr.contains("[1/4] one node TCP 1 stream: tweed"),
+        run.stderr.contains("[1/6] one node TCP 1 stream: tweed"),
         "{}",
         run.stderr
     );

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Args, ValueEnum};
 
 use self::lab::Pair;
-use self::plan::{Impl, Topology, Workload};
+use self::plan::{Impl, KubeProxy, Topology, Workload};
 use self::render::{Machine, Report};
 use self::stats::Samples;
 use self::tweed::DataplaneOptions;
@@ -52,8 +52,10 @@ pub struct BenchArgs {
     /// Only these workloads (comma-separated): tcp1, tcp4, udp, rr (sockperf
     /// ping-pong: RTT p50 and p99), svc1k, svc10k (new connections per second
     /// and p99 connect time to a ClusterIP among 1,000 or 10,000 Services:
-    /// native tweed against kube-proxy's iptables rules), conn1k, conn10k (new
-    /// connections per second to a pod with 1,000 or 10,000 ingress rules).
+    /// native tweed against kube-proxy's iptables rules), svc1k-nft,
+    /// svc10k-nft (the same against kube-proxy's nftables rules), conn1k,
+    /// conn10k (new connections per second to a pod with 1,000 or 10,000
+    /// ingress rules).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "WORKLOAD,...")]
     pub lines: Vec<Workload>,
     /// Runs per line and implementation (overrides the mode's).
@@ -273,9 +275,21 @@ fn tools(tweed: PathBuf, workloads: &[Workload]) -> Result<Tools, BenchError> {
                 Workload::Conn10k,
                 Workload::Svc1k,
                 Workload::Svc10k,
+                Workload::Svc1kNft,
+                Workload::Svc10kNft,
             ]),
             "iptables-restore",
             "iptables",
+        )?,
+        nft: need(
+            has(&[
+                Workload::Svc1k,
+                Workload::Svc10k,
+                Workload::Svc1kNft,
+                Workload::Svc10kNft,
+            ]),
+            "nft",
+            "nftables",
         )?,
     })
 }
@@ -333,8 +347,8 @@ impl Bench<'_> {
         let mut samples = Samples::default();
         let mut up: Option<Up> = None;
         let mut workload: Option<Workload> = None;
-        // How many Services the clients' nodes hold now.
-        let mut services = 0;
+        // How many Services the clients' nodes hold now, and in which mode.
+        let mut services = (0, KubeProxy::Iptables);
         for (i, s) in steps.iter().enumerate() {
             if (self.interrupted)() {
                 return Err(BenchError::Interrupted);
@@ -349,26 +363,32 @@ impl Bench<'_> {
                 );
                 up = Some(self.set_up(s.topology, workloads)?);
                 workload = None;
-                services = 0;
+                services = (0, KubeProxy::Iptables);
             }
             let u = up.as_mut().expect("set up above");
             if workload != Some(s.workload) {
                 workload = Some(s.workload);
-                let wanted = s.workload.services().unwrap_or(0);
+                let wanted = (s.workload.services().unwrap_or(0), s.workload.kube_proxy());
                 if wanted != services {
+                    let (n, mode) = wanted;
+                    let rules = match mode {
+                        KubeProxy::Iptables => "iptables",
+                        KubeProxy::Nftables => "nftables",
+                    };
                     eprintln!(
-                        "{}: loading {wanted} Services into both (tweed's table, kube-proxy's iptables rules)…",
+                        "{}: loading {n} Services into both (tweed's table, kube-proxy's {rules} rules)…",
                         s.topology.label()
                     );
                     for (k, pair) in u.pairs.iter().enumerate() {
                         if let Err(e) = workload::apply_services(
                             pair,
-                            wanted,
+                            n,
+                            mode,
                             self.tools,
                             self.dir,
                             self.interrupted,
                         ) {
-                            u.broken[k] = Some(format!("loading {wanted} Services: {e}"));
+                            u.broken[k] = Some(format!("loading {n} Services: {e}"));
                         }
                     }
                     services = wanted;

@@ -50,19 +50,34 @@ pub enum Workload {
     Svc1k,
     /// The same among 10,000 Services.
     Svc10k,
+    /// Svc1k against kube-proxy's nftables rules (its verdict map) instead.
+    Svc1kNft,
+    /// Svc10k against kube-proxy's nftables rules.
+    Svc10kNft,
+}
+
+/// Which of kube-proxy's modes writes the kernel side's Service rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KubeProxy {
+    /// `iptables`: a chain walked rule by rule (`KUBE-SERVICES`).
+    Iptables,
+    /// `nftables`: one lookup in a verdict map (`service-ips`).
+    Nftables,
 }
 
 impl Workload {
     /// Every workload, in the order they run (the Service lines before the
     /// policy lines, whose rules stay on the server pod; the Services are
     /// removed after their lines).
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Tcp1,
         Workload::Tcp4,
         Workload::Udp,
         Workload::Rr,
         Workload::Svc1k,
         Workload::Svc10k,
+        Workload::Svc1kNft,
+        Workload::Svc10kNft,
         Workload::Conn1k,
         Workload::Conn10k,
     ];
@@ -78,6 +93,8 @@ impl Workload {
             Workload::Conn10k => &[Metric::Conn10k],
             Workload::Svc1k => &[Metric::Svc1k, Metric::SvcConnect1k],
             Workload::Svc10k => &[Metric::Svc10k, Metric::SvcConnect10k],
+            Workload::Svc1kNft => &[Metric::Svc1kNft, Metric::SvcConnect1kNft],
+            Workload::Svc10kNft => &[Metric::Svc10kNft, Metric::SvcConnect10kNft],
         }
     }
 
@@ -92,6 +109,10 @@ impl Workload {
             Workload::Conn10k => "connections, 10,000 rules",
             Workload::Svc1k => "connections to a Service, 1,000 Services",
             Workload::Svc10k => "connections to a Service, 10,000 Services",
+            Workload::Svc1kNft => "connections to a Service, 1,000 Services (kube-proxy nftables)",
+            Workload::Svc10kNft => {
+                "connections to a Service, 10,000 Services (kube-proxy nftables)"
+            }
         }
     }
 
@@ -107,9 +128,17 @@ impl Workload {
     /// The number of Services on the client's node, for the Service lines.
     pub fn services(self) -> Option<usize> {
         match self {
-            Workload::Svc1k => Some(1_000),
-            Workload::Svc10k => Some(10_000),
+            Workload::Svc1k | Workload::Svc1kNft => Some(1_000),
+            Workload::Svc10k | Workload::Svc10kNft => Some(10_000),
             _ => None,
+        }
+    }
+
+    /// The kube-proxy mode whose rules the kernel side's Services are in.
+    pub fn kube_proxy(self) -> KubeProxy {
+        match self {
+            Workload::Svc1kNft | Workload::Svc10kNft => KubeProxy::Nftables,
+            _ => KubeProxy::Iptables,
         }
     }
 }
@@ -140,6 +169,14 @@ pub enum Metric {
     Svc10k,
     /// 99th percentile connect time to a Service among 10,000.
     SvcConnect10k,
+    /// Svc1k, the kernel with kube-proxy's nftables rules.
+    Svc1kNft,
+    /// SvcConnect1k, the kernel with kube-proxy's nftables rules.
+    SvcConnect1kNft,
+    /// Svc10k, the kernel with kube-proxy's nftables rules.
+    Svc10kNft,
+    /// SvcConnect10k, the kernel with kube-proxy's nftables rules.
+    SvcConnect10kNft,
 }
 
 /// The unit a metric's value is in.
@@ -174,6 +211,10 @@ impl Metric {
             Metric::SvcConnect1k => "connect p99, 1,000 Services",
             Metric::Svc10k => "conn/s, 10,000 Services",
             Metric::SvcConnect10k => "connect p99, 10,000 Services",
+            Metric::Svc1kNft => "conn/s, 1,000 Services (nft)",
+            Metric::SvcConnect1kNft => "connect p99, 1,000 Services (nft)",
+            Metric::Svc10kNft => "conn/s, 10,000 Services (nft)",
+            Metric::SvcConnect10kNft => "connect p99, 10,000 Services (nft)",
         }
     }
 
@@ -182,12 +223,18 @@ impl Metric {
         match self {
             Metric::Tcp1 | Metric::Tcp4 => Unit::BitsPerSecond,
             Metric::Udp64 => Unit::PacketsPerSecond,
-            Metric::RttP50 | Metric::RttP99 | Metric::SvcConnect1k | Metric::SvcConnect10k => {
-                Unit::Micros
-            }
-            Metric::Conn1k | Metric::Conn10k | Metric::Svc1k | Metric::Svc10k => {
-                Unit::ConnectionsPerSecond
-            }
+            Metric::RttP50
+            | Metric::RttP99
+            | Metric::SvcConnect1k
+            | Metric::SvcConnect10k
+            | Metric::SvcConnect1kNft
+            | Metric::SvcConnect10kNft => Unit::Micros,
+            Metric::Conn1k
+            | Metric::Conn10k
+            | Metric::Svc1k
+            | Metric::Svc10k
+            | Metric::Svc1kNft
+            | Metric::Svc10kNft => Unit::ConnectionsPerSecond,
         }
     }
 

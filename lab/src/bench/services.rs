@@ -6,7 +6,9 @@
 //! tweed a `service_set`; for the kernel the `nat` table kube-proxy's
 //! iptables mode writes (`KUBE-SERVICES` → `KUBE-SVC-…` → `KUBE-SEP-…`
 //! DNAT, the shape of the fixtures in tests/fixtures/kube-proxy), loaded
-//! with one `iptables-restore`. Pure.
+//! with one `iptables-restore`, or the `kube-proxy` table its nftables mode
+//! writes (the `service-ips` verdict map → `service-…` → `endpoint-…` DNAT),
+//! loaded with one `nft -f`. Pure.
 
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -117,6 +119,59 @@ pub fn iptables_restore(n: usize, server: Ipv4Addr, port: u16) -> String {
     s
 }
 
+/// The `nft -f` input for the same Services in kube-proxy's nftables mode:
+/// its `kube-proxy` table (replaced whole; `n` = 0 removes it) with the
+/// `service-ips` verdict map that finds a Service in one lookup, whatever
+/// their number, and a `service-…` and an `endpoint-…` chain per Service,
+/// as Kubernetes' `pkg/proxy/nftables` writes them (the masquerade marks
+/// kept, as the iptables rules keep theirs).
+pub fn nft_ruleset(n: usize, server: Ipv4Addr, port: u16) -> String {
+    // Declaring the table first makes the delete succeed when it is absent.
+    let mut s = String::with_capacity(n * 300 + 1024);
+    s.push_str("table ip kube-proxy\ndelete table ip kube-proxy\n");
+    if n == 0 {
+        return s;
+    }
+    s.push_str("table ip kube-proxy {\n\tcomment \"rules for kube-proxy\"\n\n");
+    s.push_str("\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict\n\t\telements = { ");
+    for i in 0..n {
+        let sep = if i + 1 == n {
+            " }\n\t}\n\n"
+        } else {
+            ",\n\t\t\t     "
+        };
+        let _ = write!(
+            s,
+            "{} . tcp . {SERVICE_PORT} : goto service-{i:08X}-bench/svc-{i}/tcp/p{sep}",
+            vip(i)
+        );
+    }
+    s.push_str(concat!(
+        "\tchain nat-prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tjump services\n\t}\n\n",
+        "\tchain nat-output {\n\t\ttype nat hook output priority -100; policy accept;\n\t\tjump services\n\t}\n\n",
+        "\tchain mark-for-masquerade {\n\t\tmark set mark or 0x4000\n\t}\n\n",
+        "\tchain services {\n\t\tip daddr . meta l4proto . th dport vmap @service-ips\n\t}\n",
+    ));
+    for i in 0..n {
+        let to = endpoint(i, n, server);
+        let _ = write!(
+            s,
+            concat!(
+                "\n\tchain service-{i:08X}-bench/svc-{i}/tcp/p {{\n",
+                "\t\tnumgen random mod 1 vmap {{ 0 : goto endpoint-{i:08X}-bench/svc-{i}/tcp/p__{to}/{port} }}\n\t}}\n",
+                "\n\tchain endpoint-{i:08X}-bench/svc-{i}/tcp/p__{to}/{port} {{\n",
+                "\t\tip saddr {to} jump mark-for-masquerade\n",
+                "\t\tmeta l4proto tcp dnat to {to}:{port}\n\t}}\n",
+            ),
+            i = i,
+            to = to,
+            port = port,
+        );
+    }
+    s.push_str("}\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +213,33 @@ mod tests {
             "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
         ));
         assert!(!iptables_restore(0, SERVER, 7000).contains("KUBE"));
+    }
+
+    #[test]
+    fn nftables_has_one_map_entry_and_two_chains_per_service() {
+        let text = nft_ruleset(1_000, SERVER, 7000);
+        assert!(
+            text.starts_with(
+                "table ip kube-proxy\ndelete table ip kube-proxy\ntable ip kube-proxy {"
+            )
+        );
+        assert_eq!(text.matches(" . tcp . 80 : goto service-").count(), 1_000);
+        assert_eq!(text.matches("\tchain service-").count(), 1_000);
+        assert_eq!(text.matches("meta l4proto tcp dnat to ").count(), 1_000);
+        let called = format!("meta l4proto tcp dnat to {SERVER}:7000\n");
+        assert_eq!(text.matches(&called).count(), 1);
+        // Every map entry names a chain that exists.
+        for line in text.lines().filter(|l| l.contains(" : goto service-")) {
+            let chain = line
+                .split(" : goto ")
+                .nth(1)
+                .unwrap()
+                .trim_end_matches([',', ' ', '}']);
+            assert!(text.contains(&format!("\tchain {chain} {{")), "{chain}");
+        }
+        assert_eq!(
+            nft_ruleset(0, SERVER, 7000),
+            "table ip kube-proxy\ndelete table ip kube-proxy\n"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::lab::{CLIENT_IP, Pair, PolicyHook, ServiceHook};
 use super::parse::{self, ConnReport};
-use super::plan::{Metric, Workload};
+use super::plan::{KubeProxy, Metric, Workload};
 use super::{rules, services, tweed};
 use crate::netns;
 use crate::procs::{self, Proc};
@@ -24,8 +24,12 @@ pub const CONN_PORT: u16 = 7000;
 /// share a tuple with an earlier line's or the policy lines' direct ones,
 /// which both conntracks would take for the older flow (the kernel's drops
 /// the clashing DNAT).
-pub fn service_backend_port(n: usize) -> u16 {
-    7001 + (n / 1_000).min(100) as u16
+pub fn service_backend_port(n: usize, mode: KubeProxy) -> u16 {
+    let base = match mode {
+        KubeProxy::Iptables => 7001,
+        KubeProxy::Nftables => 7201,
+    };
+    base + (n / 1_000).min(100) as u16
 }
 /// How long a server may take to listen, and the path to work.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -43,6 +47,8 @@ pub struct Tools {
     pub sockperf: PathBuf,
     /// iptables-restore.
     pub iptables_restore: PathBuf,
+    /// nft (kube-proxy's nftables mode, on the Service lines).
+    pub nft: PathBuf,
 }
 
 /// Starts the servers `workloads` need in the pair's server pod and waits
@@ -69,8 +75,11 @@ pub fn start_servers(
         CONN_PORT,
         true,
     )];
-    for n in workloads.iter().filter_map(|w| w.services()) {
-        let port = service_backend_port(n);
+    for (n, mode) in workloads
+        .iter()
+        .filter_map(|w| Some((w.services()?, w.kube_proxy())))
+    {
+        let port = service_backend_port(n, mode);
         wanted.push((
             format!("Service backend {n}"),
             tools.tweed.clone(),
@@ -179,61 +188,91 @@ pub fn apply_rules(
 ) -> Result<(), String> {
     match &pair.policy {
         PolicyHook::Tweed { socket, port } => tweed::policy(socket, port, n, CLIENT_IP, CONN_PORT),
-        PolicyHook::Kernel { node, hostif } => iptables_restore(
+        PolicyHook::Kernel { node, hostif } => load(
             node,
             &format!("iptables-{node}-{n}"),
+            &tools.iptables_restore,
+            &[],
             &rules::iptables_restore(n, CLIENT_IP, CONN_PORT, hostif),
-            tools,
             dir,
             interrupted,
         ),
     }
 }
 
-/// Loads `rules` into `node`'s netfilter with one `iptables-restore`, its
-/// files named after `name` in `dir`.
-fn iptables_restore(
+/// Loads `rules` into `node`'s netfilter in one transaction with `loader`
+/// (`iptables-restore FILE`, `nft -f FILE`), its files named after `name`
+/// in `dir`.
+fn load(
     node: &str,
     name: &str,
+    loader: &Path,
+    flags: &[&str],
     rules: &str,
-    tools: &Tools,
     dir: &Path,
     interrupted: &dyn Fn() -> bool,
 ) -> Result<(), String> {
     let file = dir.join(format!("{name}.rules"));
     std::fs::write(&file, rules).map_err(|e| format!("write {}: {e}", file.display()))?;
+    let what = loader
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let args: Vec<String> = flags
+        .iter()
+        .map(|f| f.to_string())
+        .chain([file.display().to_string()])
+        .collect();
     let mut proc = Proc::spawn(
-        &format!("iptables-restore in {node}"),
+        &format!("{what} in {node}"),
         &netns::path(node),
-        &tools.iptables_restore,
-        &[file.display().to_string()],
+        loader,
+        &args,
         &dir.join(format!("{name}.log")),
     )?;
     proc.wait_exit(Duration::from_secs(300), interrupted)
 }
 
 /// Puts `n` Services on the client's node (0 removes them): tweed's in its
-/// service table, the kernel's as kube-proxy's iptables rules.
+/// service table, the kernel's as the rules kube-proxy writes in `mode`
+/// (and none of the other mode's).
 pub fn apply_services(
     pair: &Pair,
     n: usize,
+    mode: KubeProxy,
     tools: &Tools,
     dir: &Path,
     interrupted: &dyn Fn() -> bool,
 ) -> Result<(), String> {
+    let port = service_backend_port(n, mode);
     match &pair.services {
-        ServiceHook::Tweed { socket } => tweed::services(
-            socket,
-            services::tweed_services(n, pair.server_ip, service_backend_port(n)),
-        ),
-        ServiceHook::Kernel { node } => iptables_restore(
-            node,
-            &format!("kube-proxy-{node}-{n}"),
-            &services::iptables_restore(n, pair.server_ip, service_backend_port(n)),
-            tools,
-            dir,
-            interrupted,
-        ),
+        ServiceHook::Tweed { socket } => {
+            tweed::services(socket, services::tweed_services(n, pair.server_ip, port))
+        }
+        ServiceHook::Kernel { node } => {
+            let (iptables, nftables) = match mode {
+                KubeProxy::Iptables => (n, 0),
+                KubeProxy::Nftables => (0, n),
+            };
+            load(
+                node,
+                &format!("kube-proxy-iptables-{node}-{iptables}"),
+                &tools.iptables_restore,
+                &[],
+                &services::iptables_restore(iptables, pair.server_ip, port),
+                dir,
+                interrupted,
+            )?;
+            load(
+                node,
+                &format!("kube-proxy-nftables-{node}-{nftables}"),
+                &tools.nft,
+                &["-f"],
+                &services::nft_ruleset(nftables, pair.server_ip, port),
+                dir,
+                interrupted,
+            )
+        }
     }
 }
 
@@ -287,7 +326,12 @@ pub fn run(
             .map(|s| s.to_string())
             .collect(),
         ),
-        Workload::Conn1k | Workload::Conn10k | Workload::Svc1k | Workload::Svc10k => {
+        Workload::Conn1k
+        | Workload::Conn10k
+        | Workload::Svc1k
+        | Workload::Svc10k
+        | Workload::Svc1kNft
+        | Workload::Svc10kNft => {
             let to = match workload.services() {
                 Some(n) => format!(
                     "{}:{}",
@@ -328,11 +372,13 @@ pub fn run(
         }
         Workload::Conn1k => vec![(Metric::Conn1k, ConnReport::parse(&out)?.rate()?)],
         Workload::Conn10k => vec![(Metric::Conn10k, ConnReport::parse(&out)?.rate()?)],
-        Workload::Svc1k | Workload::Svc10k => {
+        Workload::Svc1k | Workload::Svc10k | Workload::Svc1kNft | Workload::Svc10kNft => {
             let report = ConnReport::parse(&out)?;
             let (rate, p99) = match workload {
                 Workload::Svc1k => (Metric::Svc1k, Metric::SvcConnect1k),
-                _ => (Metric::Svc10k, Metric::SvcConnect10k),
+                Workload::Svc10k => (Metric::Svc10k, Metric::SvcConnect10k),
+                Workload::Svc1kNft => (Metric::Svc1kNft, Metric::SvcConnect1kNft),
+                _ => (Metric::Svc10kNft, Metric::SvcConnect10kNft),
             };
             vec![(rate, report.rate()?), (p99, report.connect_p99_us)]
         }
