@@ -98,3 +98,18 @@ pub struct ServicePort {
     /// `sessionAffinity`.
     pub affinity: Affinity,
 }
+
+impl ServicePort {
+    /// A port named `name` with no frontends and no endpoints yet, the
+    /// Kubernetes defaults for its policies (`Cluster`, no affinity).
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            frontends: Vec::new(),
+            endpoints: Vec::new(),
+            internal: TrafficPolicy::Cluster,
+            external: TrafficPolicy::Cluster,
+            affinity: Affinity::None,
+        }
+    }
+}

@@ -82,25 +82,13 @@ fn batches(specs: Vec<ServiceSpec>, max_bytes: usize) -> Vec<Batch> {
 
 #[cfg(test)]
 mod tests {
-    use tweed_dataplane::table::service::{Affinity, TrafficPolicy};
 
     use super::*;
-
-    fn port(name: &str) -> ServicePort {
-        ServicePort {
-            name: name.into(),
-            frontends: Vec::new(),
-            endpoints: Vec::new(),
-            internal: TrafficPolicy::Cluster,
-            external: TrafficPolicy::Cluster,
-            affinity: Affinity::None,
-        }
-    }
 
     fn services(names: &[&str]) -> BTreeMap<String, Vec<ServicePort>> {
         names
             .iter()
-            .map(|n| (n.to_string(), vec![port(&format!("{n}:http"))]))
+            .map(|n| (n.to_string(), vec![ServicePort::named(format!("{n}:http"))]))
             .collect()
     }
 
@@ -139,7 +127,13 @@ mod tests {
             names(&changes(&wanted, &pushed, 1000)),
             [(false, vec![("a/z", 1), ("a/y", 0)])]
         );
-        wanted.insert("a/x".into(), vec![port("a/x:http"), port("a/x:https")]);
+        wanted.insert(
+            "a/x".into(),
+            vec![
+                ServicePort::named("a/x:http"),
+                ServicePort::named("a/x:https"),
+            ],
+        );
         wanted.remove("a/z");
         wanted.insert("a/y".into(), pushed["a/y"].clone());
         assert_eq!(

@@ -172,9 +172,9 @@ pub enum CliError {
     /// Starting the daemon's async runtime failed.
     #[error("starting the daemon's runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    /// The daemon stopped with an error.
-    #[error("{0}")]
-    Daemon(String),
+    /// The daemon stopped with an error (boxed: it is large).
+    #[error(transparent)]
+    Daemon(Box<crate::daemon::DaemonError>),
     /// `install-cni` failed; the message names the step and the path.
     #[error("{0}")]
     Install(String),
@@ -223,7 +223,7 @@ fn run_daemon(run_dir: PathBuf, args: crate::config::DaemonArgs) -> Result<(), C
         .map_err(CliError::Runtime)?;
     runtime
         .block_on(crate::daemon::run(run_dir, args))
-        .map_err(|e| CliError::Daemon(crate::store::error_chain(&e)))
+        .map_err(|e| CliError::Daemon(Box::new(e)))
 }
 
 /// The request `command` makes; a trace without `--src` first looks the

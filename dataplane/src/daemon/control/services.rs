@@ -56,24 +56,12 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::service::{Affinity, TrafficPolicy};
     use tweed_api::dataplane::proto::ServiceSpec;
-
-    fn port(name: &str) -> ServicePort {
-        ServicePort {
-            name: name.into(),
-            frontends: Vec::new(),
-            endpoints: Vec::new(),
-            internal: TrafficPolicy::Cluster,
-            external: TrafficPolicy::Cluster,
-            affinity: Affinity::None,
-        }
-    }
 
     fn spec(name: &str, ports: &[&str]) -> ServiceSpec {
         ServiceSpec {
             name: name.into(),
-            ports: ports.iter().map(|p| port(p)).collect(),
+            ports: ports.iter().map(|p| ServicePort::named(*p)).collect(),
         }
     }
 
