@@ -9,7 +9,7 @@ use tweed_dataplane::table::service::ServicePort;
 
 use crate::cluster::keys;
 use crate::services::{Here, SERVICE_NAME_LABEL, ServiceSpecError, service_ports};
-use crate::store::{KeyValue, WatchEvent};
+use crate::store::follow::{Inputs, decoded};
 
 /// Every Service and EndpointSlice, by store key.
 #[derive(Debug, Clone, Default)]
@@ -29,34 +29,9 @@ pub struct Balanced {
 }
 
 impl ServiceInputs {
-    /// The store prefixes the inputs come from.
-    pub const PREFIXES: [&'static str; 2] = [keys::SERVICES, keys::ENDPOINT_SLICES];
-
-    /// The inputs of listed entries.
-    pub fn from_lists<'a>(listed: impl IntoIterator<Item = &'a KeyValue>) -> Self {
-        let mut inputs = Self::default();
-        for kv in listed {
-            inputs.put(&kv.key, &kv.value);
-        }
-        inputs
-    }
-
-    /// Applies a watch event; true if the inputs changed.
-    pub fn apply(&mut self, event: &WatchEvent) -> bool {
-        match event {
-            WatchEvent::Put { key, value, .. } => self.put(key, value),
-            WatchEvent::Delete { key, .. } => self.delete(key),
-        }
-    }
-
     /// Sets one key's value; true if the inputs changed. A value that does
     /// not decode is logged and treated as absent.
     pub fn put(&mut self, key: &str, value: &[u8]) -> bool {
-        fn decoded<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Option<T> {
-            serde_json::from_slice(value)
-                .map_err(|e| tracing::error!(%key, error = %e, "ignoring a corrupt record"))
-                .ok()
-        }
         if key.starts_with(keys::SERVICES) {
             match decoded::<Service>(key, value) {
                 Some(s) => self.services.insert(key.to_owned(), s.clone()) != Some(s),
@@ -130,6 +105,18 @@ fn owner(slice: &EndpointSlice) -> Option<(&str, &str)> {
         slice.metadata.namespace.as_deref().unwrap_or("default"),
         name.as_str(),
     ))
+}
+
+impl Inputs for ServiceInputs {
+    const PREFIXES: &'static [&'static str] = &[keys::SERVICES, keys::ENDPOINT_SLICES];
+
+    fn put(&mut self, key: &str, value: &[u8]) -> bool {
+        ServiceInputs::put(self, key, value)
+    }
+
+    fn delete(&mut self, key: &str) -> bool {
+        ServiceInputs::delete(self, key)
+    }
 }
 
 #[cfg(test)]

@@ -19,9 +19,7 @@ pub mod plan;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
 use tokio::sync::{Mutex, watch};
 use tweed_api::dataplane::proto::error_chain;
 use tweed_dataplane::table::service::ServicePort;
@@ -30,10 +28,8 @@ pub use inputs::{Balanced, ServiceInputs};
 
 use crate::dataplane::{Dataplane, batch};
 use crate::services::Here;
+use crate::store::follow::{self, Inputs as _};
 use crate::store::{Store, StoreError};
-
-/// How long to wait before following the store again after it failed.
-const RETRY: Duration = Duration::from_secs(1);
 
 struct State {
     inputs: ServiceInputs,
@@ -79,11 +75,7 @@ impl Balancer {
 
     /// Lists every input from the store.
     pub async fn list(store: &dyn Store) -> Result<ServiceInputs, StoreError> {
-        let mut listed = Vec::new();
-        for prefix in ServiceInputs::PREFIXES {
-            listed.extend(store.list(prefix).await?);
-        }
-        Ok(ServiceInputs::from_lists(&listed))
+        follow::list(store).await
     }
 
     /// A copy of the inputs (for `service_list`).
@@ -132,45 +124,24 @@ impl Balancer {
 
     /// Follows the store until `stop`: each round watches both prefixes,
     /// lists them again, then pushes after every burst of events.
-    pub async fn follow(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        loop {
-            tokio::select! {
-                result = self.round() => {
-                    if let Err(e) = result {
-                        tracing::warn!(error = %e, "following the Services; retrying");
+    pub async fn follow(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let this: &Self = &self;
+        follow::follow("following the Services", stop, || {
+            follow::round(
+                this.store.as_ref(),
+                |listed| this.update(|inputs| *inputs = listed),
+                |batch| async move {
+                    let mut state = this.state.lock().await;
+                    let mut changed = false;
+                    for event in &batch {
+                        changed |= state.inputs.apply(event);
                     }
-                }
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
-            tokio::time::sleep(RETRY).await;
-        }
-    }
-
-    async fn round(&self) -> Result<(), StoreError> {
-        let mut streams = Vec::new();
-        for prefix in ServiceInputs::PREFIXES {
-            streams.push(self.store.watch(prefix).await?);
-        }
-        let listed = Self::list(self.store.as_ref()).await?;
-        self.update(|inputs| *inputs = listed).await;
-        let mut events = futures::stream::select_all(streams);
-        while let Some(event) = events.next().await {
-            let mut batch = vec![event?];
-            while let Some(Some(more)) = events.next().now_or_never() {
-                batch.push(more?);
-            }
-            let mut state = self.state.lock().await;
-            let mut changed = false;
-            for event in &batch {
-                changed |= state.inputs.apply(event);
-            }
-            if changed {
-                self.push(&mut state).await;
-            }
-        }
-        Ok(())
+                    if changed {
+                        this.push(&mut state).await;
+                    }
+                },
+            )
+        })
+        .await;
     }
 }

@@ -27,9 +27,7 @@ pub mod world;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
 use tokio::sync::{Mutex, watch};
 
 pub use world::PolicyInputs;
@@ -37,11 +35,9 @@ pub use world::PolicyInputs;
 use crate::cluster::keys;
 use crate::dataplane::{Dataplane, batch};
 use crate::policy::Compiler;
+use crate::store::follow::{self, Inputs as _};
 use crate::store::{Store, StoreError, WatchEvent};
 use plan::PortRules;
-
-/// How long to wait before following the store again after it failed.
-const RETRY: Duration = Duration::from_secs(1);
 
 struct State {
     inputs: PolicyInputs,
@@ -90,11 +86,7 @@ impl Enforcer {
 
     /// Lists every input from the store.
     pub async fn list(store: &dyn Store) -> Result<PolicyInputs, StoreError> {
-        let mut listed = Vec::new();
-        for prefix in PolicyInputs::PREFIXES {
-            listed.extend(store.list(prefix).await?);
-        }
-        Ok(PolicyInputs::from_lists(&listed))
+        follow::list(store).await
     }
 
     /// A copy of the inputs (for `policy_list`, `explain`, labels).
@@ -205,47 +197,26 @@ impl Enforcer {
 
     /// Follows the store until `stop`: each round watches every input prefix,
     /// lists them again (so nothing between the two is missed), and then
-    /// recompiles after every burst of events.
-    pub async fn follow(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        loop {
-            tokio::select! {
-                result = self.round() => {
-                    if let Err(e) = result {
-                        tracing::warn!(error = %e, "following the policy inputs; retrying");
+    /// recompiles after every burst of events (this node's own pods aside:
+    /// their changes are pushed where they are made).
+    pub async fn follow(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let this: &Self = &self;
+        follow::follow("following the policy inputs", stop, || {
+            follow::round(
+                this.store.as_ref(),
+                |listed| this.update(|inputs| *inputs = listed),
+                |batch| async move {
+                    let mut state = this.state.lock().await;
+                    let mut changed = false;
+                    for event in batch.iter().filter(|e| !this.is_own_pod(e)) {
+                        changed |= state.inputs.apply(event);
                     }
-                }
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
-            tokio::time::sleep(RETRY).await;
-        }
-    }
-
-    async fn round(&self) -> Result<(), StoreError> {
-        let mut streams = Vec::new();
-        for prefix in PolicyInputs::PREFIXES {
-            streams.push(self.store.watch(prefix).await?);
-        }
-        let listed = Self::list(self.store.as_ref()).await?;
-        self.update(|inputs| *inputs = listed).await;
-        let mut events = futures::stream::select_all(streams);
-        while let Some(event) = events.next().await {
-            let mut batch = vec![event?];
-            // Take whatever else is already waiting: one recompile per burst.
-            while let Some(Some(more)) = events.next().now_or_never() {
-                batch.push(more?);
-            }
-            let mut state = self.state.lock().await;
-            let mut changed = false;
-            for event in batch.iter().filter(|e| !self.is_own_pod(e)) {
-                changed |= state.inputs.apply(event);
-            }
-            if changed {
-                self.push(&mut state).await;
-            }
-        }
-        Ok(())
+                    if changed {
+                        this.push(&mut state).await;
+                    }
+                },
+            )
+        })
+        .await;
     }
 }

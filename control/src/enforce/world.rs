@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use crate::cluster::keys;
 use crate::pods::PodRecord;
 use crate::policy::{Labels, PodIdentity, Policy, PolicyKey, World};
-use crate::store::{KeyValue, WatchEvent};
+use crate::store::follow::{Inputs, decoded};
 
 /// The cluster's policy inputs.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,39 +48,9 @@ fn input(key: &str) -> Option<Input<'_>> {
 }
 
 impl PolicyInputs {
-    /// The inputs from listings of [`PolicyInputs::PREFIXES`] (in any order).
-    pub fn from_lists<'a>(listed: impl IntoIterator<Item = &'a KeyValue>) -> Self {
-        let mut inputs = PolicyInputs::default();
-        for kv in listed {
-            inputs.put(&kv.key, &kv.value);
-        }
-        inputs
-    }
-
-    /// The store prefixes the inputs come from.
-    pub const PREFIXES: [&'static str; 4] = [
-        keys::ALL_PODS,
-        keys::POD_LABELS,
-        keys::NAMESPACES,
-        keys::POLICIES,
-    ];
-
-    /// Applies one watch event; true if the inputs changed.
-    pub fn apply(&mut self, event: &WatchEvent) -> bool {
-        match event {
-            WatchEvent::Put { key, value, .. } => self.put(key, value),
-            WatchEvent::Delete { key, .. } => self.delete(key),
-        }
-    }
-
     /// Sets one key's value; true if the inputs changed. Values that do not
     /// decode are logged and treated as absent.
     pub fn put(&mut self, key: &str, value: &[u8]) -> bool {
-        fn decoded<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Option<T> {
-            serde_json::from_slice(value)
-                .map_err(|e| tracing::error!(%key, error = %e, "ignoring a corrupt record"))
-                .ok()
-        }
         let Some(which) = input(key) else {
             return false;
         };
@@ -179,6 +149,23 @@ impl PolicyInputs {
             node_addrs: node_addrs.to_vec(),
         };
         (world, record_keys)
+    }
+}
+
+impl Inputs for PolicyInputs {
+    const PREFIXES: &'static [&'static str] = &[
+        keys::ALL_PODS,
+        keys::POD_LABELS,
+        keys::NAMESPACES,
+        keys::POLICIES,
+    ];
+
+    fn put(&mut self, key: &str, value: &[u8]) -> bool {
+        PolicyInputs::put(self, key, value)
+    }
+
+    fn delete(&mut self, key: &str) -> bool {
+        PolicyInputs::delete(self, key)
     }
 }
 

@@ -4,6 +4,7 @@ use super::*;
 use crate::pods::PodRecord;
 use crate::policy::fixtures::DENY_INGRESS_PROD;
 use crate::store::Revision;
+use crate::store::{KeyValue, WatchEvent};
 use tweed_api::dataplane::proto::MacAddr;
 
 fn record(node_ns: &str, name: &str, ifname: &str, ip: &str) -> PodRecord {

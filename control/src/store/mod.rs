@@ -41,6 +41,7 @@ mod error;
 mod etcd;
 mod etcd_auth;
 mod etcd_tls;
+pub mod follow;
 pub mod health;
 pub mod lease;
 
