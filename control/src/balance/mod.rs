@@ -132,11 +132,7 @@ impl Balancer {
                 |listed| this.update(|inputs| *inputs = listed),
                 |batch| async move {
                     let mut state = this.state.lock().await;
-                    let mut changed = false;
-                    for event in &batch {
-                        changed |= state.inputs.apply(event);
-                    }
-                    if changed {
+                    if state.inputs.apply_all(&batch) {
                         this.push(&mut state).await;
                     }
                 },

@@ -207,11 +207,10 @@ impl Enforcer {
                 |listed| this.update(|inputs| *inputs = listed),
                 |batch| async move {
                     let mut state = this.state.lock().await;
-                    let mut changed = false;
-                    for event in batch.iter().filter(|e| !this.is_own_pod(e)) {
-                        changed |= state.inputs.apply(event);
-                    }
-                    if changed {
+                    if state
+                        .inputs
+                        .apply_all(batch.iter().filter(|e| !this.is_own_pod(e)))
+                    {
                         this.push(&mut state).await;
                     }
                 },

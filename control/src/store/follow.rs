@@ -42,6 +42,13 @@ pub trait Inputs: Default {
             WatchEvent::Delete { key, .. } => self.delete(key),
         }
     }
+
+    /// Applies every event of a burst; true if the inputs changed.
+    fn apply_all<'a>(&mut self, events: impl IntoIterator<Item = &'a WatchEvent>) -> bool {
+        events
+            .into_iter()
+            .fold(false, |changed, event| self.apply(event) | changed)
+    }
 }
 
 /// A stored JSON record decoded; one that does not decode is logged (naming
