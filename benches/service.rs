@@ -5,7 +5,9 @@
 //! port) until the Service's rule, then a random pick among its endpoints.
 //! The model is only the walk; the end-to-end Service line (issue 14) puts the
 //! real rules beside the real pipeline. Each iteration selects for one batch
-//! of connections to Services spread over the whole table.
+//! of connections to Services spread over the whole table. `service_build`
+//! compiles the whole table; `service_update` changes one Service among them,
+//! the whole table built again beside a rebuild that reuses the others.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -126,5 +128,26 @@ fn build(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, select, build);
+/// One Service's endpoints change among `count`: the table built again
+/// whole (what the dataplane did before) against a rebuild that reuses
+/// every unchanged Service's Maglev table.
+fn update(c: &mut Criterion) {
+    let mut group = c.benchmark_group("service_update");
+    group.sample_size(10);
+    for count in [1_000, 10_000] {
+        let before = services(count);
+        let table = ServiceTable::build(&before).expect("distinct frontends");
+        let mut after = before.clone();
+        after[count / 2].endpoints.pop();
+        group.bench_function(BenchmarkId::new("build_whole", count), |b| {
+            b.iter(|| ServiceTable::build(black_box(&after)).expect("distinct frontends"))
+        });
+        group.bench_function(BenchmarkId::new("rebuild_changed", count), |b| {
+            b.iter(|| ServiceTable::rebuild(black_box(&after), &table).expect("distinct frontends"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, select, build, update);
 criterion_main!(benches);

@@ -5,6 +5,7 @@
 //! Service again when the dataplane restarts, as it does policy.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::Control;
 use crate::table::service::{ServicePort, ServiceTable};
@@ -37,9 +38,14 @@ impl Control {
     /// different families).
     pub(super) fn service_set(&self, change: ServiceSet) -> Result<ResponseBody, ApiError> {
         let _writes = self.lock_writes()?;
-        let next = services_after(&self.lock()?.services, change);
+        let (next, previous) = {
+            let inner = self.lock()?;
+            let next = services_after(&inner.services, change);
+            (next, Arc::clone(inner.writer.services()))
+        };
         let ports: Vec<ServicePort> = next.values().flatten().cloned().collect();
-        let table = ServiceTable::build(&ports).map_err(|e| {
+        // Only the Services that changed get their Maglev tables built again.
+        let table = ServiceTable::rebuild(&ports, &previous).map_err(|e| {
             ApiError::conflict(format!(
                 "service_set: the Services clash: {}",
                 error_chain(&e)

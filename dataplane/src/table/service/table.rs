@@ -81,7 +81,9 @@ impl Choice {
 
 /// One compiled Service port.
 #[derive(Debug)]
-struct Compiled {
+pub(super) struct Compiled {
+    /// What it was compiled from: a rebuild reuses it while this is unchanged.
+    source: ServicePort,
     name: Arc<str>,
     /// Every endpoint that serves (ready, or serving while terminating),
     /// sorted: open connections keep theirs while it is here, even when it
@@ -104,39 +106,63 @@ impl Compiled {
     }
 }
 
+impl Compiled {
+    fn of(port: &ServicePort) -> Compiled {
+        let policies = [port.internal, port.external];
+        let mut serving: Vec<SocketAddr> = port
+            .endpoints
+            .iter()
+            .filter(|e| e.ready || e.serving)
+            .map(|e| SocketAddr::new(e.ip, e.port))
+            .collect();
+        serving.sort_unstable();
+        serving.dedup();
+        Compiled {
+            source: port.clone(),
+            name: Arc::from(port.name.as_str()),
+            serving: serving.into_boxed_slice(),
+            cluster: Choice::of(port.endpoints.iter()),
+            local: policies
+                .contains(&TrafficPolicy::Local)
+                .then(|| Choice::of(port.endpoints.iter().filter(|e| e.local))),
+            internal: port.internal,
+            external: port.external,
+            affinity: port.affinity,
+        }
+    }
+}
+
 /// Frontend addresses to compiled Service ports.
 #[derive(Debug, Default)]
 pub struct ServiceTable {
     by_frontend: HashMap<ServiceKey, (FrontendKind, Arc<Compiled>)>,
+    /// The same compiled ports by name, for the next rebuild to reuse.
+    by_name: HashMap<Arc<str>, Arc<Compiled>>,
 }
 
 impl ServiceTable {
     /// Compiles `ports`. Refuses two Service ports on one frontend, and an
     /// endpoint whose address family differs from a frontend's.
     pub fn build(ports: &[ServicePort]) -> Result<ServiceTable, ServiceError> {
+        Self::rebuild(ports, &ServiceTable::default())
+    }
+
+    /// Compiles `ports` as [`Self::build`] does, reusing `previous`'s
+    /// compiled form of every port that has not changed: a change to a few
+    /// Services among thousands costs their Maglev tables, not everyone's.
+    pub fn rebuild(
+        ports: &[ServicePort],
+        previous: &ServiceTable,
+    ) -> Result<ServiceTable, ServiceError> {
         let mut by_frontend = HashMap::with_capacity(ports.len());
+        let mut by_name = HashMap::with_capacity(ports.len());
         for port in ports {
             check_families(port)?;
-            let policies = [port.internal, port.external];
-            let mut serving: Vec<SocketAddr> = port
-                .endpoints
-                .iter()
-                .filter(|e| e.ready || e.serving)
-                .map(|e| SocketAddr::new(e.ip, e.port))
-                .collect();
-            serving.sort_unstable();
-            serving.dedup();
-            let compiled = Arc::new(Compiled {
-                name: Arc::from(port.name.as_str()),
-                serving: serving.into_boxed_slice(),
-                cluster: Choice::of(port.endpoints.iter()),
-                local: policies
-                    .contains(&TrafficPolicy::Local)
-                    .then(|| Choice::of(port.endpoints.iter().filter(|e| e.local))),
-                internal: port.internal,
-                external: port.external,
-                affinity: port.affinity,
-            });
+            let compiled = match previous.by_name.get(port.name.as_str()) {
+                Some(same) if same.source == *port => Arc::clone(same),
+                _ => Arc::new(Compiled::of(port)),
+            };
+            by_name.insert(Arc::clone(&compiled.name), Arc::clone(&compiled));
             for frontend in &port.frontends {
                 let entry = (frontend.kind, Arc::clone(&compiled));
                 if let Some((_, other)) = by_frontend.insert(frontend.key, entry) {
@@ -148,7 +174,17 @@ impl ServiceTable {
                 }
             }
         }
-        Ok(ServiceTable { by_frontend })
+        Ok(ServiceTable {
+            by_frontend,
+            by_name,
+        })
+    }
+
+    /// The compiled form of the port named `name` (to tell, in tests, a
+    /// reused one from a recompiled one).
+    #[cfg(test)]
+    pub(super) fn compiled(&self, name: &str) -> Option<&Arc<Compiled>> {
+        self.by_name.get(name)
     }
 
     /// How many frontends the table holds.

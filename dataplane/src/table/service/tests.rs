@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use super::*;
 use crate::wire::transport::{PROTO_TCP, PROTO_UDP};
@@ -262,5 +263,62 @@ fn a_backend_is_listed_while_it_serves_though_terminating_ones_take_no_new_conne
         seen.keys().collect::<Vec<_>>(),
         [&SocketAddr::new(endpoint(1, true).ip, 8080)],
         "new connections go to the ready one only"
+    );
+}
+
+#[test]
+fn a_rebuild_recompiles_only_the_ports_that_changed() {
+    let other = |endpoints| ServicePort {
+        name: "default/api:http".into(),
+        frontends: vec![Frontend {
+            key: key(IpAddr::V4(Ipv4Addr::new(10, 96, 0, 11)), 80),
+            kind: FrontendKind::ClusterIp,
+        }],
+        ..service(endpoints)
+    };
+    let before = ServiceTable::build(&[
+        service(vec![endpoint(1, true), endpoint(2, false)]),
+        other(vec![endpoint(3, false)]),
+    ])
+    .unwrap();
+    // web loses an endpoint; api is the same.
+    let after = ServiceTable::rebuild(
+        &[
+            service(vec![endpoint(1, true)]),
+            other(vec![endpoint(3, false)]),
+        ],
+        &before,
+    )
+    .unwrap();
+    let same = |name: &str| {
+        Arc::ptr_eq(
+            before.compiled(name).unwrap(),
+            after.compiled(name).unwrap(),
+        )
+    };
+    assert!(same("default/api:http"), "unchanged: reused");
+    assert!(!same("default/web:http"), "changed: compiled again");
+    // And the rebuilt table answers as one built from scratch.
+    let fresh = ServiceTable::build(&[
+        service(vec![endpoint(1, true)]),
+        other(vec![endpoint(3, false)]),
+    ])
+    .unwrap();
+    for to in [
+        key(VIP, 80),
+        key(IpAddr::V4(Ipv4Addr::new(10, 96, 0, 11)), 80),
+    ] {
+        assert_eq!(
+            spread(&after, to, Origin::Pod),
+            spread(&fresh, to, Origin::Pod)
+        );
+    }
+    // A port gone from the set is gone from the table.
+    let without = ServiceTable::rebuild(&[other(vec![endpoint(3, false)])], &after).unwrap();
+    assert_eq!(without.len(), 1);
+    assert!(without.compiled("default/web:http").is_none());
+    assert_eq!(
+        without.select(key(VIP, 80), CLIENT, 1, Origin::Pod),
+        Selection::NotService
     );
 }
