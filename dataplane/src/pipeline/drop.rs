@@ -42,7 +42,7 @@ drop_reasons! {
     UnknownPort => "unknown_port": "the frame came from a port with no endpoint",
     Broadcast => "broadcast": "a broadcast or multicast frame that tweed does not forward",
     NdIgnored => "nd_ignored": "an IPv6 neighbour-discovery or MLD message that needs no answer",
-    ToGateway => "to_gateway": "a packet to the gateway address other than ping",
+    ToGateway => "to_gateway": "a packet to the gateway address other than ping, or to the hairpin address outside a hairpin flow",
     TtlExceeded => "ttl_exceeded": "TTL or hop limit ran out (answered with ICMP time exceeded)",
     NoRoute => "no_route": "no route to the destination (answered with ICMP unreachable)",
     TooBig => "too_big": "larger than the path MTU with fragmentation forbidden (answered with ICMP)",

@@ -18,6 +18,7 @@ use crate::table::conntrack::{Direction, FlowKey, Hit, InsertOutcome, TcpFlags};
 use crate::table::endpoints::{Endpoint, Mac};
 use crate::table::fragments::DatagramId;
 use crate::table::nexthop::NextHop;
+use crate::table::tables::{HAIRPIN_V4, HAIRPIN_V6};
 use crate::wire::virtio_net::VirtioNetHdr;
 
 impl Pipeline<'_> {
@@ -123,6 +124,10 @@ impl Pipeline<'_> {
                 return self.hand_to_host::<T>(frame, ip, Some(hit), &key, flags, counters);
             }
             self.service_reply(frame, vnet, ip, &key, hit, tracer);
+        } else if ip.dst == IpAddr::V4(HAIRPIN_V4) || ip.dst == IpAddr::V6(HAIRPIN_V6) {
+            // The hairpin address stands in for a pod reaching itself through
+            // its Service; it answers those flows' replies and nothing else.
+            return Action::Drop(DropReason::ToGateway);
         } else if let Some(sender) = self.egress_checked(from, ip) {
             let allowed = self.policy(
                 &sender.egress,

@@ -12,7 +12,7 @@ use super::{Action, Counters, Pipeline};
 use crate::frame::Frame;
 use crate::table::endpoints::Endpoint;
 use crate::table::nexthop::PortId;
-use crate::table::tables::{GATEWAY_V4, GATEWAY_V6};
+use crate::table::tables::{GATEWAY_V4, GATEWAY_V6, HAIRPIN_V6};
 
 /// ICMPv6 neighbour solicitation.
 const ND_NEIGHBOUR_SOLICIT: u8 = 135;
@@ -125,6 +125,10 @@ impl Pipeline<'_> {
                 Transport::Icmp { .. } => Action::Drop(DropReason::NdIgnored),
                 _ => Action::Drop(DropReason::Broadcast),
             },
+            // A backend answering a pod that reached itself through its own
+            // Service: the reply of a tracked flow, translated back on the
+            // forwarding path, like its IPv4 twin (169.254.1.2).
+            IpAddr::V6(dst) if dst == HAIRPIN_V6 => return None,
             IpAddr::V6(dst) if dst.is_unicast_link_local() => Action::Drop(DropReason::ToGateway),
             _ => return None,
         };

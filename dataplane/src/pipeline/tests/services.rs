@@ -302,4 +302,80 @@ fn a_pod_reaching_itself_comes_from_the_hairpin_address_and_is_answered_as_the_s
     let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &reply);
     assert_eq!(action, Action::Deliver(PORT_A));
     assert_eq!(ends(eth_of(&frame)), ((VIP, 80), (POD_A, CLIENT_PORT)));
+    // Nothing else reaches anyone through the hairpin address.
+    let stray = segment(MAC_B, (POD_B, 9999), (hairpin, 1234), "S", b"");
+    let (action, _, _) = fx.run(Ingress::Port(PORT_B), &stray);
+    assert_eq!(action, Action::Drop(DropReason::ToGateway));
+}
+
+const VIP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x96, 0, 0, 0, 0, 0, 0x10);
+
+fn segment6(
+    src_mac: Mac,
+    (src, sport): (Ipv6Addr, u16),
+    (dst, dport): (Ipv6Addr, u16),
+    flags: &str,
+) -> Vec<u8> {
+    let mut builder = PacketBuilder::ethernet2(src_mac, GW_MAC)
+        .ipv6(src.octets(), dst.octets(), 64)
+        .tcp(sport, dport, 1000, 64000);
+    if flags.contains('S') {
+        builder = builder.syn();
+    }
+    if flags.contains('A') {
+        builder = builder.ack(1);
+    }
+    let mut out = Vec::new();
+    builder.write(&mut out, b"").unwrap();
+    tap(out)
+}
+
+/// The addresses and ports of a delivered IPv6/TCP frame, its checksum checked.
+fn ends6(eth: &[u8]) -> ((Ipv6Addr, u16), (Ipv6Addr, u16)) {
+    let packet = sliced(eth);
+    let Some(NetSlice::Ipv6(ip)) = &packet.net else {
+        panic!("IPv6 expected")
+    };
+    let Some(TransportSlice::Tcp(tcp)) = &packet.transport else {
+        panic!("TCP expected")
+    };
+    let header = ip.header();
+    let sum = tcp
+        .to_header()
+        .calc_checksum_ipv6(&header.to_header(), tcp.payload())
+        .unwrap();
+    assert_eq!(sum, tcp.checksum(), "TCP checksum after translation");
+    (
+        (header.source_addr(), tcp.source_port()),
+        (header.destination_addr(), tcp.destination_port()),
+    )
+}
+
+#[test]
+fn an_ipv6_pod_reaching_itself_comes_from_the_ipv6_hairpin_address() {
+    let mut fx = Fixture::new();
+    let mut port = web(vec![ServiceEndpoint {
+        ip: IpAddr::V6(POD_A6),
+        ..backend(POD_A, 8080, true)
+    }]);
+    port.frontends[0].key.ip = IpAddr::V6(VIP6);
+    serve(&mut fx, &[port]);
+    let syn = segment6(MAC_A, (POD_A6, CLIENT_PORT), (VIP6, 80), "S");
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &syn);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    let hairpin = crate::table::tables::HAIRPIN_V6;
+    assert_eq!(
+        ends6(eth_of(&frame)),
+        ((hairpin, CLIENT_PORT), (POD_A6, 8080)),
+        "not from its own address, which it would drop"
+    );
+    let reply = segment6(MAC_A, (POD_A6, 8080), (hairpin, CLIENT_PORT), "SA");
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &reply);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    assert_eq!(ends6(eth_of(&frame)), ((VIP6, 80), (POD_A6, CLIENT_PORT)));
+    // The hairpin address is no way in for anything else: a packet to it
+    // that answers no tracked flow is not delivered.
+    let stray = segment6(MAC_A, (POD_A6, 9999), (hairpin, 1234), "S");
+    let (action, _, _) = fx.run(Ingress::Port(PORT_A), &stray);
+    assert_eq!(action, Action::Drop(DropReason::ToGateway));
 }
