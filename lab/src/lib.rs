@@ -28,9 +28,10 @@
 //! processes.
 //!
 //! The test harness (`tweed-suite`'s `src/`) builds on the same rooms: its
-//! named namespaces, processes in them and connect probes are this crate's;
-//! what it adds is for assertions (reading a namespace's state back with
-//! `ip`, which a test may use and the product may not).
+//! namespaces are made, listed and removed by [`netns`]. What it keeps of its
+//! own serves assertions: bounded runs with captured output, probe agents
+//! for many kinds of traffic, and reading a namespace's state back with `ip`
+//! (which a test may use and the product may not).
 
 pub mod links;
 pub mod netns;
