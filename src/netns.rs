@@ -15,7 +15,6 @@ use std::net::IpAddr;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::poll;
 use crate::process::{self, Bounded};
 
 /// The longest interface name Linux accepts (IFNAMSIZ - 1).
@@ -216,24 +215,18 @@ pub fn pids(name: &str) -> Vec<u32> {
 }
 
 /// Kills (SIGKILL) every process in namespace `name` except this test
-/// process, and waits until none is left; says so on stderr if some stay.
+/// process, and waits until none is left (the lab's `kill_processes`); says
+/// so on stderr if some stay.
 ///
 /// A daemon killed with SIGKILL leaves its children running; a namespace
 /// whose processes outlive the test keeps their sockets (and the ports)
 /// alive, so every namespace guard does this before deleting the namespace.
 pub fn kill_all(name: &str) {
-    let gone = poll::wait(KILL_TIMEOUT, || {
-        let pids = pids(name);
-        for pid in &pids {
-            tweed_sys::process::kill(*pid);
-        }
-        pids.is_empty()
-    });
-    if !gone {
-        eprintln!(
-            "cleanup: processes still in netns {name} after SIGKILL: {:?}",
-            pids(name)
-        );
+    // A test's leftovers get no grace: SIGKILL.
+    tweed_lab::netns::kill_processes(&[name.to_owned()], KILL_TIMEOUT);
+    let left = pids(name);
+    if !left.is_empty() {
+        eprintln!("cleanup: processes still in netns {name} after SIGKILL: {left:?}");
     }
 }
 

@@ -1,10 +1,15 @@
 //! Running a command with a deadline: a test never hangs on a peer that does
 //! not answer. A command still running at its deadline is killed (SIGKILL).
+//! Waiting for a child with a deadline and stopping one (SIGTERM, then
+//! SIGKILL) are the lab's (`tweed_lab::procs`), as `tweed demo` and `tweed
+//! bench` do it; re-exported here.
 
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use tweed_lab::procs::{terminate, wait_deadline};
 
 /// What a bounded command did.
 #[derive(Debug)]
@@ -70,35 +75,6 @@ pub fn finish(mut child: Child, timeout: Duration) -> Bounded {
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     }
-}
-
-/// Waits for `child` to exit, up to `timeout`; `None` if it is still running.
-pub fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            _ => return None,
-        }
-    }
-}
-
-/// Stops `child` with SIGTERM and reaps it, sending SIGKILL if it is still
-/// running after `grace`. Returns whether it exited by itself.
-pub fn terminate(mut child: Child, grace: Duration) -> bool {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .stderr(Stdio::null())
-        .status();
-    if wait_deadline(&mut child, grace).is_some() {
-        return true;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    false
 }
 
 /// Reads a pipe to its end on a thread, so a chatty child never blocks on it.

@@ -86,23 +86,32 @@ pub fn pids_in(name: &str) -> Vec<u32> {
 /// Stops every process inside the namespaces: SIGTERM, then SIGKILL for
 /// those still there after `grace`. Returns how many had to be killed.
 pub fn stop_processes(names: &[String], grace: Duration) -> usize {
-    let all = |names: &[String]| -> Vec<u32> { names.iter().flat_map(|n| pids_in(n)).collect() };
-    for pid in all(names) {
+    for pid in pids_of(names) {
         sys::terminate(pid);
     }
     let deadline = Instant::now() + grace;
-    while Instant::now() < deadline && !all(names).is_empty() {
+    while Instant::now() < deadline && !pids_of(names).is_empty() {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let left = all(names);
+    kill_processes(names, Duration::from_secs(5))
+}
+
+/// Kills (SIGKILL) every process inside the namespaces and waits up to
+/// `wait` for them to be gone. Returns how many it killed.
+pub fn kill_processes(names: &[String], wait: Duration) -> usize {
+    let left = pids_of(names);
     for &pid in &left {
         sys::kill(pid);
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && !all(names).is_empty() {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline && !pids_of(names).is_empty() {
         std::thread::sleep(Duration::from_millis(20));
     }
     left.len()
+}
+
+fn pids_of(names: &[String]) -> Vec<u32> {
+    names.iter().flat_map(|n| pids_in(n)).collect()
 }
 
 /// Sets sysctl `key` (dotted, e.g. `net.ipv4.ip_forward`) to `value` inside

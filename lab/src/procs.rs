@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use tweed_sys::netns::run_in_netns;
@@ -127,6 +127,32 @@ impl Proc {
     pub fn reap(&mut self) {
         let _ = self.child.try_wait();
     }
+}
+
+/// Waits for `child` to exit, up to `timeout`; `None` if it is still running.
+pub fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Stops `child` with SIGTERM and reaps it, sending SIGKILL if it is still
+/// running after `grace`. Returns whether it exited by itself.
+pub fn terminate(mut child: Child, grace: Duration) -> bool {
+    tweed_sys::process::terminate(child.id());
+    if wait_deadline(&mut child, grace).is_some() {
+        return true;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
 }
 
 /// Polls `ready` until it says yes, `proc` exits, `interrupted` or `timeout`.
