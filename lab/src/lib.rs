@@ -28,7 +28,8 @@
 //! processes.
 //!
 //! The test harness (`tweed-suite`'s `src/`) builds on the same rooms: its
-//! namespaces are made, listed and removed by [`netns`]. What it keeps of its
+//! namespaces are made, listed, emptied and removed by [`netns`], and it
+//! waits for and stops its processes with [`procs`]. What it keeps of its
 //! own serves assertions: bounded runs with captured output, probe agents
 //! for many kinds of traffic, and reading a namespace's state back with `ip`
 //! (which a test may use and the product may not).
