@@ -53,14 +53,18 @@ pub(super) fn serve(fx: &mut Fixture, ports: &[ServicePort]) {
 
 fn segment(
     src_mac: Mac,
-    (src, sport): (Ipv4Addr, u16),
-    (dst, dport): (Ipv4Addr, u16),
+    (src, sport): (impl Into<IpAddr>, u16),
+    (dst, dport): (impl Into<IpAddr>, u16),
     flags: &str,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut builder = PacketBuilder::ethernet2(src_mac, GW_MAC)
-        .ipv4(src.octets(), dst.octets(), 64)
-        .tcp(sport, dport, 1000, 64000);
+    let ethernet = PacketBuilder::ethernet2(src_mac, GW_MAC);
+    let ip = match (src.into(), dst.into()) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => ethernet.ipv4(src.octets(), dst.octets(), 64),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => ethernet.ipv6(src.octets(), dst.octets(), 64),
+        (src, dst) => panic!("{src} and {dst} are of two families"),
+    };
+    let mut builder = ip.tcp(sport, dport, 1000, 64000);
     if flags.contains('S') {
         builder = builder.syn();
     }
@@ -79,26 +83,49 @@ pub(super) fn from_a(flags: &str) -> Vec<u8> {
     segment(MAC_A, (POD_A, CLIENT_PORT), (VIP, 80), flags, b"GET /")
 }
 
-/// The addresses and ports of a delivered IPv4/TCP frame, its checksums checked.
-fn ends(eth: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
-    assert_ipv4_checksum(eth);
+/// The addresses and ports of a delivered TCP frame, its checksums checked.
+fn ends_ip(eth: &[u8]) -> ((IpAddr, u16), (IpAddr, u16)) {
     let packet = sliced(eth);
-    let Some(NetSlice::Ipv4(ip)) = &packet.net else {
-        panic!("IPv4 expected")
-    };
     let Some(TransportSlice::Tcp(tcp)) = &packet.transport else {
         panic!("TCP expected")
     };
-    let header = ip.header();
-    let sum = tcp
-        .to_header()
-        .calc_checksum_ipv4(&header.to_header(), tcp.payload())
-        .unwrap();
-    assert_eq!(sum, tcp.checksum(), "TCP checksum after translation");
-    (
-        (header.source_addr(), tcp.source_port()),
-        (header.destination_addr(), tcp.destination_port()),
-    )
+    let header = tcp.to_header();
+    let (src, dst, sum) = match &packet.net {
+        Some(NetSlice::Ipv4(ip)) => {
+            assert_ipv4_checksum(eth);
+            let ip = ip.header();
+            let sum = header.calc_checksum_ipv4(&ip.to_header(), tcp.payload());
+            (ip.source_addr().into(), ip.destination_addr().into(), sum)
+        }
+        Some(NetSlice::Ipv6(ip)) => {
+            let ip = ip.header();
+            let sum = header.calc_checksum_ipv6(&ip.to_header(), tcp.payload());
+            (ip.source_addr().into(), ip.destination_addr().into(), sum)
+        }
+        _ => panic!("IP expected"),
+    };
+    assert_eq!(
+        sum.unwrap(),
+        tcp.checksum(),
+        "TCP checksum after translation"
+    );
+    ((src, tcp.source_port()), (dst, tcp.destination_port()))
+}
+
+/// [`ends_ip`] of an IPv4 frame.
+fn ends(eth: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
+    match ends_ip(eth) {
+        ((IpAddr::V4(src), sport), (IpAddr::V4(dst), dport)) => ((src, sport), (dst, dport)),
+        other => panic!("IPv4 expected: {other:?}"),
+    }
+}
+
+/// [`ends_ip`] of an IPv6 frame.
+fn ends6(eth: &[u8]) -> ((Ipv6Addr, u16), (Ipv6Addr, u16)) {
+    match ends_ip(eth) {
+        ((IpAddr::V6(src), sport), (IpAddr::V6(dst), dport)) => ((src, sport), (dst, dport)),
+        other => panic!("IPv6 expected: {other:?}"),
+    }
 }
 
 #[test]
@@ -310,47 +337,6 @@ fn a_pod_reaching_itself_comes_from_the_hairpin_address_and_is_answered_as_the_s
 
 const VIP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x96, 0, 0, 0, 0, 0, 0x10);
 
-fn segment6(
-    src_mac: Mac,
-    (src, sport): (Ipv6Addr, u16),
-    (dst, dport): (Ipv6Addr, u16),
-    flags: &str,
-) -> Vec<u8> {
-    let mut builder = PacketBuilder::ethernet2(src_mac, GW_MAC)
-        .ipv6(src.octets(), dst.octets(), 64)
-        .tcp(sport, dport, 1000, 64000);
-    if flags.contains('S') {
-        builder = builder.syn();
-    }
-    if flags.contains('A') {
-        builder = builder.ack(1);
-    }
-    let mut out = Vec::new();
-    builder.write(&mut out, b"").unwrap();
-    tap(out)
-}
-
-/// The addresses and ports of a delivered IPv6/TCP frame, its checksum checked.
-fn ends6(eth: &[u8]) -> ((Ipv6Addr, u16), (Ipv6Addr, u16)) {
-    let packet = sliced(eth);
-    let Some(NetSlice::Ipv6(ip)) = &packet.net else {
-        panic!("IPv6 expected")
-    };
-    let Some(TransportSlice::Tcp(tcp)) = &packet.transport else {
-        panic!("TCP expected")
-    };
-    let header = ip.header();
-    let sum = tcp
-        .to_header()
-        .calc_checksum_ipv6(&header.to_header(), tcp.payload())
-        .unwrap();
-    assert_eq!(sum, tcp.checksum(), "TCP checksum after translation");
-    (
-        (header.source_addr(), tcp.source_port()),
-        (header.destination_addr(), tcp.destination_port()),
-    )
-}
-
 #[test]
 fn an_ipv6_pod_reaching_itself_comes_from_the_ipv6_hairpin_address() {
     let mut fx = Fixture::new();
@@ -360,7 +346,7 @@ fn an_ipv6_pod_reaching_itself_comes_from_the_ipv6_hairpin_address() {
     }]);
     port.frontends[0].key.ip = IpAddr::V6(VIP6);
     serve(&mut fx, &[port]);
-    let syn = segment6(MAC_A, (POD_A6, CLIENT_PORT), (VIP6, 80), "S");
+    let syn = segment(MAC_A, (POD_A6, CLIENT_PORT), (VIP6, 80), "S", b"");
     let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &syn);
     assert_eq!(action, Action::Deliver(PORT_A));
     let hairpin = crate::table::tables::HAIRPIN_V6;
@@ -369,13 +355,13 @@ fn an_ipv6_pod_reaching_itself_comes_from_the_ipv6_hairpin_address() {
         ((hairpin, CLIENT_PORT), (POD_A6, 8080)),
         "not from its own address, which it would drop"
     );
-    let reply = segment6(MAC_A, (POD_A6, 8080), (hairpin, CLIENT_PORT), "SA");
+    let reply = segment(MAC_A, (POD_A6, 8080), (hairpin, CLIENT_PORT), "SA", b"");
     let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &reply);
     assert_eq!(action, Action::Deliver(PORT_A));
     assert_eq!(ends6(eth_of(&frame)), ((VIP6, 80), (POD_A6, CLIENT_PORT)));
     // The hairpin address is no way in for anything else: a packet to it
     // that answers no tracked flow is not delivered.
-    let stray = segment6(MAC_A, (POD_A6, 9999), (hairpin, 1234), "S");
+    let stray = segment(MAC_A, (POD_A6, 9999), (hairpin, 1234), "S", b"");
     let (action, _, _) = fx.run(Ingress::Port(PORT_A), &stray);
     assert_eq!(action, Action::Drop(DropReason::ToGateway));
 }
