@@ -29,29 +29,6 @@ pub struct Balanced {
 }
 
 impl ServiceInputs {
-    /// Sets one key's value; true if the inputs changed. A value that does
-    /// not decode is logged and treated as absent.
-    pub fn put(&mut self, key: &str, value: &[u8]) -> bool {
-        if key.starts_with(keys::SERVICES) {
-            match decoded::<Service>(key, value) {
-                Some(s) => self.services.insert(key.to_owned(), s.clone()) != Some(s),
-                None => self.services.remove(key).is_some(),
-            }
-        } else if key.starts_with(keys::ENDPOINT_SLICES) {
-            match decoded::<EndpointSlice>(key, value) {
-                Some(s) => self.slices.insert(key.to_owned(), s.clone()) != Some(s),
-                None => self.slices.remove(key).is_some(),
-            }
-        } else {
-            false
-        }
-    }
-
-    /// Removes one key; true if the inputs changed.
-    pub fn delete(&mut self, key: &str) -> bool {
-        self.services.remove(key).is_some() || self.slices.remove(key).is_some()
-    }
-
     /// The Services, by store key.
     pub fn services(&self) -> impl Iterator<Item = (&str, &Service)> {
         self.services.iter().map(|(k, s)| (k.as_str(), s))
@@ -111,11 +88,23 @@ impl Inputs for ServiceInputs {
     const PREFIXES: &'static [&'static str] = &[keys::SERVICES, keys::ENDPOINT_SLICES];
 
     fn put(&mut self, key: &str, value: &[u8]) -> bool {
-        ServiceInputs::put(self, key, value)
+        if key.starts_with(keys::SERVICES) {
+            match decoded::<Service>(key, value) {
+                Some(s) => self.services.insert(key.to_owned(), s.clone()) != Some(s),
+                None => self.services.remove(key).is_some(),
+            }
+        } else if key.starts_with(keys::ENDPOINT_SLICES) {
+            match decoded::<EndpointSlice>(key, value) {
+                Some(s) => self.slices.insert(key.to_owned(), s.clone()) != Some(s),
+                None => self.slices.remove(key).is_some(),
+            }
+        } else {
+            false
+        }
     }
 
     fn delete(&mut self, key: &str) -> bool {
-        ServiceInputs::delete(self, key)
+        self.services.remove(key).is_some() || self.slices.remove(key).is_some()
     }
 }
 

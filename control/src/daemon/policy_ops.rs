@@ -14,6 +14,7 @@ use crate::api::policy::{
 };
 use crate::cluster::keys;
 use crate::policy::{self, Decision, Direction, Labels, PolicyKey, Target};
+use crate::store::follow::Inputs as _;
 
 /// The label every namespace has, set to its name (as Kubernetes sets it).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";

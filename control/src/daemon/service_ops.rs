@@ -12,6 +12,7 @@ use crate::balance::{Balancer, ServiceInputs};
 use crate::cluster::keys;
 use crate::services::documents::{Manifest, parse_documents};
 use crate::services::{Here, service_ports};
+use crate::store::follow::Inputs as _;
 use tweed_api::dataplane::proto::error_chain;
 use tweed_dataplane::table::service::{FrontendKind, ServicePort};
 use tweed_dataplane::wire::transport::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};

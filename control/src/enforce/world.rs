@@ -48,53 +48,6 @@ fn input(key: &str) -> Option<Input<'_>> {
 }
 
 impl PolicyInputs {
-    /// Sets one key's value; true if the inputs changed. Values that do not
-    /// decode are logged and treated as absent.
-    pub fn put(&mut self, key: &str, value: &[u8]) -> bool {
-        let Some(which) = input(key) else {
-            return false;
-        };
-        match which {
-            Input::Pod => match decoded::<PodRecord>(key, value) {
-                Some(record) => self.pods.insert(key.to_owned(), record.clone()) != Some(record),
-                None => self.pods.remove(key).is_some(),
-            },
-            Input::PodLabels(ns, name) => {
-                let k = (ns.to_owned(), name.to_owned());
-                match decoded::<Labels>(key, value) {
-                    Some(labels) => self.pod_labels.insert(k, labels.clone()) != Some(labels),
-                    None => self.pod_labels.remove(&k).is_some(),
-                }
-            }
-            Input::Namespace(ns) => match decoded::<Labels>(key, value) {
-                Some(labels) => {
-                    self.namespaces.insert(ns.to_owned(), labels.clone()) != Some(labels)
-                }
-                None => self.namespaces.remove(ns).is_some(),
-            },
-            Input::Policy => match decoded::<Policy>(key, value) {
-                Some(policy) => {
-                    self.policies.insert(key.to_owned(), policy.clone()) != Some(policy)
-                }
-                None => self.policies.remove(key).is_some(),
-            },
-        }
-    }
-
-    /// Removes one key; true if the inputs changed.
-    pub fn delete(&mut self, key: &str) -> bool {
-        match input(key) {
-            Some(Input::Pod) => self.pods.remove(key).is_some(),
-            Some(Input::PodLabels(ns, name)) => self
-                .pod_labels
-                .remove(&(ns.to_owned(), name.to_owned()))
-                .is_some(),
-            Some(Input::Namespace(ns)) => self.namespaces.remove(ns).is_some(),
-            Some(Input::Policy) => self.policies.remove(key).is_some(),
-            None => false,
-        }
-    }
-
     /// A pod's labels in force: those set with `tweed label pod`, else the
     /// ones it was attached with.
     pub fn labels_of(&self, record: &PodRecord) -> Labels {
@@ -161,11 +114,47 @@ impl Inputs for PolicyInputs {
     ];
 
     fn put(&mut self, key: &str, value: &[u8]) -> bool {
-        PolicyInputs::put(self, key, value)
+        let Some(which) = input(key) else {
+            return false;
+        };
+        match which {
+            Input::Pod => match decoded::<PodRecord>(key, value) {
+                Some(record) => self.pods.insert(key.to_owned(), record.clone()) != Some(record),
+                None => self.pods.remove(key).is_some(),
+            },
+            Input::PodLabels(ns, name) => {
+                let k = (ns.to_owned(), name.to_owned());
+                match decoded::<Labels>(key, value) {
+                    Some(labels) => self.pod_labels.insert(k, labels.clone()) != Some(labels),
+                    None => self.pod_labels.remove(&k).is_some(),
+                }
+            }
+            Input::Namespace(ns) => match decoded::<Labels>(key, value) {
+                Some(labels) => {
+                    self.namespaces.insert(ns.to_owned(), labels.clone()) != Some(labels)
+                }
+                None => self.namespaces.remove(ns).is_some(),
+            },
+            Input::Policy => match decoded::<Policy>(key, value) {
+                Some(policy) => {
+                    self.policies.insert(key.to_owned(), policy.clone()) != Some(policy)
+                }
+                None => self.policies.remove(key).is_some(),
+            },
+        }
     }
 
     fn delete(&mut self, key: &str) -> bool {
-        PolicyInputs::delete(self, key)
+        match input(key) {
+            Some(Input::Pod) => self.pods.remove(key).is_some(),
+            Some(Input::PodLabels(ns, name)) => self
+                .pod_labels
+                .remove(&(ns.to_owned(), name.to_owned()))
+                .is_some(),
+            Some(Input::Namespace(ns)) => self.namespaces.remove(ns).is_some(),
+            Some(Input::Policy) => self.policies.remove(key).is_some(),
+            None => false,
+        }
     }
 }
 
