@@ -7,7 +7,7 @@
 //! Shared by both sockets (pure, but for the line client):
 //! - [`error`]: the one error reply, [`ApiError`], and its kinds;
 //! - [`envelope`] over [`json`]: the request envelope and its decoding order,
-//!   generic over each protocol's types; [`line`]: a stream split into
+//!   generic over each protocol's types; [`line`](mod@line): a stream split into
 //!   bounded request lines; [`line_client`]: one request line out, one reply
 //!   line back.
 //!

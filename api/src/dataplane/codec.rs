@@ -1,7 +1,7 @@
 //! Lines to requests and replies to lines, for this API's types. Pure: no
 //! I/O. The envelope and its decoding order (`bad_json`, then
 //! `unsupported_version`, then `invalid` naming the failing field) are
-//! [`super::envelope`]'s, shared with the control daemon's API.
+//! [`crate::envelope`]'s, shared with the control daemon's API.
 
 use super::proto::{ApiError, Op, Request, ResponseBody, SPEAKER, VERSION};
 use crate::envelope;
