@@ -2,7 +2,9 @@
 //! ICMP, TCP with the bytes checked, UDP), and between them and the node's own
 //! kernel through the host port `tweed0`. A pod removed and added again at
 //! once, with the same name, addresses and interface, works. The traffic
-//! checks run once on each tap I/O back end (io_uring and epoll).
+//! checks run once on each tap I/O back end (io_uring and epoll) and each
+//! way a worker waits when idle (lingering after traffic, sleeping at once,
+//! busy-polling).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -19,14 +21,16 @@ const FIRST: Duration = Duration::from_secs(10);
 const PING: Duration = Duration::from_secs(5);
 const TRANSFER: Duration = Duration::from_secs(30);
 
+/// io_uring, with workers that linger after traffic (the default).
 #[test]
 fn two_pods_on_one_node_exchange_icmp_tcp_and_udp() {
-    exchange("loc", "io_uring", &["--io", "uring"]);
+    exchange("loc", "io_uring, linger 50 µs", &["--io", "uring"]);
 }
 
+/// epoll, with workers that sleep as soon as they are idle.
 #[test]
 fn two_pods_on_one_node_exchange_icmp_tcp_and_udp_over_epoll() {
-    exchange("locep", "epoll", &["--io", "epoll"]);
+    exchange("locep", "epoll", &["--io", "epoll", "--linger-us", "0"]);
 }
 
 /// One worker that never sleeps (a later `--workers` wins over the harness's).

@@ -9,11 +9,13 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use ipnet::IpNet;
 use tweed_api::dataplane::proto::{MacAddr, PortRange};
 use tweed_dataplane::daemon::config::{self, Config};
+use tweed_dataplane::daemon::idle::IdlePolicy;
 use tweed_dataplane::daemon::io::IoMode;
 use tweed_dataplane::daemon::worker::MAX_WORKERS;
 
@@ -83,6 +85,13 @@ struct Args {
     /// with `--workers` no more than the cores the node can give away.
     #[arg(long, env = "TWEED_DATAPLANE_BUSY_POLL")]
     busy_poll: bool,
+    /// After traffic, a worker keeps looking for more, yielding the CPU
+    /// between looks, for this many microseconds before it sleeps: a reply
+    /// that comes back within it finds the worker awake instead of paying a
+    /// wake-up. 0 turns it off; `--busy-poll` overrides it.
+    #[arg(long, value_name = "US", default_value_t = 50, env = "TWEED_DATAPLANE_LINGER_US",
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    linger_us: u32,
 }
 
 impl Args {
@@ -129,7 +138,10 @@ impl Args {
             vxlan_source_ports: self.vxlan_source_ports,
             service_cidrs: self.service_cidr.iter().map(IpNet::trunc).collect(),
             io: self.io,
-            busy_poll: self.busy_poll,
+            idle: IdlePolicy::from_flags(
+                self.busy_poll,
+                Duration::from_micros(u64::from(self.linger_us)),
+            ),
         })
     }
 }

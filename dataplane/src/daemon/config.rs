@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+use super::idle::IdlePolicy;
 use super::io::IoMode;
 use crate::table::endpoints::Mac;
 use crate::table::peers::PortRange;
@@ -48,9 +49,9 @@ pub struct Config {
     pub service_cidrs: Vec<IpNet>,
     /// The workers' tap I/O back end.
     pub io: IoMode,
-    /// Workers poll their sources without sleeping (a core each, for the
-    /// lowest latency).
-    pub busy_poll: bool,
+    /// How workers wait when idle: sleep, linger after traffic (the
+    /// default) or busy-poll (a core each, for the lowest latency).
+    pub idle: IdlePolicy,
 }
 
 /// VXLAN sending sockets when no source ports are given.

@@ -11,6 +11,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
+use super::idle::IdlePolicy;
 use tweed_sys::epoll::Epoll;
 use tweed_sys::eventfd::EventFd;
 use tweed_sys::uring::{Ring, Unavailable};
@@ -54,15 +55,16 @@ pub struct Choice {
     pub backend: IoBackend,
     /// Why io_uring is not used, when `auto` fell back.
     pub fallback: Option<String>,
-    /// Workers poll without sleeping (`--busy-poll`).
-    pub busy_poll: bool,
+    /// How workers wait when idle (`--busy-poll`, `--linger-us`).
+    pub idle: IdlePolicy,
 }
 
 impl Choice {
     /// How the choice is shown: `io_uring`, `epoll` or `epoll (io_uring
-    /// unavailable: ...)`, followed by `, busy-poll` when workers spin.
+    /// unavailable: ...)`, followed by how workers wait when idle
+    /// ([`IdlePolicy::suffix`]: `, linger 50 µs`, `, busy-poll`).
     pub fn describe(&self) -> String {
-        let busy = if self.busy_poll { ", busy-poll" } else { "" };
+        let busy = self.idle.suffix();
         match &self.fallback {
             Some(why) => format!(
                 "{}{busy} (io_uring unavailable: {why})",
@@ -89,23 +91,23 @@ fn decide(
         IoMode::Epoll => Ok(Choice {
             backend: IoBackend::Epoll,
             fallback: None,
-            busy_poll: false,
+            idle: IdlePolicy::Sleep,
         }),
         IoMode::Uring => check().map(|()| Choice {
             backend: IoBackend::Uring,
             fallback: None,
-            busy_poll: false,
+            idle: IdlePolicy::Sleep,
         }),
         IoMode::Auto => Ok(match check() {
             Ok(()) => Choice {
                 backend: IoBackend::Uring,
                 fallback: None,
-                busy_poll: false,
+                idle: IdlePolicy::Sleep,
             },
             Err(e) => Choice {
                 backend: IoBackend::Epoll,
                 fallback: Some(e.to_string()),
-                busy_poll: false,
+                idle: IdlePolicy::Sleep,
             },
         }),
     }
@@ -173,12 +175,15 @@ mod tests {
     }
 
     #[test]
-    fn busy_poll_is_shown_after_the_back_end() {
+    fn the_idle_policy_is_shown_after_the_back_end() {
         let mut choice = decide(IoMode::Auto, missing).expect("auto never fails");
-        choice.busy_poll = true;
+        choice.idle = IdlePolicy::BusyPoll;
         assert_eq!(
             choice.describe(),
             "epoll, busy-poll (io_uring unavailable: operation POLL_ADD not supported by this kernel)"
         );
+        let mut choice = decide(IoMode::Uring, || Ok(())).expect("uring");
+        choice.idle = IdlePolicy::Linger(std::time::Duration::from_micros(50));
+        assert_eq!(choice.describe(), "io_uring, linger 50 µs");
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod control;
+pub mod idle;
 pub mod io;
 pub mod persist;
 pub mod ports;
@@ -115,7 +116,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     }
     let workers = config.workers;
     let mut choice = io::choose(config.io).map_err(RunError::Uring)?;
-    choice.busy_poll = config.busy_poll;
+    choice.idle = config.idle;
     tracing::info!("tap I/O: {}", choice.describe());
     let mut writer = TablesWriter::new(config.node());
     let host = match &config.host_port {
@@ -213,7 +214,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         ios.push(WorkerIo {
             index,
             sources,
-            busy_poll: config.busy_poll,
+            idle: config.idle,
             vxlan,
             udp,
             vxlan_senders,

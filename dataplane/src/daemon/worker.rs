@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::idle::{IdlePolicy, Wait};
 use super::ports::{Sockets, TapRx, TxQueues, UdpRx, WorkerTx, port_counters};
 use super::shared::{PortIo, Shared, WorkerCounters};
 use super::sources::{Sources, TOKEN_HOST, TOKEN_UDP, TOKEN_VXLAN};
@@ -77,8 +78,8 @@ pub struct WorkerIo {
     pub index: usize,
     /// Where it waits for readable sources (epoll set or io_uring).
     pub sources: Sources,
-    /// It never sleeps: each wait only looks (`--busy-poll`).
-    pub busy_poll: bool,
+    /// How it waits when idle: sleep, linger after traffic, busy-poll.
+    pub idle: IdlePolicy,
     /// Its VXLAN socket (SO_REUSEPORT with the other workers').
     pub vxlan: UdpSocket,
     /// Its flannel-UDP socket.
@@ -113,6 +114,7 @@ pub fn run(shared: Arc<Shared>, io: WorkerIo, clock: Instant) {
         gso: true,
         held: Vec::new(),
         published: Instant::now(),
+        last_traffic: None,
         io,
     };
     while !shared.shutdown.load(Ordering::Relaxed) {
@@ -146,6 +148,8 @@ struct Worker {
     /// Later fragments that came before their datagram's first fragment.
     held: Vec<Held>,
     published: Instant,
+    /// When a round last found traffic (for [`IdlePolicy::Linger`]).
+    last_traffic: Option<Instant>,
 }
 
 /// A frame the pipeline asked to hold ([`Action::Hold`]), as it was read.
@@ -183,10 +187,14 @@ impl RxDatagram {
 impl Worker {
     fn poll(&mut self, shared: &Shared, clock: Instant) {
         let ports = shared.ports.load_full();
-        let wait = if self.io.busy_poll {
-            Duration::ZERO
-        } else {
-            WAIT
+        let wait = match self.io.idle.wait(self.last_traffic.map(|t| t.elapsed())) {
+            Wait::Look { yield_first } => {
+                if yield_first {
+                    std::thread::yield_now();
+                }
+                Duration::ZERO
+            }
+            Wait::Sleep => WAIT,
         };
         if let Err(e) = self.io.sources.wait(&ports, &mut self.events, wait) {
             if e.kind() != ErrorKind::Interrupted {
@@ -194,6 +202,9 @@ impl Worker {
                 std::thread::sleep(Duration::from_millis(10));
             }
             return;
+        }
+        if !self.events.is_empty() && matches!(self.io.idle, IdlePolicy::Linger(_)) {
+            self.last_traffic = Some(Instant::now());
         }
         let tables = shared.tables.load();
         let ports = shared.ports.load();

@@ -74,6 +74,11 @@ pub struct BenchArgs {
     /// lowest latency, for a core per worker.
     #[arg(long)]
     pub busy_poll: bool,
+    /// How long the dataplanes' workers linger after traffic before they
+    /// sleep (`tweed-dataplane --linger-us`; 0: they sleep at once)
+    /// [default: the dataplane's].
+    #[arg(long, value_name = "US", value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub linger_us: Option<u32>,
 }
 
 /// `tweed-dataplane --io`.
@@ -179,6 +184,7 @@ pub fn bench(args: &BenchArgs, output: Output) -> Result<(), BenchError> {
         io: args.io.name().to_owned(),
         workers: args.workers,
         busy_poll: args.busy_poll,
+        linger_us: args.linger_us,
         mtu: lab::POD_MTU,
     };
     let bench = Bench {
@@ -206,6 +212,7 @@ pub fn bench(args: &BenchArgs, output: Output) -> Result<(), BenchError> {
         io: opts.io.clone(),
         workers: opts.workers,
         busy_poll: opts.busy_poll,
+        linger_us: opts.linger_us,
         machine,
         lines: samples.lines(),
     };

@@ -21,6 +21,8 @@ pub struct Report {
     pub workers: u32,
     /// Whether the dataplanes' workers busy-polled.
     pub busy_poll: bool,
+    /// The dataplanes' `--linger-us`, when given (else their default).
+    pub linger_us: Option<u32>,
     /// Where it ran.
     pub machine: Machine,
     /// The lines.
@@ -74,10 +76,10 @@ pub fn table(report: &Report) -> String {
         report.seconds,
         report.io,
         report.workers,
-        if report.busy_poll {
-            ", --busy-poll"
-        } else {
-            ""
+        match (report.busy_poll, report.linger_us) {
+            (true, _) => ", --busy-poll".to_owned(),
+            (false, Some(us)) => format!(", --linger-us {us}"),
+            (false, None) => String::new(),
         },
         report.machine.nproc,
         report.machine.kernel,
@@ -119,6 +121,7 @@ mod tests {
             io: "auto".into(),
             workers: 2,
             busy_poll: false,
+            linger_us: Some(0),
             machine: Machine {
                 nproc: 2,
                 kernel: "6.1.0".into(),
@@ -132,7 +135,9 @@ mod tests {
     fn the_table_has_a_row_per_line_with_units_and_ratio() {
         let text = table(&report());
         assert!(
-            text.starts_with("tweed bench (quick: 1 run of 3 s per line"),
+            text.starts_with(
+                "tweed bench (quick: 1 run of 3 s per line, median; --io auto, --workers 2, --linger-us 0;"
+            ),
             "{text}"
         );
         let row = |needle: &str| {
@@ -164,6 +169,7 @@ mod tests {
         assert_eq!(doc["lines"][1]["higher_is_better"], false);
         assert_eq!(doc["lines"][2]["tweed"], serde_json::Value::Null);
         assert_eq!(doc["mode"], "quick");
+        assert_eq!(doc["linger_us"], 0);
     }
 
     #[test]

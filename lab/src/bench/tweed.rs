@@ -34,6 +34,8 @@ pub struct DataplaneOptions {
     pub workers: u32,
     /// `--busy-poll`.
     pub busy_poll: bool,
+    /// `--linger-us`, when given.
+    pub linger_us: Option<u32>,
     /// `--mtu`: the pods' MTU.
     pub mtu: u32,
 }
@@ -66,6 +68,9 @@ pub fn start(
     ];
     if opts.busy_poll {
         args.push("--busy-poll".into());
+    }
+    if let Some(us) = opts.linger_us {
+        args.extend(["--linger-us".into(), us.to_string()]);
     }
     let mut proc = Proc::spawn(
         &format!("tweed-dataplane in {node}"),
