@@ -17,6 +17,10 @@
 //!
 //! Replies must return through the node that translated the request, or the
 //! client answers them with a reset (and kube-proxy's `INVALID` drop bites).
+//!
+//! A second cluster runs native Services (`--native-services`) beside
+//! kube-proxy's iptables rules, as the README advises for NodePorts from
+//! outside: pods' ClusterIPs are the dataplane's, the NodePorts kube-proxy's.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -252,12 +256,18 @@ fn check_services(mode: &str, underlay: &Underlay, daemons: &[Daemon], pods: &Po
     let _ = daemons;
 }
 
-#[test]
-fn services_work_with_kube_proxys_iptables_and_nftables_rules() {
-    if !require_root() {
-        return;
-    }
-    let underlay = Underlay::new(PREFIX, BASE, 2);
+/// Two nodes on etcd (started with `extra` flags besides the Service
+/// range) and the test's pods, reaching each other. Fields drop in order:
+/// the pods, the daemons, etcd, the namespaces.
+struct Cluster {
+    pods: Pods,
+    daemons: Vec<Daemon>,
+    _etcd: Etcd,
+    underlay: Underlay,
+}
+
+fn start_cluster(prefix: &str, base: &str, extra: &[&str]) -> Cluster {
+    let underlay = Underlay::new(prefix, base, 2);
     let etcd = Etcd::start(underlay.switch(), underlay.switch_ip());
     let args: Vec<String> = [
         "--etcd-endpoints",
@@ -268,6 +278,7 @@ fn services_work_with_kube_proxys_iptables_and_nftables_rules() {
         SERVICES,
     ]
     .iter()
+    .chain(extra)
     .map(|s| (*s).to_owned())
     .collect();
     let specs = [
@@ -284,27 +295,46 @@ fn services_work_with_kube_proxys_iptables_and_nftables_rules() {
     ];
     let daemons = start_together(&specs);
     let pods = Pods {
-        web: ClusterPod::add_labelled(&daemons[0], PREFIX, "web", &[("app", "web")]),
-        other: ClusterPod::add_labelled(&daemons[0], PREFIX, "other", &[("app", "other")]),
-        api: ClusterPod::add_labelled(&daemons[0], PREFIX, "api", &[("app", "api")]),
-        hairpin: ClusterPod::add_labelled(&daemons[0], PREFIX, "self", &[("app", "self")]),
-        db: ClusterPod::add_labelled(&daemons[1], PREFIX, "db", &[("app", "db")]),
-        dns: ClusterPod::add_labelled(&daemons[1], PREFIX, "dns", &[("app", "dns")]),
+        web: ClusterPod::add_labelled(&daemons[0], prefix, "web", &[("app", "web")]),
+        other: ClusterPod::add_labelled(&daemons[0], prefix, "other", &[("app", "other")]),
+        api: ClusterPod::add_labelled(&daemons[0], prefix, "api", &[("app", "api")]),
+        hairpin: ClusterPod::add_labelled(&daemons[0], prefix, "self", &[("app", "self")]),
+        db: ClusterPod::add_labelled(&daemons[1], prefix, "db", &[("app", "db")]),
+        dns: ClusterPod::add_labelled(&daemons[1], prefix, "dns", &[("app", "dns")]),
     };
     assert!(
         wait_ping(&pods.web.netns, pods.db.ip(), FIRST),
         "the pods reach each other across the overlay"
     );
-    let policies =
-        std::env::temp_dir().join(format!("{PREFIX}-{}-policies.yaml", std::process::id()));
-    std::fs::write(&policies, POLICIES).expect("write the policies");
-    let applied = daemons[0].cli(&["policy", "apply", "-f", &policies.display().to_string()]);
-    let _ = std::fs::remove_file(&policies);
+    Cluster {
+        pods,
+        daemons,
+        _etcd: etcd,
+        underlay,
+    }
+}
+
+/// Runs `tweed <what> apply -f` on `daemon` with `text` in a temporary file.
+fn apply(daemon: &Daemon, prefix: &str, what: &str, text: &str) {
+    let path = std::env::temp_dir().join(format!("{prefix}-{}-{what}.yaml", std::process::id()));
+    std::fs::write(&path, text).expect("write the manifest");
+    let applied = daemon.cli(&[what, "apply", "-f", &path.display().to_string()]);
+    let _ = std::fs::remove_file(&path);
     assert!(
         applied.status.success(),
-        "policy apply: {}",
+        "{what} apply: {}",
         String::from_utf8_lossy(&applied.stderr)
     );
+}
+
+#[test]
+fn services_work_with_kube_proxys_iptables_and_nftables_rules() {
+    if !require_root() {
+        return;
+    }
+    let cluster = start_cluster(PREFIX, BASE, &[]);
+    let (underlay, daemons, pods) = (&cluster.underlay, &cluster.daemons, &cluster.pods);
+    apply(&daemons[0], PREFIX, "policy", POLICIES);
     let _dnsmasq = Dnsmasq::start(
         &pods.dns.netns,
         pods.dns.ip(),
@@ -314,27 +344,191 @@ fn services_work_with_kube_proxys_iptables_and_nftables_rules() {
 
     let iptables = fixture("iptables.rules");
     for i in 0..2 {
-        let rules = render(&iptables, &pods, underlay.node_ip(i), i == 1);
+        let rules = render(&iptables, pods, underlay.node_ip(i), i == 1);
         load(underlay.node(i), "iptables-restore", &["--noflush"], &rules);
     }
-    check_services("iptables", &underlay, &daemons, &pods);
+    check_services("iptables", underlay, daemons, pods);
     for i in 0..2 {
         flush_kube_proxy(underlay.node(i));
     }
 
     let nftables = fixture("nftables.nft");
     for i in 0..2 {
-        let rules = render(&nftables, &pods, underlay.node_ip(i), i == 1);
+        let rules = render(&nftables, pods, underlay.node_ip(i), i == 1);
         load(underlay.node(i), "nft", &["-f", "-"], &rules);
     }
-    check_services("nftables", &underlay, &daemons, &pods);
+    check_services("nftables", underlay, daemons, pods);
     for i in 0..2 {
         flush_kube_proxy(underlay.node(i));
     }
-    spoofed_pod_sources_from_outside_are_dropped(&underlay, &pods);
-    drop(pods);
-    drop(daemons);
-    drop(etcd);
+    spoofed_pod_sources_from_outside_are_dropped(underlay, pods);
+}
+
+/// The Services of the fixtures as `tweed service apply` takes them: api
+/// (NodePort 30080, `externalTrafficPolicy: Cluster`), db (NodePort 30081,
+/// `Local`) and dns.
+fn native_manifests(pods: &Pods) -> String {
+    let service =
+        |name: &str, vip: Ipv4Addr, spec: &str, ports: &str, backend: IpAddr, node: &str| {
+            format!(
+                r#"
+apiVersion: v1
+kind: Service
+metadata: {{namespace: default, name: {name}}}
+spec:
+  clusterIP: {vip}
+  {spec}
+  ports: [{ports}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  namespace: default
+  name: {name}-1
+  labels: {{kubernetes.io/service-name: {name}}}
+addressType: IPv4
+ports: [{{name: p, protocol: {proto}, port: {target}}}]
+endpoints:
+- addresses: ["{backend}"]
+  nodeName: {node}
+---"#,
+                proto = if name == "dns" { "UDP" } else { "TCP" },
+                target = match name {
+                    "api" => 8080,
+                    "dns" => 53,
+                    _ => 80,
+                },
+            )
+        };
+    [
+        service(
+            "api",
+            VIP_API,
+            "type: NodePort\n  externalTrafficPolicy: Cluster",
+            "{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30080}",
+            pods.api.ip(),
+            "node0",
+        ),
+        service(
+            "db",
+            VIP_DB,
+            "type: NodePort\n  externalTrafficPolicy: Local",
+            "{name: p, protocol: TCP, port: 80, targetPort: 80, nodePort: 30081}",
+            pods.db.ip(),
+            "node1",
+        ),
+        service(
+            "dns",
+            VIP_DNS,
+            "type: ClusterIP",
+            "{name: p, protocol: UDP, port: 53, targetPort: 53}",
+            pods.dns.ip(),
+            "node1",
+        ),
+    ]
+    .concat()
+}
+
+/// Packets the kernel's rule for api's ClusterIP in `KUBE-SERVICES` matched.
+fn kernel_cluster_ip_packets(ns: &Netns) -> u64 {
+    let out = ns.exec(
+        "iptables",
+        &["-t", "nat", "-L", "KUBE-SERVICES", "-v", "-x", "-n"],
+    );
+    assert!(out.status.success(), "list KUBE-SERVICES");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let vip = VIP_API.to_string();
+    text.lines()
+        .find(|l| l.contains("KUBE-SVC-API") && l.contains(&vip))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rule for {vip} in\n{text}"))
+}
+
+/// Native Services beside kube-proxy, as the README advises while tweed
+/// does not take NodePorts from outside the cluster: the same Services in
+/// tweed (`--native-services`) and as kube-proxy's iptables rules. Pods'
+/// connections to ClusterIPs are balanced by the dataplane (the kernel's
+/// ClusterIP rule never matches), DNS goes through a native ClusterIP, and a
+/// host outside the cluster reaches both NodePorts through kube-proxy's
+/// rules, whose replies return through the node that translated them.
+#[test]
+fn native_services_beside_kube_proxy_which_keeps_nodeports_from_outside() {
+    const PREFIX: &str = "kpn";
+    if !require_root() {
+        return;
+    }
+    let cluster = start_cluster(PREFIX, "10.97.26", &["--native-services"]);
+    let (underlay, daemons, pods) = (&cluster.underlay, &cluster.daemons, &cluster.pods);
+    apply(&daemons[0], PREFIX, "service", &native_manifests(pods));
+    let _dnsmasq = Dnsmasq::start(
+        &pods.dns.netns,
+        pods.dns.ip(),
+        DNS_NAME,
+        IpAddr::V4(VIP_API),
+    );
+    let iptables = fixture("iptables.rules");
+    for i in 0..2 {
+        let rules = render(&iptables, pods, underlay.node_ip(i), i == 1);
+        load(underlay.node(i), "iptables-restore", &["--noflush"], &rules);
+    }
+
+    let api = (IpAddr::V4(VIP_API), 80);
+    let seen = transfer(
+        "native: web → api's ClusterIP",
+        &pods.web.netns,
+        api,
+        &pods.api,
+        8080,
+    );
+    assert_eq!(seen, pods.web.ip(), "api sees the client pod itself");
+    let seen = transfer(
+        "native: web → db's ClusterIP (other node)",
+        &pods.web.netns,
+        (IpAddr::V4(VIP_DB), 80),
+        &pods.db,
+        80,
+    );
+    assert_eq!(seen, pods.web.ip(), "db sees the client pod itself");
+    assert_eq!(
+        resolve(&pods.web),
+        VIP_API.to_string(),
+        "web resolves {DNS_NAME} through the native DNS ClusterIP"
+    );
+    assert_eq!(
+        kernel_cluster_ip_packets(underlay.node(0)),
+        0,
+        "the dataplane translated web's connections: the kernel's ClusterIP rule saw none"
+    );
+
+    let outside = underlay.switch();
+    let seen = transfer(
+        "kube-proxy: outside → node0's NodePort 30080 (Cluster)",
+        outside,
+        (underlay.node_ip(0), 30080),
+        &pods.api,
+        8080,
+    );
+    assert_ne!(
+        seen,
+        underlay.switch_ip(),
+        "externalTrafficPolicy Cluster masquerades the client"
+    );
+    let seen = transfer(
+        "kube-proxy: outside → node1's NodePort 30081 (Local)",
+        outside,
+        (underlay.node_ip(1), 30081),
+        &pods.db,
+        80,
+    );
+    assert_eq!(
+        seen,
+        underlay.switch_ip(),
+        "externalTrafficPolicy Local keeps the client's address"
+    );
+    for i in 0..2 {
+        flush_kube_proxy(underlay.node(i));
+    }
 }
 
 /// Connects from SRC to DST:PORT once, ignoring the outcome. Args: SRC DST PORT.

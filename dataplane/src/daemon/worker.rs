@@ -30,6 +30,9 @@
 //! of frames from a tap with one `io_uring_enter` and queues the frames it
 //! delivers to taps, writing them in one `io_uring_enter` at the end of the
 //! batch (or before anything that must not overtake them).
+//!
+//! Between rounds it waits as its [`IdlePolicy`] says: by default it lingers
+//! for a while after traffic before it sleeps ([`super::idle`]).
 
 use std::io::{ErrorKind, IoSlice};
 use std::net::{SocketAddr, UdpSocket};
