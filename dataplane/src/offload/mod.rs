@@ -1,6 +1,6 @@
 //! Pure byte transformations the kernel would otherwise do for us: checksums,
 //! segmentation of GSO super-frames and their coalescing on receive, IPv4
-//! fragmentation, address and port translation (`nat`).
+//! fragmentation, address and port translation (`nat`, with SCTP's CRC32c).
 //!
 //! Contract shared by the modules here: no I/O, no allocation beyond the
 //! caller's `scratch` buffer, and no panic on any input; a malformed input is
@@ -12,6 +12,7 @@
 //! only and describe payloads as ranges of the caller's buffer.
 
 pub mod checksum;
+pub mod crc32c;
 pub mod fragment;
 pub mod gro;
 pub mod gro_run;

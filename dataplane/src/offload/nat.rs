@@ -7,12 +7,19 @@
 //! A checksum left partial (`partial`: the field holds the pseudo-header's
 //! folded sum, for the kernel or the receiver to complete) changes with the
 //! addresses only: the port is part of the data summed later.
+//!
+//! SCTP's CRC32c covers no addresses and cannot be updated from a changed
+//! word: the packet's checksum is checked, then computed again after the
+//! port changes (a packet that arrived corrupt is refused, not repaired).
+//! Only a whole SCTP packet is translated, so the packet handed over must
+//! end where its IP payload ends.
 
 use std::net::IpAddr;
 
 use super::checksum::{change, fold, update};
+use super::crc32c::{self, SCTP_CSUM_OFFSET, SCTP_LEN};
 use crate::wire::transport::{
-    PROTO_TCP, PROTO_UDP, TCP_CSUM_OFFSET, TCP_LEN, UDP_CSUM_OFFSET, UDP_LEN,
+    PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_CSUM_OFFSET, TCP_LEN, UDP_CSUM_OFFSET, UDP_LEN,
 };
 
 /// Which end of the packet is translated.
@@ -57,10 +64,18 @@ pub enum NatError {
         /// The address asked for.
         new: IpAddr,
     },
-    /// Not TCP or UDP right after the IP header (another protocol, or IPv6
-    /// extension headers).
-    #[error("protocol {0} after the IP header is not TCP or UDP")]
+    /// Not TCP, UDP or SCTP right after the IP header (another protocol, or
+    /// IPv6 extension headers).
+    #[error("protocol {0} after the IP header is not TCP, UDP or SCTP")]
     Protocol(u8),
+    /// An SCTP packet whose CRC32c is wrong: translating it would hide that.
+    #[error("SCTP checksum {carried:#010x} is wrong (the packet sums to {computed:#010x})")]
+    SctpChecksum {
+        /// What the packet carries.
+        carried: u32,
+        /// What its bytes sum to.
+        computed: u32,
+    },
     /// An IPv4 fragment after the first: it carries no ports.
     #[error("an IPv4 fragment at offset {0} carries no ports to translate")]
     LaterFragment(u16),
@@ -70,6 +85,9 @@ pub enum NatError {
 /// tells whether its TCP or UDP checksum is left partial.
 pub fn translate(packet: &mut [u8], to: Translation, partial: bool) -> Result<(), NatError> {
     let at = locate(packet, to)?;
+    if at.sctp {
+        return translate_sctp(packet, &at, to, partial);
+    }
     let mut new_bytes = [0; 16];
     match to.ip {
         IpAddr::V4(v4) => new_bytes[..4].copy_from_slice(&v4.octets()),
@@ -104,6 +122,43 @@ pub fn translate(packet: &mut [u8], to: Translation, partial: bool) -> Result<()
     Ok(())
 }
 
+/// Translates an SCTP packet: the IPv4 header checksum follows the
+/// address; the CRC32c, unless left to the receiver (`partial`), is checked
+/// and then computed again.
+fn translate_sctp(
+    packet: &mut [u8],
+    at: &Places,
+    to: Translation,
+    partial: bool,
+) -> Result<(), NatError> {
+    let mut new_bytes = [0; 16];
+    match to.ip {
+        IpAddr::V4(v4) => new_bytes[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => new_bytes.copy_from_slice(&v6.octets()),
+    }
+    let new_ip = &new_bytes[..at.ip_len];
+    if !partial {
+        let sctp = &packet[at.l4..];
+        let computed = crc32c::sctp_checksum(sctp).unwrap_or_default();
+        let carried = crc32c::sctp_carried(sctp).unwrap_or_default();
+        if carried != computed {
+            return Err(NatError::SctpChecksum { carried, computed });
+        }
+    }
+    if let Some(header_csum) = at.header_csum {
+        let address_change = change(&packet[at.ip..at.ip + at.ip_len], new_ip);
+        let old = u16::from_be_bytes([packet[header_csum], packet[header_csum + 1]]);
+        let new = update(old, address_change);
+        packet[header_csum..header_csum + 2].copy_from_slice(&new.to_be_bytes());
+    }
+    packet[at.ip..at.ip + at.ip_len].copy_from_slice(new_ip);
+    packet[at.port..at.port + 2].copy_from_slice(&to.port.to_be_bytes());
+    if !partial {
+        crc32c::sctp_fill(&mut packet[at.l4..]);
+    }
+    Ok(())
+}
+
 /// Where a translation writes, checked to lie inside the packet.
 struct Places {
     ip: usize,
@@ -115,6 +170,10 @@ struct Places {
     udp: bool,
     /// UDP over IPv4: a zero checksum means none.
     checksum_optional: bool,
+    /// Where the transport header starts.
+    l4: usize,
+    /// SCTP: a CRC32c over the packet instead of a sum.
+    sctp: bool,
 }
 
 fn locate(packet: &[u8], to: Translation) -> Result<Places, NatError> {
@@ -161,6 +220,7 @@ fn locate(packet: &[u8], to: Translation) -> Result<Places, NatError> {
     let (csum, header_len) = match protocol {
         PROTO_TCP => (TCP_CSUM_OFFSET, TCP_LEN),
         PROTO_UDP => (UDP_CSUM_OFFSET, UDP_LEN),
+        PROTO_SCTP => (SCTP_CSUM_OFFSET, SCTP_LEN),
         other => return Err(NatError::Protocol(other)),
     };
     need(l4 + header_len)?;
@@ -172,6 +232,8 @@ fn locate(packet: &[u8], to: Translation) -> Result<Places, NatError> {
         l4_csum: l4 + csum,
         udp: protocol == PROTO_UDP,
         checksum_optional: protocol == PROTO_UDP && version == 4,
+        l4,
+        sctp: protocol == PROTO_SCTP,
     })
 }
 

@@ -276,3 +276,113 @@ fn what_cannot_be_translated_is_refused_and_left_unchanged() {
         Err(NatError::Truncated { len: 0, need: 1 })
     );
 }
+
+/// An SCTP packet (an INIT-like chunk) from the client to the Service's
+/// port 80, over IPv6 when `v6`, else IPv4, its CRC32c filled in.
+fn sctp(v6: bool) -> Vec<u8> {
+    let mut chunk = vec![0x9c, 0x40, 0, 80, 0, 0, 0, 0, 0, 0, 0, 0];
+    chunk.extend_from_slice(&[1, 0, 0, 20, 0xde, 0xad, 0xbe, 0xef, 0, 1, 0, 0]);
+    chunk.extend_from_slice(&[0, 10, 0, 10, 0, 0, 0, 1]);
+    assert!(super::crc32c::sctp_fill(&mut chunk));
+    let mut out = Vec::new();
+    let builder = if v6 {
+        PacketBuilder::ipv6(CLIENT6, VIP6, 64)
+    } else {
+        PacketBuilder::ipv4(CLIENT4, VIP4, 64)
+    };
+    builder
+        .write(&mut out, etherparse::IpNumber(PROTO_SCTP), &chunk)
+        .unwrap();
+    out
+}
+
+/// The SCTP packet's CRC32c holds, and the IPv4 header checksum too.
+fn assert_sctp_valid(packet: &[u8]) {
+    let l4 = l4_start(packet);
+    let sctp = &packet[l4..];
+    assert_eq!(
+        super::crc32c::sctp_carried(sctp),
+        super::crc32c::sctp_checksum(sctp),
+        "SCTP checksum"
+    );
+    if packet[0] >> 4 == 4 {
+        assert_eq!(
+            checksum::finish(checksum::sum(&packet[..l4], 0)),
+            0,
+            "IPv4 header checksum"
+        );
+    }
+}
+
+#[test]
+fn sctp_translates_both_ways_with_its_crc32c_computed_again() {
+    for v6 in [false, true] {
+        let mut packet = sctp(v6);
+        let (to, back) = if v6 {
+            let backend = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 1, 5);
+            (
+                Translation {
+                    side: Side::Destination,
+                    ip: IpAddr::V6(backend),
+                    port: 3868,
+                },
+                Translation {
+                    side: Side::Source,
+                    ip: IpAddr::V6(Ipv6Addr::from(VIP6)),
+                    port: 80,
+                },
+            )
+        } else {
+            (
+                Translation {
+                    port: 3868,
+                    ..backend4()
+                },
+                Translation {
+                    side: Side::Source,
+                    ip: IpAddr::V4(Ipv4Addr::from(VIP4)),
+                    port: 80,
+                },
+            )
+        };
+        translate(&mut packet, to, false).unwrap();
+        let l4 = l4_start(&packet);
+        assert_eq!(packet[l4 + 2..l4 + 4], 3868u16.to_be_bytes());
+        assert_eq!(
+            packet[l4..l4 + 2],
+            40000u16.to_be_bytes(),
+            "source port kept"
+        );
+        assert_sctp_valid(&packet);
+        translate(&mut packet, back, false).unwrap();
+        assert_eq!(packet[l4..l4 + 2], 80u16.to_be_bytes());
+        assert_sctp_valid(&packet);
+    }
+}
+
+#[test]
+fn a_corrupt_sctp_packet_is_refused_not_repaired_and_a_partial_one_keeps_its_field() {
+    let mut corrupt = sctp(false);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    let before = corrupt.clone();
+    assert!(matches!(
+        translate(&mut corrupt, backend4(), false),
+        Err(NatError::SctpChecksum { .. })
+    ));
+    assert_eq!(corrupt, before, "left unchanged");
+
+    // Left for the receiver to compute: the field is not touched.
+    let mut partial = sctp(false);
+    let l4 = l4_start(&partial);
+    partial[l4 + 8..l4 + 12].fill(0);
+    translate(&mut partial, backend4(), true).unwrap();
+    assert_eq!(partial[l4 + 8..l4 + 12], [0; 4]);
+    assert_eq!(partial[l4 + 2..l4 + 4], 8080u16.to_be_bytes());
+
+    let mut short = sctp(false)[..20 + 11].to_vec();
+    assert_eq!(
+        translate(&mut short, backend4(), false),
+        Err(NatError::Truncated { len: 31, need: 32 })
+    );
+}

@@ -76,7 +76,7 @@ impl Pipeline<'_> {
         let services = &self.tables.services;
         if services.is_empty()
             || ip.fragment.is_some()
-            || !matches!(ip.protocol, proto::TCP | proto::UDP)
+            || !matches!(ip.protocol, proto::TCP | proto::UDP | proto::SCTP)
         {
             return ToService::No;
         }

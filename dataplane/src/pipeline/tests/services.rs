@@ -5,6 +5,7 @@
 use etherparse::{NetSlice, TransportSlice};
 
 use super::*;
+use crate::offload::crc32c;
 use crate::pipeline::DropReason;
 use crate::pipeline::trace::{Recorder, Stage};
 use crate::table::acl::{Rule, RuleAction, Verdict};
@@ -12,7 +13,7 @@ use crate::table::service::{
     Affinity, Frontend, FrontendKind, ServiceEndpoint, ServiceKey, ServicePort, ServiceTable,
     TrafficPolicy,
 };
-use crate::wire::transport::PROTO_TCP;
+use crate::wire::transport::{PROTO_SCTP, PROTO_TCP};
 
 pub(super) const VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 const CLIENT_PORT: u16 = 40000;
@@ -364,4 +365,61 @@ fn an_ipv6_pod_reaching_itself_comes_from_the_ipv6_hairpin_address() {
     let stray = segment(MAC_A, (POD_A6, 9999), (hairpin, 1234), "S", b"");
     let (action, _, _) = fx.run(Ingress::Port(PORT_A), &stray);
     assert_eq!(action, Action::Drop(DropReason::ToGateway));
+}
+
+/// An SCTP packet (common header and an INIT-like chunk) from `src` to
+/// `dst` over IPv4, its CRC32c filled in.
+fn sctp(src_mac: Mac, (src, sport): (Ipv4Addr, u16), (dst, dport): (Ipv4Addr, u16)) -> Vec<u8> {
+    let mut sctp = Vec::new();
+    sctp.extend_from_slice(&sport.to_be_bytes());
+    sctp.extend_from_slice(&dport.to_be_bytes());
+    sctp.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    sctp.extend_from_slice(&[1, 0, 0, 20, 0xde, 0xad, 0xbe, 0xef, 0, 1, 0, 0]);
+    sctp.extend_from_slice(&[0, 10, 0, 10, 0, 0, 0, 1]);
+    assert!(crc32c::sctp_fill(&mut sctp));
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(src_mac, GW_MAC)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .write(&mut out, etherparse::IpNumber(PROTO_SCTP), &sctp)
+        .unwrap();
+    tap(out)
+}
+
+/// The addresses and ports of a delivered IPv4 SCTP frame, its CRC32c
+/// checked.
+fn sctp_ends(eth: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
+    assert_ipv4_checksum(eth);
+    let ip = &eth[14..34];
+    assert_eq!(ip[9], PROTO_SCTP);
+    let packet = &eth[34..];
+    assert_eq!(
+        crc32c::sctp_carried(packet),
+        crc32c::sctp_checksum(packet),
+        "SCTP checksum after translation"
+    );
+    let addr = |at: usize| Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]);
+    let port = |at: usize| u16::from_be_bytes([packet[at], packet[at + 1]]);
+    ((addr(12), port(0)), (addr(16), port(2)))
+}
+
+#[test]
+fn an_sctp_service_is_translated_with_its_crc32c_both_ways() {
+    let mut fx = Fixture::new();
+    let mut port = web(vec![backend(POD_B, 3868, true)]);
+    port.frontends[0].key.protocol = PROTO_SCTP;
+    serve(&mut fx, &[port]);
+    let request = sctp(MAC_A, (POD_A, CLIENT_PORT), (VIP, 80));
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &request);
+    assert_eq!(action, Action::Deliver(PORT_B));
+    assert_eq!(
+        sctp_ends(eth_of(&frame)),
+        ((POD_A, CLIENT_PORT), (POD_B, 3868))
+    );
+    let reply = sctp(MAC_B, (POD_B, 3868), (POD_A, CLIENT_PORT));
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_B), &reply);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    assert_eq!(sctp_ends(eth_of(&frame)), ((VIP, 80), (POD_A, CLIENT_PORT)));
+    // A TCP packet to the same address and port is no SCTP Service's.
+    let (_, frame, _) = fx.run(Ingress::Port(PORT_A), &from_a("S"));
+    assert_eq!(ends(eth_of(&frame)).1, (VIP, 80), "not translated");
 }
