@@ -50,7 +50,8 @@ pub struct BenchArgs {
     #[arg(long, value_enum)]
     pub topology: Option<Topology>,
     /// Only these workloads (comma-separated): tcp1, tcp4, udp, rr (sockperf
-    /// ping-pong: RTT p50 and p99), svc1k, svc10k (new connections per second
+    /// ping-pong: RTT p50 and p99), rr-sparse (the same at 100 requests a
+    /// second: a lone request's round trip), svc1k, svc10k (new connections per second
     /// and p99 connect time to a ClusterIP among 1,000 or 10,000 Services:
     /// native tweed against kube-proxy's iptables rules), svc1k-nft,
     /// svc10k-nft (the same against kube-proxy's nftables rules), conn1k,
@@ -275,7 +276,11 @@ fn tools(tweed: PathBuf, workloads: &[Workload]) -> Result<Tools, BenchError> {
             "iperf3",
             "iperf3",
         )?,
-        sockperf: need(has(&[Workload::Rr]), "sockperf", "sockperf")?,
+        sockperf: need(
+            has(&[Workload::Rr, Workload::RrSparse]),
+            "sockperf",
+            "sockperf",
+        )?,
         iptables_restore: need(
             has(&[
                 Workload::Conn1k,

@@ -38,8 +38,12 @@ pub enum Workload {
     Tcp4,
     /// iperf3, UDP, 64-byte datagrams, as fast as it can.
     Udp,
-    /// sockperf ping-pong: request/response latency.
+    /// sockperf ping-pong: request/response latency, each request sent as
+    /// soon as the last response came.
     Rr,
+    /// sockperf ping-pong at 100 requests a second: the latency of a lone
+    /// request, which finds the path idle.
+    RrSparse,
     /// New TCP connections per second to a pod with 1,000 ingress rules.
     Conn1k,
     /// New TCP connections per second to a pod with 10,000 ingress rules.
@@ -69,11 +73,12 @@ impl Workload {
     /// Every workload, in the order they run (the Service lines before the
     /// policy lines, whose rules stay on the server pod; the Services are
     /// removed after their lines).
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 11] = [
         Workload::Tcp1,
         Workload::Tcp4,
         Workload::Udp,
         Workload::Rr,
+        Workload::RrSparse,
         Workload::Svc1k,
         Workload::Svc10k,
         Workload::Svc1kNft,
@@ -89,6 +94,7 @@ impl Workload {
             Workload::Tcp4 => &[Metric::Tcp4],
             Workload::Udp => &[Metric::Udp64],
             Workload::Rr => &[Metric::RttP50, Metric::RttP99],
+            Workload::RrSparse => &[Metric::SparseRttP50, Metric::SparseRttP99],
             Workload::Conn1k => &[Metric::Conn1k],
             Workload::Conn10k => &[Metric::Conn10k],
             Workload::Svc1k => &[Metric::Svc1k, Metric::SvcConnect1k],
@@ -105,6 +111,7 @@ impl Workload {
             Workload::Tcp4 => "TCP 4 streams",
             Workload::Udp => "UDP 64 B",
             Workload::Rr => "sockperf ping-pong",
+            Workload::RrSparse => "sockperf ping-pong, 100 requests/s",
             Workload::Conn1k => "connections, 1,000 rules",
             Workload::Conn10k => "connections, 10,000 rules",
             Workload::Svc1k => "connections to a Service, 1,000 Services",
@@ -157,6 +164,10 @@ pub enum Metric {
     RttP50,
     /// 99th percentile round trip.
     RttP99,
+    /// Median round trip of requests 10 ms apart.
+    SparseRttP50,
+    /// 99th percentile round trip of requests 10 ms apart.
+    SparseRttP99,
     /// Connections per second, 1,000 rules.
     Conn1k,
     /// Connections per second, 10,000 rules.
@@ -205,6 +216,8 @@ impl Metric {
             Metric::Udp64 => "UDP 64 B received",
             Metric::RttP50 => "RTT p50 (sockperf)",
             Metric::RttP99 => "RTT p99 (sockperf)",
+            Metric::SparseRttP50 => "RTT p50, 100 requests/s",
+            Metric::SparseRttP99 => "RTT p99, 100 requests/s",
             Metric::Conn1k => "conn/s, 1,000 rules",
             Metric::Conn10k => "conn/s, 10,000 rules",
             Metric::Svc1k => "conn/s, 1,000 Services",
@@ -225,6 +238,8 @@ impl Metric {
             Metric::Udp64 => Unit::PacketsPerSecond,
             Metric::RttP50
             | Metric::RttP99
+            | Metric::SparseRttP50
+            | Metric::SparseRttP99
             | Metric::SvcConnect1k
             | Metric::SvcConnect10k
             | Metric::SvcConnect1kNft
@@ -366,6 +381,7 @@ mod tests {
     #[test]
     fn latency_is_the_only_lower_is_better() {
         assert!(!Metric::RttP99.higher_is_better());
+        assert!(!Metric::SparseRttP50.higher_is_better());
         assert!(Metric::Conn10k.higher_is_better());
         assert_eq!(Workload::Rr.metrics().len(), 2);
         assert_eq!(Workload::Conn10k.rules(), Some(10_000));

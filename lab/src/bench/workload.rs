@@ -17,6 +17,8 @@ use crate::procs::{self, Proc};
 pub const IPERF_PORT: u16 = 5201;
 /// sockperf's port.
 pub const SOCKPERF_PORT: u16 = 11111;
+/// Requests a second on the sparse request/response line.
+const SPARSE_MPS: u32 = 100;
 /// The connection server's port.
 pub const CONN_PORT: u16 = 7000;
 /// The port the backend of the Service line with `n` Services listens on:
@@ -111,7 +113,7 @@ pub fn start_servers(
             true,
         ));
     }
-    if workloads.contains(&Workload::Rr) {
+    if workloads.contains(&Workload::Rr) || workloads.contains(&Workload::RrSparse) {
         wanted.push((
             "sockperf server".into(),
             tools.sockperf.clone(),
@@ -310,9 +312,8 @@ pub fn run(
         Workload::Tcp1 => iperf(&["-O", "1", "-P", "1"]),
         Workload::Tcp4 => iperf(&["-O", "1", "-P", "4"]),
         Workload::Udp => iperf(&["-u", "-l", "64", "-b", "0"]),
-        Workload::Rr => (
-            tools.sockperf.clone(),
-            [
+        Workload::Rr | Workload::RrSparse => {
+            let mut args: Vec<String> = [
                 "ping-pong",
                 "-i",
                 &ip,
@@ -324,8 +325,12 @@ pub fn run(
             ]
             .iter()
             .map(|s| s.to_string())
-            .collect(),
-        ),
+            .collect();
+            if workload == Workload::RrSparse {
+                args.extend(["--mps".to_owned(), SPARSE_MPS.to_string()]);
+            }
+            (tools.sockperf.clone(), args)
+        }
         Workload::Conn1k
         | Workload::Conn10k
         | Workload::Svc1k
@@ -369,6 +374,10 @@ pub fn run(
         Workload::Rr => {
             let (p50, p99) = parse::sockperf_percentiles(&out)?;
             vec![(Metric::RttP50, p50), (Metric::RttP99, p99)]
+        }
+        Workload::RrSparse => {
+            let (p50, p99) = parse::sockperf_percentiles(&out)?;
+            vec![(Metric::SparseRttP50, p50), (Metric::SparseRttP99, p99)]
         }
         Workload::Conn1k => vec![(Metric::Conn1k, ConnReport::parse(&out)?.rate()?)],
         Workload::Conn10k => vec![(Metric::Conn10k, ConnReport::parse(&out)?.rate()?)],
