@@ -5,9 +5,9 @@
 //!
 //! Lingering is for request and response. A worker that sleeps pays a
 //! wake-up (on a VM an interrupt to another CPU, often a VM exit) for every
-//! packet that finds it asleep: a round trip through two nodes pays four on
-//! top of the two the kernel's own path pays to wake the pods. A reply that
-//! comes back within the linger finds its worker awake. Under load the
+//! packet that finds it asleep, and a round trip through two nodes passes
+//! four workers besides the two pods the kernel's own path wakes too. A
+//! reply that comes back within the linger finds its worker awake. Under load the
 //! worker is awake anyway; idle, it sleeps as before, so the cost is at most
 //! one linger of polling per burst of traffic, and what it polls with it
 //! yields to anything runnable.

@@ -64,13 +64,13 @@ impl Choice {
     /// unavailable: ...)`, followed by how workers wait when idle
     /// ([`IdlePolicy::suffix`]: `, linger 50 µs`, `, busy-poll`).
     pub fn describe(&self) -> String {
-        let busy = self.idle.suffix();
+        let idle = self.idle.suffix();
         match &self.fallback {
             Some(why) => format!(
-                "{}{busy} (io_uring unavailable: {why})",
+                "{}{idle} (io_uring unavailable: {why})",
                 self.backend.name()
             ),
-            None => format!("{}{busy}", self.backend.name()),
+            None => format!("{}{idle}", self.backend.name()),
         }
     }
 }
