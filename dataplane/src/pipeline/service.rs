@@ -33,7 +33,7 @@ use super::trace::{Stage, Tracer};
 use super::{Action, Pipeline};
 use crate::frame::Frame;
 use crate::offload::nat::{self, Side, Translation};
-use crate::table::conntrack::{Direction, FlowKey, Hit};
+use crate::table::conntrack::{Direction, FlowKey, Hit, TcpFlags};
 use crate::table::service::{Origin, Selection, ServiceKey, maglev};
 use crate::table::tables::{HAIRPIN_V4, HAIRPIN_V6};
 use crate::wire::virtio_net::{self, VirtioNetHdr};
@@ -45,8 +45,13 @@ pub(super) struct Redirect {
     pub original: FlowKey,
     /// The flow as translated, to the backend.
     pub translated: FlowKey,
-    /// Whether the choice was made for this packet (and is to be
-    /// remembered once the packet is allowed).
+    /// Whether the translation is to be remembered (again) once the packet
+    /// is allowed: a choice made for this packet, or a kept one whose flow
+    /// starts again (a TCP SYN on a reused tuple, whose old flow conntrack
+    /// ends; a packet after its flow expired). Between the old flow's end
+    /// and the new one's start the sweeper may drop the kept pair, and the
+    /// replies need it: remembering it again puts it back before the packet
+    /// leaves, with a fresh grace period.
     pub new: bool,
 }
 
@@ -92,7 +97,7 @@ impl Pipeline<'_> {
             Some(translated) => (
                 SocketAddr::new(translated.dst, translated.dst_port),
                 None,
-                false,
+                self.restarts(ip, &translated),
             ),
             None => {
                 let hash = maglev::mix(u64::from(flow_hash(ip)));
@@ -179,6 +184,16 @@ impl Pipeline<'_> {
             // A hairpin: back to the client's own address.
             let client = SocketAddr::new(original.src, original.src_port);
             let _ = rewrite(frame, vnet, ip, Side::Destination, client);
+        }
+    }
+
+    /// Whether a packet of a kept translation starts its flow again: a TCP
+    /// SYN (conntrack ends a closed flow's tuple reused by one), or another
+    /// protocol's packet whose translated flow is no longer tracked.
+    fn restarts(&self, ip: &Ip, translated: &FlowKey) -> bool {
+        match ip.tcp_flags() {
+            Some(flags) => TcpFlags(flags).is_syn_only(),
+            None => self.conntrack.lookup(translated, self.now_ms).is_none(),
         }
     }
 

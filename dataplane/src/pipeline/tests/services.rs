@@ -9,6 +9,7 @@ use crate::offload::crc32c;
 use crate::pipeline::DropReason;
 use crate::pipeline::trace::{Recorder, Stage};
 use crate::table::acl::{Rule, RuleAction, Verdict};
+use crate::table::conntrack::FlowKey;
 use crate::table::service::{
     Affinity, Frontend, FrontendKind, ServiceEndpoint, ServiceKey, ServicePort, ServiceTable,
     TrafficPolicy,
@@ -221,7 +222,7 @@ fn a_connection_keeps_its_backend_until_the_backend_leaves() {
         fx.run(Ingress::Port(PORT_A), &again).0,
         Action::Encap(_)
     ));
-    let original = crate::table::conntrack::FlowKey {
+    let original = FlowKey {
         src: IpAddr::V4(POD_A),
         dst: IpAddr::V4(VIP),
         protocol: PROTO_TCP,
@@ -422,4 +423,48 @@ fn an_sctp_service_is_translated_with_its_crc32c_both_ways() {
     // A TCP packet to the same address and port is no SCTP Service's.
     let (_, frame, _) = fx.run(Ingress::Port(PORT_A), &from_a("S"));
     assert_eq!(ends(eth_of(&frame)).1, (VIP, 80), "not translated");
+}
+
+/// A closed Service connection's tuple reused by the client's next
+/// connection to the Service: conntrack ends the old flow and starts a new
+/// one, and between the two the sweeper may drop the kept translation (here,
+/// half of it, as a sweep of one shard does). The SYN remembers it again, so
+/// the reply still comes from the Service.
+#[test]
+fn a_reused_tuple_remembers_its_translation_again_so_a_sweep_between_cannot_break_it() {
+    let mut fx = Fixture::new();
+    serve(&mut fx, &[web(vec![backend(POD_B, 8080, true)])]);
+    assert_eq!(
+        fx.run(Ingress::Port(PORT_A), &from_a("S")).0,
+        Action::Deliver(PORT_B)
+    );
+    let rst = segment(MAC_B, (POD_B, 8080), (POD_A, CLIENT_PORT), "R", b"");
+    fx.run(Ingress::Port(PORT_B), &rst);
+    let flow = |src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)| FlowKey {
+        src: IpAddr::V4(src.0),
+        dst: IpAddr::V4(dst.0),
+        protocol: PROTO_TCP,
+        src_port: src.1,
+        dst_port: dst.1,
+    };
+    let translated = flow((POD_A, CLIENT_PORT), (POD_B, 8080));
+    let unrelated = flow((POD_B, 1), (POD_A, 1));
+    let translations = fx.conntrack.translations();
+    assert!(translations.original(&translated).is_some());
+    // The sweeper's work between the old flow's end and the new one's start.
+    translations.forget(&unrelated, &translated);
+    assert!(translations.original(&translated).is_none());
+
+    assert_eq!(
+        fx.run(Ingress::Port(PORT_A), &from_a("S")).0,
+        Action::Deliver(PORT_B)
+    );
+    let reply = segment(MAC_B, (POD_B, 8080), (POD_A, CLIENT_PORT), "SA", b"");
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_B), &reply);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    assert_eq!(
+        ends(eth_of(&frame)).0,
+        (VIP, 80),
+        "the reply comes from the Service"
+    );
 }
