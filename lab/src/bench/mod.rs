@@ -445,9 +445,12 @@ impl Bench<'_> {
                 &log,
                 self.interrupted,
             ) {
-                Ok(values) => {
-                    for (metric, v) in values {
+                Ok(outcome) => {
+                    for (metric, v) in outcome.values {
                         samples.add(s.topology, metric, s.implementation, v);
+                    }
+                    if let Some(note) = outcome.note {
+                        samples.note(s.topology, s.workload.metrics(), s.implementation, &note);
                     }
                 }
                 Err(_) if (self.interrupted)() => return Err(BenchError::Interrupted),

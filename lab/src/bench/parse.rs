@@ -92,6 +92,19 @@ impl ConnReport {
         )
     }
 
+    /// What the table should say when connections failed: each one held
+    /// its client thread up to the connect or read timeout (1 s), which the
+    /// rate does not show.
+    pub fn failures_note(&self) -> Option<String> {
+        (self.failures > 0).then(|| {
+            format!(
+                "{} of {} connections failed (each held a client up to 1 s)",
+                self.failures,
+                self.connections + self.failures
+            )
+        })
+    }
+
     /// Completed connections per second.
     pub fn rate(&self) -> Result<f64, String> {
         if self.connections == 0 || self.seconds <= 0.0 {
@@ -191,6 +204,11 @@ mod tests {
         assert_eq!(ConnReport::parse(&text).unwrap(), r);
         assert_eq!(r.rate().unwrap(), 617.0);
         assert!(ConnReport::parse("connections x").is_err());
+        assert_eq!(
+            r.failures_note().as_deref(),
+            Some("1 of 1235 connections failed (each held a client up to 1 s)")
+        );
+        assert_eq!(ConnReport { failures: 0, ..r }.failures_note(), None);
         assert!(
             ConnReport {
                 connections: 0,

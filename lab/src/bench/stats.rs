@@ -61,6 +61,23 @@ impl Samples {
         self.values.entry((topology, metric)).or_default()[slot(implementation)].push(value);
     }
 
+    /// Records what a run of the lines in `metrics` should say beside its
+    /// value (failed connections).
+    pub fn note(
+        &mut self,
+        topology: Topology,
+        metrics: &[Metric],
+        implementation: Impl,
+        message: &str,
+    ) {
+        for &metric in metrics {
+            self.errors
+                .entry((topology, metric))
+                .or_default()
+                .push(format!("{}: {message}", implementation.label()));
+        }
+    }
+
     /// Records a failed run of the lines in `metrics`.
     pub fn fail(
         &mut self,
@@ -178,9 +195,11 @@ mod tests {
             "boom",
         );
         s.add(Topology::Two, Metric::RttP50, Impl::Kernel, 12.0);
+        s.note(Topology::One, &[Metric::Tcp1], Impl::Tweed, "2 of 9 failed");
         let lines = s.lines();
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0].tweed, Some(20.0));
+        assert_eq!(lines[0].tweed, Some(20.0), "a note keeps the value");
+        assert_eq!(lines[0].errors, ["tweed: 2 of 9 failed"]);
         assert_eq!(lines[0].ratio, Some(0.5));
         assert_eq!(lines[1].metric, Metric::RttP50);
         assert_eq!(lines[1].tweed, None);

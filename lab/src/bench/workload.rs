@@ -287,7 +287,7 @@ pub fn run(
     tools: &Tools,
     log: &Path,
     interrupted: &dyn Fn() -> bool,
-) -> Result<Vec<(Metric, f64)>, String> {
+) -> Result<Outcome, String> {
     let ip = pair.server_ip.to_string();
     let secs = seconds.to_string();
     let iperf = |extra: &[&str]| -> (PathBuf, Vec<String>) {
@@ -367,7 +367,11 @@ pub fn run(
     )?;
     proc.wait_exit(Duration::from_secs(u64::from(seconds)) + SLACK, interrupted)?;
     let out = std::fs::read_to_string(log).map_err(|e| format!("read {}: {e}", log.display()))?;
-    Ok(match workload {
+    let note = match workload {
+        Workload::Tcp1 | Workload::Tcp4 | Workload::Udp | Workload::Rr | Workload::RrSparse => None,
+        _ => ConnReport::parse(&out).ok().and_then(|r| r.failures_note()),
+    };
+    let values = match workload {
         Workload::Tcp1 => vec![(Metric::Tcp1, parse::iperf3_tcp(json_part(&out))?)],
         Workload::Tcp4 => vec![(Metric::Tcp4, parse::iperf3_tcp(json_part(&out))?)],
         Workload::Udp => vec![(Metric::Udp64, parse::iperf3_udp(json_part(&out), 64)?)],
@@ -391,7 +395,17 @@ pub fn run(
             };
             vec![(rate, report.rate()?), (p99, report.connect_p99_us)]
         }
-    })
+    };
+    Ok(Outcome { values, note })
+}
+
+/// What one run measured.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The value of each of the workload's lines.
+    pub values: Vec<(Metric, f64)>,
+    /// What the table should say beside them (failed connections).
+    pub note: Option<String>,
 }
 
 /// The JSON document in iperf3's log (a warning on stderr may precede it).
