@@ -188,8 +188,9 @@ impl Pipeline<'_> {
     }
 
     /// Whether a packet of a kept translation starts its flow again: a TCP
-    /// SYN (conntrack ends a closed flow's tuple reused by one), or another
-    /// protocol's packet whose translated flow is no longer tracked.
+    /// SYN (on a reused tuple conntrack ends the closed flow and starts a
+    /// new one), or another protocol's packet whose flow is no longer
+    /// tracked.
     fn restarts(&self, ip: &Ip, translated: &FlowKey) -> bool {
         match ip.tcp_flags() {
             Some(flags) => TcpFlags(flags).is_syn_only(),
@@ -197,7 +198,8 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Remembers a new translation once its packet was allowed.
+    /// Remembers a new (or restarting) translation once its packet was
+    /// allowed.
     pub(super) fn remember<T: Tracer>(&self, redirect: &Redirect, action: &Action) -> bool {
         if T::DRY_RUN || !redirect.new || matches!(action, Action::Drop(_)) {
             return true;
