@@ -88,11 +88,8 @@ impl Samples {
     ) {
         for &metric in metrics {
             self.values.entry((topology, metric)).or_default();
-            self.errors
-                .entry((topology, metric))
-                .or_default()
-                .push(format!("{}: {message}", implementation.label()));
         }
+        self.note(topology, metrics, implementation, message);
     }
 
     /// The lines, in topology and metric order.
