@@ -182,6 +182,21 @@ impl Daemon {
         self.run_cli(&cli_args(&self.run_dir(), args, false))
     }
 
+    /// Runs `tweed <what> apply -f` (`policy`, `service`) with `text` in a
+    /// file of the daemon's directory; panics if it fails. Returns stdout.
+    pub fn apply(&self, what: &str, text: &str) -> String {
+        let path = self.dir.join(format!("{what}-manifest.yaml"));
+        std::fs::write(&path, text).expect("write the manifest");
+        let out = self.cli(&[what, "apply", "-f", &path.display().to_string()]);
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.status.success(),
+            "{what} apply: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Runs `tweed install-cni` into `dir`/cni-bin (the built `tweed-cni`)
     /// and `dir`/net.d, as a user would for a runtime; panics if it fails.
     /// Returns (plugin directory, configuration directory).

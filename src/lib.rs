@@ -17,6 +17,7 @@
 //! - [`pod`]: a pod: a netns attached to a node through `port_add`.
 //! - [`traffic`]: ping, checked TCP transfers, UDP round trips, TCP connects.
 //! - [`dns`]: dnsmasq in a pod and an A-record query, for the Service tests.
+//! - [`manifests`]: a Service and its EndpointSlice, for `tweed service apply`.
 //! - [`poll`]: waiting for a condition with a deadline instead of sleeping.
 //! - [`tmpfs`]: a small tmpfs to fill up, for the disk-full tests.
 //! - [`underlay`]: N node namespaces on one bridged switch namespace.
@@ -62,6 +63,7 @@ pub mod etcd_tls;
 pub mod image;
 pub mod kubeapi;
 pub mod kubelet;
+pub mod manifests;
 pub mod matrix;
 pub mod mountns;
 pub mod netns;

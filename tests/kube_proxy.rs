@@ -30,6 +30,7 @@ use tweed_suite::cluster::{ClusterPod, NodeSpec, start_together};
 use tweed_suite::daemon::Daemon;
 use tweed_suite::dns::{self, Dnsmasq};
 use tweed_suite::etcd::Etcd;
+use tweed_suite::manifests;
 use tweed_suite::netns::Netns;
 use tweed_suite::privileged::require_root;
 use tweed_suite::traffic::{Listener, tcp_connect, tcp_transfer_via, wait_ping};
@@ -314,17 +315,31 @@ fn start_cluster(prefix: &str, base: &str, extra: &[&str]) -> Cluster {
     }
 }
 
-/// Runs `tweed <what> apply -f` on `daemon` with `text` in a temporary file.
-fn apply(daemon: &Daemon, prefix: &str, what: &str, text: &str) {
-    let path = std::env::temp_dir().join(format!("{prefix}-{}-{what}.yaml", std::process::id()));
-    std::fs::write(&path, text).expect("write the manifest");
-    let applied = daemon.cli(&[what, "apply", "-f", &path.display().to_string()]);
-    let _ = std::fs::remove_file(&path);
-    assert!(
-        applied.status.success(),
-        "{what} apply: {}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
+/// Loads kube-proxy's rules from fixture `name` into both nodes, each
+/// rendered for its node, with `program` and `args`.
+fn load_kube_proxy(underlay: &Underlay, pods: &Pods, name: &str, program: &str, args: &[&str]) {
+    let text = fixture(name);
+    for i in 0..2 {
+        let rules = render(&text, pods, underlay.node_ip(i), i == 1);
+        load(underlay.node(i), program, args, &rules);
+    }
+}
+
+/// Removes kube-proxy's rules from both nodes.
+fn flush_kube_proxy_everywhere(underlay: &Underlay) {
+    for i in 0..2 {
+        flush_kube_proxy(underlay.node(i));
+    }
+}
+
+/// dnsmasq in the dns pod, answering [`DNS_NAME`] with api's ClusterIP.
+fn dns_server(pods: &Pods) -> Dnsmasq {
+    Dnsmasq::start(
+        &pods.dns.netns,
+        pods.dns.ip(),
+        DNS_NAME,
+        IpAddr::V4(VIP_API),
+    )
 }
 
 #[test]
@@ -334,33 +349,22 @@ fn services_work_with_kube_proxys_iptables_and_nftables_rules() {
     }
     let cluster = start_cluster(PREFIX, BASE, &[]);
     let (underlay, daemons, pods) = (&cluster.underlay, &cluster.daemons, &cluster.pods);
-    apply(&daemons[0], PREFIX, "policy", POLICIES);
-    let _dnsmasq = Dnsmasq::start(
-        &pods.dns.netns,
-        pods.dns.ip(),
-        DNS_NAME,
-        IpAddr::V4(VIP_API),
+    daemons[0].apply("policy", POLICIES);
+    let _dnsmasq = dns_server(pods);
+
+    load_kube_proxy(
+        underlay,
+        pods,
+        "iptables.rules",
+        "iptables-restore",
+        &["--noflush"],
     );
-
-    let iptables = fixture("iptables.rules");
-    for i in 0..2 {
-        let rules = render(&iptables, pods, underlay.node_ip(i), i == 1);
-        load(underlay.node(i), "iptables-restore", &["--noflush"], &rules);
-    }
     check_services("iptables", underlay, daemons, pods);
-    for i in 0..2 {
-        flush_kube_proxy(underlay.node(i));
-    }
+    flush_kube_proxy_everywhere(underlay);
 
-    let nftables = fixture("nftables.nft");
-    for i in 0..2 {
-        let rules = render(&nftables, pods, underlay.node_ip(i), i == 1);
-        load(underlay.node(i), "nft", &["-f", "-"], &rules);
-    }
+    load_kube_proxy(underlay, pods, "nftables.nft", "nft", &["-f", "-"]);
     check_services("nftables", underlay, daemons, pods);
-    for i in 0..2 {
-        flush_kube_proxy(underlay.node(i));
-    }
+    flush_kube_proxy_everywhere(underlay);
     spoofed_pod_sources_from_outside_are_dropped(underlay, pods);
 }
 
@@ -368,60 +372,44 @@ fn services_work_with_kube_proxys_iptables_and_nftables_rules() {
 /// (NodePort 30080, `externalTrafficPolicy: Cluster`), db (NodePort 30081,
 /// `Local`) and dns.
 fn native_manifests(pods: &Pods) -> String {
-    let service =
-        |name: &str, vip: Ipv4Addr, spec: &str, ports: &str, backend: IpAddr, node: &str| {
-            format!(
-                r#"
-apiVersion: v1
-kind: Service
-metadata: {{namespace: default, name: {name}}}
-spec:
-  clusterIP: {vip}
-  {spec}
-  ports: [{ports}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  namespace: default
-  name: {name}-1
-  labels: {{kubernetes.io/service-name: {name}}}
-addressType: IPv4
-ports: [{{name: p, protocol: {proto}, port: {target}}}]
-endpoints:
-- addresses: ["{backend}"]
-  nodeName: {node}
----"#,
-                proto = if name == "dns" { "UDP" } else { "TCP" },
-                target = match name {
-                    "api" => 8080,
-                    "dns" => 53,
-                    _ => 80,
-                },
-            )
-        };
+    let service = |name, vip, (protocol, port, target), spec, node_port, backend, node| {
+        manifests::Service {
+            name,
+            vip,
+            protocol,
+            port,
+            target,
+            spec,
+            node_port,
+            backends: &[(backend, node)],
+        }
+        .manifest()
+    };
     [
         service(
             "api",
             VIP_API,
-            "type: NodePort\n  externalTrafficPolicy: Cluster",
-            "{name: p, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30080}",
+            ("TCP", 80, 8080),
+            &["type: NodePort", "externalTrafficPolicy: Cluster"],
+            Some(30080),
             pods.api.ip(),
             "node0",
         ),
         service(
             "db",
             VIP_DB,
-            "type: NodePort\n  externalTrafficPolicy: Local",
-            "{name: p, protocol: TCP, port: 80, targetPort: 80, nodePort: 30081}",
+            ("TCP", 80, 80),
+            &["type: NodePort", "externalTrafficPolicy: Local"],
+            Some(30081),
             pods.db.ip(),
             "node1",
         ),
         service(
             "dns",
             VIP_DNS,
-            "type: ClusterIP",
-            "{name: p, protocol: UDP, port: 53, targetPort: 53}",
+            ("UDP", 53, 53),
+            &["type: ClusterIP"],
+            None,
             pods.dns.ip(),
             "node1",
         ),
@@ -460,18 +448,15 @@ fn native_services_beside_kube_proxy_which_keeps_nodeports_from_outside() {
     }
     let cluster = start_cluster(PREFIX, "10.97.26", &["--native-services"]);
     let (underlay, daemons, pods) = (&cluster.underlay, &cluster.daemons, &cluster.pods);
-    apply(&daemons[0], PREFIX, "service", &native_manifests(pods));
-    let _dnsmasq = Dnsmasq::start(
-        &pods.dns.netns,
-        pods.dns.ip(),
-        DNS_NAME,
-        IpAddr::V4(VIP_API),
+    daemons[0].apply("service", &native_manifests(pods));
+    let _dnsmasq = dns_server(pods);
+    load_kube_proxy(
+        underlay,
+        pods,
+        "iptables.rules",
+        "iptables-restore",
+        &["--noflush"],
     );
-    let iptables = fixture("iptables.rules");
-    for i in 0..2 {
-        let rules = render(&iptables, pods, underlay.node_ip(i), i == 1);
-        load(underlay.node(i), "iptables-restore", &["--noflush"], &rules);
-    }
 
     let api = (IpAddr::V4(VIP_API), 80);
     let seen = transfer(
@@ -526,9 +511,7 @@ fn native_services_beside_kube_proxy_which_keeps_nodeports_from_outside() {
         underlay.switch_ip(),
         "externalTrafficPolicy Local keeps the client's address"
     );
-    for i in 0..2 {
-        flush_kube_proxy(underlay.node(i));
-    }
+    flush_kube_proxy_everywhere(underlay);
 }
 
 /// Connects from SRC to DST:PORT once, ignoring the outcome. Args: SRC DST PORT.

@@ -24,6 +24,7 @@ use tweed_suite::cluster::{ClusterPod, NodeSpec, start_together};
 use tweed_suite::daemon::Daemon;
 use tweed_suite::dns::{self, Dnsmasq};
 use tweed_suite::etcd::Etcd;
+use tweed_suite::manifests;
 use tweed_suite::netns::Netns;
 use tweed_suite::poll;
 use tweed_suite::privileged::require_root;
@@ -136,54 +137,21 @@ struct Pods {
 fn service(
     name: &str,
     vip: Ipv4Addr,
-    (proto, port, target): (&str, u16, u16),
+    (protocol, port, target): (&str, u16, u16),
     affinity: &str,
     backends: &[(IpAddr, &str)],
 ) -> String {
-    let endpoints: String = backends
-        .iter()
-        .map(|(ip, node)| format!("\n- addresses: [\"{ip}\"]\n  nodeName: {node}"))
-        .collect();
-    let endpoints = if backends.is_empty() {
-        "endpoints: []".to_owned()
-    } else {
-        format!("endpoints:{endpoints}")
-    };
-    format!(
-        r#"
-apiVersion: v1
-kind: Service
-metadata: {{namespace: default, name: {name}}}
-spec:
-  clusterIP: {vip}
-  sessionAffinity: {affinity}
-  ports: [{{name: p, protocol: {proto}, port: {port}, targetPort: {target}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  namespace: default
-  name: {name}-1
-  labels: {{kubernetes.io/service-name: {name}}}
-addressType: IPv4
-ports: [{{name: p, protocol: {proto}, port: {target}}}]
-{endpoints}
----"#
-    )
-}
-
-/// Runs `tweed <args> -f <text>` on `daemon` with `text` in a temporary file.
-fn apply(daemon: &Daemon, what: &str, text: &str) -> String {
-    let path = std::env::temp_dir().join(format!("{PREFIX}-{}-{what}.yaml", std::process::id()));
-    std::fs::write(&path, text).expect("write the manifest");
-    let out = daemon.cli(&[what, "apply", "-f", &path.display().to_string()]);
-    let _ = std::fs::remove_file(&path);
-    assert!(
-        out.status.success(),
-        "{what} apply: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    manifests::Service {
+        name,
+        vip,
+        protocol,
+        port,
+        target,
+        spec: &[&format!("sessionAffinity: {affinity}")],
+        node_port: None,
+        backends,
+    }
+    .manifest()
 }
 
 /// A "who" server in a pod; killed on drop.
@@ -335,7 +303,7 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
         ),
     ]
     .concat();
-    let applied = apply(&daemons[0], "service", &manifests);
+    let applied = daemons[0].apply("service", &manifests);
     assert!(applied.contains("service default/api applied"), "{applied}");
     // node1 learns them through etcd.
     let listed = poll::wait(FIRST, || {
@@ -426,8 +394,7 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
         names.len() == 12 && names.contains(&"api".to_owned()) && names.contains(&"db".to_owned()),
         "12 open connections on both backends: {names:?}"
     );
-    apply(
-        &daemons[0],
+    daemons[0].apply(
         "service",
         &service(
             "who",
@@ -496,7 +463,7 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
     );
 
     // Policy: api admits only app=web; other may send only to app=db.
-    apply(&daemons[0], "policy", POLICIES);
+    daemons[0].apply("policy", POLICIES);
     let api = (IpAddr::V4(VIP_API), 80);
     let _api = Listener::start(&pods.api.netns, pods.api.ip(), 8080);
     assert!(
