@@ -122,14 +122,6 @@ fn ends(eth: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
     }
 }
 
-/// [`ends_ip`] of an IPv6 frame.
-fn ends6(eth: &[u8]) -> ((Ipv6Addr, u16), (Ipv6Addr, u16)) {
-    match ends_ip(eth) {
-        ((IpAddr::V6(src), sport), (IpAddr::V6(dst), dport)) => ((src, sport), (dst, dport)),
-        other => panic!("IPv6 expected: {other:?}"),
-    }
-}
-
 #[test]
 fn a_local_backend_gets_the_request_and_its_reply_comes_from_the_service() {
     let mut fx = Fixture::new();
@@ -314,27 +306,49 @@ fn a_closed_service_flows_tuple_reused_by_a_direct_connection_is_not_translated_
     );
 }
 
+/// Pod A (`pod`, served on 8080) reaching itself through its Service
+/// (`vip`:80) with `syn`: the connection comes from `hairpin`, not from its
+/// own address; A's answer comes back from the Service; and a packet to the
+/// hairpin address that answers no tracked flow (`stray`: the sender's MAC,
+/// port and address) is dropped.
+fn hairpin_round(
+    fx: &mut Fixture,
+    syn: &[u8],
+    (pod, vip, hairpin): (IpAddr, IpAddr, IpAddr),
+    (stray_mac, stray_port, stray_ip): (Mac, PortId, IpAddr),
+) {
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), syn);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    assert_eq!(
+        ends_ip(eth_of(&frame)),
+        ((hairpin, CLIENT_PORT), (pod, 8080)),
+        "not from its own address, which it would drop"
+    );
+    // A answers the hairpin address; it gets its answer from the Service.
+    let reply = segment(MAC_A, (pod, 8080), (hairpin, CLIENT_PORT), "SA", b"");
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &reply);
+    assert_eq!(action, Action::Deliver(PORT_A));
+    assert_eq!(ends_ip(eth_of(&frame)), ((vip, 80), (pod, CLIENT_PORT)));
+    // Nothing else reaches anyone through the hairpin address.
+    let stray = segment(stray_mac, (stray_ip, 9999), (hairpin, 1234), "S", b"");
+    let (action, _, _) = fx.run(Ingress::Port(stray_port), &stray);
+    assert_eq!(action, Action::Drop(DropReason::ToGateway));
+}
+
 #[test]
 fn a_pod_reaching_itself_comes_from_the_hairpin_address_and_is_answered_as_the_service() {
     let mut fx = Fixture::new();
     serve(&mut fx, &[web(vec![backend(POD_A, 8080, true)])]);
-    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &from_a("S"));
-    assert_eq!(action, Action::Deliver(PORT_A));
-    let hairpin = crate::table::tables::HAIRPIN_V4;
-    assert_eq!(
-        ends(eth_of(&frame)),
-        ((hairpin, CLIENT_PORT), (POD_A, 8080)),
-        "not from its own address, which it would drop"
+    hairpin_round(
+        &mut fx,
+        &from_a("S"),
+        (
+            IpAddr::V4(POD_A),
+            IpAddr::V4(VIP),
+            IpAddr::V4(crate::table::tables::HAIRPIN_V4),
+        ),
+        (MAC_B, PORT_B, IpAddr::V4(POD_B)),
     );
-    // A answers the hairpin address; it gets its answer from the Service.
-    let reply = segment(MAC_A, (POD_A, 8080), (hairpin, CLIENT_PORT), "SA", b"");
-    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &reply);
-    assert_eq!(action, Action::Deliver(PORT_A));
-    assert_eq!(ends(eth_of(&frame)), ((VIP, 80), (POD_A, CLIENT_PORT)));
-    // Nothing else reaches anyone through the hairpin address.
-    let stray = segment(MAC_B, (POD_B, 9999), (hairpin, 1234), "S", b"");
-    let (action, _, _) = fx.run(Ingress::Port(PORT_B), &stray);
-    assert_eq!(action, Action::Drop(DropReason::ToGateway));
 }
 
 const VIP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x96, 0, 0, 0, 0, 0, 0x10);
@@ -349,23 +363,16 @@ fn an_ipv6_pod_reaching_itself_comes_from_the_ipv6_hairpin_address() {
     port.frontends[0].key.ip = IpAddr::V6(VIP6);
     serve(&mut fx, &[port]);
     let syn = segment(MAC_A, (POD_A6, CLIENT_PORT), (VIP6, 80), "S", b"");
-    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &syn);
-    assert_eq!(action, Action::Deliver(PORT_A));
-    let hairpin = crate::table::tables::HAIRPIN_V6;
-    assert_eq!(
-        ends6(eth_of(&frame)),
-        ((hairpin, CLIENT_PORT), (POD_A6, 8080)),
-        "not from its own address, which it would drop"
+    hairpin_round(
+        &mut fx,
+        &syn,
+        (
+            IpAddr::V6(POD_A6),
+            IpAddr::V6(VIP6),
+            IpAddr::V6(crate::table::tables::HAIRPIN_V6),
+        ),
+        (MAC_A, PORT_A, IpAddr::V6(POD_A6)),
     );
-    let reply = segment(MAC_A, (POD_A6, 8080), (hairpin, CLIENT_PORT), "SA", b"");
-    let (action, frame, _) = fx.run(Ingress::Port(PORT_A), &reply);
-    assert_eq!(action, Action::Deliver(PORT_A));
-    assert_eq!(ends6(eth_of(&frame)), ((VIP6, 80), (POD_A6, CLIENT_PORT)));
-    // The hairpin address is no way in for anything else: a packet to it
-    // that answers no tracked flow is not delivered.
-    let stray = segment(MAC_A, (POD_A6, 9999), (hairpin, 1234), "S", b"");
-    let (action, _, _) = fx.run(Ingress::Port(PORT_A), &stray);
-    assert_eq!(action, Action::Drop(DropReason::ToGateway));
 }
 
 /// An SCTP packet (common header and an INIT-like chunk) from `src` to
