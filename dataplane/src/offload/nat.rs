@@ -85,8 +85,15 @@ pub enum NatError {
 /// tells whether its TCP or UDP checksum is left partial.
 pub fn translate(packet: &mut [u8], to: Translation, partial: bool) -> Result<(), NatError> {
     let at = locate(packet, to)?;
-    if at.sctp {
-        return translate_sctp(packet, &at, to, partial);
+    // SCTP's CRC32c is checked before anything changes, so a corrupt
+    // packet is left as it came.
+    if at.sctp && !partial {
+        let sctp = &packet[at.l4..];
+        let computed = crc32c::sctp_checksum(sctp).unwrap_or_default();
+        let carried = crc32c::sctp_carried(sctp).unwrap_or_default();
+        if carried != computed {
+            return Err(NatError::SctpChecksum { carried, computed });
+        }
     }
     let mut new_bytes = [0; 16];
     match to.ip {
@@ -104,7 +111,10 @@ pub fn translate(packet: &mut [u8], to: Translation, partial: bool) -> Result<()
         packet[header_csum..header_csum + 2].copy_from_slice(&new.to_be_bytes());
     }
     let old = u16::from_be_bytes([packet[at.l4_csum], packet[at.l4_csum + 1]]);
-    let new = if partial {
+    let new = if at.sctp {
+        // Computed over the rewritten packet below.
+        None
+    } else if partial {
         Some(fold(u32::from(old) + address_change))
     } else if at.checksum_optional && old == 0 {
         // IPv4 UDP without a checksum stays without one.
@@ -119,41 +129,7 @@ pub fn translate(packet: &mut [u8], to: Translation, partial: bool) -> Result<()
     }
     packet[at.ip..at.ip + at.ip_len].copy_from_slice(new_ip);
     packet[at.port..at.port + 2].copy_from_slice(&to.port.to_be_bytes());
-    Ok(())
-}
-
-/// Translates an SCTP packet: the IPv4 header checksum follows the
-/// address; the CRC32c, unless left to the receiver (`partial`), is checked
-/// and then computed again.
-fn translate_sctp(
-    packet: &mut [u8],
-    at: &Places,
-    to: Translation,
-    partial: bool,
-) -> Result<(), NatError> {
-    let mut new_bytes = [0; 16];
-    match to.ip {
-        IpAddr::V4(v4) => new_bytes[..4].copy_from_slice(&v4.octets()),
-        IpAddr::V6(v6) => new_bytes.copy_from_slice(&v6.octets()),
-    }
-    let new_ip = &new_bytes[..at.ip_len];
-    if !partial {
-        let sctp = &packet[at.l4..];
-        let computed = crc32c::sctp_checksum(sctp).unwrap_or_default();
-        let carried = crc32c::sctp_carried(sctp).unwrap_or_default();
-        if carried != computed {
-            return Err(NatError::SctpChecksum { carried, computed });
-        }
-    }
-    if let Some(header_csum) = at.header_csum {
-        let address_change = change(&packet[at.ip..at.ip + at.ip_len], new_ip);
-        let old = u16::from_be_bytes([packet[header_csum], packet[header_csum + 1]]);
-        let new = update(old, address_change);
-        packet[header_csum..header_csum + 2].copy_from_slice(&new.to_be_bytes());
-    }
-    packet[at.ip..at.ip + at.ip_len].copy_from_slice(new_ip);
-    packet[at.port..at.port + 2].copy_from_slice(&to.port.to_be_bytes());
-    if !partial {
+    if at.sctp && !partial {
         crc32c::sctp_fill(&mut packet[at.l4..]);
     }
     Ok(())
