@@ -367,10 +367,8 @@ pub fn run(
     )?;
     proc.wait_exit(Duration::from_secs(u64::from(seconds)) + SLACK, interrupted)?;
     let out = std::fs::read_to_string(log).map_err(|e| format!("read {}: {e}", log.display()))?;
-    let note = match workload {
-        Workload::Tcp1 | Workload::Tcp4 | Workload::Udp | Workload::Rr | Workload::RrSparse => None,
-        _ => ConnReport::parse(&out).ok().and_then(|r| r.failures_note()),
-    };
+    // The connection lines' report gives their values and their note.
+    let mut note = None;
     let values = match workload {
         Workload::Tcp1 => vec![(Metric::Tcp1, parse::iperf3_tcp(json_part(&out))?)],
         Workload::Tcp4 => vec![(Metric::Tcp4, parse::iperf3_tcp(json_part(&out))?)],
@@ -383,10 +381,19 @@ pub fn run(
             let (p50, p99) = parse::sockperf_percentiles(&out)?;
             vec![(Metric::SparseRttP50, p50), (Metric::SparseRttP99, p99)]
         }
-        Workload::Conn1k => vec![(Metric::Conn1k, ConnReport::parse(&out)?.rate()?)],
-        Workload::Conn10k => vec![(Metric::Conn10k, ConnReport::parse(&out)?.rate()?)],
+        Workload::Conn1k | Workload::Conn10k => {
+            let report = ConnReport::parse(&out)?;
+            note = report.failures_note();
+            let metric = if workload == Workload::Conn1k {
+                Metric::Conn1k
+            } else {
+                Metric::Conn10k
+            };
+            vec![(metric, report.rate()?)]
+        }
         Workload::Svc1k | Workload::Svc10k | Workload::Svc1kNft | Workload::Svc10kNft => {
             let report = ConnReport::parse(&out)?;
+            note = report.failures_note();
             let (rate, p99) = match workload {
                 Workload::Svc1k => (Metric::Svc1k, Metric::SvcConnect1k),
                 Workload::Svc10k => (Metric::Svc10k, Metric::SvcConnect10k),
