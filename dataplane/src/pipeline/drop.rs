@@ -62,6 +62,7 @@ drop_reasons! {
     WrongSourcePort => "wrong_source_port": "an encapsulated packet from a source port the sending peer does not send from",
     ServiceNoEndpoint => "service_no_endpoint": "to a native Service without a usable endpoint (answered with ICMP port unreachable, as kube-proxy rejects)",
     ServiceNoLocalEndpoint => "service_no_local_endpoint": "to a native Service whose Local traffic policy leaves no endpoint on this node",
+    ServiceNoSource => "service_no_source": "from outside the cluster to a native Service under the Cluster traffic policy, with no source to masquerade to (no overlay address of the client's family on this node, or every port tried taken)",
     ServiceTableFull => "service_table_full": "a new connection to a native Service while the translation table was full",
 }
 

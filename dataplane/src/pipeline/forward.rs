@@ -18,6 +18,7 @@ use crate::table::conntrack::{Direction, FlowKey, Hit, InsertOutcome, TcpFlags};
 use crate::table::endpoints::{Endpoint, Mac};
 use crate::table::fragments::DatagramId;
 use crate::table::nexthop::NextHop;
+use crate::table::service;
 use crate::table::tables::{HAIRPIN_V4, HAIRPIN_V6};
 use crate::wire::virtio_net::VirtioNetHdr;
 
@@ -61,8 +62,16 @@ impl Pipeline<'_> {
             dst_port,
         };
         let mut redirect = None;
-        if matches!(from, Origin::Pod(_)) {
-            match self.service_request(frame, vnet, &mut ip, &key, tracer) {
+        let client = match from {
+            Origin::Pod(_) => Some(service::Origin::Pod),
+            // The node steers only packets from outside the cluster to a
+            // NodePort or an externalIP into the host port (the rest it
+            // forwards there has a frontend of no native Service).
+            Origin::Host => Some(service::Origin::External),
+            Origin::Peer => None,
+        };
+        if let Some(client) = client {
+            match self.service_request(frame, vnet, &mut ip, &key, client, tracer) {
                 ToService::No => {}
                 ToService::Redirect(to) => {
                     key = to.translated;
@@ -80,6 +89,7 @@ impl Pipeline<'_> {
                     );
                 }
                 ToService::Drop => return Action::Drop(DropReason::ServiceNoLocalEndpoint),
+                ToService::NoSource => return Action::Drop(DropReason::ServiceNoSource),
             }
         }
         let translated = redirect.is_some();
@@ -118,12 +128,15 @@ impl Pipeline<'_> {
         tracer.stage(|| Stage::Conntrack(hit));
         if let Some(hit) = hit {
             counters.conntrack_hits += 1;
+            // A native Service's reply is translated back to the frontend.
+            self.service_reply(frame, vnet, ip, &key, hit, tracer);
             if returns_to_host(hit) && !matches!(from, Origin::Host) {
-                // The node's kernel translated the original (kube-proxy's
-                // DNAT): only it can translate the reply back.
+                // The original came in from the host port: the node's kernel
+                // translated it (kube-proxy's DNAT), and only it can
+                // translate the reply back; or a client outside the cluster
+                // sent it, reached through the node.
                 return self.hand_to_host::<T>(frame, ip, Some(hit), &key, flags, counters);
             }
-            self.service_reply(frame, vnet, ip, &key, hit, tracer);
         } else if ip.dst == IpAddr::V4(HAIRPIN_V4) || ip.dst == IpAddr::V6(HAIRPIN_V6) {
             // The hairpin address stands in for a pod reaching itself through
             // its Service; it answers those flows' replies and nothing else.

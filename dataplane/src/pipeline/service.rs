@@ -16,6 +16,14 @@
 //! the hairpin address (`HAIRPIN_V4`, `HAIRPIN_V6`), as kube-proxy
 //! masquerades it; the reply goes back to the pod's own address.
 //!
+//! A client outside the cluster reaches a NodePort or an externalIP through
+//! the host port (the node steers those packets there, `Origin::External`).
+//! Under the `Cluster` traffic policy the connection then comes from this
+//! node's overlay address, as kube-proxy masquerades it, so the backend's
+//! reply comes back here from any node; under `Local` only this node's
+//! backends serve it, and it keeps the client's address. Its replies go back
+//! out of the host port (the flow is tagged [`flow_tag::VIA_HOST`]).
+//!
 //! The translation happens where the client's packet enters the dataplane,
 //! so the reverse happens on the client's node whichever node the backend
 //! is on: its reply comes back there (through the overlay or not) as a
@@ -65,17 +73,23 @@ pub(super) enum ToService {
     Refuse,
     /// No backend may serve it from here (a Local traffic policy): dropped.
     Drop,
+    /// It must be masqueraded and there is no source to masquerade it to.
+    NoSource,
 }
 
 impl Pipeline<'_> {
-    /// Sends a pod's packet for a native Service frontend to its backend,
-    /// rewriting `frame` and `ip` in place.
+    /// Sends a packet for a native Service frontend to its backend, rewriting
+    /// `frame` and `ip` in place: a pod's (`Origin::Pod`), or one from
+    /// outside the cluster that the node steered into the host port
+    /// (`Origin::External`: a NodePort, an externalIP).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn service_request<T: Tracer>(
         &self,
         frame: &mut Frame,
         vnet: VirtioNetHdr,
         ip: &mut Ip,
         key: &FlowKey,
+        origin: Origin,
         tracer: &mut T,
     ) -> ToService {
         let services = &self.tables.services;
@@ -93,26 +107,44 @@ impl Pipeline<'_> {
         let translations = self.conntrack.translations();
         let known = translations.translated(key);
         let kept = known.filter(|t| services.lists(frontend, SocketAddr::new(t.dst, t.dst_port)));
-        let (backend, name, new) = match kept {
+        let (backend, source, name, new) = match kept {
             Some(translated) => (
                 SocketAddr::new(translated.dst, translated.dst_port),
+                SocketAddr::new(translated.src, translated.src_port),
                 None,
                 self.restarts(ip, &translated),
             ),
             None => {
                 let hash = maglev::mix(u64::from(flow_hash(ip)));
-                match services.select(frontend, key.src, hash, Origin::Pod) {
-                    Selection::NotService => return ToService::No,
-                    Selection::Backend { to, service } => (to, Some(service), true),
-                    Selection::Reject { service } => {
-                        tracer.stage(|| service_stage(&service, key, None));
-                        return ToService::Refuse;
+                let (backend, service, masquerade) =
+                    match services.select(frontend, key.src, hash, origin) {
+                        Selection::NotService => return ToService::No,
+                        Selection::Backend {
+                            to,
+                            service,
+                            masquerade,
+                        } => (to, service, masquerade),
+                        Selection::Reject { service } => {
+                            tracer.stage(|| service_stage(&service, key, None));
+                            return ToService::Refuse;
+                        }
+                        Selection::Drop { service } => {
+                            tracer.stage(|| service_stage(&service, key, None));
+                            return ToService::Drop;
+                        }
+                    };
+                let source = if masquerade {
+                    match self.masquerade_source(key, backend, hash) {
+                        Some(source) => source,
+                        None => {
+                            tracer.stage(|| service_stage(&service, key, None));
+                            return ToService::NoSource;
+                        }
                     }
-                    Selection::Drop { service } => {
-                        tracer.stage(|| service_stage(&service, key, None));
-                        return ToService::Drop;
-                    }
-                }
+                } else {
+                    client_source(key, backend)
+                };
+                (backend, source, Some(service), true)
             }
         };
         if let (Some(old), None, false) = (known, kept, T::DRY_RUN) {
@@ -120,21 +152,12 @@ impl Pipeline<'_> {
             // another (which resets a TCP connection it does not know).
             translations.forget(key, &old);
         }
-        // A pod reaching itself: it must not see its own address as the
-        // source, so the connection comes from the hairpin address.
-        let source = if backend.ip() == key.src {
-            let hairpin = match key.src {
-                IpAddr::V4(_) => IpAddr::V4(HAIRPIN_V4),
-                IpAddr::V6(_) => IpAddr::V6(HAIRPIN_V6),
-            };
-            SocketAddr::new(hairpin, key.src_port)
-        } else {
-            SocketAddr::new(key.src, key.src_port)
-        };
         if rewrite(frame, vnet, ip, Side::Destination, backend).is_err() {
             return ToService::No;
         }
-        if source.ip() != key.src && rewrite(frame, vnet, ip, Side::Source, source).is_err() {
+        if source != SocketAddr::new(key.src, key.src_port)
+            && rewrite(frame, vnet, ip, Side::Source, source).is_err()
+        {
             // Not reached: the first rewrite checked the same headers.
             return ToService::No;
         }
@@ -153,6 +176,44 @@ impl Pipeline<'_> {
             },
             new,
         })
+    }
+
+    /// The source a connection from outside the cluster is given under the
+    /// `Cluster` traffic policy: this node's overlay address, so the reply
+    /// comes back here from whichever node the backend is on. The client's
+    /// port is kept unless another connection to the same backend already
+    /// holds it (two clients outside may use the same port), then a few
+    /// ports derived from the flow's hash are tried. `None` when the node
+    /// has no address of the family, or every port tried is taken.
+    fn masquerade_source(
+        &self,
+        key: &FlowKey,
+        backend: SocketAddr,
+        hash: u64,
+    ) -> Option<SocketAddr> {
+        let node = self.tables.node_addrs.of_family(key.src)?;
+        let translations = self.conntrack.translations();
+        let free = |port: u16| {
+            let translated = FlowKey {
+                src: node,
+                src_port: port,
+                dst: backend.ip(),
+                dst_port: backend.port(),
+                ..*key
+            };
+            translations
+                .original(&translated)
+                .is_none_or(|holder| holder == *key)
+        };
+        let derived = (0..MASQUERADE_TRIES).map(|i| {
+            let spread =
+                maglev::mix(hash.wrapping_add(i)) % u64::from(u16::MAX - MASQUERADE_PORT_MIN);
+            MASQUERADE_PORT_MIN + spread as u16
+        });
+        std::iter::once(key.src_port)
+            .chain(derived)
+            .find(|&port| free(port))
+            .map(|port| SocketAddr::new(node, port))
     }
 
     /// Rewrites a reply of a translated flow to come from the frontend its
@@ -181,7 +242,8 @@ impl Pipeline<'_> {
             return;
         }
         if original.src != key.dst {
-            // A hairpin: back to the client's own address.
+            // A hairpin, or a masqueraded client from outside: back to the
+            // client's own address.
             let client = SocketAddr::new(original.src, original.src_port);
             let _ = rewrite(frame, vnet, ip, Side::Destination, client);
         }
@@ -209,6 +271,25 @@ impl Pipeline<'_> {
             .remember(&redirect.original, &redirect.translated, self.now_ms)
             .is_ok()
     }
+}
+
+/// How many derived ports a masqueraded connection tries after its own.
+const MASQUERADE_TRIES: u64 = 8;
+/// The lowest port a masqueraded connection is moved to.
+const MASQUERADE_PORT_MIN: u16 = 1024;
+
+/// The source a pod's (or a `Local` outside client's) connection keeps: its
+/// own, except a pod reaching itself, which must not see its own address as
+/// the source: that connection comes from the hairpin address.
+fn client_source(key: &FlowKey, backend: SocketAddr) -> SocketAddr {
+    if backend.ip() != key.src {
+        return SocketAddr::new(key.src, key.src_port);
+    }
+    let hairpin = match key.src {
+        IpAddr::V4(_) => IpAddr::V4(HAIRPIN_V4),
+        IpAddr::V6(_) => IpAddr::V6(HAIRPIN_V6),
+    };
+    SocketAddr::new(hairpin, key.src_port)
 }
 
 fn service_stage(service: &str, key: &FlowKey, backend: Option<SocketAddr>) -> Stage {

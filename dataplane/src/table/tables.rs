@@ -92,6 +92,43 @@ pub struct Tables {
     pub peers: Peers,
     /// Native Services (empty when kube-proxy translates them).
     pub services: Arc<ServiceTable>,
+    /// This node's own overlay addresses (host routes to [`NextHop::Node`]).
+    pub node_addrs: NodeAddrs,
+}
+
+/// This node's own overlay addresses, one per family at most: the source a
+/// connection from outside the cluster is given when a native Service sends
+/// it to any node's backend (so the reply comes back here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeAddrs {
+    /// The IPv4 one.
+    pub v4: Option<Ipv4Addr>,
+    /// The IPv6 one.
+    pub v6: Option<Ipv6Addr>,
+}
+
+impl NodeAddrs {
+    /// The address of `like`'s family, if the node has one.
+    pub fn of_family(&self, like: IpAddr) -> Option<IpAddr> {
+        match like {
+            IpAddr::V4(_) => self.v4.map(IpAddr::V4),
+            IpAddr::V6(_) => self.v6.map(IpAddr::V6),
+        }
+    }
+
+    /// Notes a route change: a host route to the node sets the address of
+    /// its family; removing that route clears it.
+    fn note(&mut self, prefix: IpNet, hop: Option<NextHop>) {
+        let host = prefix.prefix_len() == prefix.max_prefix_len();
+        let is_node = host && hop == Some(NextHop::Node);
+        match prefix.addr() {
+            IpAddr::V4(a) if is_node => self.v4 = Some(a),
+            IpAddr::V6(a) if is_node => self.v6 = Some(a),
+            IpAddr::V4(a) if self.v4 == Some(a) => self.v4 = None,
+            IpAddr::V6(a) if self.v6 == Some(a) => self.v6 = None,
+            _ => {}
+        }
+    }
 }
 
 impl Tables {
@@ -170,6 +207,7 @@ pub struct TablesWriter {
     endpoints: Endpoints,
     peers: Peers,
     services: Arc<ServiceTable>,
+    node_addrs: NodeAddrs,
 }
 
 impl TablesWriter {
@@ -243,6 +281,7 @@ impl TablesWriter {
                 .insert(u128::from(n.network()), n.prefix_len(), value),
         }
         .map_err(|source| TableError::Route { prefix, source })?;
+        self.node_addrs.note(prefix, Some(hop));
         Ok(old.and_then(NextHop::decode))
     }
 
@@ -252,6 +291,7 @@ impl TablesWriter {
             IpNet::V4(n) => self.fib4.remove(u32::from(n.network()), n.prefix_len()),
             IpNet::V6(n) => self.fib6.remove(u128::from(n.network()), n.prefix_len()),
         }?;
+        self.node_addrs.note(prefix, None);
         NextHop::decode(old)
     }
 
@@ -382,6 +422,7 @@ impl TablesWriter {
             endpoints: self.endpoints.clone(),
             peers: self.peers.clone(),
             services: Arc::clone(&self.services),
+            node_addrs: self.node_addrs,
         })
     }
 
@@ -400,5 +441,36 @@ fn index_of(hop: NextHop) -> u32 {
     match hop {
         NextHop::Local(PortId(i)) | NextHop::Remote(PeerId(i)) => i,
         NextHop::Host | NextHop::Node | NextHop::Blackhole => 0,
+    }
+}
+
+#[cfg(test)]
+mod node_addrs_tests {
+    use super::*;
+
+    #[test]
+    fn the_node_address_follows_its_host_route_and_nothing_else() {
+        let mut w = TablesWriter::default();
+        let v4: IpNet = "10.244.1.1/32".parse().unwrap();
+        let v6: IpNet = "fd00:10:244:1::1/128".parse().unwrap();
+        w.set_route("10.244.1.0/24".parse().unwrap(), NextHop::Node)
+            .unwrap();
+        w.set_route("10.244.1.7/32".parse().unwrap(), NextHop::Host)
+            .unwrap();
+        assert_eq!(w.publish().node_addrs, NodeAddrs::default());
+        w.set_route(v4, NextHop::Node).unwrap();
+        w.set_route(v6, NextHop::Node).unwrap();
+        let t = w.publish();
+        assert_eq!(
+            t.node_addrs.of_family("1.2.3.4".parse().unwrap()),
+            Some("10.244.1.1".parse().unwrap())
+        );
+        assert_eq!(
+            t.node_addrs.of_family("::1".parse().unwrap()),
+            Some("fd00:10:244:1::1".parse().unwrap())
+        );
+        w.remove_route(v4);
+        w.set_route(v6, NextHop::Host).unwrap();
+        assert_eq!(w.publish().node_addrs, NodeAddrs::default());
     }
 }

@@ -13,6 +13,7 @@ mod overlay;
 mod policy;
 mod reasons;
 mod services;
+mod services_external;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;

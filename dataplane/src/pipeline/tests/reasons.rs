@@ -1,8 +1,8 @@
 //! One frame per drop reason, and a check that every reason has one: a new
 //! reason without a case here fails the build's tests.
 
-use super::services;
 use super::*;
+use super::{services, services_external};
 use crate::pipeline::DropReason;
 use crate::table::tables::GATEWAY_V4;
 use crate::wire::virtio_net::{F_NEEDS_CSUM, VirtioNetHdr};
@@ -187,6 +187,14 @@ fn case(reason: DropReason) -> (Fixture, Ingress, Vec<u8>) {
             web.internal = crate::table::service::TrafficPolicy::Local;
             services::serve(&mut fx, &[web]);
             (port_a, services::from_a("S"))
+        }
+        DropReason::ServiceNoSource => {
+            // No overlay address of this node to masquerade the client to.
+            services_external::serve_node_port(&mut fx);
+            (
+                Ingress::Host,
+                services_external::from_outside(services_external::CLIENT, "S"),
+            )
         }
         DropReason::ServiceTableFull => {
             // Room for a few translations, taken by other connections.

@@ -53,7 +53,7 @@ pub(super) fn serve(fx: &mut Fixture, ports: &[ServicePort]) {
     fx.tables = fx.writer.publish();
 }
 
-fn segment(
+pub(super) fn segment(
     src_mac: Mac,
     (src, sport): (impl Into<IpAddr>, u16),
     (dst, dport): (impl Into<IpAddr>, u16),
@@ -115,7 +115,7 @@ fn ends_ip(eth: &[u8]) -> ((IpAddr, u16), (IpAddr, u16)) {
 }
 
 /// [`ends_ip`] of an IPv4 frame.
-fn ends(eth: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
+pub(super) fn ends(eth: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
     match ends_ip(eth) {
         ((IpAddr::V4(src), sport), (IpAddr::V4(dst), dport)) => ((src, sport), (dst, dport)),
         other => panic!("IPv4 expected: {other:?}"),

@@ -24,6 +24,11 @@ pub enum Selection {
         to: SocketAddr,
         /// The Service port it belongs to.
         service: Arc<str>,
+        /// Whether the connection must come from this node (a client from
+        /// outside the cluster under the `Cluster` traffic policy, which
+        /// kube-proxy masquerades): the backend may be on another node, and
+        /// its reply has to come back here to be translated back.
+        masquerade: bool,
     },
     /// The Service has no usable endpoint: refuse the connection (ICMP
     /// unreachable, or a reset for TCP), as kube-proxy does.
@@ -234,7 +239,11 @@ impl ServiceTable {
         };
         let name = Arc::clone(&service.name);
         match service.choice(policy).pick(hash) {
-            Some(to) => Selection::Backend { to, service: name },
+            Some(to) => Selection::Backend {
+                to,
+                service: name,
+                masquerade: origin == Origin::External && policy == TrafficPolicy::Cluster,
+            },
             None if service.cluster.backends.is_empty() => Selection::Reject { service: name },
             None => Selection::Drop { service: name },
         }

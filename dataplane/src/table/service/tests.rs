@@ -168,6 +168,22 @@ fn external_local_holds_for_outside_clients_only() {
 }
 
 #[test]
+fn only_outside_clients_under_the_cluster_policy_are_masqueraded() {
+    let masquerade = |table: &ServiceTable, to, origin| match table.select(to, CLIENT, 5, origin) {
+        Selection::Backend { masquerade, .. } => masquerade,
+        other => panic!("expected a backend, got {other:?}"),
+    };
+    let mut port = service(vec![endpoint(1, true), endpoint(2, false)]);
+    let table = ServiceTable::build(&[port.clone()]).unwrap();
+    assert!(masquerade(&table, key(NODE, 30080), Origin::External));
+    assert!(!masquerade(&table, key(NODE, 30080), Origin::Pod));
+    assert!(!masquerade(&table, key(VIP, 80), Origin::Pod));
+    port.external = TrafficPolicy::Local;
+    let table = ServiceTable::build(&[port]).unwrap();
+    assert!(!masquerade(&table, key(NODE, 30080), Origin::External));
+}
+
+#[test]
 fn client_ip_affinity_sends_every_flow_of_a_client_to_one_backend() {
     let mut port = service((1..=5).map(|i| endpoint(i, true)).collect());
     port.affinity = Affinity::ClientIp;

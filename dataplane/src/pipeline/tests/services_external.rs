@@ -1,0 +1,168 @@
+//! Native Services reached from outside the cluster: the node steers a
+//! packet to a NodePort into the host port; the dataplane sends it to a
+//! backend (from this node's address under the `Cluster` policy, from the
+//! client's own under `Local`), and the reply goes back out of the host port
+//! from the NodePort.
+
+use super::services::{backend, ends, segment, serve};
+use super::*;
+use crate::pipeline::DropReason;
+use crate::table::service::{
+    Affinity, Frontend, FrontendKind, ServiceEndpoint, ServiceKey, ServicePort, TrafficPolicy,
+};
+use crate::wire::transport::PROTO_TCP;
+
+/// This node's overlay address (its first pod-subnet address).
+const NODE_ADDR: Ipv4Addr = Ipv4Addr::new(10, 244, 1, 1);
+const NODE_PORT: u16 = 30080;
+pub(super) const CLIENT: (Ipv4Addr, u16) = (OUTSIDE, 5555);
+
+fn node_port(endpoints: Vec<ServiceEndpoint>, external: TrafficPolicy) -> ServicePort {
+    ServicePort {
+        name: "default/web:http".into(),
+        frontends: vec![Frontend {
+            key: ServiceKey {
+                ip: IpAddr::V4(NODE1),
+                protocol: PROTO_TCP,
+                port: NODE_PORT,
+            },
+            kind: FrontendKind::External,
+        }],
+        endpoints,
+        internal: TrafficPolicy::Cluster,
+        external,
+        affinity: Affinity::None,
+    }
+}
+
+fn fixture(port: ServicePort) -> Fixture {
+    let mut fx = Fixture::new();
+    fx.writer
+        .set_route(net("10.244.1.1/32"), NextHop::Node)
+        .unwrap();
+    serve(&mut fx, &[port]);
+    fx
+}
+
+/// A segment from the client outside, steered into the host port.
+pub(super) fn from_outside(client: (Ipv4Addr, u16), flags: &str) -> Vec<u8> {
+    segment(HOST_MAC, client, (NODE1, NODE_PORT), flags, b"GET /")
+}
+
+/// The inner frame of a VXLAN payload the pipeline built.
+fn inner(frame: &Frame) -> &[u8] {
+    &frame.data()[8..]
+}
+
+/// node2's VXLAN payload: a segment of its pod REMOTE_VX from port 80 to
+/// `to`.
+fn from_remote_backend(to: (Ipv4Addr, u16)) -> Vec<u8> {
+    let mut out = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+    PacketBuilder::ethernet2(PEER2_VTEP, VTEP_MAC)
+        .ipv4(REMOTE_VX.octets(), to.0.octets(), 63)
+        .tcp(80, to.1, 5000, 64000)
+        .syn()
+        .ack(1)
+        .write(&mut out, b"")
+        .unwrap();
+    out
+}
+
+#[test]
+fn cluster_policy_masquerades_to_the_node_so_a_remote_backends_reply_returns_here() {
+    let fx = fixture(node_port(
+        vec![backend(REMOTE_VX, 80, false)],
+        TrafficPolicy::Cluster,
+    ));
+    let (action, frame, _) = fx.run(Ingress::Host, &from_outside(CLIENT, "S"));
+    let Action::Encap(encap) = action else {
+        panic!("to the backend's node, got {action:?}")
+    };
+    assert_eq!(encap.dst.ip(), IpAddr::V4(NODE2));
+    assert_eq!(
+        ends(inner(&frame)),
+        ((NODE_ADDR, CLIENT.1), (REMOTE_VX, 80)),
+        "from this node's address, the client's port kept"
+    );
+    let reply = from_remote_backend((NODE_ADDR, CLIENT.1));
+    let (action, frame, _) = fx.run(from_underlay(Backend::Vxlan, NODE2), &reply);
+    assert_eq!(
+        action,
+        Action::ToHost,
+        "back through the node to the client"
+    );
+    assert_eq!(ends(eth_of(&frame)), ((NODE1, NODE_PORT), CLIENT));
+    assert_eq!(&eth_of(&frame)[..6], &HOST_MAC, "to the kernel's side");
+}
+
+#[test]
+fn local_policy_keeps_the_clients_address_and_serves_from_this_node_only() {
+    let fx = fixture(node_port(
+        vec![backend(POD_B, 8080, true), backend(REMOTE_VX, 80, false)],
+        TrafficPolicy::Local,
+    ));
+    for port in 5000..5020 {
+        let (action, frame, _) = fx.run(Ingress::Host, &from_outside((OUTSIDE, port), "S"));
+        assert_eq!(action, Action::Deliver(PORT_B), "only the local backend");
+        assert_eq!(ends(eth_of(&frame)), ((OUTSIDE, port), (POD_B, 8080)));
+    }
+    let reply = segment(MAC_B, (POD_B, 8080), CLIENT, "SA", b"");
+    fx.run(Ingress::Host, &from_outside(CLIENT, "S"));
+    let (action, frame, _) = fx.run(Ingress::Port(PORT_B), &reply);
+    assert_eq!(action, Action::ToHost);
+    assert_eq!(ends(eth_of(&frame)), ((NODE1, NODE_PORT), CLIENT));
+
+    let fx = fixture(node_port(
+        vec![backend(REMOTE_VX, 80, false)],
+        TrafficPolicy::Local,
+    ));
+    let (action, _, _) = fx.run(Ingress::Host, &from_outside(CLIENT, "S"));
+    assert_eq!(action, Action::Drop(DropReason::ServiceNoLocalEndpoint));
+}
+
+#[test]
+fn two_clients_on_one_port_get_two_masqueraded_ports_and_their_own_replies() {
+    let fx = fixture(node_port(
+        vec![backend(REMOTE_VX, 80, false)],
+        TrafficPolicy::Cluster,
+    ));
+    let other = (Ipv4Addr::new(8, 8, 4, 4), CLIENT.1);
+    let mut sources = Vec::new();
+    for client in [CLIENT, other] {
+        let (action, frame, _) = fx.run(Ingress::Host, &from_outside(client, "S"));
+        assert!(matches!(action, Action::Encap(_)), "{action:?}");
+        let (source, _) = ends(inner(&frame));
+        assert_eq!(source.0, NODE_ADDR);
+        sources.push(source);
+    }
+    assert_eq!(sources[0].1, CLIENT.1, "the first keeps its port");
+    assert_ne!(sources[0], sources[1], "the second cannot share it");
+    for (source, client) in sources.into_iter().zip([CLIENT, other]) {
+        let (action, frame, _) = fx.run(
+            from_underlay(Backend::Vxlan, NODE2),
+            &from_remote_backend(source),
+        );
+        assert_eq!(action, Action::ToHost);
+        assert_eq!(ends(eth_of(&frame)), ((NODE1, NODE_PORT), client));
+    }
+}
+
+/// A NodePort with a remote backend under the `Cluster` policy, on a
+/// fixture without an overlay address of its own.
+pub(super) fn serve_node_port(fx: &mut Fixture) {
+    serve(
+        fx,
+        &[node_port(
+            vec![backend(REMOTE_VX, 80, false)],
+            TrafficPolicy::Cluster,
+        )],
+    );
+}
+
+#[test]
+fn without_a_node_address_a_masqueraded_connection_is_dropped_not_sent_unanswerable() {
+    let mut fx = Fixture::new();
+    serve_node_port(&mut fx);
+    let (action, _, _) = fx.run(Ingress::Host, &from_outside(CLIENT, "S"));
+    assert_eq!(action, Action::Drop(DropReason::ServiceNoSource));
+}
