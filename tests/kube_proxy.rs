@@ -417,31 +417,28 @@ fn native_manifests(pods: &Pods) -> String {
     .concat()
 }
 
-/// Packets the kernel's rule for api's ClusterIP in `KUBE-SERVICES` matched.
-fn kernel_cluster_ip_packets(ns: &Netns) -> u64 {
-    let out = ns.exec(
-        "iptables",
-        &["-t", "nat", "-L", "KUBE-SERVICES", "-v", "-x", "-n"],
-    );
-    assert!(out.status.success(), "list KUBE-SERVICES");
+/// Packets the kernel's rule in nat `chain` whose line holds all of
+/// `needles` matched.
+fn kernel_rule_packets(ns: &Netns, chain: &str, needles: &[&str]) -> u64 {
+    let out = ns.exec("iptables", &["-t", "nat", "-L", chain, "-v", "-x", "-n"]);
+    assert!(out.status.success(), "list {chain}");
     let text = String::from_utf8_lossy(&out.stdout);
-    let vip = VIP_API.to_string();
     text.lines()
-        .find(|l| l.contains("KUBE-SVC-API") && l.contains(&vip))
+        .find(|l| needles.iter().all(|n| l.contains(n)))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no rule for {vip} in\n{text}"))
+        .unwrap_or_else(|| panic!("no rule in {chain} with {needles:?} in\n{text}"))
 }
 
-/// Native Services beside kube-proxy, as the README advises while tweed
-/// does not take NodePorts from outside the cluster: the same Services in
-/// tweed (`--native-services`) and as kube-proxy's iptables rules. Pods'
-/// connections to ClusterIPs are balanced by the dataplane (the kernel's
-/// ClusterIP rule never matches), DNS goes through a native ClusterIP, and a
-/// host outside the cluster reaches both NodePorts through kube-proxy's
-/// rules, whose replies return through the node that translated them.
+/// Native Services beside kube-proxy: the same Services in tweed
+/// (`--native-services`) and as kube-proxy's iptables rules, as while a
+/// cluster moves from one to the other. Pods' connections to ClusterIPs are
+/// balanced by the dataplane (the kernel's ClusterIP rule never matches), DNS
+/// goes through a native ClusterIP, and a host outside the cluster reaches
+/// both NodePorts through tweed too: the node steers them into the dataplane
+/// ahead of its netfilter, so kube-proxy's NodePort rules never match either.
 #[test]
-fn native_services_beside_kube_proxy_which_keeps_nodeports_from_outside() {
+fn native_services_beside_kube_proxy() {
     const PREFIX: &str = "kpn";
     if !require_root() {
         return;
@@ -480,15 +477,16 @@ fn native_services_beside_kube_proxy_which_keeps_nodeports_from_outside() {
         VIP_API.to_string(),
         "web resolves {DNS_NAME} through the native DNS ClusterIP"
     );
+    let vip = VIP_API.to_string();
     assert_eq!(
-        kernel_cluster_ip_packets(underlay.node(0)),
+        kernel_rule_packets(underlay.node(0), "KUBE-SERVICES", &["KUBE-SVC-API", &vip]),
         0,
         "the dataplane translated web's connections: the kernel's ClusterIP rule saw none"
     );
 
     let outside = underlay.switch();
     let seen = transfer(
-        "kube-proxy: outside → node0's NodePort 30080 (Cluster)",
+        "native: outside → node0's NodePort 30080 (Cluster)",
         outside,
         (underlay.node_ip(0), 30080),
         &pods.api,
@@ -500,7 +498,7 @@ fn native_services_beside_kube_proxy_which_keeps_nodeports_from_outside() {
         "externalTrafficPolicy Cluster masquerades the client"
     );
     let seen = transfer(
-        "kube-proxy: outside → node1's NodePort 30081 (Local)",
+        "native: outside → node1's NodePort 30081 (Local)",
         outside,
         (underlay.node_ip(1), 30081),
         &pods.db,
@@ -511,6 +509,13 @@ fn native_services_beside_kube_proxy_which_keeps_nodeports_from_outside() {
         underlay.switch_ip(),
         "externalTrafficPolicy Local keeps the client's address"
     );
+    for (node, port) in [(0, "dpt:30080"), (1, "dpt:30081")] {
+        assert_eq!(
+            kernel_rule_packets(underlay.node(node), "KUBE-NODEPORTS", &[port]),
+            0,
+            "tweed steered node{node}'s NodePort: kube-proxy's rule saw none"
+        );
+    }
     flush_kube_proxy_everywhere(underlay);
 }
 

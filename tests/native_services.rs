@@ -211,12 +211,16 @@ fn drops(daemon: &Daemon, reason: &str) -> u64 {
     stats["drops"][reason].as_u64().unwrap_or(0)
 }
 
-#[test]
-fn native_services_balance_in_the_dataplane_without_kube_proxy() {
-    if !require_root() {
-        return;
-    }
-    let underlay = Underlay::new(PREFIX, BASE, 2);
+/// Two nodes with `--native-services` and etcd on the underlay's switch;
+/// dropped in that order.
+struct Cluster {
+    daemons: Vec<Daemon>,
+    _etcd: Etcd,
+    underlay: Underlay,
+}
+
+fn start_cluster(prefix: &str, base: &str) -> Cluster {
+    let underlay = Underlay::new(prefix, base, 2);
     let etcd = Etcd::start(underlay.switch(), underlay.switch_ip());
     let args: Vec<String> = [
         "--etcd-endpoints",
@@ -240,7 +244,20 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
             args: &args,
         },
     ];
-    let daemons = start_together(&specs);
+    Cluster {
+        daemons: start_together(&specs),
+        _etcd: etcd,
+        underlay,
+    }
+}
+
+#[test]
+fn native_services_balance_in_the_dataplane_without_kube_proxy() {
+    if !require_root() {
+        return;
+    }
+    let cluster = start_cluster(PREFIX, BASE);
+    let daemons = &cluster.daemons;
     let status = daemons[0].cli(&["status"]);
     assert!(
         String::from_utf8_lossy(&status.stdout).contains("services:      native"),
@@ -493,6 +510,182 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
     });
     assert!(gone, "db's ClusterIP no longer answers once deleted");
     drop(pods);
-    drop(daemons);
-    drop(etcd);
+    drop(cluster);
+}
+
+/// A Service of type NodePort on `vip` (TCP `port` → `target`, node port
+/// `node_port`) with `spec` lines besides, and its endpoints.
+fn node_port_service(
+    name: &str,
+    vip: Ipv4Addr,
+    (port, target, node_port): (u16, u16, u16),
+    spec: &[&str],
+    backends: &[(IpAddr, &str)],
+) -> String {
+    let mut lines = vec!["type: NodePort"];
+    lines.extend_from_slice(spec);
+    manifests::Service {
+        name,
+        vip,
+        protocol: "TCP",
+        port,
+        target,
+        spec: &lines,
+        node_port: Some(node_port),
+        backends,
+    }
+    .manifest()
+}
+
+/// Whether the steering tables are in `ns`.
+fn steering_installed(ns: &Netns) -> bool {
+    ns.exec_bounded(
+        "nft",
+        &["list", "table", "netdev", "tweed_steer"],
+        Duration::from_secs(10),
+    )
+    .success()
+}
+
+/// NodePorts and externalIPs reached from a host outside the cluster (the
+/// underlay's switch), with no kube-proxy: each node steers those packets
+/// into its dataplane, which balances them. `externalTrafficPolicy:
+/// Cluster` reaches a backend on the other node from the node's own overlay
+/// address (its reply returns through the node the client called);
+/// `Local` keeps the client's address, and a node without a local endpoint
+/// drops. An externalIP routed to a node works the same way. Deleting a
+/// Service gives its NodePort back to the node's stack (refused), and a
+/// stopped daemon leaves no steering behind.
+#[test]
+fn nodeports_and_external_ips_from_outside_are_balanced_without_kube_proxy() {
+    const PREFIX: &str = "nsx";
+    const EXTERNAL_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+    if !require_root() {
+        return;
+    }
+    let mut cluster = start_cluster(PREFIX, "10.97.27");
+    let (underlay, daemons) = (&cluster.underlay, &cluster.daemons);
+    let api = ClusterPod::add(&daemons[0], PREFIX, "api");
+    let db = ClusterPod::add(&daemons[1], PREFIX, "db");
+    assert!(
+        wait_ping(&api.netns, db.ip(), FIRST),
+        "the pods reach each other across the overlay"
+    );
+    let manifests = [
+        node_port_service(
+            "np-cluster",
+            Ipv4Addr::new(10, 121, 1, 1),
+            (80, 8080, 30080),
+            &[],
+            &[(db.ip(), "node1")],
+        ),
+        node_port_service(
+            "np-local",
+            Ipv4Addr::new(10, 121, 1, 2),
+            (80, 80, 30081),
+            &["externalTrafficPolicy: Local"],
+            &[(db.ip(), "node1")],
+        ),
+        manifests::Service {
+            name: "ext",
+            vip: Ipv4Addr::new(10, 121, 1, 3),
+            protocol: "TCP",
+            port: 8443,
+            target: 8080,
+            spec: &[&format!("externalIPs: [\"{EXTERNAL_IP}\"]")],
+            node_port: None,
+            backends: &[(api.ip(), "node0")],
+        }
+        .manifest(),
+    ]
+    .concat();
+    let applied = daemons[0].apply("service", &manifests);
+    assert!(
+        applied.contains("service default/np-local applied"),
+        "{applied}"
+    );
+    for (i, daemon) in daemons.iter().enumerate() {
+        assert!(
+            poll::wait(FIRST, || steering_installed(underlay.node(i))),
+            "{} steers its NodePorts into the dataplane",
+            daemon.name()
+        );
+    }
+    let outside = underlay.switch();
+    let node0_subnet = tweed_suite::cluster::subnet_v4(&daemons[0]);
+
+    let seen = tcp_transfer_via(
+        outside,
+        (underlay.node_ip(0), 30080),
+        &db.netns,
+        (db.ip(), 8080),
+        BYTES,
+        TRANSFER,
+    )
+    .unwrap_or_else(|e| {
+        panic!("outside → node0's NodePort 30080 (Cluster, backend on node1): {e}")
+    });
+    assert!(
+        node0_subnet.contains(&seen),
+        "Cluster policy: the backend sees node0's own address, not {seen}"
+    );
+    let seen = tcp_transfer_via(
+        outside,
+        (underlay.node_ip(1), 30081),
+        &db.netns,
+        (db.ip(), 80),
+        BYTES,
+        TRANSFER,
+    )
+    .unwrap_or_else(|e| panic!("outside → node1's NodePort 30081 (Local): {e}"));
+    assert_eq!(
+        seen,
+        underlay.switch_ip(),
+        "Local policy keeps the client's address"
+    );
+    let before = drops(&daemons[0], "service_no_local_endpoint");
+    assert!(
+        !tcp_connect(outside, underlay.node_ip(0), 30081, BLOCKED),
+        "node0 has no local endpoint of a Local NodePort"
+    );
+    assert!(
+        poll::wait(FIRST, || drops(&daemons[0], "service_no_local_endpoint")
+            > before),
+        "node0's dataplane dropped it (and counted)"
+    );
+
+    // An externalIP the outside routes to node0.
+    let via = underlay.node_ip(0).to_string();
+    outside.ip(&["route", "add", &format!("{EXTERNAL_IP}/32"), "via", &via]);
+    let seen = tcp_transfer_via(
+        outside,
+        (IpAddr::V4(EXTERNAL_IP), 8443),
+        &api.netns,
+        (api.ip(), 8080),
+        BYTES,
+        TRANSFER,
+    )
+    .unwrap_or_else(|e| panic!("outside → externalIP {EXTERNAL_IP}:8443: {e}"));
+    assert!(node0_subnet.contains(&seen), "masqueraded to node0: {seen}");
+
+    // A deleted Service's NodePort is the node's stack's again: refused.
+    let out = daemons[0].cli(&["service", "delete", "default/np-cluster"]);
+    assert!(out.status.success(), "service delete");
+    let refused = poll::wait(FIRST, || {
+        let out = outside.exec_bounded(
+            "python3",
+            &["-c", CONNECT_OUTCOME, &via, "30080"],
+            Duration::from_secs(15),
+        );
+        out.stdout.trim() == "refused"
+    });
+    assert!(refused, "node0's NodePort 30080 is no longer steered");
+
+    drop((api, db));
+    assert!(cluster.daemons[0].stop(), "node0 stops cleanly");
+    assert!(
+        !steering_installed(cluster.underlay.node(0)),
+        "a stopped daemon leaves no steering behind"
+    );
+    drop(cluster);
 }

@@ -8,7 +8,9 @@
 //! - [`plan`]: which Services changed since the last push (pure).
 //! - [`Balancer`]: the I/O: it follows the store, reads again after every
 //!   burst of changes and pushes what changed, in batches; after the
-//!   dataplane restarts, everything at once (a full sync).
+//!   dataplane restarts, everything at once (a full sync). Once the
+//!   dataplane balances them, the node steers packets from outside to the
+//!   NodePorts and externalIPs into it (`host::steer`).
 //!
 //! A Service that cannot be read is left out and logged; the others are
 //! balanced. A set the dataplane refuses (two Services on one frontend) is
@@ -17,16 +19,17 @@
 pub mod inputs;
 pub mod plan;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, watch};
 use tweed_api::dataplane::proto::error_chain;
-use tweed_dataplane::table::service::ServicePort;
+use tweed_dataplane::table::service::{ServiceKey, ServicePort};
 
 pub use inputs::{Balanced, ServiceInputs};
 
 use crate::dataplane::{Dataplane, batch};
+use crate::host::steer::{self, SteerPlan};
 use crate::services::Here;
 use crate::store::follow::{self, Inputs as _};
 use crate::store::{Store, StoreError};
@@ -36,6 +39,21 @@ struct State {
     /// What the dataplane was last given, by `NAMESPACE/NAME`; `None` until
     /// a full sync succeeded.
     pushed: Option<BTreeMap<String, Vec<ServicePort>>>,
+    /// The frontends last steered from outside into the dataplane; `None`
+    /// until the steering was installed.
+    steered: Option<BTreeSet<ServiceKey>>,
+}
+
+/// Where packets from outside the cluster to this node's NodePorts and
+/// externalIPs are steered from, and into (see `host::steer`).
+#[derive(Debug, Clone)]
+pub struct Steering {
+    /// The nftables tables' name.
+    pub table: String,
+    /// The dataplane's host port.
+    pub host_port: String,
+    /// The devices they arrive on (the underlay's).
+    pub devices: Vec<String>,
 }
 
 /// Reads and pushes this node's native Services.
@@ -43,6 +61,7 @@ pub struct Balancer {
     store: Arc<dyn Store>,
     here: Here,
     dataplane: Dataplane,
+    steering: Steering,
     state: Mutex<State>,
 }
 
@@ -55,20 +74,24 @@ impl std::fmt::Debug for Balancer {
 }
 
 impl Balancer {
-    /// A balancer for this node (`here`) over `inputs` (listed from the store).
+    /// A balancer for this node (`here`) over `inputs` (listed from the
+    /// store), steering packets from outside as `steering` says.
     pub fn new(
         store: Arc<dyn Store>,
         here: Here,
         dataplane: Dataplane,
+        steering: Steering,
         inputs: ServiceInputs,
     ) -> Self {
         Balancer {
             store,
             here,
             dataplane,
+            steering,
             state: Mutex::new(State {
                 inputs,
                 pushed: None,
+                steered: None,
             }),
         }
     }
@@ -119,7 +142,29 @@ impl Balancer {
                 return;
             }
         }
+        let outside = plan::outside_frontends(&wanted);
         state.pushed = Some(wanted);
+        if state.steered.as_ref() != Some(&outside) {
+            state.steered = self.steer(outside).await;
+        }
+    }
+
+    /// Steers packets from outside to `frontends` into the dataplane (once
+    /// it balances them); what is steered, or `None` if nft failed (tried
+    /// again after the next change).
+    async fn steer(&self, frontends: BTreeSet<ServiceKey>) -> Option<BTreeSet<ServiceKey>> {
+        let plan = SteerPlan {
+            host_port: self.steering.host_port.clone(),
+            devices: self.steering.devices.clone(),
+            frontends,
+        };
+        match steer::install(&self.steering.table, &plan).await {
+            Ok(()) => Some(plan.frontends),
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "steering NodePorts and externalIPs from outside into the dataplane; trying again after the next change");
+                None
+            }
+        }
     }
 
     /// Follows the store until `stop`: each round watches both prefixes,

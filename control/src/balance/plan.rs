@@ -2,10 +2,10 @@
 //! the Services that changed, in `service_set` batches that stay well under
 //! the dataplane's request line limit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tweed_api::dataplane::proto::ServiceSpec;
-use tweed_dataplane::table::service::ServicePort;
+use tweed_dataplane::table::service::{FrontendKind, ServiceKey, ServicePort};
 
 use crate::dataplane::batch;
 
@@ -16,6 +16,19 @@ pub struct Batch {
     pub replace: bool,
     /// The Services set (those without ports are removed).
     pub services: Vec<ServiceSpec>,
+}
+
+/// The frontends of `wanted` reached from outside the cluster (NodePorts on
+/// this node's addresses, externalIPs, load-balancer addresses): what the
+/// node steers into the dataplane.
+pub fn outside_frontends(wanted: &BTreeMap<String, Vec<ServicePort>>) -> BTreeSet<ServiceKey> {
+    wanted
+        .values()
+        .flatten()
+        .flat_map(|port| &port.frontends)
+        .filter(|f| f.kind == FrontendKind::External)
+        .map(|f| f.key)
+        .collect()
 }
 
 /// Every Service in `wanted`; the first batch replaces what the dataplane
@@ -104,6 +117,29 @@ mod tests {
                 (b.replace, services)
             })
             .collect()
+    }
+
+    #[test]
+    fn only_frontends_reached_from_outside_are_steered_each_once() {
+        use tweed_dataplane::table::service::Frontend;
+        let key = |ip: &str, port| ServiceKey {
+            ip: ip.parse().unwrap(),
+            protocol: 6,
+            port,
+        };
+        let frontend = |k, kind| Frontend { key: k, kind };
+        let mut wanted = services(&["a/x", "a/y"]);
+        wanted.get_mut("a/x").unwrap()[0].frontends = vec![
+            frontend(key("10.96.0.1", 80), FrontendKind::ClusterIp),
+            frontend(key("192.168.1.1", 30080), FrontendKind::External),
+            frontend(key("192.0.2.9", 80), FrontendKind::External),
+        ];
+        wanted.get_mut("a/y").unwrap()[0].frontends =
+            vec![frontend(key("192.0.2.9", 80), FrontendKind::External)];
+        assert_eq!(
+            outside_frontends(&wanted).into_iter().collect::<Vec<_>>(),
+            [key("192.0.2.9", 80), key("192.168.1.1", 30080)]
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::balance::Balancer;
+use crate::balance::{Balancer, Steering};
 use crate::cluster::lease::{self, HeldLease, LeaseRequest};
 use crate::cluster::{ClusterError, ClusterView, NodeRecord};
 use crate::config::{ConfigError, DaemonArgs, DaemonConfig, Datasource};
@@ -151,6 +151,14 @@ impl Daemon {
             host::masquerade::install(MASQUERADE_TABLE, &self.config.cluster_cidrs()).await?;
         }
         host::filter::install(FILTER_TABLE, &self.filter_plan()).await?;
+        if self.config.native_services {
+            // Replies to clients outside leave the host port from the node's
+            // own address (see `host::steer`).
+            host::forwarding::accept_local("tweed0")?;
+        } else {
+            // A node that balanced Services before keeps no steering.
+            host::steer::remove(STEER_TABLE).await?;
+        }
         Ok(())
     }
 
@@ -170,6 +178,24 @@ impl Daemon {
     }
 }
 
+/// Where packets from outside to native Services' NodePorts and externalIPs
+/// are steered from: the underlay's device (none if it cannot be found:
+/// then they are not steered, and the log says why).
+async fn steering(config: &DaemonConfig) -> Steering {
+    let devices = match host::interface_of(config.underlay_ip).await {
+        Ok(underlay) => vec![underlay.ifname],
+        Err(e) => {
+            tracing::warn!(error = %tweed_api::dataplane::proto::error_chain(&e), underlay = %config.underlay_ip, "no underlay device found: NodePorts and externalIPs are not reachable from outside");
+            Vec::new()
+        }
+    };
+    Steering {
+        table: STEER_TABLE.to_owned(),
+        host_port: "tweed0".to_owned(),
+        devices,
+    }
+}
+
 /// How long start-up waits for the API server's first listings.
 const KUBE_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -177,6 +203,9 @@ const KUBE_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 pub const MASQUERADE_TABLE: &str = "tweed";
 /// The nftables table that holds the node's filter rules.
 pub const FILTER_TABLE: &str = "tweed_filter";
+/// The nftables tables (`netdev` and `inet`) that steer packets from outside
+/// to native Services into the dataplane.
+pub const STEER_TABLE: &str = "tweed_steer";
 
 /// Runs the node until SIGTERM or SIGINT.
 pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), DaemonError> {
@@ -299,6 +328,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
             store.clone(),
             here(&config, &held.record),
             supervisor.dataplane().clone(),
+            steering(&config).await,
             Balancer::list(store.as_ref()).await?,
         )))
     } else {
@@ -356,6 +386,11 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
     }
     if let Err(e) = host::filter::remove(FILTER_TABLE).await {
         tracing::warn!(error = %e, "removing the filter table");
+    }
+    if daemon.config.native_services
+        && let Err(e) = host::steer::remove(STEER_TABLE).await
+    {
+        tracing::warn!(error = %e, "removing the steering tables");
     }
     supervisor.stop().await;
     tracing::info!("stopped");

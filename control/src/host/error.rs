@@ -24,6 +24,10 @@ pub enum NftStep {
     InstallFilter,
     /// Deleting the filter table.
     RemoveFilter,
+    /// Replacing the steering tables (native Services from outside).
+    InstallSteer,
+    /// Deleting the steering tables.
+    RemoveSteer,
 }
 
 impl std::fmt::Display for NftStep {
@@ -33,6 +37,10 @@ impl std::fmt::Display for NftStep {
             NftStep::Remove => "removing the masquerade table",
             NftStep::InstallFilter => "installing the filter table",
             NftStep::RemoveFilter => "removing the filter table",
+            NftStep::InstallSteer => {
+                "installing the steering tables (native Services from outside)"
+            }
+            NftStep::RemoveSteer => "removing the steering tables",
         })
     }
 }

@@ -61,22 +61,19 @@ fn family(nets: &[IpNet]) -> (Vec<Ipv4Net>, Vec<Ipv6Net>) {
 /// The nft script that atomically replaces table `inet <table>`.
 /// `table` must pass [`check_table_name`]; `plan.host_port` is quoted.
 pub fn ruleset(table: &str, plan: &FilterPlan) -> String {
-    let port = plan.host_port.replace(['"', '\\'], "");
+    let port = quoted(&plan.host_port);
     let mut s = removal(table);
     let _ = writeln!(s, "table inet {table} {{");
     s.push_str("\tchain prerouting {\n");
     s.push_str("\t\ttype filter hook prerouting priority raw; policy accept;\n");
     let (v4, v6) = family(&plan.cluster_cidrs);
     if let Some(set) = nft_set(&v4) {
-        let _ = writeln!(
-            s,
-            "\t\tiifname != {{ \"{port}\", \"lo\" }} ip saddr {set} drop"
-        );
+        let _ = writeln!(s, "\t\tiifname != {{ {port}, \"lo\" }} ip saddr {set} drop");
     }
     if let Some(set) = nft_set(&v6) {
         let _ = writeln!(
             s,
-            "\t\tiifname != {{ \"{port}\", \"lo\" }} ip6 saddr {set} drop"
+            "\t\tiifname != {{ {port}, \"lo\" }} ip6 saddr {set} drop"
         );
     }
     s.push_str("\t}\n");
@@ -84,13 +81,19 @@ pub fn ruleset(table: &str, plan: &FilterPlan) -> String {
     s.push_str("\t\ttype filter hook forward priority filter; policy accept;\n");
     let (v4, v6) = family(&plan.service_cidrs);
     if let Some(set) = nft_set(&v4) {
-        let _ = writeln!(s, "\t\tiifname \"{port}\" ip daddr {set} drop");
+        let _ = writeln!(s, "\t\tiifname {port} ip daddr {set} drop");
     }
     if let Some(set) = nft_set(&v6) {
-        let _ = writeln!(s, "\t\tiifname \"{port}\" ip6 daddr {set} drop");
+        let _ = writeln!(s, "\t\tiifname {port} ip6 daddr {set} drop");
     }
     s.push_str("\t}\n}\n");
     s
+}
+
+/// An interface name as an nft string: in quotes, any quote or backslash
+/// in it dropped so it cannot end the string.
+pub(super) fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace(['"', '\\'], ""))
 }
 
 /// Replaces our filter table with the rules of `plan`. Idempotent.

@@ -28,3 +28,19 @@ fn set(path: &Path) -> Result<(), HostError> {
         source,
     })
 }
+
+/// Lets the kernel accept packets from its own addresses on `device` (IPv4's
+/// `accept_local`; IPv6 has no such check): the replies of native Services
+/// reached from outside come out of the host port from the node's address.
+/// `device` must be an interface name (no `/`).
+pub fn accept_local(device: &str) -> Result<(), HostError> {
+    if device.is_empty() || device.contains('/') || device.starts_with('.') {
+        return Err(HostError::Sysctl {
+            path: format!("net.ipv4.conf.{device}.accept_local"),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an interface name"),
+        });
+    }
+    set(Path::new(&format!(
+        "/proc/sys/net/ipv4/conf/{device}/accept_local"
+    )))
+}

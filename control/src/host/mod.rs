@@ -7,7 +7,9 @@
 //! the kernel its side: the node's addresses and routes to the cluster CIDRs on that
 //! port ([`routes`]), an nftables masquerade table ([`masquerade`]), and a filter
 //! table that keeps cluster sources to the host port and drops Service traffic the
-//! node did not translate ([`filter`]). Every
+//! node did not translate ([`filter`]); with native Services, the steering of
+//! packets from outside to their NodePorts and externalIPs into the host port
+//! ([`steer`]). Every
 //! operation converges (running it again changes nothing) and every removal tolerates
 //! what is already gone, so a restarted daemon simply runs them again.
 //!
@@ -24,6 +26,7 @@ pub mod masquerade;
 mod netlink;
 pub mod plan;
 pub mod routes;
+pub mod steer;
 
 pub use detect::{Underlay, default_route_interface, interface_of, pod_mtu};
 pub use error::HostError;
