@@ -26,8 +26,8 @@
 //!
 //! Edges (I/O: the kernel, sockets, processes; system calls through the
 //! `tweed-sys` crate, the workspace's only unsafe code):
-//! - `host`: the kernel's side of `tweed0` (rtnetlink), nft masquerade and filter,
-//!   underlay and MTU detection.
+//! - `host`: the kernel's side of `tweed0` (rtnetlink), nft masquerade, filter
+//!   and steering (native Services from outside), underlay and MTU detection.
 //! - `health`: the overlay health port and the peer prober; `HealthBook` (pure).
 //! - `metrics`: the scrape snapshot, its text (pure), the HTTP endpoint
 //!   (→ health, store, api).
