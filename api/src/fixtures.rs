@@ -172,6 +172,7 @@ pub fn stats() -> StatsReply {
             entries: 4,
             capacity: 65536,
             evictions: 0,
+            busy: 0,
         },
         policy_drops: vec![],
         io: None,

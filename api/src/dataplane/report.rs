@@ -67,6 +67,11 @@ pub struct ConntrackStats {
     pub capacity: u64,
     /// Live flows evicted to make room.
     pub evictions: u64,
+    /// New flows not recorded because their bucket stayed locked (a worker
+    /// preempted while inserting); their packets went on as new ones each
+    /// time. Absent from older dataplanes.
+    #[serde(default)]
+    pub busy: u64,
 }
 
 /// `stats` answer.

@@ -60,10 +60,17 @@ pub fn render_stats(stats: &StatsReply) -> String {
         ),
         (
             "conntrack",
-            format!(
-                "{} of {} entries, {} evictions",
-                ct.entries, ct.capacity, ct.evictions
-            ),
+            if ct.busy == 0 {
+                format!(
+                    "{} of {} entries, {} evictions",
+                    ct.entries, ct.capacity, ct.evictions
+                )
+            } else {
+                format!(
+                    "{} of {} entries, {} evictions, {} flows not recorded (bucket busy)",
+                    ct.entries, ct.capacity, ct.evictions, ct.busy
+                )
+            },
         ),
     ]));
     out.push('\n');
@@ -220,6 +227,19 @@ spoofed_ip          3
         let out = render_stats(&stats);
         assert!(out.starts_with("no ports\n"), "{out}");
         assert!(out.ends_with("no drops\n"), "{out}");
+    }
+
+    #[test]
+    fn flows_conntrack_could_not_record_are_shown_once_there_are_some() {
+        let mut stats = fixtures::stats();
+        stats.conntrack.busy = 3;
+        let out = render_stats(&stats);
+        assert!(
+            out.contains(
+                "conntrack:  4 of 65536 entries, 0 evictions, 3 flows not recorded (bucket busy)\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

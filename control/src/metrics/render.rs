@@ -232,6 +232,12 @@ fn render_dataplane(e: &mut Families<'_>, stats: &StatsReply) -> fmt::Result {
         "Live flows evicted to make room.",
     )?
     .sample(&[], ct.evictions)?;
+    e.family(
+        "tweed_conntrack_busy_total",
+        Kind::Counter,
+        "New flows not recorded because their bucket stayed locked.",
+    )?
+    .sample(&[], ct.busy)?;
     Ok(())
 }
 

@@ -68,6 +68,7 @@ impl Control {
                 entries: conntrack.len() as u64,
                 capacity: conntrack.capacity() as u64,
                 evictions: conntrack.evictions(),
+                busy: pipeline.conntrack_busy,
             },
             policy_drops,
             io: Some(self.io.clone()),
