@@ -92,19 +92,37 @@ impl Pipeline<'_> {
                 ToService::NoSource => return Action::Drop(DropReason::ServiceNoSource),
             }
         }
-        let translated = redirect.is_some();
+        let flags = ip.tcp_flags().map(TcpFlags);
+        let observed = if T::DRY_RUN {
+            self.conntrack.lookup(&key, self.now_ms)
+        } else {
+            self.conntrack.observe(&key, flags, self.now_ms)
+        };
         let action = self.forward_flow(
-            from, frame, vnet, src_mac, &mut ip, key, translated, counters, tracer,
+            from,
+            frame,
+            vnet,
+            src_mac,
+            &mut ip,
+            key,
+            observed,
+            redirect.is_some(),
+            counters,
+            tracer,
         );
         match redirect {
-            Some(to) if !self.remember::<T>(&to, &action) => {
+            // A kept translation whose flow conntrack starts again (a TCP SYN
+            // on a reused tuple, a packet after its flow expired) is
+            // remembered again too: the sweeper may have dropped it meanwhile.
+            Some(to) if !self.remember::<T>(&to, observed.is_none(), &action) => {
                 Action::Drop(DropReason::ServiceTableFull)
             }
             _ => action,
         }
     }
 
-    /// Forwards a packet of flow `key` (translated, if it was for a Service).
+    /// Forwards a packet of flow `key` (translated, if it was for a
+    /// Service), which conntrack `observed` as a packet of that flow or not.
     #[allow(clippy::too_many_arguments)]
     fn forward_flow<T: Tracer>(
         &self,
@@ -114,17 +132,13 @@ impl Pipeline<'_> {
         src_mac: Mac,
         ip: &mut Ip,
         key: FlowKey,
+        observed: Option<Hit>,
         translated: bool,
         counters: &mut Counters,
         tracer: &mut T,
     ) -> Action {
         let flags = ip.tcp_flags().map(TcpFlags);
-        let hit = if T::DRY_RUN {
-            self.conntrack.lookup(&key, self.now_ms)
-        } else {
-            self.conntrack.observe(&key, flags, self.now_ms)
-        };
-        let hit = hit.or_else(|| self.related(frame, ip));
+        let hit = observed.or_else(|| self.related(frame, ip));
         tracer.stage(|| Stage::Conntrack(hit));
         if let Some(hit) = hit {
             counters.conntrack_hits += 1;

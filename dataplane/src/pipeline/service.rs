@@ -41,7 +41,7 @@ use super::trace::{Stage, Tracer};
 use super::{Action, Pipeline};
 use crate::frame::Frame;
 use crate::offload::nat::{self, Side, Translation};
-use crate::table::conntrack::{Direction, FlowKey, Hit, TcpFlags};
+use crate::table::conntrack::{Direction, FlowKey, Hit};
 use crate::table::service::{Origin, Selection, ServiceKey, maglev};
 use crate::table::tables::{HAIRPIN_V4, HAIRPIN_V6};
 use crate::wire::virtio_net::{self, VirtioNetHdr};
@@ -53,13 +53,14 @@ pub(super) struct Redirect {
     pub original: FlowKey,
     /// The flow as translated, to the backend.
     pub translated: FlowKey,
-    /// Whether the translation is to be remembered (again) once the packet
-    /// is allowed: a choice made for this packet, or a kept one whose flow
-    /// starts again (a TCP SYN on a reused tuple, whose old flow conntrack
-    /// ends; a packet after its flow expired). Between the old flow's end
-    /// and the new one's start the sweeper may drop the kept pair, and the
-    /// replies need it: remembering it again puts it back before the packet
-    /// leaves, with a fresh grace period.
+    /// Whether the backend was chosen for this packet (else kept from the
+    /// flow's translation). A new choice is remembered once the packet is
+    /// allowed; so is a kept one whose flow conntrack starts again (a TCP
+    /// SYN on a reused tuple, whose old flow conntrack ends; a packet after
+    /// its flow expired): between the old flow's end and the new one's
+    /// start the sweeper may drop the kept pair, and the replies need it.
+    /// Remembering it again puts it back before the packet leaves, with a
+    /// fresh grace period.
     pub new: bool,
 }
 
@@ -112,7 +113,7 @@ impl Pipeline<'_> {
                 SocketAddr::new(translated.dst, translated.dst_port),
                 SocketAddr::new(translated.src, translated.src_port),
                 None,
-                self.restarts(ip, &translated),
+                false,
             ),
             None => {
                 let hash = maglev::mix(u64::from(flow_hash(ip)));
@@ -249,21 +250,15 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Whether a packet of a kept translation starts its flow again: a TCP
-    /// SYN (on a reused tuple conntrack ends the closed flow and starts a
-    /// new one), or another protocol's packet whose flow is no longer
-    /// tracked.
-    fn restarts(&self, ip: &Ip, translated: &FlowKey) -> bool {
-        match ip.tcp_flags() {
-            Some(flags) => TcpFlags(flags).is_syn_only(),
-            None => self.conntrack.lookup(translated, self.now_ms).is_none(),
-        }
-    }
-
-    /// Remembers a new (or restarting) translation once its packet was
-    /// allowed.
-    pub(super) fn remember<T: Tracer>(&self, redirect: &Redirect, action: &Action) -> bool {
-        if T::DRY_RUN || !redirect.new || matches!(action, Action::Drop(_)) {
+    /// Remembers a new translation, or one whose flow conntrack `restarted`,
+    /// once its packet was allowed; false if the table had no room.
+    pub(super) fn remember<T: Tracer>(
+        &self,
+        redirect: &Redirect,
+        restarted: bool,
+        action: &Action,
+    ) -> bool {
+        if T::DRY_RUN || !(redirect.new || restarted) || matches!(action, Action::Drop(_)) {
             return true;
         }
         self.conntrack

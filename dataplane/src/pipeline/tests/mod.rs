@@ -60,6 +60,8 @@ pub const OUTSIDE: Ipv4Addr = Ipv4Addr::new(8, 8, 8, 8);
 pub const BLACKHOLED: Ipv4Addr = Ipv4Addr::new(10, 244, 9, 9);
 
 pub const PORT_A: PortId = PortId(0);
+/// The time the fixture's pipeline runs at, unless a test says otherwise.
+pub const NOW_MS: u64 = 1_000;
 pub const PORT_B: PortId = PortId(1);
 pub const MTU: u16 = 1450;
 
@@ -149,14 +151,23 @@ impl Fixture {
     }
 
     pub fn pipeline(&self) -> Pipeline<'_> {
-        Pipeline::new(&self.tables, &self.conntrack, 1_000)
+        Pipeline::new(&self.tables, &self.conntrack, NOW_MS)
     }
 
     /// Runs one frame and returns the action, the frame after and the counters.
     pub fn run(&self, ingress: Ingress, bytes: &[u8]) -> (Action, Frame, Counters) {
+        self.run_at(NOW_MS, ingress, bytes)
+    }
+
+    /// [`Fixture::run`] at another time (milliseconds).
+    pub fn run_at(&self, now_ms: u64, ingress: Ingress, bytes: &[u8]) -> (Action, Frame, Counters) {
         let mut frame = Frame::from_bytes(bytes);
         let mut counters = Counters::default();
-        let action = self.pipeline().process(ingress, &mut frame, &mut counters);
+        let action = Pipeline::new(&self.tables, &self.conntrack, now_ms).process(
+            ingress,
+            &mut frame,
+            &mut counters,
+        );
         (action, frame, counters)
     }
 }

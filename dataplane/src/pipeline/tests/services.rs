@@ -14,7 +14,7 @@ use crate::table::service::{
     Affinity, Frontend, FrontendKind, ServiceEndpoint, ServiceKey, ServicePort, ServiceTable,
     TrafficPolicy,
 };
-use crate::wire::transport::{PROTO_SCTP, PROTO_TCP};
+use crate::wire::transport::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 pub(super) const VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 const CLIENT_PORT: u16 = 40000;
@@ -474,4 +474,69 @@ fn a_reused_tuple_remembers_its_translation_again_so_a_sweep_between_cannot_brea
         (VIP, 80),
         "the reply comes from the Service"
     );
+}
+
+/// The same for a datagram flow: its conntrack flow expires while the
+/// client is quiet and the sweeper drops half of the kept translation; the
+/// next datagram starts the flow again and remembers the translation again,
+/// so the answer still comes from the Service.
+#[test]
+fn a_quiet_datagram_flow_remembers_its_translation_again_when_it_restarts() {
+    let mut fx = Fixture::new();
+    let mut dns = web(vec![backend(POD_B, 53, true)]);
+    dns.frontends[0].key = ServiceKey {
+        ip: IpAddr::V4(VIP),
+        protocol: PROTO_UDP,
+        port: 53,
+    };
+    serve(&mut fx, &[dns]);
+    let query = tap(udp4(MAC_A, POD_A, VIP, 64, b"query"));
+    let answer = {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2(MAC_B, GW_MAC)
+            .ipv4(POD_B.octets(), POD_A.octets(), 64)
+            .udp(53, 5353)
+            .write(&mut out, b"answer")
+            .unwrap();
+        tap(out)
+    };
+    let answered_by = |now_ms| {
+        let (action, _, _) = fx.run_at(now_ms, Ingress::Port(PORT_A), &query);
+        assert_eq!(
+            action,
+            Action::Deliver(PORT_B),
+            "the query reaches the backend"
+        );
+        let (action, frame, _) = fx.run_at(now_ms, Ingress::Port(PORT_B), &answer);
+        assert_eq!(action, Action::Deliver(PORT_A));
+        let NetSlice::Ipv4(ip) = SlicedPacket::from_ethernet(eth_of(&frame))
+            .unwrap()
+            .net
+            .unwrap()
+        else {
+            panic!("not IPv4");
+        };
+        ip.header().source_addr()
+    };
+    assert_eq!(answered_by(NOW_MS), VIP);
+    let translated = FlowKey {
+        src: IpAddr::V4(POD_A),
+        dst: IpAddr::V4(POD_B),
+        protocol: PROTO_UDP,
+        src_port: 5353,
+        dst_port: 53,
+    };
+    let unrelated = FlowKey {
+        src: IpAddr::V4(POD_B),
+        dst: IpAddr::V4(POD_A),
+        protocol: PROTO_UDP,
+        src_port: 1,
+        dst_port: 1,
+    };
+    let translations = fx.conntrack.translations();
+    translations.forget(&unrelated, &translated);
+    assert!(translations.original(&translated).is_none());
+    // Past the established datagram flow's timeout (180 s).
+    let later = NOW_MS + 200_000;
+    assert_eq!(answered_by(later), VIP, "the answer comes from the Service");
 }
