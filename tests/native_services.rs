@@ -6,6 +6,8 @@
 //!   backend on the other node (checked TCP transfers; the backend sees the
 //!   client pod's own address);
 //! - DNS through a ClusterIP: a UDP query to dnsmasq on the other node;
+//! - the node itself (its own network namespace) reaching ClusterIPs, DNS
+//!   included, with backends on both nodes;
 //! - spread over two backends, and ClientIP affinity keeping a client on one;
 //! - hairpin: a pod reaching itself through its own Service;
 //! - an EndpointSlice changed under open connections: those to the backend
@@ -33,6 +35,8 @@ use tweed_suite::underlay::Underlay;
 
 const PREFIX: &str = "nsv";
 const BASE: &str = "10.97.25";
+/// The Service range: every VIP below is in it.
+const SERVICE_CIDR: &str = "10.121.0.0/16";
 const VIP_API: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 11);
 const VIP_DB: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 12);
 const VIP_DNS: Ipv4Addr = Ipv4Addr::new(10, 121, 0, 10);
@@ -228,6 +232,8 @@ fn start_cluster(prefix: &str, base: &str) -> Cluster {
         "--workers",
         "1",
         "--native-services",
+        "--service-cidr",
+        SERVICE_CIDR,
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -362,7 +368,33 @@ fn native_services_balance_in_the_dataplane_without_kube_proxy() {
     let out = dns::query(&pods.web.netns, IpAddr::V4(VIP_DNS), DNS_NAME);
     assert!(out.success(), "DNS through {VIP_DNS}: {out}");
     assert_eq!(out.stdout.trim(), VIP_API.to_string());
+
+    // The node's own processes (and hostNetwork pods) use ClusterIPs too:
+    // the Service range is routed into the dataplane, which balances it.
+    let node0 = cluster.underlay.node(0);
+    let out = dns::query(node0, IpAddr::V4(VIP_DNS), DNS_NAME);
+    assert!(out.success(), "DNS from node0 through {VIP_DNS}: {out}");
+    assert_eq!(out.stdout.trim(), VIP_API.to_string());
     drop(dnsmasq);
+    let node0_subnet = tweed_suite::cluster::subnet_v4(&daemons[0]);
+    for (vip, pod, port, what) in [
+        (VIP_API, &pods.api, 8080, "same node"),
+        (VIP_DB, &pods.db, 80, "other node"),
+    ] {
+        let seen = tcp_transfer_via(
+            node0,
+            (IpAddr::V4(vip), 80),
+            &pod.netns,
+            (pod.ip(), port),
+            BYTES,
+            TRANSFER,
+        )
+        .unwrap_or_else(|e| panic!("node0 → {vip} (backend on the {what}): {e}"));
+        assert!(
+            node0_subnet.contains(&seen),
+            "the backend on the {what} sees node0's overlay address, not {seen}"
+        );
+    }
 
     // Spread, affinity, and an endpoint leaving.
     let _who_api = Who::start(&pods.api, "api");

@@ -159,6 +159,7 @@ fn plan(addrs: &[&str], cidrs: &[&str]) -> HostPlan {
         device: "tweed0".into(),
         node_addrs: addrs.iter().map(|a| a.parse::<IpAddr>().unwrap()).collect(),
         cluster_cidrs: cidrs.iter().map(|c| c.parse::<IpNet>().unwrap()).collect(),
+        service_cidrs: vec![],
     }
 }
 

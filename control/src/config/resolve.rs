@@ -212,6 +212,18 @@ pub fn resolve(args: DaemonArgs, machine: Machine) -> Result<DaemonConfig, Confi
             reason: format!("{svc} overlaps the cluster CIDR {cluster}"),
         });
     }
+    if let Some(svc) = service_cidrs.iter().find(|s| {
+        !plans
+            .iter()
+            .any(|p| p.cluster().network().is_ipv4() == s.network().is_ipv4())
+    }) {
+        return Err(ConfigError::Invalid {
+            flag: "service-cidr",
+            reason: format!(
+                "{svc} has no cluster CIDR of its family: pods could not use those Services (drop it, or add a cluster-cidr of its family)"
+            ),
+        });
+    }
     let vxlan_source_ports = args
         .vxlan_source_ports
         .unwrap_or(super::DEFAULT_VXLAN_SOURCE_PORTS);
@@ -332,6 +344,21 @@ mod tests {
         );
         assert!(config.masquerade);
         assert_eq!(config.lease_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_service_cidr_needs_a_cluster_cidr_of_its_family() {
+        let args = |service: &str| DaemonArgs {
+            service_cidr: Some(vec![service.parse().unwrap()]),
+            ..Default::default()
+        };
+        assert!(resolve(args("10.96.0.0/12"), machine()).is_ok());
+        let e = resolve(args("fd00:96::/108"), machine()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("fd00:96::/108 has no cluster CIDR of its family"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -136,6 +136,11 @@ impl Daemon {
             device: "tweed0".into(),
             node_addrs: self.record().node_addrs(),
             cluster_cidrs: self.config.cluster_cidrs(),
+            service_cidrs: if self.config.native_services {
+                self.config.service_cidrs.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -156,8 +161,16 @@ impl Daemon {
             // own address (see `host::steer`).
             host::forwarding::accept_local("tweed0")?;
         } else {
-            // A node that balanced Services before keeps no steering.
+            // A node that balanced Services before keeps no steering, and
+            // its own processes' packets to ClusterIPs go to kube-proxy's
+            // rules, not to the dataplane.
             host::steer::remove(STEER_TABLE).await?;
+            let service_routes = HostPlan {
+                cluster_cidrs: Vec::new(),
+                service_cidrs: self.config.service_cidrs.clone(),
+                ..self.host_plan()
+            };
+            host::routes::remove_routes(&service_routes).await?;
         }
         Ok(())
     }

@@ -4,9 +4,12 @@
 //! the first address of its node subnet there (a `/32`, a `/128`), so pods see the node
 //! with an address of their own cluster and the kernel has a source address for them,
 //! and every cluster CIDR is routed to the dataplane's gateway on that port (`169.254.1.1`
-//! on-link, `fe80::1`), which the dataplane answers ARP/NDP for. [`HostPlan::desired`]
-//! turns the daemon's view (device, node addresses, cluster CIDRs) into exactly those
-//! addresses and routes, and rejects plans the kernel would refuse or half-apply.
+//! on-link, `fe80::1`), which the dataplane answers ARP/NDP for. With native Services
+//! the Service CIDRs are routed there too, so the node's own processes (and
+//! `hostNetwork` pods) reach ClusterIPs through the dataplane, which balances them.
+//! [`HostPlan::desired`] turns the daemon's view (device, node addresses, CIDRs) into
+//! exactly those addresses and routes, and rejects plans the kernel would refuse or
+//! half-apply.
 
 use std::net::IpAddr;
 
@@ -28,6 +31,9 @@ pub struct HostPlan {
     /// The cluster CIDRs to route to the dataplane; each needs a node address of its
     /// family (the routes' source).
     pub cluster_cidrs: Vec<IpNet>,
+    /// The Service CIDRs to route to the dataplane (native Services only; empty
+    /// otherwise), under the same condition.
+    pub service_cidrs: Vec<IpNet>,
 }
 
 /// One route to the dataplane: `prefix via gateway dev <device> [onlink] src source`.
@@ -54,8 +60,8 @@ pub struct Desired {
 
 impl HostPlan {
     /// The addresses and routes this plan implies; an error if the plan is inconsistent
-    /// (bad device name, two node addresses of one family, a cluster CIDR without a node
-    /// address of its family).
+    /// (bad device name, two node addresses of one family, a cluster or Service CIDR
+    /// without a node address of its family).
     pub fn desired(&self) -> Result<Desired, HostError> {
         check_device(&self.device)?;
         let mut v4 = None;
@@ -73,7 +79,9 @@ impl HostPlan {
         }
         let addresses = [v4, v6].into_iter().flatten().map(IpNet::from).collect();
         let mut routes: Vec<HostRoute> = Vec::new();
-        for cidr in &self.cluster_cidrs {
+        let cidrs = (self.cluster_cidrs.iter().map(|c| ("cluster", c)))
+            .chain(self.service_cidrs.iter().map(|c| ("Service", c)));
+        for (kind, cidr) in cidrs {
             let prefix = cidr.trunc();
             if routes.iter().any(|r| r.prefix == prefix) {
                 continue;
@@ -84,7 +92,7 @@ impl HostPlan {
             };
             let Some(source) = source else {
                 return invalid(format!(
-                    "cluster CIDR {prefix} has no node address of its family to route it from"
+                    "{kind} CIDR {prefix} has no node address of its family to route it from"
                 ));
             };
             routes.push(HostRoute {
@@ -126,6 +134,7 @@ mod tests {
             device: "tweed0".into(),
             node_addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
             cluster_cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
+            service_cidrs: vec![],
         }
     }
 
@@ -178,6 +187,25 @@ mod tests {
         .unwrap();
         let prefixes: Vec<IpNet> = d.routes.iter().map(|r| r.prefix).collect();
         assert_eq!(prefixes, vec![net("10.244.0.0/16"), net("10.96.0.0/12")]);
+    }
+
+    #[test]
+    fn service_cidrs_are_routed_after_the_cluster_cidrs_and_need_a_node_address_too() {
+        let mut p = plan(&["10.244.1.1"], &["10.244.0.0/16"]);
+        p.service_cidrs = vec![net("10.96.0.0/12")];
+        let d = p.desired().unwrap();
+        assert_eq!(
+            d.routes[1],
+            HostRoute {
+                prefix: net("10.96.0.0/12"),
+                gateway: ip("169.254.1.1"),
+                onlink: true,
+                source: ip("10.244.1.1"),
+            }
+        );
+        p.service_cidrs.push(net("fd00:96::/108"));
+        let e = p.desired().unwrap_err();
+        assert!(e.to_string().contains("Service CIDR fd00:96::/108"), "{e}");
     }
 
     #[test]

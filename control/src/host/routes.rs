@@ -1,4 +1,5 @@
-//! Installs and removes the node addresses and cluster routes on the host port.
+//! Installs and removes the node addresses and the routes to the dataplane (cluster
+//! CIDRs, and Service CIDRs with native Services) on the host port.
 //!
 //! [`install`] converges: it sets the port up, adds each node address unless it is
 //! already there (`EEXIST` is success), and replaces the route to each cluster CIDR
@@ -77,6 +78,17 @@ pub async fn install(plan: &HostPlan) -> Result<(), HostError> {
 /// is already gone (the port included) is fine. The port's up state is left alone:
 /// the dataplane owns the port.
 pub async fn remove(plan: &HostPlan) -> Result<(), HostError> {
+    remove_from(plan, true).await
+}
+
+/// Removes only the routes of `plan` (what is gone is fine): those a node
+/// no longer wants, such as the Service CIDRs' once it stops balancing
+/// Services.
+pub async fn remove_routes(plan: &HostPlan) -> Result<(), HostError> {
+    remove_from(plan, false).await
+}
+
+async fn remove_from(plan: &HostPlan, addresses: bool) -> Result<(), HostError> {
     let desired = plan.desired()?;
     let conn = Conn::open()?;
     let h = &conn.handle;
@@ -99,7 +111,12 @@ pub async fn remove(plan: &HostPlan) -> Result<(), HostError> {
             }
         }
     }
-    for &addr in &desired.addresses {
+    let addresses = if addresses {
+        desired.addresses.as_slice()
+    } else {
+        &[]
+    };
+    for &addr in addresses {
         match delete_address(h, index, addr).await {
             Ok(()) => {}
             Err(e) if is_gone(&e) => {}
