@@ -24,8 +24,11 @@ pub const REFRESH_MS: u64 = 1000;
 const MAX_BUCKETS: usize = 1 << 28;
 /// Attempts of a hot-path write that lost a race before giving up.
 const WRITE_RETRIES: u32 = 4;
-/// Spins on a bucket's insert lock before reporting `Busy`.
+/// Spins on a bucket's insert lock per round.
 const BUCKET_LOCK_SPINS: u32 = 256;
+/// Rounds after the first, each after a yield (a holder preempted on a busy
+/// CPU gets to finish), before an insert reports `Busy`.
+const BUCKET_LOCK_YIELDS: u32 = 4;
 /// Attempts (with a yield between) of a control-path read or write of a slot.
 const PATIENT_RETRIES: u32 = 1000;
 /// Fragmented datagrams remembered at once.
@@ -428,16 +431,24 @@ impl Conntrack {
         guard.set(SEEN, now_ms.max(snap.last_seen()));
     }
 
+    /// The bucket's insert lock: spun for, then yielded for a few times (its
+    /// holder is held for a few stores, so a long wait means it was
+    /// preempted); `None` if it stays taken.
     fn lock_bucket(&self, bucket: usize) -> Option<BucketGuard<'_>> {
         let lock = &self.bucket_locks[bucket];
-        for _ in 0..BUCKET_LOCK_SPINS {
-            if lock
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return Some(BucketGuard(lock));
+        for round in 0..=BUCKET_LOCK_YIELDS {
+            if round > 0 {
+                yield_now();
             }
-            spin_loop();
+            for _ in 0..BUCKET_LOCK_SPINS {
+                if lock
+                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Some(BucketGuard(lock));
+                }
+                spin_loop();
+            }
         }
         None
     }
