@@ -183,9 +183,11 @@ impl Pipeline<'_> {
     /// `Cluster` traffic policy: this node's overlay address, so the reply
     /// comes back here from whichever node the backend is on. The client's
     /// port is kept unless another connection to the same backend already
-    /// holds it (two clients outside may use the same port), then a few
-    /// ports derived from the flow's hash are tried. `None` when the node
-    /// has no address of the family, or every port tried is taken.
+    /// holds it (two clients outside may use the same port, and the node's
+    /// own connections, such as the kubelet's probes, come from that
+    /// address too), then a few ports derived from the flow's hash are
+    /// tried. `None` when the node has no address of the family, or every
+    /// port tried is taken.
     fn masquerade_source(
         &self,
         key: &FlowKey,
@@ -202,9 +204,10 @@ impl Pipeline<'_> {
                 dst_port: backend.port(),
                 ..*key
             };
-            translations
-                .original(&translated)
-                .is_none_or(|holder| holder == *key)
+            match translations.original(&translated) {
+                Some(holder) => holder == *key,
+                None => self.conntrack.lookup(&translated, self.now_ms).is_none(),
+            }
         };
         let derived = (0..MASQUERADE_TRIES).map(|i| {
             let spread =

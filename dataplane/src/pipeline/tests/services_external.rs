@@ -147,6 +147,30 @@ fn two_clients_on_one_port_get_two_masqueraded_ports_and_their_own_replies() {
     }
 }
 
+#[test]
+fn a_port_the_nodes_own_connection_to_the_backend_holds_is_not_taken() {
+    let fx = fixture(node_port(
+        vec![backend(REMOTE_VX, 80, false)],
+        TrafficPolicy::Cluster,
+    ));
+    // The node itself (a probe, say) talks to the backend from the port the
+    // client outside happens to use.
+    let probe = segment(HOST_MAC, (NODE_ADDR, CLIENT.1), (REMOTE_VX, 80), "S", b"");
+    let (action, _, _) = fx.run(Ingress::Host, &probe);
+    assert!(matches!(action, Action::Encap(_)), "{action:?}");
+    let (action, frame, _) = fx.run(Ingress::Host, &from_outside(CLIENT, "S"));
+    assert!(matches!(action, Action::Encap(_)), "{action:?}");
+    let (source, _) = ends(inner(&frame));
+    assert_eq!(source.0, NODE_ADDR);
+    assert_ne!(source.1, CLIENT.1, "the node's own flow keeps its port");
+    let (action, frame, _) = fx.run(
+        from_underlay(Backend::Vxlan, NODE2),
+        &from_remote_backend(source),
+    );
+    assert_eq!(action, Action::ToHost);
+    assert_eq!(ends(eth_of(&frame)), ((NODE1, NODE_PORT), CLIENT));
+}
+
 /// A NodePort with a remote backend under the `Cluster` policy, on a
 /// fixture without an overlay address of its own.
 pub(super) fn serve_node_port(fx: &mut Fixture) {
