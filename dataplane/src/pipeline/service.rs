@@ -181,13 +181,17 @@ impl Pipeline<'_> {
 
     /// The source a connection from outside the cluster is given under the
     /// `Cluster` traffic policy: this node's overlay address, so the reply
-    /// comes back here from whichever node the backend is on. The client's
-    /// port is kept unless another connection to the same backend already
-    /// holds it (two clients outside may use the same port, and the node's
-    /// own connections, such as the kubelet's probes, come from that
-    /// address too), then a few ports derived from the flow's hash are
-    /// tried. `None` when the node has no address of the family, or every
-    /// port tried is taken.
+    /// comes back here from whichever node the backend is on.
+    ///
+    /// The port is one the node's own connections from that address (the
+    /// kubelet's probes, say) do not take: the kernel picks theirs from its
+    /// ephemeral range without seeing the dataplane's flows, so a
+    /// masqueraded connection stays in [`MASQUERADE_PORTS`], below Linux's
+    /// default ephemeral range. The client's port is kept if it lies there
+    /// and no other connection to the same backend holds it (two clients
+    /// outside may use one port, and the node may have bound one), else a
+    /// few ports derived from the flow's hash are tried. `None` when the
+    /// node has no address of the family, or every port tried is taken.
     fn masquerade_source(
         &self,
         key: &FlowKey,
@@ -209,12 +213,14 @@ impl Pipeline<'_> {
                 None => self.conntrack.lookup(&translated, self.now_ms).is_none(),
             }
         };
+        let (low, high) = (*MASQUERADE_PORTS.start(), *MASQUERADE_PORTS.end());
         let derived = (0..MASQUERADE_TRIES).map(|i| {
-            let spread =
-                maglev::mix(hash.wrapping_add(i)) % u64::from(u16::MAX - MASQUERADE_PORT_MIN);
-            MASQUERADE_PORT_MIN + spread as u16
+            let spread = maglev::mix(hash.wrapping_add(i)) % u64::from(high - low + 1);
+            low + spread as u16
         });
-        std::iter::once(key.src_port)
+        Some(key.src_port)
+            .filter(|port| MASQUERADE_PORTS.contains(port))
+            .into_iter()
             .chain(derived)
             .find(|&port| free(port))
             .map(|port| SocketAddr::new(node, port))
@@ -273,8 +279,10 @@ impl Pipeline<'_> {
 
 /// How many derived ports a masqueraded connection tries after its own.
 const MASQUERADE_TRIES: u64 = 8;
-/// The lowest port a masqueraded connection is moved to.
-const MASQUERADE_PORT_MIN: u16 = 1024;
+/// The ports a masqueraded connection is given: above the well-known ones,
+/// below Linux's default ephemeral range (32768–60999), where the node's own
+/// connections take theirs.
+pub(super) const MASQUERADE_PORTS: std::ops::RangeInclusive<u16> = 1024..=32767;
 
 /// The source a pod's (or a `Local` outside client's) connection keeps: its
 /// own, except a pod reaching itself, which must not see its own address as

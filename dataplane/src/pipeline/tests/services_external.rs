@@ -7,6 +7,7 @@
 use super::services::{backend, ends, segment, serve};
 use super::*;
 use crate::pipeline::DropReason;
+use crate::pipeline::service::MASQUERADE_PORTS;
 use crate::table::service::{
     Affinity, Frontend, FrontendKind, ServiceEndpoint, ServiceKey, ServicePort, TrafficPolicy,
 };
@@ -82,7 +83,7 @@ fn cluster_policy_masquerades_to_the_node_so_a_remote_backends_reply_returns_her
     assert_eq!(
         ends(inner(&frame)),
         ((NODE_ADDR, CLIENT.1), (REMOTE_VX, 80)),
-        "from this node's address, the client's port kept"
+        "from this node's address, the client's port kept (below the node's ephemeral range)"
     );
     let reply = from_remote_backend((NODE_ADDR, CLIENT.1));
     let (action, frame, _) = fx.run(from_underlay(Backend::Vxlan, NODE2), &reply);
@@ -145,6 +146,30 @@ fn two_clients_on_one_port_get_two_masqueraded_ports_and_their_own_replies() {
         assert_eq!(action, Action::ToHost);
         assert_eq!(ends(eth_of(&frame)), ((NODE1, NODE_PORT), client));
     }
+}
+
+#[test]
+fn a_client_port_in_the_nodes_ephemeral_range_is_moved_below_it() {
+    let fx = fixture(node_port(
+        vec![backend(REMOTE_VX, 80, false)],
+        TrafficPolicy::Cluster,
+    ));
+    let client = (OUTSIDE, 40000);
+    let (action, frame, _) = fx.run(Ingress::Host, &from_outside(client, "S"));
+    assert!(matches!(action, Action::Encap(_)), "{action:?}");
+    let (source, _) = ends(inner(&frame));
+    assert_eq!(source.0, NODE_ADDR);
+    assert!(
+        MASQUERADE_PORTS.contains(&source.1),
+        "port {} is where the node's own connections take none",
+        source.1
+    );
+    let (action, frame, _) = fx.run(
+        from_underlay(Backend::Vxlan, NODE2),
+        &from_remote_backend(source),
+    );
+    assert_eq!(action, Action::ToHost);
+    assert_eq!(ends(eth_of(&frame)), ((NODE1, NODE_PORT), client));
 }
 
 #[test]
