@@ -121,6 +121,21 @@ impl Balancer {
         self.push(&mut state).await;
     }
 
+    /// The periodic round: pushes again if the last push failed, and
+    /// installs the steering again (after a failed install, or a flush of
+    /// the node's nftables by something else), as the host's other tables
+    /// are.
+    pub async fn heal(&self) {
+        let mut state = self.state.lock().await;
+        if state.pushed.is_none() {
+            self.push(&mut state).await;
+        }
+        if let Some(pushed) = &state.pushed {
+            let outside = plan::outside_frontends(pushed);
+            state.steered = self.steer(outside).await;
+        }
+    }
+
     async fn push(&self, state: &mut State) {
         let balanced = state.inputs.balanced(&self.here);
         for refused in &balanced.refused {
@@ -137,7 +152,7 @@ impl Balancer {
                 .service_set(batch.services, batch.replace)
                 .await
             {
-                tracing::warn!(error = %e, "pushing native Services; trying again after the next change");
+                tracing::warn!(error = %e, "pushing native Services; trying again after the next change or within the periodic resync");
                 state.pushed = None;
                 return;
             }
@@ -151,7 +166,7 @@ impl Balancer {
 
     /// Steers packets from outside to `frontends` into the dataplane (once
     /// it balances them); what is steered, or `None` if nft failed (tried
-    /// again after the next change).
+    /// again after the next change, or by [`Balancer::heal`]).
     async fn steer(&self, frontends: BTreeSet<ServiceKey>) -> Option<BTreeSet<ServiceKey>> {
         let plan = SteerPlan {
             host_port: self.steering.host_port.clone(),
@@ -161,7 +176,7 @@ impl Balancer {
         match steer::install(&self.steering.table, &plan).await {
             Ok(()) => Some(plan.frontends),
             Err(e) => {
-                tracing::warn!(error = %error_chain(&e), "steering NodePorts and externalIPs from outside into the dataplane; trying again after the next change");
+                tracing::warn!(error = %error_chain(&e), "steering NodePorts and externalIPs from outside into the dataplane; trying again after the next change or within the periodic resync");
                 None
             }
         }

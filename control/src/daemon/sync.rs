@@ -1,9 +1,10 @@
 //! Keeping the dataplane and the host equal to the daemon's state.
 //!
 //! [`resync`] pushes everything (host routes, static routes, peers, ports,
-//! policy) and is run at start, whenever a new dataplane answers, and
-//! periodically to heal drift (then policy only where it differs from what
-//! was pushed: a full push costs about a millisecond per port);
+//! policy, native Services and their steering) and is run at start, whenever
+//! a new dataplane answers, and periodically to heal drift (then policy only
+//! where it differs from what was pushed: a full push costs about a
+//! millisecond per port; Services only if their last push failed);
 //! [`follow_peers`] reprograms peers and health targets as soon as the
 //! cluster view changes. Every step is a diff, so a resync of an unchanged
 //! dataplane changes nothing.
@@ -58,7 +59,12 @@ pub async fn resync(daemon: &Daemon, reason: Reason) {
                 balancer.resync().await;
             }
         }
-        Reason::Periodic => daemon.enforcer.update_created(&created, |_| {}).await,
+        Reason::Periodic => {
+            daemon.enforcer.update_created(&created, |_| {}).await;
+            if let Some(balancer) = &daemon.balancer {
+                balancer.heal().await;
+            }
+        }
     }
 }
 
