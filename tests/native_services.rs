@@ -569,6 +569,18 @@ fn node_port_service(
     .manifest()
 }
 
+/// The status and body `ns` gets for a GET of `url` (`None`: no answer).
+fn health_check(ns: &Netns, url: &str) -> Option<(u16, String)> {
+    let out = ns.exec_bounded(
+        "curl",
+        &["-sS", "--max-time", "5", "-w", "\n%{http_code}", url],
+        Duration::from_secs(10),
+    );
+    let text = out.stdout.trim_end().to_owned();
+    let (body, status) = text.rsplit_once('\n')?;
+    Some((status.parse().ok()?, body.to_owned()))
+}
+
 /// Whether the steering tables are in `ns`.
 fn steering_installed(ns: &Netns) -> bool {
     ns.exec_bounded(
@@ -585,7 +597,9 @@ fn steering_installed(ns: &Netns) -> bool {
 /// Cluster` reaches a backend on the other node from the node's own overlay
 /// address (its reply returns through the node the client called);
 /// `Local` keeps the client's address, and a node without a local endpoint
-/// drops. An externalIP routed to a node works the same way. Deleting a
+/// drops; a `Local` load balancer's health check node port answers 200 on
+/// the node with its endpoint and 503 on the other, as the cloud's load
+/// balancer expects. An externalIP routed to a node works the same way. Deleting a
 /// Service gives its NodePort back to the node's stack (refused), and a
 /// stopped daemon leaves no steering behind.
 #[test]
@@ -618,6 +632,21 @@ fn nodeports_and_external_ips_from_outside_are_balanced_without_kube_proxy() {
             &["externalTrafficPolicy: Local"],
             &[(db.ip(), "node1")],
         ),
+        manifests::Service {
+            name: "lb-local",
+            vip: Ipv4Addr::new(10, 121, 1, 4),
+            protocol: "TCP",
+            port: 80,
+            target: 80,
+            spec: &[
+                "type: LoadBalancer",
+                "externalTrafficPolicy: Local",
+                "healthCheckNodePort: 32000",
+            ],
+            node_port: Some(30082),
+            backends: &[(db.ip(), "node1")],
+        }
+        .manifest(),
         manifests::Service {
             name: "ext",
             vip: Ipv4Addr::new(10, 121, 1, 3),
@@ -675,6 +704,24 @@ fn nodeports_and_external_ips_from_outside_are_balanced_without_kube_proxy() {
         underlay.switch_ip(),
         "Local policy keeps the client's address"
     );
+    // The load balancer's health check: node1 has lb-local's endpoint,
+    // node0 none.
+    for (node, status, endpoints) in [(1, 200, 1), (0, 503, 0)] {
+        let url = format!("http://{}:32000/healthz", underlay.node_ip(node));
+        let answered = poll::wait(FIRST, || {
+            health_check(outside, &url).is_some_and(|(s, _)| s == status)
+        });
+        let (_, body) = health_check(outside, &url).unwrap_or_default();
+        assert!(
+            answered,
+            "node{node} answers {status} on its health check node port: {body}"
+        );
+        assert!(
+            body.contains(&format!("\"localEndpoints\":{endpoints}")),
+            "node{node}: {body}"
+        );
+    }
+
     let before = drops(&daemons[0], "service_no_local_endpoint");
     assert!(
         !tcp_connect(outside, underlay.node_ip(0), 30081, BLOCKED),

@@ -38,7 +38,9 @@
 //! - `enforce`: policy inputs followed from the store, compiled for this node's
 //!   pods, pushed to the dataplane (→ store, cluster, policy, pods, dataplane).
 //! - `balance`: native Services followed from the store, read for this node,
-//!   pushed to the dataplane's service table (→ store, cluster, services, dataplane).
+//!   pushed to the dataplane's service table, steered from outside, their
+//!   health check node ports answered (→ store, cluster, services, dataplane,
+//!   host, metrics' HTTP loop).
 //! - `kubernetes`: the Kubernetes datasource: objects as store entries, mirrored,
 //!   layered with the embedded store (→ store, cluster, config, policy, api, pods).
 //!

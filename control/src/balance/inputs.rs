@@ -8,7 +8,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tweed_dataplane::table::service::ServicePort;
 
 use crate::cluster::keys;
-use crate::services::{Here, SERVICE_NAME_LABEL, ServiceSpecError, service_ports};
+use crate::services::{
+    HealthCheck, Here, SERVICE_NAME_LABEL, ServiceSpecError, health_check, service_ports,
+};
 use crate::store::follow::{Inputs, decoded};
 
 /// Every Service and EndpointSlice, by store key.
@@ -24,8 +26,11 @@ pub struct ServiceInputs {
 pub struct Balanced {
     /// Every readable Service's ports (none for a headless one).
     pub services: BTreeMap<String, Vec<ServicePort>>,
-    /// The Services left out, and why.
+    /// The Services left out (or, for a health check port another holds,
+    /// balanced without one), and why.
     pub refused: Vec<ServiceSpecError>,
+    /// The health check node ports this node answers, by port.
+    pub health: BTreeMap<u16, HealthCheck>,
 }
 
 impl ServiceInputs {
@@ -62,14 +67,29 @@ impl ServiceInputs {
                 .get(&(namespace, name))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            match service_ports(service, slices, here) {
-                Ok(ports) => {
-                    balanced
-                        .services
-                        .insert(format!("{namespace}/{name}"), ports);
+            let read = service_ports(service, slices, here)
+                .and_then(|ports| Ok((health_check(service, &ports)?, ports)));
+            let (check, ports) = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    balanced.refused.push(e);
+                    continue;
                 }
-                Err(e) => balanced.refused.push(e),
+            };
+            let full = format!("{namespace}/{name}");
+            if let Some(check) = check {
+                match balanced.health.get(&check.port) {
+                    Some(other) => balanced.refused.push(ServiceSpecError::HealthPortTaken {
+                        service: full.clone(),
+                        port: check.port,
+                        other: format!("{}/{}", other.namespace, other.name),
+                    }),
+                    None => {
+                        balanced.health.insert(check.port, check);
+                    }
+                }
             }
+            balanced.services.insert(full, ports);
         }
         balanced
     }
@@ -185,5 +205,34 @@ endpoints: [{{addresses: [{ip}], nodeName: node-b}}]"
         assert_eq!(balanced.services.keys().collect::<Vec<_>>(), ["shop/web"]);
         assert_eq!(balanced.refused.len(), 1);
         assert!(balanced.refused[0].to_string().contains("shop/bad"));
+    }
+
+    #[test]
+    fn a_health_check_port_is_answered_for_one_service_only() {
+        let lb = |name: &str| {
+            format!(
+                "metadata: {{namespace: shop, name: {name}}}
+spec: {{type: LoadBalancer, externalTrafficPolicy: Local, healthCheckNodePort: 32000, clusterIP: 10.96.0.12, ports: [{{name: http, port: 80, nodePort: 30080}}]}}"
+            )
+        };
+        let mut inputs = ServiceInputs::default();
+        put(&mut inputs, &keys::service("shop", "a"), &lb("a"));
+        put(&mut inputs, &keys::service("shop", "b"), &lb("b"));
+        let balanced = inputs.balanced(&here());
+        assert_eq!(balanced.health.len(), 1);
+        assert_eq!(balanced.health[&32000].name, "a");
+        assert_eq!(
+            balanced
+                .refused
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["service shop/b: healthCheckNodePort 32000 is already shop/a's"]
+        );
+        assert_eq!(
+            balanced.services.keys().collect::<Vec<_>>(),
+            ["shop/a", "shop/b"],
+            "both are balanced"
+        );
     }
 }

@@ -10,12 +10,14 @@
 //!   burst of changes and pushes what changed, in batches; after the
 //!   dataplane restarts, everything at once (a full sync). Once the
 //!   dataplane balances them, the node steers packets from outside to the
-//!   NodePorts and externalIPs into it (`host::steer`).
+//!   NodePorts and externalIPs into it (`host::steer`), and answers the
+//!   health check node ports of `Local` load balancers ([`health_ports`]).
 //!
 //! A Service that cannot be read is left out and logged; the others are
 //! balanced. A set the dataplane refuses (two Services on one frontend) is
 //! logged and tried again after the next change.
 
+mod health_ports;
 pub mod inputs;
 pub mod plan;
 
@@ -33,6 +35,7 @@ use crate::host::steer::{self, SteerPlan};
 use crate::services::Here;
 use crate::store::follow::{self, Inputs as _};
 use crate::store::{Store, StoreError};
+use health_ports::HealthPorts;
 
 struct State {
     inputs: ServiceInputs,
@@ -42,6 +45,8 @@ struct State {
     /// The frontends last steered from outside into the dataplane; `None`
     /// until the steering was installed.
     steered: Option<BTreeSet<ServiceKey>>,
+    /// The health check node ports' listeners.
+    health: HealthPorts,
 }
 
 /// Where packets from outside the cluster to this node's NodePorts and
@@ -83,6 +88,7 @@ impl Balancer {
         steering: Steering,
         inputs: ServiceInputs,
     ) -> Self {
+        let health = HealthPorts::new(here.addresses.clone());
         Balancer {
             store,
             here,
@@ -92,6 +98,7 @@ impl Balancer {
                 inputs,
                 pushed: None,
                 steered: None,
+                health,
             }),
         }
     }
@@ -121,10 +128,10 @@ impl Balancer {
         self.push(&mut state).await;
     }
 
-    /// The periodic round: pushes again if the last push failed, and
-    /// installs the steering again (after a failed install, or a flush of
-    /// the node's nftables by something else), as the host's other tables
-    /// are.
+    /// The periodic round: pushes again if the last push failed, installs
+    /// the steering again (after a failed install, or a flush of the node's
+    /// nftables by something else), as the host's other tables are, and
+    /// opens the health check node ports that could not be bound.
     pub async fn heal(&self) {
         let mut state = self.state.lock().await;
         if state.pushed.is_none() {
@@ -134,6 +141,7 @@ impl Balancer {
             let outside = plan::outside_frontends(pushed);
             state.steered = self.steer(outside).await;
         }
+        state.health.reconcile();
     }
 
     async fn push(&self, state: &mut State) {
@@ -141,7 +149,7 @@ impl Balancer {
         for refused in &balanced.refused {
             tracing::warn!(error = %error_chain(refused), "leaving a Service out of the native Services");
         }
-        let wanted = balanced.services;
+        let (wanted, health) = (balanced.services, balanced.health);
         let batches = match &state.pushed {
             None => plan::full(&wanted, batch::BATCH_BYTES),
             Some(pushed) => plan::changes(&wanted, pushed, batch::BATCH_BYTES),
@@ -162,6 +170,7 @@ impl Balancer {
         if state.steered.as_ref() != Some(&outside) {
             state.steered = self.steer(outside).await;
         }
+        state.health.update(&health);
     }
 
     /// Steers packets from outside to `frontends` into the dataplane (once

@@ -1,5 +1,6 @@
 //! The metrics endpoint: hyper's HTTP/1.1 server over tokio (I/O only; which
-//! answer a request gets is decided in [`super::request`]).
+//! answer a request gets is decided in [`super::request`]). Its serving loop,
+//! [`serve_http`], also serves native Services' health check node ports.
 //!
 //! Each connection gets one answer and is closed (no keep-alive). A client
 //! whose request head is over [`MAX_HEAD`] bytes gets 431; one that does not
@@ -69,15 +70,35 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
+    let handler = move |req| answer(req, source.clone());
+    serve_http(listener, limits, "metrics", handler, shutdown).await;
+}
+
+/// One answer.
+pub type Answer = Result<Response<Full<Bytes>>, Infallible>;
+
+/// Serves HTTP/1.1 on `listener` until `shutdown` completes: each connection
+/// gets one answer from `handler` and is closed, within `limits`; `what`
+/// names the server in the log.
+pub async fn serve_http<H, F>(
+    listener: TcpListener,
+    limits: Limits,
+    what: &'static str,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+    F: Future<Output = Answer> + Send + 'static,
+{
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let source = source.clone();
+                    let handler = handler.clone();
                     tokio::spawn(async move {
-                        let service = service_fn(move |req| answer(req, source.clone()));
+                        let service = service_fn(handler);
                         let connection = http1::Builder::new()
                             .timer(TokioTimer::new())
                             .header_read_timeout(limits.head_timeout)
@@ -88,17 +109,17 @@ pub async fn serve_with(
                         match tokio::time::timeout(deadline, connection).await {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "metrics: connection failed");
+                                tracing::debug!(%peer, error = %e, "{what}: connection failed");
                             }
                             Err(_) => {
-                                tracing::debug!(%peer, ?deadline, "metrics: connection over its time, dropped");
+                                tracing::debug!(%peer, ?deadline, "{what}: connection over its time, dropped");
                             }
                         }
                     });
                 }
                 Err(e) => {
                     // Typically out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "metrics: accepting a connection failed");
+                    tracing::warn!(error = %e, "{what}: accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -107,10 +128,7 @@ pub async fn serve_with(
 }
 
 /// The answer to `req`.
-async fn answer(
-    req: Request<Incoming>,
-    source: MetricsSource,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(req: Request<Incoming>, source: MetricsSource) -> Answer {
     let route = request::route(req.method().as_str(), req.uri().path());
     let (status, content_type, body) = match route.fixed() {
         None => (StatusCode::OK, METRICS_CONTENT_TYPE, source().await),

@@ -29,6 +29,17 @@ pub enum ServiceSpecError {
         /// What it holds.
         value: i32,
     },
+    /// Two Services claim one health check node port (the API server
+    /// allocates them apart): the second is balanced, without one.
+    #[error("service {service}: healthCheckNodePort {port} is already {other}'s")]
+    HealthPortTaken {
+        /// `NAMESPACE/NAME`.
+        service: String,
+        /// The port.
+        port: u16,
+        /// The Service that has it.
+        other: String,
+    },
     /// A field holds a value Kubernetes does not define.
     #[error("service {service}: {field} {value:?} is none of the values Kubernetes defines")]
     Unknown {
