@@ -251,10 +251,11 @@ impl Pipeline<'_> {
         if rewrite(frame, vnet, ip, Side::Source, frontend).is_err() {
             return;
         }
-        if original.src != key.dst {
-            // A hairpin, or a masqueraded client from outside: back to the
-            // client's own address.
-            let client = SocketAddr::new(original.src, original.src_port);
+        let client = SocketAddr::new(original.src, original.src_port);
+        if client != SocketAddr::new(key.dst, key.dst_port) {
+            // A hairpin, or a masqueraded client (from outside, or the node
+            // itself moved to another port): back to the client's own
+            // address and port.
             let _ = rewrite(frame, vnet, ip, Side::Destination, client);
         }
     }

@@ -172,6 +172,40 @@ fn a_client_port_in_the_nodes_ephemeral_range_is_moved_below_it() {
     assert_eq!(ends(eth_of(&frame)), ((NODE1, NODE_PORT), client));
 }
 
+/// The node itself reaching a ClusterIP (the Service range is routed into
+/// the host port): masqueraded to its own address, its port moved below the
+/// ephemeral range, and the reply goes back to the port it called from.
+#[test]
+fn the_nodes_own_connection_to_a_cluster_ip_gets_its_reply_on_its_own_port() {
+    let mut port = node_port(vec![backend(REMOTE_VX, 80, false)], TrafficPolicy::Cluster);
+    port.frontends[0] = Frontend {
+        key: ServiceKey {
+            ip: IpAddr::V4(super::services::VIP),
+            protocol: PROTO_TCP,
+            port: 80,
+        },
+        kind: FrontendKind::ClusterIp,
+    };
+    let fx = fixture(port);
+    let client = (NODE_ADDR, 40000);
+    let syn = segment(HOST_MAC, client, (super::services::VIP, 80), "S", b"");
+    let (action, frame, _) = fx.run(Ingress::Host, &syn);
+    assert!(matches!(action, Action::Encap(_)), "{action:?}");
+    let (source, _) = ends(inner(&frame));
+    assert_eq!(source.0, NODE_ADDR);
+    assert_ne!(source.1, client.1, "moved below the ephemeral range");
+    let (action, frame, _) = fx.run(
+        from_underlay(Backend::Vxlan, NODE2),
+        &from_remote_backend(source),
+    );
+    assert_eq!(action, Action::ToHost);
+    assert_eq!(
+        ends(eth_of(&frame)),
+        ((super::services::VIP, 80), client),
+        "the reply reaches the port the node called from"
+    );
+}
+
 #[test]
 fn a_port_the_nodes_own_connection_to_the_backend_holds_is_not_taken() {
     let fx = fixture(node_port(
