@@ -19,8 +19,9 @@
 //! client answers them with a reset (and kube-proxy's `INVALID` drop bites).
 //!
 //! A second cluster runs native Services (`--native-services`) beside
-//! kube-proxy's iptables rules, as the README advises for NodePorts from
-//! outside: pods' ClusterIPs are the dataplane's, the NodePorts kube-proxy's.
+//! kube-proxy's iptables rules, as while a cluster moves from one to the
+//! other: pods' ClusterIPs and the NodePorts from outside are the
+//! dataplane's, and kube-proxy's rules count none of their packets.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
