@@ -160,19 +160,26 @@ impl Daemon {
             // Replies to clients outside leave the host port from the node's
             // own address (see `host::steer`).
             host::forwarding::accept_local("tweed0")?;
-        } else {
-            // A node that balanced Services before keeps no steering, and
-            // its own processes' packets to ClusterIPs go to kube-proxy's
-            // rules, not to the dataplane.
-            host::steer::remove(STEER_TABLE).await?;
-            let service_routes = HostPlan {
-                cluster_cidrs: Vec::new(),
-                service_cidrs: self.config.service_cidrs.clone(),
-                ..self.host_plan()
-            };
-            host::routes::remove_routes(&service_routes).await?;
         }
         Ok(())
+    }
+
+    /// At start without native Services: removes what a run with them left
+    /// (after a crash, or a change of the flag), so the node keeps no
+    /// steering and its own processes' packets to ClusterIPs go to
+    /// kube-proxy's rules, not to the dataplane. Once: nothing puts them
+    /// back while this daemon runs.
+    async fn remove_native_leftovers(&self) -> Result<(), HostError> {
+        if self.config.native_services {
+            return Ok(());
+        }
+        host::steer::remove(STEER_TABLE).await?;
+        let service_routes = HostPlan {
+            cluster_cidrs: Vec::new(),
+            service_cidrs: self.config.service_cidrs.clone(),
+            ..self.host_plan()
+        };
+        host::routes::remove_routes(&service_routes).await
     }
 
     /// The filter table: cluster sources only from tweed0 (when pods'
@@ -363,6 +370,7 @@ pub async fn run(run_dir: std::path::PathBuf, flags: DaemonArgs) -> Result<(), D
     });
     host::routes::wait_for_link("tweed0", Duration::from_secs(10)).await?;
     daemon.install_host().await?;
+    daemon.remove_native_leftovers().await?;
     sync::resync(&daemon, sync::Reason::NewDataplane).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
