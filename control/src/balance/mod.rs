@@ -134,10 +134,15 @@ impl Balancer {
     /// opens the health check node ports that could not be bound.
     pub async fn heal(&self) {
         let mut state = self.state.lock().await;
+        // Forgotten, the steering is installed again, by the push if one is
+        // due (once), else below.
+        state.steered = None;
         if state.pushed.is_none() {
             self.push(&mut state).await;
         }
-        if let Some(pushed) = &state.pushed {
+        if state.steered.is_none()
+            && let Some(pushed) = &state.pushed
+        {
             let outside = plan::outside_frontends(pushed);
             state.steered = self.steer(outside).await;
         }
