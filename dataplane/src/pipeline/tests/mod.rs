@@ -273,6 +273,17 @@ pub fn udp4(src_mac: Mac, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8])
     out
 }
 
+/// The answer to [`udp4`]'s datagram: from port 53 back to 5353.
+pub fn udp_reply(src_mac: Mac, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(src_mac, GW_MAC)
+        .ipv4(src.octets(), dst.octets(), 64)
+        .udp(53, 5353)
+        .write(&mut out, b"answer")
+        .unwrap();
+    out
+}
+
 /// A bare IPv4/UDP packet (no Ethernet), as flannel's UDP backend carries it.
 pub fn bare_udp4(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();

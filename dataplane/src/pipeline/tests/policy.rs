@@ -20,16 +20,6 @@ fn allow_tcp_from(id: u32, remote: &str, port: u16) -> RuleSet {
     }
 }
 
-fn udp_reply(src_mac: Mac, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
-    let mut out = Vec::new();
-    PacketBuilder::ethernet2(src_mac, GW_MAC)
-        .ipv4(src.octets(), dst.octets(), 64)
-        .udp(53, 5353)
-        .write(&mut out, b"answer")
-        .unwrap();
-    out
-}
-
 #[test]
 fn egress_policy_denies_and_counts_the_default() {
     let mut fx = Fixture::new();

@@ -491,15 +491,7 @@ fn a_quiet_datagram_flow_remembers_its_translation_again_when_it_restarts() {
     };
     serve(&mut fx, &[dns]);
     let query = tap(udp4(MAC_A, POD_A, VIP, 64, b"query"));
-    let answer = {
-        let mut out = Vec::new();
-        PacketBuilder::ethernet2(MAC_B, GW_MAC)
-            .ipv4(POD_B.octets(), POD_A.octets(), 64)
-            .udp(53, 5353)
-            .write(&mut out, b"answer")
-            .unwrap();
-        tap(out)
-    };
+    let answer = tap(udp_reply(MAC_B, POD_B, POD_A));
     let answered_by = |now_ms| {
         let (action, _, _) = fx.run_at(now_ms, Ingress::Port(PORT_A), &query);
         assert_eq!(

@@ -69,12 +69,36 @@ fn from_remote_backend(to: (Ipv4Addr, u16)) -> Vec<u8> {
     out
 }
 
+/// A NodePort whose one backend is node2's pod REMOTE_VX:80, under the
+/// `Cluster` policy.
+fn remote_node_port() -> ServicePort {
+    node_port(vec![backend(REMOTE_VX, 80, false)], TrafficPolicy::Cluster)
+}
+
+/// Runs `syn` in from the host port; the source it leaves this node with,
+/// encapsulated to the backend's node: this node's address and some port.
+fn masqueraded(fx: &Fixture, syn: &[u8]) -> (Ipv4Addr, u16) {
+    let (action, frame, _) = fx.run(Ingress::Host, syn);
+    assert!(matches!(action, Action::Encap(_)), "{action:?}");
+    let (source, _) = ends(inner(&frame));
+    assert_eq!(source.0, NODE_ADDR);
+    source
+}
+
+/// The remote backend's reply to `source`: it leaves through the host port;
+/// its two ends as it does.
+fn reply_to_host(fx: &Fixture, source: (Ipv4Addr, u16)) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
+    let (action, frame, _) = fx.run(
+        from_underlay(Backend::Vxlan, NODE2),
+        &from_remote_backend(source),
+    );
+    assert_eq!(action, Action::ToHost);
+    ends(eth_of(&frame))
+}
+
 #[test]
 fn cluster_policy_masquerades_to_the_node_so_a_remote_backends_reply_returns_here() {
-    let fx = fixture(node_port(
-        vec![backend(REMOTE_VX, 80, false)],
-        TrafficPolicy::Cluster,
-    ));
+    let fx = fixture(remote_node_port());
     let (action, frame, _) = fx.run(Ingress::Host, &from_outside(CLIENT, "S"));
     let Action::Encap(encap) = action else {
         panic!("to the backend's node, got {action:?}")
@@ -123,53 +147,30 @@ fn local_policy_keeps_the_clients_address_and_serves_from_this_node_only() {
 
 #[test]
 fn two_clients_on_one_port_get_two_masqueraded_ports_and_their_own_replies() {
-    let fx = fixture(node_port(
-        vec![backend(REMOTE_VX, 80, false)],
-        TrafficPolicy::Cluster,
-    ));
+    let fx = fixture(remote_node_port());
     let other = (Ipv4Addr::new(8, 8, 4, 4), CLIENT.1);
-    let mut sources = Vec::new();
-    for client in [CLIENT, other] {
-        let (action, frame, _) = fx.run(Ingress::Host, &from_outside(client, "S"));
-        assert!(matches!(action, Action::Encap(_)), "{action:?}");
-        let (source, _) = ends(inner(&frame));
-        assert_eq!(source.0, NODE_ADDR);
-        sources.push(source);
-    }
+    let sources: Vec<_> = [CLIENT, other]
+        .into_iter()
+        .map(|client| masqueraded(&fx, &from_outside(client, "S")))
+        .collect();
     assert_eq!(sources[0].1, CLIENT.1, "the first keeps its port");
     assert_ne!(sources[0], sources[1], "the second cannot share it");
     for (source, client) in sources.into_iter().zip([CLIENT, other]) {
-        let (action, frame, _) = fx.run(
-            from_underlay(Backend::Vxlan, NODE2),
-            &from_remote_backend(source),
-        );
-        assert_eq!(action, Action::ToHost);
-        assert_eq!(ends(eth_of(&frame)), ((NODE1, NODE_PORT), client));
+        assert_eq!(reply_to_host(&fx, source), ((NODE1, NODE_PORT), client));
     }
 }
 
 #[test]
 fn a_client_port_in_the_nodes_ephemeral_range_is_moved_below_it() {
-    let fx = fixture(node_port(
-        vec![backend(REMOTE_VX, 80, false)],
-        TrafficPolicy::Cluster,
-    ));
+    let fx = fixture(remote_node_port());
     let client = (OUTSIDE, 40000);
-    let (action, frame, _) = fx.run(Ingress::Host, &from_outside(client, "S"));
-    assert!(matches!(action, Action::Encap(_)), "{action:?}");
-    let (source, _) = ends(inner(&frame));
-    assert_eq!(source.0, NODE_ADDR);
+    let source = masqueraded(&fx, &from_outside(client, "S"));
     assert!(
         MASQUERADE_PORTS.contains(&source.1),
         "port {} is where the node's own connections take none",
         source.1
     );
-    let (action, frame, _) = fx.run(
-        from_underlay(Backend::Vxlan, NODE2),
-        &from_remote_backend(source),
-    );
-    assert_eq!(action, Action::ToHost);
-    assert_eq!(ends(eth_of(&frame)), ((NODE1, NODE_PORT), client));
+    assert_eq!(reply_to_host(&fx, source), ((NODE1, NODE_PORT), client));
 }
 
 /// The node itself reaching a ClusterIP (the Service range is routed into
@@ -177,7 +178,7 @@ fn a_client_port_in_the_nodes_ephemeral_range_is_moved_below_it() {
 /// ephemeral range, and the reply goes back to the port it called from.
 #[test]
 fn the_nodes_own_connection_to_a_cluster_ip_gets_its_reply_on_its_own_port() {
-    let mut port = node_port(vec![backend(REMOTE_VX, 80, false)], TrafficPolicy::Cluster);
+    let mut port = remote_node_port();
     port.frontends[0] = Frontend {
         key: ServiceKey {
             ip: IpAddr::V4(super::services::VIP),
@@ -189,18 +190,10 @@ fn the_nodes_own_connection_to_a_cluster_ip_gets_its_reply_on_its_own_port() {
     let fx = fixture(port);
     let client = (NODE_ADDR, 40000);
     let syn = segment(HOST_MAC, client, (super::services::VIP, 80), "S", b"");
-    let (action, frame, _) = fx.run(Ingress::Host, &syn);
-    assert!(matches!(action, Action::Encap(_)), "{action:?}");
-    let (source, _) = ends(inner(&frame));
-    assert_eq!(source.0, NODE_ADDR);
+    let source = masqueraded(&fx, &syn);
     assert_ne!(source.1, client.1, "moved below the ephemeral range");
-    let (action, frame, _) = fx.run(
-        from_underlay(Backend::Vxlan, NODE2),
-        &from_remote_backend(source),
-    );
-    assert_eq!(action, Action::ToHost);
     assert_eq!(
-        ends(eth_of(&frame)),
+        reply_to_host(&fx, source),
         ((super::services::VIP, 80), client),
         "the reply reaches the port the node called from"
     );
@@ -208,38 +201,21 @@ fn the_nodes_own_connection_to_a_cluster_ip_gets_its_reply_on_its_own_port() {
 
 #[test]
 fn a_port_the_nodes_own_connection_to_the_backend_holds_is_not_taken() {
-    let fx = fixture(node_port(
-        vec![backend(REMOTE_VX, 80, false)],
-        TrafficPolicy::Cluster,
-    ));
+    let fx = fixture(remote_node_port());
     // The node itself (a probe, say) talks to the backend from the port the
     // client outside happens to use.
     let probe = segment(HOST_MAC, (NODE_ADDR, CLIENT.1), (REMOTE_VX, 80), "S", b"");
     let (action, _, _) = fx.run(Ingress::Host, &probe);
     assert!(matches!(action, Action::Encap(_)), "{action:?}");
-    let (action, frame, _) = fx.run(Ingress::Host, &from_outside(CLIENT, "S"));
-    assert!(matches!(action, Action::Encap(_)), "{action:?}");
-    let (source, _) = ends(inner(&frame));
-    assert_eq!(source.0, NODE_ADDR);
+    let source = masqueraded(&fx, &from_outside(CLIENT, "S"));
     assert_ne!(source.1, CLIENT.1, "the node's own flow keeps its port");
-    let (action, frame, _) = fx.run(
-        from_underlay(Backend::Vxlan, NODE2),
-        &from_remote_backend(source),
-    );
-    assert_eq!(action, Action::ToHost);
-    assert_eq!(ends(eth_of(&frame)), ((NODE1, NODE_PORT), CLIENT));
+    assert_eq!(reply_to_host(&fx, source), ((NODE1, NODE_PORT), CLIENT));
 }
 
 /// A NodePort with a remote backend under the `Cluster` policy, on a
 /// fixture without an overlay address of its own.
 pub(super) fn serve_node_port(fx: &mut Fixture) {
-    serve(
-        fx,
-        &[node_port(
-            vec![backend(REMOTE_VX, 80, false)],
-            TrafficPolicy::Cluster,
-        )],
-    );
+    serve(fx, &[remote_node_port()]);
 }
 
 #[test]
