@@ -83,15 +83,9 @@ impl HealthCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::{Here, service_ports};
+    use crate::services::service_ports;
+    use crate::services::tests::here;
     use k8s_openapi::api::discovery::v1::EndpointSlice;
-
-    fn here() -> Here {
-        Here {
-            node: "node-a".into(),
-            addresses: vec!["192.168.50.1".parse().unwrap()],
-        }
-    }
 
     fn service(spec: &str) -> Service {
         serde_yaml_ng::from_str(&format!(

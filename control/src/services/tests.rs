@@ -8,7 +8,7 @@ use tweed_dataplane::table::service::{
 
 use super::*;
 
-fn here() -> Here {
+pub(super) fn here() -> Here {
     Here {
         node: "node-a".into(),
         addresses: vec!["192.168.50.1".parse().unwrap(), "fd50::1".parse().unwrap()],
